@@ -1,0 +1,122 @@
+/**
+ * The single data model both renderers read. The publisher thread builds it from the aggregator's
+ * cumulative state once per publish; render/text.ts turns families into exposition text, render/json.ts
+ * turns target and node snapshots into DC/OS-shaped JSON bodies.
+ */
+import type { ProbeFailureReason, ProbeKind, ProbeTarget } from '../probes/probe.ts';
+
+export type Labels = Readonly<Record<string, string>>;
+
+/** ScalarSample is one counter or gauge series. */
+export interface ScalarSample {
+  readonly labels: Labels;
+  readonly value: number;
+}
+
+/** HistogramSample is one histogram series: cumulative counts per upper bound, +Inf implied by `count`. */
+export interface HistogramSample {
+  readonly labels: Labels;
+  /** bounds are the finite upper bounds in the family's unit, ascending. */
+  readonly bounds: readonly number[];
+  /** cumulative[i] is the number of observations <= bounds[i]; same length as bounds. */
+  readonly cumulative: readonly number[];
+  /** count is the total number of observations; it is the +Inf bucket. */
+  readonly count: number;
+  readonly sum: number;
+}
+
+interface FamilyBase {
+  /** name is the family name as OpenMetrics spells it (counters without `_total`). */
+  readonly name: string;
+  readonly help: string;
+  /** unit, when set, is emitted as `# UNIT` in OpenMetrics; the name must end with `_<unit>`. */
+  readonly unit?: string;
+}
+export interface CounterFamily extends FamilyBase {
+  readonly type: 'counter';
+  /**
+   * textName is the name used in Prometheus text 0.0.4 for the TYPE line and samples. Default:
+   * `${name}_total`. The directus profile sets it to `name`, as prom-client renders Directus's counters.
+   */
+  readonly textName?: string;
+  readonly samples: readonly ScalarSample[];
+}
+export interface GaugeFamily extends FamilyBase {
+  readonly type: 'gauge';
+  readonly samples: readonly ScalarSample[];
+}
+export interface HistogramFamily extends FamilyBase {
+  readonly type: 'histogram';
+  readonly samples: readonly HistogramSample[];
+}
+export type MetricFamily = CounterFamily | GaugeFamily | HistogramFamily;
+
+/** LatencySummary holds HDR-derived latency statistics in seconds. */
+export interface LatencySummary {
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly max: number;
+  readonly min: number;
+  readonly mean: number;
+}
+
+/**
+ * TargetSnapshot is one target's cumulative state at publish time. Every configured target has one,
+ * including targets that have not been probed yet (`probes === 0`, `up === 0`).
+ */
+export interface TargetSnapshot {
+  readonly target: ProbeTarget;
+  readonly name: string;
+  readonly kind: ProbeKind;
+  /** probes is the number of probe runs recorded (successes and failures). */
+  readonly probes: number;
+  /** count is the number of latency observations (successful probes); the histogram's _count. */
+  readonly count: number;
+  /** sumSeconds is the sum of observed latencies in seconds; the histogram's _sum. */
+  readonly sumSeconds: number;
+  /** bucketCounts[i] is the number of observations <= target.buckets[i] (cumulative). */
+  readonly bucketCounts: readonly number[];
+  /** errors counts failed probes by reason; every reason is present (0 when none). */
+  readonly errors: Readonly<Record<ProbeFailureReason, number>>;
+  /** up is 1 when the last probe succeeded, else 0 (also 0 before the first probe). */
+  readonly up: 0 | 1;
+  /** lastProbeMs is the Unix time in ms of the last recorded probe, 0 if never probed. */
+  readonly lastProbeMs: number;
+  /** latency is the HDR summary, undefined until the first successful probe. */
+  readonly latency?: LatencySummary;
+  /** app holds the last application-level values the probe reported (rows, status, bytes ...). */
+  readonly app: Readonly<Record<string, number>>;
+}
+
+/** SelfStats are probex's own measurements, gathered by the publisher at publish time. */
+export interface SelfStats {
+  readonly version: string;
+  readonly startTimeSeconds: number;
+  /** scrapes served by the front end, by route family. */
+  readonly scrapesTotal: number;
+  readonly apiRequestsTotal: number;
+  /** generation of the snapshot being rendered. */
+  readonly generation: number;
+  /** publishDurationSeconds is the duration of the previous publish (build + render + gzip + write). */
+  readonly publishDurationSeconds: number;
+  readonly publishFailuresTotal: number;
+  /** snapshotAgeSeconds: how long the previous snapshot was served before this one replaced it. */
+  readonly snapshotAgeSeconds: number;
+  readonly snapshotTimestampSeconds: number;
+  readonly snapshotBytes: number;
+  readonly poolThreads: number;
+  readonly poolUtilization: number;
+  readonly poolQueueSize: number;
+  readonly probesSkippedTotal: number;
+  /** eventLoopDelay of the front-end (main) thread, seconds. */
+  readonly eventLoopDelay: { readonly p50: number; readonly p99: number; readonly max: number };
+  readonly cpuUserSecondsTotal: number;
+  readonly cpuSystemSecondsTotal: number;
+  readonly residentMemoryBytes: number;
+  readonly heapUsedBytes: number;
+  readonly configReloadsTotal: number;
+  readonly configReloadFailuresTotal: number;
+  readonly configLastReloadSuccessful: 0 | 1;
+}
