@@ -1,0 +1,167 @@
+/**
+ * Failure classification shared by every probe kind: a pure mapping from the errors that Node, undici,
+ * mysql2 and node-redis throw to the closed `ProbeFailureReason` set, the helpers that turn an error into
+ * a failure `ProbeOutcome`, and `settle()`, which gives every `run` the same deadline and no-throw rules.
+ */
+import type { ProbeFailureReason, ProbeOutcome } from './probe.ts';
+
+/** MAX_MESSAGE_CHARS bounds a failure message: it goes to the log, and one line is enough. */
+export const MAX_MESSAGE_CHARS = 240;
+
+// Codes are matched exactly; each table names where its codes come from.
+// Node's net/dns layer (and libuv): https://nodejs.org/api/errors.html#common-system-errors
+const REFUSED_CODES = new Set(['ECONNREFUSED']);
+const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL', 'EAI_NODATA']);
+const RESET_CODES = new Set([
+  'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_SOCKET_CLOSED', 'ERR_STREAM_PREMATURE_CLOSE',
+  'PROTOCOL_CONNECTION_LOST', // mysql2: the server closed the connection
+  'UND_ERR_SOCKET', 'UND_ERR_CLOSED', // undici: the socket closed under a request
+]);
+const TIMEOUT_CODES = new Set([
+  'ETIMEDOUT', 'ABORT_ERR',
+  'PROTOCOL_SEQUENCE_TIMEOUT', // mysql2 per-query `timeout`
+  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
+]);
+const AUTH_CODES = new Set([
+  'ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR',
+  'ER_NOT_SUPPORTED_AUTH_MODE', 'ER_MUST_CHANGE_PASSWORD_LOGIN', 'HANDSHAKE_NO_SSL_SUPPORT_AUTH',
+]);
+const IO_CODES = new Set([
+  'EACCES', 'EPERM', 'ENOSPC', 'EDQUOT', 'ENOENT', 'EROFS', 'ENOTDIR', 'EISDIR', 'EEXIST', 'EIO',
+  'ENAMETOOLONG', 'EMFILE', 'ENFILE', 'ELOOP', 'EFBIG', 'EBUSY',
+]);
+// OpenSSL verification codes as Node exposes them, plus Node's own ERR_TLS_* / ERR_SSL_* families.
+const TLS_CODES = new Set([
+  'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_REVOKED', 'CERT_UNTRUSTED', 'CERT_REJECTED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'HOSTNAME_MISMATCH',
+  'EPROTO', 'HANDSHAKE_SSL_ERROR',
+]);
+const TLS_CODE_PREFIXES = ['ERR_TLS_', 'ERR_SSL_', 'ERR_OSSL_'];
+// node-redis reports server errors as ErrorReply objects without a code: the reply's first word is the code.
+const REDIS_AUTH_PREFIXES = ['WRONGPASS', 'NOAUTH', 'NOPERM'];
+// node-redis client-side errors are told apart by class name.
+const RESET_NAMES = new Set(['SocketClosedUnexpectedlyError', 'ClientClosedError', 'DisconnectsClientError']);
+const TIMEOUT_NAMES = new Set(['AbortError', 'TimeoutError', 'ConnectionTimeoutError', 'SocketTimeoutError']);
+
+/** MAX_CAUSE_DEPTH bounds the walk down `cause` / `errors` chains (fetch wraps the real error in a TypeError). */
+const MAX_CAUSE_DEPTH = 5;
+
+/**
+ * classifyError maps an error to a failure reason. It looks at the error, then down its `cause` chain and
+ * the first entry of an AggregateError (Node's happy-eyeballs connect), and returns the first reason that is
+ * not `other`; so `TypeError('fetch failed', { cause: ECONNREFUSED })` is `refused`.
+ */
+export function classifyError(err: unknown): ProbeFailureReason {
+  let current: unknown = err;
+  for (let depth = 0; depth <= MAX_CAUSE_DEPTH && current !== undefined && current !== null; depth++) {
+    const reason = classifyOne(current);
+    if (reason !== 'other') return reason;
+    current = nextInChain(current);
+  }
+  return 'other';
+}
+
+/** failureOutcome converts a reason and the error behind it into a failure ProbeOutcome with a short message. */
+export function failureOutcome(reason: ProbeFailureReason, err: unknown): ProbeOutcome {
+  return { ok: false, reason, message: describeError(err) };
+}
+
+/** outcomeFromError classifies an error and converts it into a failure ProbeOutcome. */
+export function outcomeFromError(err: unknown): ProbeOutcome {
+  return failureOutcome(classifyError(err), err);
+}
+
+/** timeoutOutcome is the failure a run settles with when its deadline passes. */
+export function timeoutOutcome(timeoutMs: number): ProbeOutcome {
+  return { ok: false, reason: 'timeout', message: `deadline of ${timeoutMs} ms exceeded` };
+}
+
+/**
+ * describeError renders an error and its causes on one line (`fetch failed: connect ECONNREFUSED ...`),
+ * without repeating a message its cause already says, and cut to MAX_MESSAGE_CHARS.
+ */
+export function describeError(err: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = err;
+  for (let depth = 0; depth <= MAX_CAUSE_DEPTH && current !== undefined && current !== null; depth++) {
+    const text = messageOf(current);
+    if (text !== '' && !parts.some((p) => p.includes(text) || text.includes(p))) parts.push(text);
+    current = nextInChain(current);
+  }
+  const line = (parts.length === 0 ? 'unknown error' : parts.join(': ')).replace(/\s+/g, ' ').trim();
+  return line.length <= MAX_MESSAGE_CHARS ? line : `${line.slice(0, MAX_MESSAGE_CHARS - 1)}…`;
+}
+
+/**
+ * settle runs one probe attempt under the run's deadline and the "never throw" rule, so each kind only
+ * writes the happy path:
+ * - a signal that is already aborted settles with `timeout` without starting the work;
+ * - when the signal aborts first, the returned promise settles at once with `timeout`, even if the work
+ *   is stuck in a library that ignores signals. The work keeps running to its own end (each kind
+ *   listens to the same signal to destroy its socket); its late result or error is dropped here;
+ * - an error thrown by the work is classified (as `timeout` when the signal has aborted meanwhile).
+ */
+export function settle(
+  signal: AbortSignal,
+  timeoutMs: number,
+  work: () => Promise<ProbeOutcome>,
+): Promise<ProbeOutcome> {
+  if (signal.aborted) return Promise.resolve(timeoutOutcome(timeoutMs));
+  return new Promise<ProbeOutcome>((resolve) => {
+    const onAbort = (): void => resolve(timeoutOutcome(timeoutMs));
+    signal.addEventListener('abort', onAbort, { once: true });
+    let attempt: Promise<ProbeOutcome>;
+    try {
+      attempt = work();
+    } catch (err) {
+      // A synchronous throw before the first await: still a result, never an exception.
+      attempt = Promise.reject(err);
+    }
+    attempt.then(
+      (outcome) => resolve(outcome),
+      (err: unknown) => resolve(signal.aborted ? timeoutOutcome(timeoutMs) : outcomeFromError(err)),
+    ).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+function classifyOne(err: unknown): ProbeFailureReason {
+  if (typeof err !== 'object' || err === null) return 'other';
+  const e = err as { code?: unknown; name?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  const name = typeof e.name === 'string' ? e.name : '';
+  const message = typeof e.message === 'string' ? e.message : '';
+  if (code !== undefined) {
+    if (REFUSED_CODES.has(code)) return 'refused';
+    if (DNS_CODES.has(code)) return 'dns';
+    if (RESET_CODES.has(code)) return 'reset';
+    if (TIMEOUT_CODES.has(code)) return 'timeout';
+    if (AUTH_CODES.has(code)) return 'auth';
+    if (TLS_CODES.has(code) || TLS_CODE_PREFIXES.some((p) => code.startsWith(p))) return 'tls';
+    if (IO_CODES.has(code)) return 'io';
+  }
+  if (TIMEOUT_NAMES.has(name)) return 'timeout';
+  if (RESET_NAMES.has(name)) return 'reset';
+  const firstWord = message.split(' ', 1)[0] ?? '';
+  if (REDIS_AUTH_PREFIXES.includes(firstWord)) return 'auth';
+  return 'other';
+}
+
+function nextInChain(err: unknown): unknown {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as { cause?: unknown; errors?: unknown };
+  if (e.cause !== undefined) return e.cause;
+  if (Array.isArray(e.errors) && e.errors.length > 0) return e.errors[0];
+  return undefined;
+}
+
+function messageOf(err: unknown): string {
+  if (typeof err === 'string') return err;
+  if (typeof err !== 'object' || err === null) return String(err);
+  const e = err as { message?: unknown; code?: unknown; name?: unknown };
+  const message = typeof e.message === 'string' ? e.message : '';
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  if (message === '') return code ?? (typeof e.name === 'string' ? e.name : '');
+  // Node's system errors already start with or contain their code; mysql2's do not.
+  return code !== undefined && !message.includes(code) ? `${code} ${message}` : message;
+}

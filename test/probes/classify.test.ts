@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  classifyError, describeError, failureOutcome, MAX_MESSAGE_CHARS, outcomeFromError, settle, timeoutOutcome,
+} from '../../src/probes/classify.ts';
+import type { ProbeFailureReason } from '../../src/probes/probe.ts';
+
+function sysError(code: string, message = `connect ${code} 127.0.0.1:1`): Error {
+  return Object.assign(new Error(message), { code });
+}
+function named(name: string, message: string): Error {
+  const e = new Error(message);
+  e.name = name;
+  return e;
+}
+
+const cases: Array<[string, unknown, ProbeFailureReason]> = [
+  ['ECONNREFUSED is refused', sysError('ECONNREFUSED'), 'refused'],
+  ['ENOTFOUND is dns', sysError('ENOTFOUND', 'getaddrinfo ENOTFOUND nope.invalid'), 'dns'],
+  ['EAI_AGAIN is dns', sysError('EAI_AGAIN', 'getaddrinfo EAI_AGAIN db'), 'dns'],
+  ['ECONNRESET is reset', sysError('ECONNRESET', 'read ECONNRESET'), 'reset'],
+  ['EPIPE is reset', sysError('EPIPE', 'write EPIPE'), 'reset'],
+  ['mysql2 PROTOCOL_CONNECTION_LOST is reset',
+    Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true }), 'reset'],
+  ['node-redis SocketClosedUnexpectedlyError is reset', named('SocketClosedUnexpectedlyError', 'Socket closed unexpectedly'), 'reset'],
+  ['node-redis ClientClosedError is reset', named('ClientClosedError', 'The client is closed'), 'reset'],
+  ['mysql2 ER_ACCESS_DENIED_ERROR is auth',
+    Object.assign(new Error("Access denied for user 'root'@'127.0.0.1' (using password: YES)"), { code: 'ER_ACCESS_DENIED_ERROR', errno: 1045 }), 'auth'],
+  ['redis WRONGPASS reply is auth', named('SimpleError', 'WRONGPASS invalid username-password pair or user is disabled.'), 'auth'],
+  ['redis NOAUTH reply is auth', named('SimpleError', 'NOAUTH Authentication required.'), 'auth'],
+  ['a TLS certificate code is tls', sysError('DEPTH_ZERO_SELF_SIGNED_CERT', 'self-signed certificate'), 'tls'],
+  ['an ERR_TLS_ code is tls', sysError('ERR_TLS_CERT_ALTNAME_INVALID', "Hostname/IP does not match certificate's altnames"), 'tls'],
+  ['an ERR_SSL_ code is tls', sysError('ERR_SSL_WRONG_VERSION_NUMBER', 'wrong version number'), 'tls'],
+  ['AbortError is timeout', named('AbortError', 'This operation was aborted'), 'timeout'],
+  ['TimeoutError is timeout', named('TimeoutError', 'The operation was aborted due to timeout'), 'timeout'],
+  ['ETIMEDOUT is timeout', sysError('ETIMEDOUT', 'connect ETIMEDOUT'), 'timeout'],
+  ['mysql2 PROTOCOL_SEQUENCE_TIMEOUT is timeout', sysError('PROTOCOL_SEQUENCE_TIMEOUT', 'Query inactivity timeout'), 'timeout'],
+  ['EACCES is io', sysError('EACCES', "EACCES: permission denied, open '/x'"), 'io'],
+  ['ENOSPC is io', sysError('ENOSPC', 'ENOSPC: no space left on device'), 'io'],
+  ['ENOENT is io', sysError('ENOENT', "ENOENT: no such file or directory, open '/x'"), 'io'],
+  ['EROFS is io', sysError('EROFS', 'EROFS: read-only file system'), 'io'],
+  ['ENOTDIR is io', sysError('ENOTDIR', "ENOTDIR: not a directory, mkdir '/f/x'"), 'io'],
+  ['an unknown code is other', sysError('ER_PARSE_ERROR', 'You have an error in your SQL syntax'), 'other'],
+  ['a plain Error is other', new Error('boom'), 'other'],
+  ['a string is other', 'boom', 'other'],
+  ['undefined is other', undefined, 'other'],
+  ['null is other', null, 'other'],
+];
+
+for (const [name, err, reason] of cases) {
+  test(`classifyError: ${name}`, () => {
+    assert.equal(classifyError(err), reason);
+  });
+}
+
+test('classifyError follows the cause chain of a fetch failure', () => {
+  const err = new TypeError('fetch failed', { cause: sysError('ECONNREFUSED') });
+  assert.equal(classifyError(err), 'refused');
+});
+
+test('classifyError looks inside an AggregateError from a multi-address connect', () => {
+  const err = new AggregateError([sysError('ECONNREFUSED', 'connect ECONNREFUSED ::1:1'), sysError('ECONNREFUSED')], '');
+  assert.equal(classifyError(err), 'refused');
+});
+
+test('classifyError stops on a cause cycle', () => {
+  const a: Error & { cause?: unknown } = new Error('a');
+  const b = new Error('b', { cause: a });
+  a.cause = b;
+  assert.equal(classifyError(a), 'other');
+});
+
+test('failureOutcome carries the reason and a one-line message', () => {
+  const outcome = failureOutcome('refused', new TypeError('fetch failed', { cause: sysError('ECONNREFUSED') }));
+  assert.deepEqual(outcome, { ok: false, reason: 'refused', message: 'fetch failed: connect ECONNREFUSED 127.0.0.1:1' });
+});
+
+test('outcomeFromError classifies and describes in one step', () => {
+  assert.deepEqual(outcomeFromError(sysError('ER_ACCESS_DENIED_ERROR', 'Access denied')),
+    { ok: false, reason: 'auth', message: 'ER_ACCESS_DENIED_ERROR Access denied' });
+});
+
+test('describeError cuts long messages and joins lines', () => {
+  const text = describeError(new Error(`line one\nline two ${'x'.repeat(1000)}`));
+  assert.equal(text.length, MAX_MESSAGE_CHARS);
+  assert.ok(text.startsWith('line one line two'));
+  assert.ok(!text.includes('\n'));
+});
+
+test('settle returns the outcome of work that finishes in time', async () => {
+  const outcome = await settle(new AbortController().signal, 100, async () => ({ ok: true }));
+  assert.deepEqual(outcome, { ok: true });
+});
+
+test('settle converts a thrown error into a classified failure', async () => {
+  const outcome = await settle(new AbortController().signal, 100, async () => { throw sysError('ECONNRESET', 'read ECONNRESET'); });
+  assert.deepEqual(outcome, { ok: false, reason: 'reset', message: 'read ECONNRESET' });
+});
+
+test('settle converts a synchronous throw into a failure', async () => {
+  const outcome = await settle(new AbortController().signal, 100, () => { throw new Error('sync'); });
+  assert.equal(outcome.ok, false);
+});
+
+test('settle answers timeout at once when the signal aborts, even if the work never settles', async () => {
+  const ac = new AbortController();
+  const pending = settle(ac.signal, 50, () => new Promise<never>(() => undefined));
+  ac.abort();
+  assert.deepEqual(await pending, timeoutOutcome(50));
+});
+
+test('settle does not start the work when the signal has already aborted', async () => {
+  let started = false;
+  const outcome = await settle(AbortSignal.abort(), 10, async () => { started = true; return { ok: true }; });
+  assert.equal(outcome.ok, false);
+  assert.equal(started, false);
+});
+
+test('settle reports timeout when the work fails because of the abort', async () => {
+  const ac = new AbortController();
+  const outcome = settle(ac.signal, 10, () => new Promise((_, reject) => {
+    ac.signal.addEventListener('abort', () => reject(sysError('ECONNRESET')));
+  }));
+  ac.abort();
+  assert.deepEqual(await outcome, timeoutOutcome(10));
+});
