@@ -1,0 +1,143 @@
+/**
+ * The uWebSockets.js front end. Every route answers in the handler's synchronous part: it checks auth,
+ * reads the current snapshot generation and sends bytes rendered before the request arrived. There is
+ * no await anywhere on this path, so no onAborted handler is needed and uWS's automatic cork applies.
+ */
+import type { HttpRequest, HttpResponse, us_listen_socket } from 'uWebSockets.js';
+import type { Logger } from '../log.ts';
+import { jsonKey } from '../render/json.ts';
+import { OPENMETRICS_CONTENT_TYPE, PROM_TEXT_CONTENT_TYPE, wantsOpenMetrics } from '../render/text.ts';
+import type { SnapshotReader } from '../snapshot/reader.ts';
+import { WWW_AUTHENTICATE, type RouteScope, type TokenTable } from './auth.ts';
+import { acceptsGzip, send, TEXT_CONTENT_TYPE, type Headers, type Status } from './respond.ts';
+import { acceptsJson, errorBody, JSON_CONTENT_TYPE, matchJsonRoute } from './routes.ts';
+import { loadNativeUws } from './uws.ts';
+
+/** ServerState is what a config reload may change; main.ts swaps these fields in place. */
+export interface ServerState {
+  tokens: TokenTable;
+  agentId: string;
+  targetNames: ReadonlySet<string>;
+}
+
+/** ServerCounters are read by main.ts for the self-metrics. */
+export interface ServerCounters {
+  scrapes: number;
+  apiRequests: number;
+}
+
+/** RunningServer is a listening front end. */
+export interface RunningServer {
+  readonly port: number;
+  readonly counters: ServerCounters;
+  /** close stops listening; requests already received have been answered (handlers are synchronous). */
+  close(): void;
+}
+
+const METRICS_VARY: Headers = [['vary', 'Accept, Accept-Encoding'], ['cache-control', 'no-store']];
+const METRICS_GZIP: Headers = [...METRICS_VARY, ['content-encoding', 'gzip']];
+const JSON_HEADERS: Headers = [['cache-control', 'no-store']];
+const CHALLENGE: Headers = [['www-authenticate', WWW_AUTHENTICATE]];
+const ALLOW: Headers = [['allow', 'GET, HEAD']];
+
+/** startServer listens on host:port (port 0 picks a free one) and resolves once listening. */
+export function startServer(host: string, port: number, snapshot: SnapshotReader, state: ServerState,
+  log: Logger): Promise<RunningServer> {
+  const uws = loadNativeUws();
+  const counters: ServerCounters = { scrapes: 0, apiRequests: 0 };
+  const app = uws.App();
+
+  app.any('/*', (res: HttpResponse, req: HttpRequest) => {
+    // Read everything from req now: it is invalid once this handler returns.
+    const method = req.getMethod();
+    const url = req.getUrl();
+    const head = method === 'head';
+    if (method !== 'get' && !head) {
+      send(res, 405, TEXT_CONTENT_TYPE, 'method not allowed\n', false, ALLOW);
+      return;
+    }
+    try {
+      if (url === '/metrics') {
+        metrics(res, req, head);
+      } else if (url === '/healthz') {
+        send(res, 200, TEXT_CONTENT_TYPE, 'ok\n', head);
+      } else if (url === '/readyz') {
+        const ready = snapshot.generation() > 0;
+        send(res, ready ? 200 : 503, TEXT_CONTENT_TYPE, ready ? 'ready\n' : 'no snapshot published yet\n', head);
+      } else if (url.startsWith('/system/')) {
+        api(res, req, url, head);
+      } else {
+        send(res, 404, TEXT_CONTENT_TYPE, 'not found\n', head);
+      }
+    } catch (err) {
+      log.error({ err, url }, 'request handler failed');
+      send(res, 500, TEXT_CONTENT_TYPE, 'internal error\n', head);
+    }
+  });
+
+  function metrics(res: HttpResponse, req: HttpRequest, head: boolean): void {
+    if (!authorized(res, req, 'metrics', TEXT_CONTENT_TYPE, head)) return;
+    const om = wantsOpenMetrics(req.getHeader('accept'));
+    const gzip = acceptsGzip(req.getHeader('accept-encoding'));
+    const body = snapshot.get(om ? (gzip ? 'om.gz' : 'om') : gzip ? 'text.gz' : 'text');
+    if (body === undefined) {
+      send(res, 503, TEXT_CONTENT_TYPE, 'no snapshot published yet\n', head);
+      return;
+    }
+    counters.scrapes++;
+    send(res, 200, om ? OPENMETRICS_CONTENT_TYPE : PROM_TEXT_CONTENT_TYPE, body, head, gzip ? METRICS_GZIP : METRICS_VARY);
+  }
+
+  function api(res: HttpResponse, req: HttpRequest, url: string, head: boolean): void {
+    const route = matchJsonRoute(url, state.agentId);
+    if (route.kind === 'not_found') {
+      sendJson(res, 404, errorBody(404, route.reason), head);
+      return;
+    }
+    if (!authorized(res, req, route.scope, JSON_CONTENT_TYPE, head)) return;
+    if (!acceptsJson(req.getHeader('accept'))) {
+      sendJson(res, 406, errorBody(406, 'this route answers application/json only'), head);
+      return;
+    }
+    counters.apiRequests++;
+    const body = snapshot.get(route.key);
+    if (body !== undefined) {
+      sendJson(res, 200, body, head);
+    } else if (route.targetId !== undefined && state.targetNames.has(route.targetId)
+      && snapshot.get(jsonKey.container(route.targetId)) === undefined) {
+      send(res, 204, JSON_CONTENT_TYPE, '', head); // known target, not probed yet (as dcos-metrics does)
+    } else if (snapshot.generation() === 0) {
+      sendJson(res, 503, errorBody(503, 'no snapshot published yet'), head);
+    } else {
+      sendJson(res, 404, errorBody(404, route.targetId === undefined ? 'not found' : `no such target or metric`), head);
+    }
+  }
+
+  function authorized(res: HttpResponse, req: HttpRequest, scope: RouteScope, contentType: string, head: boolean): boolean {
+    const verdict = state.tokens.check(req.getHeader('authorization'), scope);
+    if (verdict === 'ok') return true;
+    const status: Status = verdict === 'unauthorized' ? 401 : 403;
+    const message = verdict === 'unauthorized' ? 'missing or unknown token' : 'token lacks the permission for this route';
+    if (contentType === JSON_CONTENT_TYPE) sendJson(res, status, errorBody(status, message), head, status === 401 ? CHALLENGE : []);
+    else send(res, status, TEXT_CONTENT_TYPE, `${message}\n`, head, status === 401 ? CHALLENGE : []);
+    return false;
+  }
+
+  return new Promise((resolve, reject) => {
+    app.listen(host, port, (token: us_listen_socket | false) => {
+      if (token === false) {
+        reject(new Error(`cannot listen on ${host}:${port} (address in use or not available)`));
+        return;
+      }
+      resolve({
+        port: uws.us_socket_local_port(token as never),
+        counters,
+        close: () => uws.us_listen_socket_close(token),
+      });
+    });
+  });
+}
+
+function sendJson(res: HttpResponse, status: Status, body: Uint8Array, head: boolean, extra: Headers = []): void {
+  send(res, status, JSON_CONTENT_TYPE, body, head, extra.length === 0 ? JSON_HEADERS : [...JSON_HEADERS, ...extra]);
+}

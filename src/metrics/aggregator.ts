@@ -1,0 +1,136 @@
+/**
+ * Aggregator holds the cumulative per-target state in the publisher thread: fixed buckets counted
+ * exactly, an HDR histogram (3 significant digits) for percentiles, error counters by reason, up and
+ * app values. It is fed ProbeBatchResults and read once per publish; it does no I/O.
+ */
+import * as hdr from 'hdr-histogram-js';
+import { FAILURE_REASONS, type ProbeFailureReason, type ProbeTarget } from '../probes/probe.ts';
+import { kOk, type ProbeBatchResult } from '../pool/messages.ts';
+import type { LatencySummary, TargetSnapshot } from './model.ts';
+
+/** HDR_SIGNIFICANT_DIGITS is the recording precision: values within 0.1% are indistinguishable. */
+export const HDR_SIGNIFICANT_DIGITS = 3;
+
+class TargetState {
+  probes = 0;
+  count = 0;
+  sumUs = 0;
+  up: 0 | 1 = 0;
+  lastProbeMs = 0;
+  app: Readonly<Record<string, number>> = {};
+  readonly errors = new Float64Array(FAILURE_REASONS.length);
+  /** perBucket[i] counts observations in (bound[i-1], bound[i]]; the last slot is (last bound, +Inf). */
+  readonly perBucket: Float64Array;
+  readonly boundsUs: Float64Array;
+  readonly histogram = hdr.build({
+    bitBucketSize: 'packed',
+    numberOfSignificantValueDigits: HDR_SIGNIFICANT_DIGITS,
+    autoResize: true,
+  });
+
+  constructor(public target: ProbeTarget) {
+    this.boundsUs = Float64Array.from(target.buckets, (s) => s * 1e6);
+    this.perBucket = new Float64Array(target.buckets.length + 1);
+  }
+
+  observe(latencyUs: number): void {
+    this.count++;
+    this.sumUs += latencyUs;
+    const bounds = this.boundsUs;
+    let i = 0;
+    while (i < bounds.length && latencyUs > bounds[i]!) i++;
+    this.perBucket[i]!++;
+    this.histogram.recordValue(Math.max(0, Math.round(latencyUs)));
+  }
+}
+
+/** Aggregator merges batch results into cumulative per-target state. */
+export class Aggregator {
+  private readonly states = new Map<string, TargetState>();
+  private order: string[] = [];
+
+  /**
+   * setTargets installs the target list. A target whose kind and buckets are unchanged keeps its counters
+   * (a changed URL or interval is the same series); a new or re-shaped target starts from zero, and a
+   * removed one is dropped, so every family stays cumulative for as long as its series exists.
+   */
+  setTargets(targets: readonly ProbeTarget[]): void {
+    const next = new Map<string, TargetState>();
+    for (const target of targets) {
+      const old = this.states.get(target.name);
+      if (old !== undefined && old.target.kind === target.kind && sameBuckets(old.target.buckets, target.buckets)) {
+        old.target = target;
+        next.set(target.name, old);
+      } else {
+        next.set(target.name, new TargetState(target));
+      }
+    }
+    this.states.clear();
+    for (const [name, state] of next) this.states.set(name, state);
+    this.order = targets.map((t) => t.name);
+  }
+
+  /** record adds one batch. Runs of targets that are no longer configured are ignored. */
+  record(names: readonly string[], result: ProbeBatchResult): void {
+    const states = names.map((n) => this.states.get(n));
+    for (let i = 0; i < result.target.length; i++) {
+      const state = states[result.target[i]!];
+      if (state === undefined) continue;
+      state.probes++;
+      const endedAt = result.endedAtMs[i]!;
+      const reason = result.reason[i]!;
+      if (reason === kOk) {
+        state.observe(result.latencyUs[i]!);
+      } else {
+        state.errors[reason - 1]!++;
+      }
+      if (endedAt >= state.lastProbeMs) {
+        state.lastProbeMs = endedAt;
+        state.up = reason === kOk ? 1 : 0;
+      }
+    }
+    result.app.forEach((app, t) => {
+      const state = states[t];
+      if (app !== null && state !== undefined) state.app = app;
+    });
+  }
+
+  /** snapshot returns every configured target's state, in config order. */
+  snapshot(): TargetSnapshot[] {
+    return this.order.map((name) => toSnapshot(this.states.get(name)!));
+  }
+}
+
+function toSnapshot(s: TargetState): TargetSnapshot {
+  const bucketCounts: number[] = [];
+  let acc = 0;
+  for (let i = 0; i < s.boundsUs.length; i++) bucketCounts.push((acc += s.perBucket[i]!));
+  const errors = {} as Record<ProbeFailureReason, number>;
+  FAILURE_REASONS.forEach((r, i) => { errors[r] = s.errors[i]!; });
+  return {
+    target: s.target,
+    name: s.target.name,
+    kind: s.target.kind,
+    probes: s.probes,
+    count: s.count,
+    sumSeconds: s.sumUs / 1e6,
+    bucketCounts,
+    errors,
+    up: s.up,
+    lastProbeMs: s.lastProbeMs,
+    ...(s.count > 0 ? { latency: summarize(s.histogram) } : {}),
+    app: s.app,
+  };
+}
+
+function summarize(h: hdr.Histogram): LatencySummary {
+  const at = (p: number): number => h.getValueAtPercentile(p) / 1e6;
+  return {
+    p50: at(50), p90: at(90), p99: at(99), p999: at(99.9),
+    max: h.maxValue / 1e6, min: h.minNonZeroValue / 1e6, mean: h.mean / 1e6,
+  };
+}
+
+function sameBuckets(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}

@@ -1,0 +1,68 @@
+/**
+ * The only shapes that cross threads (piscina's types.ts). A ProbeBatch goes from the scheduler to a
+ * Piscina worker; its ProbeBatchResult comes back and is forwarded, unchanged, to the publisher thread;
+ * PublisherMessage is everything the main thread tells the publisher.
+ */
+import type { Config } from '../config.ts';
+import type { ProbeTarget } from '../probes/probe.ts';
+
+/** ProbeBatch is one round of probes for a few targets, run concurrently in one worker. */
+export interface ProbeBatch {
+  readonly targets: readonly ProbeTarget[];
+  /**
+   * burstMs: 0 runs each target's `concurrency` probes once. Above 0 (continuous targets, interval 0),
+   * each of the `concurrency` lanes runs probes back to back until burstMs has passed.
+   */
+  readonly burstMs: number;
+}
+
+/** kOk is the `reason` code of a successful run; failures are 1 + index in FAILURE_REASONS. */
+export const kOk = 0;
+
+/**
+ * ProbeBatchResult holds one entry per probe run, in completion order, as flat typed arrays so a
+ * burst of tens of thousands of runs crosses threads as a few memcpy'd buffers, not objects.
+ */
+export interface ProbeBatchResult {
+  /** target[i] is the index into ProbeBatch.targets of run i. */
+  readonly target: Uint32Array;
+  /** latencyUs[i] is the latency of run i in µs (measured by the caller, or supplied by the probe). */
+  readonly latencyUs: Float64Array;
+  /** reason[i] is kOk or 1 + the FAILURE_REASONS index. */
+  readonly reason: Uint8Array;
+  /** endedAtMs[i] is the Unix time in ms at which run i finished (for `up` and last-probe time). */
+  readonly endedAtMs: Float64Array;
+  /** app[t] is the last app datapoints of target t in this batch, or null. */
+  readonly app: ReadonlyArray<Readonly<Record<string, number>> | null>;
+  /** failure[t] is the message of target t's last failure in this batch, or null (for the log only). */
+  readonly failure: ReadonlyArray<string | null>;
+}
+
+/** MainStats are the main thread's own measurements, sent to the publisher once per publish interval. */
+export interface MainStats {
+  readonly scrapesTotal: number;
+  readonly apiRequestsTotal: number;
+  readonly eventLoopDelay: { readonly p50: number; readonly p99: number; readonly max: number };
+  readonly poolThreads: number;
+  readonly poolUtilization: number;
+  readonly poolQueueSize: number;
+  readonly probesSkippedTotal: number;
+  readonly configReloadsTotal: number;
+  readonly configReloadFailuresTotal: number;
+  readonly configLastReloadSuccessful: 0 | 1;
+}
+
+/** PublisherInit is the publisher thread's workerData. */
+export interface PublisherInit {
+  readonly config: Config;
+  readonly snapshot: SharedArrayBuffer;
+  readonly version: string;
+  readonly startTimeSeconds: number;
+}
+
+/** PublisherMessage is what the main thread posts to the publisher thread. */
+export type PublisherMessage =
+  | { readonly type: 'results'; readonly names: readonly string[]; readonly result: ProbeBatchResult }
+  | { readonly type: 'config'; readonly config: Config }
+  | { readonly type: 'stats'; readonly stats: MainStats }
+  | { readonly type: 'stop' };

@@ -1,0 +1,128 @@
+/**
+ * Scheduler (main thread): decides when each target is probed and hands batches to the pool. It never
+ * probes, merges or renders; a finished batch's result is passed on untouched to the publisher thread.
+ *
+ * Targets with the same interval form a group. A group's interval is cut into phase slots (at most one
+ * per MIN_SLOT_MS) and its targets are spread over them, so 1,000 targets at 10 Hz become ten batches
+ * per 100 ms rather than one burst of 1,000: even load for the workers, no jitter for the front end.
+ * Continuous targets (interval 0) run back-to-back bursts instead.
+ */
+import type { Logger } from './log.ts';
+import { FAILURE_REASONS, type ProbeTarget } from './probes/probe.ts';
+import type { ProbeBatchResult } from './pool/messages.ts';
+import type { ProbePool } from './pool/probe-pool.ts';
+
+/** MIN_SLOT_MS is the finest phase granularity of the scheduler. */
+export const MIN_SLOT_MS = 10;
+/** MAX_BATCH caps the targets of one batch, so one task never holds up a large share of the work. */
+export const MAX_BATCH = 64;
+/** BURST_MS is how long one batch of a continuous target runs before its results are handed on. */
+export const BURST_MS = 200;
+
+/** Deliver receives every batch result (or a synthesized `worker` failure) with the target names. */
+export type Deliver = (names: readonly string[], result: ProbeBatchResult) => void;
+
+/** Scheduler runs the probe rounds of the current target list. */
+export class Scheduler {
+  private timers: NodeJS.Timeout[] = [];
+  private readonly inFlight = new Set<string>();
+  private readonly pending = new Set<Promise<boolean>>();
+  private epoch = 0;
+  private skipped = 0;
+
+  constructor(private readonly pool: ProbePool, private readonly deliver: Deliver,
+    private readonly threads: number, private readonly log: Logger) {}
+
+  /** probesSkipped counts rounds skipped because the target's previous round had not finished. */
+  get probesSkipped(): number {
+    return this.skipped;
+  }
+
+  /** start (or restart, on reload) scheduling `targets`; rounds already running finish normally. */
+  start(targets: readonly ProbeTarget[]): void {
+    this.clear();
+    const epoch = ++this.epoch;
+    const groups = new Map<number, ProbeTarget[]>();
+    for (const t of targets) {
+      if (t.intervalMs === 0) {
+        void this.loop(t, epoch);
+        continue;
+      }
+      groups.set(t.intervalMs, [...(groups.get(t.intervalMs) ?? []), t]);
+    }
+    for (const [intervalMs, members] of groups) {
+      const slots = Math.max(1, Math.min(members.length, Math.floor(intervalMs / MIN_SLOT_MS)));
+      const bySlot: ProbeTarget[][] = Array.from({ length: slots }, () => []);
+      members.forEach((t, i) => bySlot[i % slots]!.push(t));
+      let next = 0;
+      const fire = (): void => {
+        this.round(bySlot[next]!);
+        next = (next + 1) % slots;
+      };
+      fire();
+      this.timers.push(setInterval(fire, intervalMs / slots));
+    }
+  }
+
+  /** stop ends scheduling and waits for the rounds in flight (each is bounded by its targets' timeouts). */
+  async stop(): Promise<void> {
+    this.clear();
+    this.epoch++;
+    await Promise.allSettled([...this.pending]);
+  }
+
+  private clear(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+  }
+
+  private round(targets: readonly ProbeTarget[]): void {
+    const due = targets.filter((t) => !this.inFlight.has(t.name));
+    this.skipped += targets.length - due.length;
+    if (due.length === 0) return;
+    const size = Math.min(MAX_BATCH, Math.ceil(due.length / this.threads));
+    for (let i = 0; i < due.length; i += size) void this.dispatch(due.slice(i, i + size), 0);
+  }
+
+  private async loop(target: ProbeTarget, epoch: number): Promise<void> {
+    while (epoch === this.epoch) {
+      // A failing worker resolves at once; back off so a broken target cannot spin the main thread.
+      if (!(await this.dispatch([target], BURST_MS))) await new Promise((r) => setTimeout(r, BURST_MS));
+    }
+  }
+
+  /** dispatch runs one batch; it resolves true when the worker answered, false when it failed. */
+  private dispatch(targets: readonly ProbeTarget[], burstMs: number): Promise<boolean> {
+    const names = targets.map((t) => t.name);
+    for (const n of names) this.inFlight.add(n);
+    const done = this.pool.run({ targets, burstMs })
+      .then((result) => {
+        this.deliver(names, result);
+        return true;
+      }, (err: unknown) => {
+        this.log.error({ err, targets: names }, 'probe batch failed in its worker; counted as reason worker');
+        this.deliver(names, workerFailure(names.length, String(err)));
+        return false;
+      })
+      .finally(() => {
+        for (const n of names) this.inFlight.delete(n);
+        this.pending.delete(done);
+      });
+    this.pending.add(done);
+    return done;
+  }
+}
+
+/** workerFailure is the result of a batch whose worker failed: one `worker` failure per target. */
+export function workerFailure(targets: number, message: string): ProbeBatchResult {
+  const code = FAILURE_REASONS.indexOf('worker') + 1;
+  const now = Date.now();
+  return {
+    target: Uint32Array.from({ length: targets }, (_, i) => i),
+    latencyUs: new Float64Array(targets),
+    reason: new Uint8Array(targets).fill(code),
+    endedAtMs: new Float64Array(targets).fill(now),
+    app: new Array(targets).fill(null),
+    failure: new Array(targets).fill(message),
+  };
+}

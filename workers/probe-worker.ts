@@ -1,0 +1,132 @@
+/**
+ * Piscina entry: runs one ProbeBatch. A thin adapter (STYLE.md): it looks each target's Prober up (one
+ * per target per worker, created on first use and kept, so clients stay open between rounds), runs the
+ * probes concurrently under their deadlines, measures them, and returns flat typed arrays.
+ *
+ * The worker measures; the publisher thread records into HDR. Keeping histograms out of the workers
+ * means a crashed worker loses only the batch in flight (counted as reason `worker` by the scheduler),
+ * never counts accumulated since the last flush, and no cross-worker merge is needed.
+ */
+import { performance } from 'node:perf_hooks';
+import { FAILURE_REASONS, type ProbeOutcome, type ProbeTarget, type Prober } from '../src/probes/probe.ts';
+import { createProber } from '../src/probes/registry.ts';
+import { kOk, type ProbeBatch, type ProbeBatchResult } from '../src/pool/messages.ts';
+
+interface LiveProber {
+  readonly key: string;
+  readonly prober: Prober;
+  lastUsedMs: number;
+  readonly idleMs: number;
+}
+
+const probers = new Map<string, LiveProber>();
+const reasonCode = new Map(FAILURE_REASONS.map((r, i) => [r, i + 1]));
+
+/** runProbeBatch is the default task: run every target of the batch and report each run. */
+export default async function runProbeBatch(batch: ProbeBatch): Promise<ProbeBatchResult> {
+  const runs = new RunLog(batch.targets.length);
+  const deadlineAt = batch.burstMs > 0 ? performance.now() + batch.burstMs : 0;
+  const lanes: Promise<void>[] = [];
+  batch.targets.forEach((target, t) => {
+    const prober = proberFor(target);
+    for (let lane = 0; lane < target.concurrency; lane++) lanes.push(runLane(prober, target, t, deadlineAt, runs));
+  });
+  await Promise.all(lanes);
+  return runs.result();
+}
+
+async function runLane(prober: Prober, target: ProbeTarget, t: number, burstUntil: number, runs: RunLog): Promise<void> {
+  do {
+    const t0 = performance.now();
+    const outcome = await runWithDeadline(prober, target.timeoutMs);
+    const elapsedUs = (performance.now() - t0) * 1000;
+    runs.add(t, outcome, elapsedUs);
+  } while (performance.now() < burstUntil);
+}
+
+/**
+ * runWithDeadline gives the probe an AbortSignal and also races it against the deadline, so a probe that
+ * ignores its signal still yields `timeout` on time; its late settlement is dropped.
+ */
+function runWithDeadline(prober: Prober, timeoutMs: number): Promise<ProbeOutcome> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<ProbeOutcome>((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort(new DOMException(`probe exceeded its ${timeoutMs}ms deadline`, 'TimeoutError'));
+      resolve({ ok: false, reason: 'timeout', message: `no answer within ${timeoutMs}ms` });
+    }, timeoutMs);
+  });
+  const run = prober.run(controller.signal).catch((err: unknown): ProbeOutcome =>
+    ({ ok: false, reason: 'other', message: `probe threw: ${String(err)}` }));
+  return Promise.race([run, deadline]).finally(() => clearTimeout(timer));
+}
+
+function proberFor(target: ProbeTarget): Prober {
+  const key = JSON.stringify(target);
+  const now = Date.now();
+  const live = probers.get(target.name);
+  if (live !== undefined && live.key === key) {
+    live.lastUsedMs = now;
+    return live.prober;
+  }
+  if (live !== undefined) void live.prober.close(); // the target changed on reload: new client
+  const prober = createProber(target);
+  probers.set(target.name, { key, prober, lastUsedMs: now, idleMs: Math.max(60_000, target.intervalMs * 10) });
+  return prober;
+}
+
+/*
+ * Probers of targets that were removed on reload (or moved to another worker) would otherwise keep
+ * their clients open forever. Piscina runs this worker with `atomics: 'disabled'`, so the event loop
+ * stays alive between tasks and this sweep (and the clients' own timers) keep running.
+ */
+setInterval(() => {
+  const now = Date.now();
+  for (const [name, live] of probers) {
+    if (now - live.lastUsedMs > live.idleMs) {
+      probers.delete(name);
+      void live.prober.close();
+    }
+  }
+}, 30_000).unref();
+
+/** RunLog accumulates runs and converts them to the transferable result shape. */
+class RunLog {
+  private readonly target: number[] = [];
+  private readonly latencyUs: number[] = [];
+  private readonly reason: number[] = [];
+  private readonly endedAtMs: number[] = [];
+  private readonly app: (Readonly<Record<string, number>> | null)[];
+  private readonly failure: (string | null)[];
+
+  constructor(targets: number) {
+    this.app = new Array(targets).fill(null);
+    this.failure = new Array(targets).fill(null);
+  }
+
+  add(t: number, outcome: ProbeOutcome, elapsedUs: number): void {
+    this.target.push(t);
+    this.endedAtMs.push(Date.now());
+    if (outcome.ok) {
+      this.latencyUs.push(outcome.latencyUs ?? elapsedUs);
+      this.reason.push(kOk);
+      if (outcome.app !== undefined) this.app[t] = outcome.app;
+    } else {
+      this.latencyUs.push(elapsedUs);
+      this.reason.push(reasonCode.get(outcome.reason) ?? reasonCode.get('other')!);
+      this.failure[t] = outcome.message;
+    }
+  }
+
+  result(): ProbeBatchResult {
+    return {
+      target: Uint32Array.from(this.target),
+      latencyUs: Float64Array.from(this.latencyUs),
+      reason: Uint8Array.from(this.reason),
+      endedAtMs: Float64Array.from(this.endedAtMs),
+      app: this.app,
+      failure: this.failure,
+    };
+  }
+}
