@@ -1,0 +1,269 @@
+/**
+ * buildFamilies turns the publish-time model (one TargetSnapshot per configured target, plus SelfStats)
+ * into the metric families both text renderers read. Pure: no clock, no process access, so the same
+ * input always renders the same bytes (the golden files rely on it).
+ *
+ * Profiles:
+ * - `probex`: Prometheus naming, base unit seconds (families listed in metrics/names.ts).
+ * - `directus`: mysql, redis and storage targets appear as Directus's own `/metrics` families
+ *   (`directus_db_mysql_response_time_ms`, `..._connection_errors`, in ms, with Directus's HELP text and
+ *   buckets, counters without `_total` in text 0.0.4). Directus has no family for http, tcp or synthetic
+ *   checks, so those targets keep the probex duration and error families: inventing `directus_http_*`
+ *   names would look like Directus's but match nothing Directus emits. Every target also keeps
+ *   `probex_probe_up`, `probex_probes_total` and `probex_probe_last_timestamp_seconds` (Directus has no up
+ *   signal, and a dead dependency must show as up 0), and the probex self-metrics stay as they are.
+ */
+import { FAILURE_REASONS, type ProbeFailureReason, type ProbeKind } from '../probes/probe.ts';
+import type {
+  CounterFamily, GaugeFamily, HistogramFamily, HistogramSample, Labels, MetricFamily, ScalarSample, SelfStats,
+  TargetSnapshot,
+} from './model.ts';
+import {
+  type MetricName, PROBE_METRICS, PROCESS_METRICS, SELF_METRICS, directusDbMetrics, directusRedisMetrics,
+  directusStorageMetrics,
+} from './names.ts';
+
+/** Profile selects the naming of the per-target families. */
+export type Profile = 'probex' | 'directus';
+
+/**
+ * ALWAYS_EMITTED_REASONS are the error reasons every target exposes from its first publish, even at 0.
+ * A counter series that appears only at its first increment loses that increment to rate() and
+ * increase(), so the likely failures are initialised: `timeout` for every kind (every probe has a
+ * deadline) and the kind's most common other failure (nothing listening for network kinds, local I/O
+ * for storage, the drawn failure for synthetic). All 11 reasons for every target would be 11 series per
+ * target (mostly impossible ones, e.g. `status` for redis) and would dominate the body at thousands of
+ * synthetic targets; any other reason appears once it is non-zero and, being cumulative, stays.
+ */
+export const ALWAYS_EMITTED_REASONS: Readonly<Record<ProbeKind, readonly ProbeFailureReason[]>> = Object.freeze({
+  mysql: ['timeout', 'refused'],
+  redis: ['timeout', 'refused'],
+  http: ['timeout', 'refused'],
+  tcp: ['timeout', 'refused'],
+  storage: ['timeout', 'io'],
+  synthetic: ['timeout', 'other'],
+});
+
+/** buildFamilies builds every family of one publish, in a stable order; families without series are left out. */
+export function buildFamilies(targets: readonly TargetSnapshot[], self: SelfStats, profile: Profile): MetricFamily[] {
+  const families: MetricFamily[] = [];
+  const probexTargets = profile === 'directus' ? pushDirectusFamilies(targets, families) : targets;
+  pushProbeFamilies(probexTargets, targets, families);
+  pushSelfFamilies(self, families);
+  return families.filter((family) => family.samples.length > 0);
+}
+
+/** totalErrors is the number of failed probes of a target, all reasons together. */
+export function totalErrors(snapshot: TargetSnapshot): number {
+  let total = 0;
+  for (const reason of FAILURE_REASONS) total += snapshot.errors[reason] ?? 0;
+  return total;
+}
+
+function pushProbeFamilies(
+  detailed: readonly TargetSnapshot[], all: readonly TargetSnapshot[], families: MetricFamily[],
+): void {
+  const duration: HistogramSample[] = [];
+  const errors: ScalarSample[] = [];
+  for (const snapshot of detailed) {
+    const labels = targetLabels(snapshot);
+    duration.push({
+      labels,
+      bounds: snapshot.target.buckets,
+      cumulative: cumulativeOf(snapshot),
+      count: snapshot.count,
+      sum: snapshot.sumSeconds,
+    });
+    const always = ALWAYS_EMITTED_REASONS[snapshot.kind];
+    for (const reason of FAILURE_REASONS) {
+      const value = snapshot.errors[reason] ?? 0;
+      if (value > 0 || always.includes(reason)) errors.push({ labels: targetLabels(snapshot, reason), value });
+    }
+  }
+  const up: ScalarSample[] = [];
+  const last: ScalarSample[] = [];
+  const probes: ScalarSample[] = [];
+  for (const snapshot of all) {
+    const labels = targetLabels(snapshot);
+    up.push({ labels, value: snapshot.up });
+    last.push({ labels, value: snapshot.lastProbeMs / 1000 });
+    probes.push({ labels, value: snapshot.probes });
+  }
+  families.push(
+    histogram(PROBE_METRICS.duration, duration),
+    counter(PROBE_METRICS.errors, errors),
+    gauge(PROBE_METRICS.up, up),
+    gauge(PROBE_METRICS.lastTimestamp, last),
+    counter(PROBE_METRICS.probes, probes),
+  );
+}
+
+/** targetLabels is `{target, kind[, reason], ...target.labels}`, in that order. */
+function targetLabels(snapshot: TargetSnapshot, reason?: ProbeFailureReason): Labels {
+  const labels: Record<string, string> = { target: snapshot.name, kind: snapshot.kind };
+  if (reason !== undefined) labels.reason = reason;
+  return Object.assign(labels, snapshot.target.labels);
+}
+
+/**
+ * cumulativeOf passes the aggregator's cumulative bucket counts through untouched (exactness is the
+ * aggregator's job). A target with no observations may come without counts; it gets zeros. Any other
+ * length mismatch is a bug upstream and fails the publish, which keeps the last good snapshot.
+ */
+function cumulativeOf(snapshot: TargetSnapshot): readonly number[] {
+  const bounds = snapshot.target.buckets.length;
+  if (snapshot.bucketCounts.length === bounds) return snapshot.bucketCounts;
+  if (snapshot.count === 0) return new Array<number>(bounds).fill(0);
+  throw new RangeError(
+    `target ${snapshot.name}: bucketCounts has ${snapshot.bucketCounts.length} entries for ${bounds} buckets`);
+}
+
+interface DirectusGroup {
+  readonly responseTime: MetricName;
+  readonly counters: readonly MetricName[];
+  readonly members: TargetSnapshot[];
+}
+
+/**
+ * pushDirectusFamilies appends the Directus-shaped families and returns the targets it did not map.
+ *
+ * Redis: Directus checks its Redis twice, as `directus_redis_connection_errors` (the shared Redis) and,
+ * when CACHE_STORE=redis, as `directus_cache_redis_connection_errors` (the cache, on the same Redis
+ * connection settings). A probex redis target is that one Redis, so its failures feed both counters and
+ * dashboards built on either name keep working; its latency goes to one `directus_redis_response_time_ms`.
+ *
+ * Directus has one database and one Redis, so its families carry no labels. When several targets map
+ * onto one family name (two mysql targets, two redis targets, two storage targets with the same
+ * location), each series gets a `target` label so they stay distinct; a family with a single target keeps
+ * Directus's exact label-less shape. Configured target labels are added either way.
+ */
+function pushDirectusFamilies(targets: readonly TargetSnapshot[], families: MetricFamily[]): TargetSnapshot[] {
+  const groups = new Map<string, DirectusGroup>();
+  const unmapped: TargetSnapshot[] = [];
+  for (const snapshot of targets) {
+    const names = directusNames(snapshot);
+    if (names === undefined) {
+      unmapped.push(snapshot);
+      continue;
+    }
+    const key = names.responseTime.name;
+    let group = groups.get(key);
+    if (group === undefined) {
+      group = { ...names, members: [] };
+      groups.set(key, group);
+    }
+    group.members.push(snapshot);
+  }
+  for (const group of groups.values()) {
+    const distinct = group.members.length > 1;
+    const hist: HistogramSample[] = [];
+    const errors: ScalarSample[] = [];
+    for (const snapshot of group.members) {
+      const labels: Labels = distinct
+        ? { target: snapshot.name, ...snapshot.target.labels }
+        : snapshot.target.labels;
+      hist.push({
+        labels,
+        bounds: boundsInMs(snapshot.target.buckets),
+        cumulative: cumulativeOf(snapshot),
+        count: snapshot.count,
+        sum: secondsToMs(snapshot.sumSeconds),
+      });
+      errors.push({ labels, value: totalErrors(snapshot) });
+    }
+    families.push(histogram(group.responseTime, hist));
+    // prom-client writes Directus's counters under their own name in text 0.0.4 (no `_total`).
+    for (const name of group.counters) families.push({ ...counter(name, errors), textName: name.name });
+  }
+  return unmapped;
+}
+
+function directusNames(snapshot: TargetSnapshot): { responseTime: MetricName; counters: MetricName[] } | undefined {
+  const target = snapshot.target;
+  switch (target.kind) {
+    case 'mysql': {
+      const m = directusDbMetrics('mysql');
+      return { responseTime: m.responseTime, counters: [m.errors] };
+    }
+    case 'redis': {
+      const m = directusRedisMetrics();
+      return { responseTime: m.responseTime, counters: [m.errors, m.cacheErrors] };
+    }
+    case 'storage': {
+      const m = directusStorageMetrics(target.location);
+      return { responseTime: m.responseTime, counters: [m.errors] };
+    }
+    case 'http':
+    case 'tcp':
+    case 'synthetic':
+      return undefined;
+  }
+}
+
+// Targets share their bucket arrays (the config default is one frozen array), so the ms bounds are
+// computed once per distinct array and reused by the renderer's per-bounds `le` cache.
+const msBounds = new WeakMap<readonly number[], readonly number[]>();
+
+function boundsInMs(seconds: readonly number[]): readonly number[] {
+  let ms = msBounds.get(seconds);
+  if (ms === undefined) {
+    ms = Object.freeze(seconds.map(secondsToMs));
+    msBounds.set(seconds, ms);
+  }
+  return ms;
+}
+
+/** secondsToMs converts at nanosecond resolution, so 0.06 s is 60 ms and not 60.00000000000001. */
+function secondsToMs(seconds: number): number {
+  return Math.round(seconds * 1e9) / 1e6;
+}
+
+function pushSelfFamilies(self: SelfStats, families: MetricFamily[]): void {
+  const m = SELF_METRICS;
+  const p = PROCESS_METRICS;
+  families.push(
+    gauge(m.buildInfo, [{ labels: { version: self.version }, value: 1 }]),
+    counter(m.scrapes, one(self.scrapesTotal)),
+    counter(m.apiRequests, one(self.apiRequestsTotal)),
+    gauge(m.snapshotGeneration, one(self.generation)),
+    gauge(m.snapshotTimestamp, one(self.snapshotTimestampSeconds)),
+    gauge(m.snapshotAge, one(self.snapshotAgeSeconds)),
+    gauge(m.snapshotSize, one(self.snapshotBytes)),
+    gauge(m.publishDuration, one(self.publishDurationSeconds)),
+    counter(m.publishFailures, one(self.publishFailuresTotal)),
+    gauge(m.poolThreads, one(self.poolThreads)),
+    gauge(m.poolUtilization, one(self.poolUtilization)),
+    gauge(m.poolQueueSize, one(self.poolQueueSize)),
+    counter(m.probesSkipped, one(self.probesSkippedTotal)),
+    gauge(m.eventLoopDelayP50, one(self.eventLoopDelay.p50)),
+    gauge(m.eventLoopDelayP99, one(self.eventLoopDelay.p99)),
+    gauge(m.eventLoopDelayMax, one(self.eventLoopDelay.max)),
+    counter(m.configReloads, one(self.configReloadsTotal)),
+    counter(m.configReloadFailures, one(self.configReloadFailuresTotal)),
+    gauge(m.configLastReloadSuccessful, one(self.configLastReloadSuccessful)),
+    counter(p.cpuUser, one(self.cpuUserSecondsTotal)),
+    counter(p.cpuSystem, one(self.cpuSystemSecondsTotal)),
+    counter(p.cpu, one(self.cpuUserSecondsTotal + self.cpuSystemSecondsTotal)),
+    gauge(p.residentMemory, one(self.residentMemoryBytes)),
+    gauge(p.heapUsed, one(self.heapUsedBytes)),
+    gauge(p.startTime, one(self.startTimeSeconds)),
+  );
+}
+
+const NO_LABELS: Labels = Object.freeze({});
+
+function one(value: number): ScalarSample[] {
+  return [{ labels: NO_LABELS, value }];
+}
+
+function counter(name: MetricName, samples: readonly ScalarSample[]): CounterFamily {
+  return { type: 'counter', ...name, samples };
+}
+
+function gauge(name: MetricName, samples: readonly ScalarSample[]): GaugeFamily {
+  return { type: 'gauge', ...name, samples };
+}
+
+function histogram(name: MetricName, samples: readonly HistogramSample[]): HistogramFamily {
+  return { type: 'histogram', ...name, samples };
+}

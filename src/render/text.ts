@@ -1,0 +1,310 @@
+/**
+ * Text exposition: metric families → Prometheus text 0.0.4 or OpenMetrics 1.0 text. Pure functions with
+ * no I/O; the publisher calls them once per publish over every series, so they build one string per
+ * family with plain concatenation, compute each sample's label string once (histograms reuse it for
+ * every bucket line), cache `le` strings, and escape with a char scan instead of a regex per value.
+ *
+ * Formats: https://prometheus.io/docs/instrumenting/exposition_formats/ (0.0.4) and
+ * https://github.com/OpenObservability/OpenMetrics/blob/main/specification/OpenMetrics.md (1.0).
+ */
+import type { HistogramSample, Labels, MetricFamily, ScalarSample } from '../metrics/model.ts';
+
+/** PROM_TEXT_CONTENT_TYPE is the Content-Type of a renderText body. */
+export const PROM_TEXT_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** OPENMETRICS_CONTENT_TYPE is the Content-Type of a renderOpenMetrics body. */
+export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+
+/** renderText renders families as Prometheus text format 0.0.4 (counters as `textName`, default `<name>_total`). */
+export function renderText(families: readonly MetricFamily[]): string {
+  const parts: string[] = new Array<string>(families.length);
+  for (let i = 0; i < families.length; i++) {
+    const family = families[i]!;
+    const name = family.type === 'counter' ? (family.textName ?? `${family.name}_total`) : family.name;
+    let out = family.help === '' ? '' : `# HELP ${name} ${escapeHelp(family.help)}\n`;
+    out += `# TYPE ${name} ${family.type}\n`;
+    out += family.type === 'histogram'
+      ? histogramLines(name, family.samples, formatLe, false)
+      : scalarLines(name, family.samples);
+    parts[i] = out;
+  }
+  return parts.join('');
+}
+
+/**
+ * renderOpenMetrics renders families as OpenMetrics 1.0 text: TYPE, UNIT, HELP metadata, counter samples
+ * named `<name>_total`, canonical `le` values (`1.0`, `0.001`, `+Inf`), and a final `# EOF` line.
+ */
+export function renderOpenMetrics(families: readonly MetricFamily[]): string {
+  const parts: string[] = new Array<string>(families.length + 1);
+  for (let i = 0; i < families.length; i++) {
+    const family = families[i]!;
+    const name = family.name;
+    let out = `# TYPE ${name} ${family.type}\n`;
+    if (family.unit !== undefined && family.unit !== '') out += `# UNIT ${name} ${family.unit}\n`;
+    if (family.help !== '') out += `# HELP ${name} ${escapeOpenMetricsString(family.help)}\n`;
+    if (family.type === 'histogram') out += histogramLines(name, family.samples, formatCanonicalLe, true);
+    else out += scalarLines(family.type === 'counter' ? `${name}_total` : name, family.samples);
+    parts[i] = out;
+  }
+  parts[families.length] = '# EOF\n';
+  return parts.join('');
+}
+
+function scalarLines(name: string, samples: readonly ScalarSample[]): string {
+  let out = '';
+  for (let i = 0; i < samples.length; i++) {
+    const sample = samples[i]!;
+    const pairs = labelPairs(sample.labels);
+    out += pairs === ''
+      ? `${name} ${formatValue(sample.value)}\n`
+      : `${name}{${pairs}} ${formatValue(sample.value)}\n`;
+  }
+  return out;
+}
+
+/**
+ * histogramLines writes, per sample, the cumulative buckets, the `+Inf` bucket (always equal to `_count`),
+ * `_sum` and `_count`. OpenMetrics puts `_count` before `_sum`, as the spec's examples do; 0.0.4 follows
+ * the Go and JS clients (`_sum` first). `le` is the last label, as the Go client writes it.
+ */
+function histogramLines(name: string, samples: readonly HistogramSample[], le: (v: number) => string, om: boolean): string {
+  const bucket = `${name}_bucket{`;
+  let out = '';
+  let lastBounds: readonly number[] | undefined;
+  let leStrings: string[] = [];
+  for (let i = 0; i < samples.length; i++) {
+    const sample = samples[i]!;
+    if (sample.bounds !== lastBounds) {
+      lastBounds = sample.bounds;
+      leStrings = sample.bounds.map(le);
+    }
+    const pairs = labelPairs(sample.labels);
+    const prefix = pairs === '' ? bucket : `${bucket}${pairs},`;
+    const cumulative = sample.cumulative;
+    for (let b = 0; b < leStrings.length; b++) {
+      out += `${prefix}le="${leStrings[b]!}"} ${formatValue(cumulative[b] ?? 0)}\n`;
+    }
+    const count = formatValue(sample.count);
+    const suffix = pairs === '' ? ' ' : `{${pairs}} `;
+    out += `${prefix}le="+Inf"} ${count}\n`;
+    out += om
+      ? `${name}_count${suffix}${count}\n${name}_sum${suffix}${formatValue(sample.sum)}\n`
+      : `${name}_sum${suffix}${formatValue(sample.sum)}\n${name}_count${suffix}${count}\n`;
+  }
+  return out;
+}
+
+/** labelPairs renders `a="x",b="y"` in the labels' own key order; '' when there are none. */
+function labelPairs(labels: Labels): string {
+  let out = '';
+  for (const key in labels) {
+    const value = labels[key]!;
+    out += out === '' ? `${key}="${escapeLabelValue(value)}"` : `,${key}="${escapeLabelValue(value)}"`;
+  }
+  return out;
+}
+
+const BACKSLASH = 92;
+const NEWLINE = 10;
+const QUOTE = 34;
+
+/** escapeHelp escapes a HELP text for text format 0.0.4: backslash and line feed (a quote stays as is). */
+export function escapeHelp(text: string): string {
+  return escape(text, false);
+}
+
+/** escapeLabelValue escapes a label value for both formats: backslash, double quote and line feed. */
+export function escapeLabelValue(value: string): string {
+  return escape(value, true);
+}
+
+/** escapeOpenMetricsString escapes an OpenMetrics escaped-string (HELP or label value): `\\`, `\"`, `\n`. */
+export function escapeOpenMetricsString(text: string): string {
+  return escape(text, true);
+}
+
+function escape(text: string, quotes: boolean): string {
+  // Scan first: almost every value needs no escaping, and then the input string is returned as is.
+  let i = 0;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === BACKSLASH || c === NEWLINE || (quotes && c === QUOTE)) break;
+  }
+  if (i === text.length) return text;
+  let out = text.slice(0, i);
+  let from = i;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    let rep: string;
+    if (c === BACKSLASH) rep = '\\\\';
+    else if (c === NEWLINE) rep = '\\n';
+    else if (quotes && c === QUOTE) rep = '\\"';
+    else continue;
+    out += text.slice(from, i) + rep;
+    from = i + 1;
+  }
+  return out + text.slice(from);
+}
+
+/**
+ * formatValue spells a sample value: integers without exponent or decimal point (`1700000000`), other
+ * finite numbers as JavaScript's shortest round-trip form (`0.25`, `1e-7`), and `NaN`, `+Inf`, `-Inf`
+ * exactly as both formats spell them.
+ */
+export function formatValue(value: number): string {
+  if (Number.isInteger(value)) {
+    // String() switches to exponent form at 1e21; BigInt prints the same integer in full.
+    return value < 1e21 && value > -1e21 ? String(value) : BigInt(value).toString();
+  }
+  if (value !== value) return 'NaN';
+  if (value === Infinity) return '+Inf';
+  if (value === -Infinity) return '-Inf';
+  return String(value);
+}
+
+/**
+ * formatGoFloat renders like Go's strconv.FormatFloat(v, 'g', -1, 64): shortest digits, exponent form
+ * when the decimal exponent is < -4 or >= 6 (with at least two exponent digits: `1e-05`, `1e+06`).
+ * Prometheus's Go client writes `le` this way, so text 0.0.4 bucket labels match it.
+ */
+export function formatGoFloat(value: number): string {
+  if (value !== value) return 'NaN';
+  if (value === Infinity) return '+Inf';
+  if (value === -Infinity) return '-Inf';
+  if (value === 0) return '0';
+  const exponential = value.toExponential(); // shortest round-trip digits, like Go's -1 precision
+  const e = exponential.indexOf('e');
+  const exp = Number(exponential.slice(e + 1));
+  if (exp >= -4 && exp < 6) return String(value); // JS prints [1e-6, 1e21) in fixed notation
+  const digits = exp < 0 ? String(-exp) : String(exp);
+  return `${exponential.slice(0, e)}e${exp < 0 ? '-' : '+'}${digits.length < 2 ? `0${digits}` : digits}`;
+}
+
+/**
+ * formatCanonicalFloat renders an OpenMetrics canonical number for `le` and `quantile` label values:
+ * Go's `%g` with `.0` appended when there is neither a decimal point nor an exponent
+ * (`0.001`, `1.0`, `100000.0`, `1e+06`, `+Inf`).
+ */
+export function formatCanonicalFloat(value: number): string {
+  const s = formatGoFloat(value);
+  if (!Number.isFinite(value) || s.includes('.') || s.includes('e')) return s;
+  return `${s}.0`;
+}
+
+// `le` strings repeat across every histogram sample of a publish; remember them (bounded, so a config
+// with unusual buckets cannot grow the caches without limit).
+const LE_CACHE_LIMIT = 4096;
+const textLeCache = new Map<number, string>();
+const canonicalLeCache = new Map<number, string>();
+
+function cached(cache: Map<number, string>, value: number, format: (v: number) => string): string {
+  let s = cache.get(value);
+  if (s === undefined) {
+    s = format(value);
+    if (cache.size >= LE_CACHE_LIMIT) cache.clear();
+    cache.set(value, s);
+  }
+  return s;
+}
+
+function formatLe(value: number): string {
+  return cached(textLeCache, value, formatGoFloat);
+}
+
+function formatCanonicalLe(value: number): string {
+  return cached(canonicalLeCache, value, formatCanonicalFloat);
+}
+
+// RFC 9110 §12.5.1: Accept = #( media-range [ weight ] ); media-range = type "/" subtype *( OWS ";" OWS parameter ).
+const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+const QVALUE_RE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/;
+const ACCEPT_MAX_LENGTH = 8192;
+
+interface MediaRange {
+  readonly type: string;
+  readonly subtype: string;
+  readonly version: string | undefined;
+  readonly q: number;
+}
+
+/**
+ * wantsOpenMetrics negotiates the Accept header: true when `application/openmetrics-text` (version 1.0.0
+ * or no version) is acceptable with a q-value at least as high as text format 0.0.4's. Text's q-value
+ * comes from the most specific range that matches it (`text/plain;version=0.0.4`, `text/plain`, `text/`
+ * star, star/star); OpenMetrics is only chosen when asked for by name, so star/star alone gets text.
+ * Prometheus's own header (OpenMetrics 1.0.0 at q=1, 0.0.1 at 0.75, text 0.0.4 at 0.5, star/star at 0.1)
+ * gets OpenMetrics. A missing or malformed header gets text (false); this never throws.
+ */
+export function wantsOpenMetrics(accept: string | undefined): boolean {
+  if (accept === undefined || accept.length === 0 || accept.length > ACCEPT_MAX_LENGTH) return false;
+  let omQ = 0;
+  let omSpecificity = -1;
+  let textQ = 0;
+  let textSpec = -1;
+  for (const element of accept.split(',')) {
+    if (element.trim() === '') continue; // the list syntax allows empty elements
+    const range = parseMediaRange(element);
+    if (range === undefined) return false;
+    const om = openMetricsSpecificity(range);
+    if (om > omSpecificity) {
+      omSpecificity = om;
+      omQ = range.q;
+    } else if (om >= 0 && om === omSpecificity) {
+      omQ = Math.max(omQ, range.q);
+    }
+    const text = textSpecificity(range);
+    if (text > textSpec) {
+      textSpec = text;
+      textQ = range.q;
+    } else if (text >= 0 && text === textSpec) {
+      textQ = Math.max(textQ, range.q);
+    }
+  }
+  return omQ > 0 && omQ >= textQ;
+}
+
+/** openMetricsSpecificity is 1 for a versioned match, 0 for an unversioned one, -1 for no match. */
+function openMetricsSpecificity(range: MediaRange): number {
+  if (range.type !== 'application' || range.subtype !== 'openmetrics-text') return -1;
+  if (range.version === undefined) return 0;
+  return range.version === '1.0.0' ? 1 : -1;
+}
+
+function textSpecificity(range: MediaRange): number {
+  if (range.type === '*') return range.subtype === '*' ? 0 : -1;
+  if (range.type !== 'text') return -1;
+  if (range.subtype === '*') return 1;
+  if (range.subtype !== 'plain') return -1;
+  if (range.version === undefined) return 2;
+  return range.version === '0.0.4' ? 3 : -1;
+}
+
+function parseMediaRange(element: string): MediaRange | undefined {
+  const params = element.split(';');
+  const mediaType = params[0]!.trim().toLowerCase();
+  const slash = mediaType.indexOf('/');
+  if (slash <= 0) return undefined;
+  const type = mediaType.slice(0, slash);
+  const subtype = mediaType.slice(slash + 1);
+  if (!TOKEN_RE.test(type) || !TOKEN_RE.test(subtype) || (type === '*' && subtype !== '*')) return undefined;
+  let version: string | undefined;
+  let q = 1;
+  for (let i = 1; i < params.length; i++) {
+    const param = params[i]!.trim();
+    if (param === '') continue;
+    const eq = param.indexOf('=');
+    if (eq <= 0) return undefined;
+    const key = param.slice(0, eq).trim().toLowerCase();
+    let value = param.slice(eq + 1).trim();
+    if (!TOKEN_RE.test(key)) return undefined;
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    if (key === 'q') {
+      if (!QVALUE_RE.test(value)) return undefined;
+      q = Number(value);
+    } else if (key === 'version') {
+      version = value;
+    }
+  }
+  return { type, subtype, version, q };
+}
