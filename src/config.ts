@@ -60,24 +60,26 @@ export interface Config {
 // Durations: a number is milliseconds; a string is Prometheus-style (`250ms`, `1s`, `1.5m`, `1h`).
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const durationRe = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const DURATION_MESSAGE = 'must be a duration like 250ms, 1s, 2m or a number of milliseconds';
 const duration = z.union([
   z.number().nonnegative().finite(),
-  z.string().regex(durationRe, 'must be a duration like 250ms, 1s, 2m or a number of milliseconds')
-    .transform((s) => {
-      const [, n, unit] = durationRe.exec(s)!;
-      return Number(n) * DURATION_UNITS_MS[unit!]!;
-    }),
-]).transform((ms) => Math.round(ms));
+  z.string().regex(durationRe).transform((s) => {
+    const [, n, unit] = durationRe.exec(s)!;
+    return Number(n) * DURATION_UNITS_MS[unit!]!;
+  }),
+], { error: DURATION_MESSAGE }).transform((ms) => Math.round(ms));
 
 // These are from https://prometheus.io/docs/concepts/data_model/#metric-names-and-labels
 const labelNameRe = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const RESERVED_LABELS = new Set(['target', 'kind', 'reason', 'le', 'quantile', 'job', 'instance']);
-const labels = z.record(
-  z.string().regex(labelNameRe, 'label names must match [a-zA-Z_][a-zA-Z0-9_]*')
-    .refine((n) => !n.startsWith('__'), 'label names starting with __ are reserved')
-    .refine((n) => !RESERVED_LABELS.has(n), 'this label name is set by probex'),
-  z.string(),
-).default({});
+const labels = z.record(z.string(), z.string()).superRefine((record, ctx) => {
+  for (const name of Object.keys(record)) {
+    const message = !labelNameRe.test(name) ? 'label names must match [a-zA-Z_][a-zA-Z0-9_]*'
+      : name.startsWith('__') ? 'label names starting with __ are reserved'
+        : RESERVED_LABELS.has(name) ? 'this label name is set by probex' : undefined;
+    if (message !== undefined) ctx.addIssue({ code: 'custom', path: [name], message });
+  }
+}).default({});
 
 const buckets = z.array(z.number().positive().finite()).min(1)
   .refine((b) => b.every((v, i) => i === 0 || v > b[i - 1]!), 'buckets must be strictly ascending')
