@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DEFAULT_LATENCY_BUCKETS_SECONDS } from '../../src/config.ts';
+import { Aggregator } from '../../src/metrics/aggregator.ts';
+import { FAILURE_REASONS, type ProbeTarget } from '../../src/probes/probe.ts';
+import { kOk, type ProbeBatchResult } from '../../src/pool/messages.ts';
+
+const target = (name: string, buckets: readonly number[] = DEFAULT_LATENCY_BUCKETS_SECONDS): ProbeTarget => ({
+  name, kind: 'synthetic', intervalMs: 1000, timeoutMs: 1000, concurrency: 1, labels: {}, buckets,
+  distribution: { type: 'constant', valueMs: 1 }, errorRate: 0,
+});
+
+/** batch builds a result for one target from latencies (µs) and reasons (kOk or 1 + reason index). */
+function batch(latencyUs: number[], reason: number[] = latencyUs.map(() => kOk), t0 = 1_000): ProbeBatchResult {
+  return {
+    target: new Uint32Array(latencyUs.length),
+    latencyUs: Float64Array.from(latencyUs),
+    reason: Uint8Array.from(reason),
+    endedAtMs: Float64Array.from(latencyUs, (_, i) => t0 + i),
+    app: [null],
+    failure: [null],
+  };
+}
+
+const code = (r: (typeof FAILURE_REASONS)[number]): number => FAILURE_REASONS.indexOf(r) + 1;
+
+test('every le bucket, _count and _sum are exact for a known set of latencies', () => {
+  // A deterministic spread from 5 µs to ~2 s, including values exactly on bucket bounds.
+  const latencies: number[] = [];
+  for (let i = 0; i < 20_000; i++) latencies.push(5 + ((i * 7919) % 2_000_000) * (i % 3 === 0 ? 1 : 0.01));
+  for (const b of DEFAULT_LATENCY_BUCKETS_SECONDS) latencies.push(b * 1e6); // exactly on each bound: counts as <= b
+  const agg = new Aggregator();
+  agg.setTargets([target('t')]);
+  agg.record(['t'], batch(latencies.slice(0, 10_000)));
+  agg.record(['t'], batch(latencies.slice(10_000)));
+  const [snap] = agg.snapshot();
+  assert.equal(snap!.count, latencies.length);
+  const expectedSum = latencies.reduce((a, b) => a + b, 0) / 1e6;
+  assert.ok(Math.abs(snap!.sumSeconds - expectedSum) <= expectedSum * 1e-9, `${snap!.sumSeconds} vs ${expectedSum}`);
+  DEFAULT_LATENCY_BUCKETS_SECONDS.forEach((b, i) => {
+    const expected = latencies.filter((v) => v <= b * 1e6).length;
+    assert.equal(snap!.bucketCounts[i], expected, `le=${b}`);
+  });
+  for (let i = 1; i < snap!.bucketCounts.length; i++) assert.ok(snap!.bucketCounts[i]! >= snap!.bucketCounts[i - 1]!);
+});
+
+test('HDR percentiles are within 0.1% of the exact ones', () => {
+  const latencies = Array.from({ length: 10_000 }, (_, i) => 100 + i * 37); // 100 µs .. ~370 ms
+  const agg = new Aggregator();
+  agg.setTargets([target('t')]);
+  agg.record(['t'], batch(latencies));
+  const latency = agg.snapshot()[0]!.latency!;
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const exact = (p: number): number => sorted[Math.ceil((p / 100) * sorted.length) - 1]! / 1e6;
+  for (const [p, got] of [[50, latency.p50], [90, latency.p90], [99, latency.p99], [99.9, latency.p999]] as const) {
+    assert.ok(Math.abs(got - exact(p)) <= exact(p) * 0.001, `p${p}: ${got} vs ${exact(p)}`);
+  }
+  assert.ok(Math.abs(latency.max - sorted.at(-1)! / 1e6) <= (sorted.at(-1)! / 1e6) * 0.001);
+});
+
+test('failures count by reason, stay out of the histogram and set up to 0; the latest run decides up', () => {
+  const agg = new Aggregator();
+  agg.setTargets([target('t')]);
+  agg.record(['t'], batch([100, 200, 300], [kOk, code('timeout'), code('refused')], 1_000));
+  let [snap] = agg.snapshot();
+  assert.equal(snap!.probes, 3);
+  assert.equal(snap!.count, 1);
+  assert.equal(snap!.errors.timeout, 1);
+  assert.equal(snap!.errors.refused, 1);
+  assert.equal(snap!.errors.auth, 0);
+  assert.equal(snap!.up, 0);
+  // An older result arriving late must not flip up back.
+  agg.record(['t'], batch([50], [kOk], 500));
+  assert.equal(agg.snapshot()[0]!.up, 0);
+  agg.record(['t'], batch([50], [kOk], 5_000));
+  [snap] = agg.snapshot();
+  assert.equal(snap!.up, 1);
+  assert.equal(snap!.lastProbeMs, 5_000);
+});
+
+test('a never-probed target has a zero snapshot with up 0 and no latency', () => {
+  const agg = new Aggregator();
+  agg.setTargets([target('idle')]);
+  const [snap] = agg.snapshot();
+  assert.deepEqual([snap!.probes, snap!.count, snap!.sumSeconds, snap!.up, snap!.latency], [0, 0, 0, 0, undefined]);
+  assert.deepEqual(snap!.bucketCounts, DEFAULT_LATENCY_BUCKETS_SECONDS.map(() => 0));
+});
+
+test('reload keeps counters of unchanged targets, resets re-shaped ones and drops removed ones', () => {
+  const agg = new Aggregator();
+  agg.setTargets([target('keep'), target('reshape'), target('drop')]);
+  for (const name of ['keep', 'reshape', 'drop']) agg.record([name], batch([1_000, 2_000]));
+  agg.setTargets([{ ...target('keep'), intervalMs: 500 }, target('reshape', [0.5, 1]), target('new')]);
+  const byName = new Map(agg.snapshot().map((s) => [s.name, s]));
+  assert.deepEqual([...byName.keys()], ['keep', 'reshape', 'new']);
+  assert.equal(byName.get('keep')!.count, 2);
+  assert.equal(byName.get('keep')!.target.intervalMs, 500);
+  assert.equal(byName.get('reshape')!.count, 0);
+  assert.deepEqual(byName.get('reshape')!.bucketCounts, [0, 0]);
+  assert.equal(byName.get('new')!.count, 0);
+  agg.record(['drop'], batch([1])); // a late result for a removed target is ignored
+  assert.equal(agg.snapshot().length, 3);
+});
+
+test('app values keep the last reported set', () => {
+  const agg = new Aggregator();
+  agg.setTargets([target('t')]);
+  agg.record(['t'], { ...batch([10]), app: [{ rows: 1 }] });
+  agg.record(['t'], { ...batch([10]), app: [null] });
+  assert.deepEqual(agg.snapshot()[0]!.app, { rows: 1 });
+});
