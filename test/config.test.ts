@@ -38,8 +38,8 @@ test('a valid file with every kind loads with durations in ms and defaults fille
   assert.equal(db!.timeoutMs, 250);
   assert.equal(cache!.intervalMs, 2000);
   assert.equal(cache!.timeoutMs, 1000, 'timeout defaults to min(interval, 1s)');
-  assert.deepEqual(web!.kind === 'http' && web.expectStatus, [200, 204]);
-  assert.deepEqual(port!.kind === 'tcp' && [port.host, port.port], ['127.0.0.1', 22]);
+  assert.deepEqual(web?.kind === 'http' && web.expectStatus, [200, 204]);
+  assert.deepEqual(port?.kind === 'tcp' && [port.host, port.port], ['127.0.0.1', 22]);
   assert.deepEqual(port!.labels, { team: 'infra' });
   assert.equal(fake!.timeoutMs, 100);
   assert.deepEqual(fake!.buckets, [0.001, 0.005, 0.01]);
