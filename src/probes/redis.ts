@@ -1,0 +1,120 @@
+/**
+ * redis: PING over one node-redis client per target, kept open between runs and shared by concurrent runs
+ * (Redis answers in order, so they pipeline on the one connection).
+ *
+ * Reconnection is ours, not node-redis's: the client runs with `reconnectStrategy: false` and
+ * `disableOfflineQueue`, so a broken connection closes the client, flushes its queue with an error, and
+ * rejects new commands at once. The next run sees the client is gone and creates a fresh one. This keeps
+ * every connect attempt inside some run's deadline, never in the background between runs: no retry loop
+ * that outlives the target, no queue of PINGs waiting for a server that is gone, no error events while
+ * nobody is probing, and a dead server costs one connect attempt per run, which is what the probe reports.
+ */
+import { createClient } from 'redis';
+import { settle } from './classify.ts';
+import type { Probe, ProbeOutcome, Prober, RedisTarget } from './probe.ts';
+
+/** REDIS_CLIENT_NAME_PREFIX starts the CLIENT SETNAME of every probe connection (`probex:<target>`). */
+export const REDIS_CLIENT_NAME_PREFIX = 'probex:';
+
+/** redisProbe makes probers that PING a Redis server and expect PONG. */
+export const redisProbe: Probe<'redis'> = {
+  kind: 'redis',
+  create(target: RedisTarget): Prober {
+    return new RedisProber(target);
+  },
+};
+
+/** Connection is one client and its handshake; `gone` is set once it must not be used again. */
+interface Connection {
+  readonly client: RedisClient;
+  readonly ready: Promise<unknown>;
+  gone: boolean;
+}
+
+class RedisProber implements Prober {
+  readonly #target: RedisTarget;
+  #conn: Connection | undefined;
+  #closed = false;
+
+  constructor(target: RedisTarget) {
+    this.#target = target;
+  }
+
+  run(signal: AbortSignal): Promise<ProbeOutcome> {
+    return settle(signal, this.#target.timeoutMs, () => this.#ping(signal));
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    if (this.#conn !== undefined) this.#drop(this.#conn);
+    return Promise.resolve();
+  }
+
+  async #ping(signal: AbortSignal): Promise<ProbeOutcome> {
+    if (this.#closed) return { ok: false, reason: 'other', message: 'prober is closed' };
+    const conn = this.#connection();
+    // A deadline destroys the connection this run used: a PING that got no answer in time leaves the
+    // connection in an unknown state (a hung server would otherwise collect one PING per run forever).
+    // Concurrent runs on it fail with it; they share the round's deadline, so they are timing out too.
+    const onAbort = (): void => this.#drop(conn);
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await conn.ready;
+      const reply = await conn.client.ping();
+      if (reply !== 'PONG') {
+        return { ok: false, reason: 'bad_reply', message: `PING answered ${JSON.stringify(reply).slice(0, 80)}, expected PONG` };
+      }
+      return { ok: true };
+    } catch (err) {
+      // A server error reply (LOADING, ...) leaves the connection usable; anything else closed it.
+      if (!conn.client.isReady) this.#drop(conn);
+      throw err;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** #connection returns the live connection, creating a new one when there is none or it broke. */
+  #connection(): Connection {
+    const current = this.#conn;
+    // isOpen turns false when the socket breaks (reconnectStrategy false terminates the client).
+    if (current !== undefined && !current.gone && current.client.isOpen) return current;
+    if (current !== undefined) this.#drop(current);
+    const client = newClient(this.#target);
+    // Without an 'error' listener, node-redis's error event would crash the worker thread.
+    client.on('error', reportedElsewhere);
+    const conn: Connection = { client, ready: client.connect(), gone: false };
+    // The handshake can fail after every run waiting on it has timed out: handle the rejection here
+    // too, and retire the connection so the next run starts a new one.
+    conn.ready.then(undefined, () => this.#drop(conn));
+    this.#conn = conn;
+    return conn;
+  }
+
+  /** #drop retires a connection for good and destroys its client; it is idempotent. */
+  #drop(conn: Connection): void {
+    if (conn.gone) return;
+    conn.gone = true;
+    if (this.#conn === conn) this.#conn = undefined;
+    conn.client.destroy();
+  }
+}
+
+type RedisClient = ReturnType<typeof newClient>;
+
+function newClient({ url, name, timeoutMs }: RedisTarget) {
+  return createClient({
+    url,
+    name: `${REDIS_CLIENT_NAME_PREFIX}${name}`,
+    RESP: 2, // AUTH + CLIENT SETNAME instead of HELLO 3: works with every server version and fork
+    disableOfflineQueue: true,
+    socket: { reconnectStrategy: false, connectTimeout: timeoutMs },
+  });
+}
+
+/**
+ * reportedElsewhere is the client's 'error' listener. Every error it sees also reaches a run: the waiting
+ * connect or command rejects with it and the run reports it, and a connection that broke while idle is
+ * found closed (isOpen false) by the next run, which replaces it. So the event itself needs no handling.
+ */
+function reportedElsewhere(): void {}
