@@ -66,3 +66,10 @@ export const TARGET_DEFAULTS = Object.freeze({
   labels: Object.freeze({}),
   buckets: Object.freeze([0.001, 0.01, 0.1, 1]),
 });
+
+/**
+ * DEADLINE_MARGIN_MS is how late after its deadline a timed-out run may settle in a test. It absorbs
+ * event-loop delay on a loaded CI machine, and is still far below what a probe that ignored its signal
+ * would take (mysql2's 10 s connect timeout, node-redis waiting forever).
+ */
+export const DEADLINE_MARGIN_MS = 250;
