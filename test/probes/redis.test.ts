@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { test, type TestContext } from 'node:test';
+import { createClient } from 'redis';
+import type { ProbeOutcome, RedisTarget } from '../../src/probes/probe.ts';
+import { REDIS_CLIENT_NAME_PREFIX, redisProbe } from '../../src/probes/redis.ts';
+import { DEADLINE_MARGIN_MS, REDIS_URL, requireService, TARGET_DEFAULTS } from '../helpers/services.ts';
+import { closedPort, startSilentServer } from '../helpers/silent-server.ts';
+
+let targets = 0;
+
+/** target makes a redis target with a name unique to this process, so parallel suites do not collide. */
+function target(url: string, extra: Partial<RedisTarget> = {}): RedisTarget {
+  return { ...TARGET_DEFAULTS, name: `redis-test-${process.pid}-${++targets}`, kind: 'redis', url, ...extra };
+}
+
+function reasonOf(outcome: ProbeOutcome): string {
+  return outcome.ok ? 'ok' : outcome.reason;
+}
+
+function run(prober: { run(signal: AbortSignal): Promise<ProbeOutcome> }, ms = 2000): Promise<ProbeOutcome> {
+  return prober.run(AbortSignal.timeout(ms));
+}
+
+/** admin opens a separate client to inspect and kill the probe's connections; closed after the test. */
+async function admin(t: TestContext): Promise<ReturnType<typeof createClient>> {
+  const client = createClient({ url: REDIS_URL });
+  client.on('error', (err: unknown) => t.diagnostic(`admin client: ${String(err)}`));
+  await client.connect();
+  t.after(() => client.destroy());
+  return client;
+}
+
+/** probeClientIds lists the server-side ids of the connections named after target `name`. */
+async function probeClientIds(adminClient: ReturnType<typeof createClient>, name: string): Promise<number[]> {
+  const list = String(await adminClient.sendCommand(['CLIENT', 'LIST']));
+  return list.split('\n')
+    .filter((line) => line.includes(` name=${REDIS_CLIENT_NAME_PREFIX}${name} `))
+    .map((line) => Number(/^id=(\d+)/.exec(line)?.[1]));
+}
+
+/** proxy forwards every connection on `port` (0 = any) to the real Redis; closed after the test. */
+async function startProxy(t: TestContext, port: number): Promise<net.Server> {
+  const upstream = new URL(REDIS_URL);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const remote = net.connect(Number(upstream.port || 6379), upstream.hostname);
+    for (const s of [client, remote]) {
+      sockets.add(s);
+      s.on('error', () => sockets.delete(s));
+      s.on('close', () => {
+        sockets.delete(s);
+        client.destroy();
+        remote.destroy();
+      });
+    }
+    client.pipe(remote).pipe(client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  t.after(() => new Promise<void>((resolve) => {
+    for (const s of sockets) s.destroy();
+    server.close(() => resolve());
+  }));
+  return server;
+}
+
+test('PING answers PONG and one connection is reused across runs', async (t) => {
+  if (!(await requireService(t, 'redis', REDIS_URL))) return;
+  const adminClient = await admin(t);
+  const tgt = target(REDIS_URL);
+  const prober = redisProbe.create(tgt);
+  t.after(() => prober.close());
+  assert.deepEqual(await run(prober), { ok: true });
+  const first = await probeClientIds(adminClient, tgt.name);
+  assert.equal(first.length, 1);
+  for (let i = 0; i < 5; i++) assert.equal(reasonOf(await run(prober)), 'ok');
+  assert.deepEqual(await probeClientIds(adminClient, tgt.name), first);
+});
+
+test('concurrent runs share the one connection and all succeed', async (t) => {
+  if (!(await requireService(t, 'redis', REDIS_URL))) return;
+  const adminClient = await admin(t);
+  const tgt = target(REDIS_URL, { concurrency: 8 });
+  const prober = redisProbe.create(tgt);
+  t.after(() => prober.close());
+  const outcomes = await Promise.all(Array.from({ length: 8 }, () => run(prober)));
+  assert.deepEqual(outcomes.map(reasonOf), Array(8).fill('ok'));
+  assert.equal((await probeClientIds(adminClient, tgt.name)).length, 1);
+});
+
+test('close() releases the connection', async (t) => {
+  if (!(await requireService(t, 'redis', REDIS_URL))) return;
+  const adminClient = await admin(t);
+  const tgt = target(REDIS_URL);
+  const prober = redisProbe.create(tgt);
+  assert.equal(reasonOf(await run(prober)), 'ok');
+  await prober.close();
+  await prober.close(); // twice is fine
+  for (let i = 0; i < 50 && (await probeClientIds(adminClient, tgt.name)).length > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.deepEqual(await probeClientIds(adminClient, tgt.name), []);
+});
+
+test('a closed port fails with refused', async (t) => {
+  const prober = redisProbe.create(target(`redis://127.0.0.1:${await closedPort()}`));
+  t.after(() => prober.close());
+  assert.equal(reasonOf(await run(prober)), 'refused');
+});
+
+test('a wrong password fails with auth', async (t) => {
+  if (!(await requireService(t, 'redis', REDIS_URL))) return;
+  const url = new URL(REDIS_URL);
+  url.username = 'nouser';
+  url.password = 'wrongpass';
+  const prober = redisProbe.create(target(url.toString()));
+  t.after(() => prober.close());
+  const outcome = await run(prober);
+  assert.equal(reasonOf(outcome), 'auth', JSON.stringify(outcome));
+  assert.doesNotMatch(outcome.ok ? '' : outcome.message, /wrongpass/);
+  // The failed client is dropped; the next run tries again and fails the same way.
+  assert.equal(reasonOf(await run(prober)), 'auth');
+});
+
+test('a server that accepts but never answers fails with timeout within the deadline', async (t) => {
+  const silent = await startSilentServer();
+  t.after(() => silent.close());
+  const prober = redisProbe.create(target(`redis://127.0.0.1:${silent.port}`, { timeoutMs: 250 }));
+  t.after(() => prober.close());
+  for (let i = 1; i <= 2; i++) {
+    const t0 = performance.now();
+    const outcome = await prober.run(AbortSignal.timeout(250));
+    const elapsed = performance.now() - t0;
+    assert.equal(reasonOf(outcome), 'timeout');
+    assert.ok(elapsed < 250 + DEADLINE_MARGIN_MS, `run ${i} settled after ${elapsed} ms`);
+    // Each timed-out handshake is dropped and the next run connects afresh.
+    assert.equal(silent.connections(), i);
+  }
+});
+
+test('a server that answers something other than PONG fails with bad_reply', async (t) => {
+  // A RESP server that answers +OK to every command, including PING.
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => sockets.delete(socket));
+    socket.on('data', (data) => {
+      const commands = data.toString('latin1').match(/(^|\n)\*\d+\r\n/g)?.length ?? 0;
+      socket.write('+OK\r\n'.repeat(commands));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  t.after(() => new Promise<void>((resolve) => {
+    for (const s of sockets) s.destroy();
+    server.close(() => resolve());
+  }));
+  const prober = redisProbe.create(target(`redis://127.0.0.1:${(server.address() as net.AddressInfo).port}`));
+  t.after(() => prober.close());
+  const outcome = await run(prober);
+  assert.deepEqual(outcome, { ok: false, reason: 'bad_reply', message: 'PING answered "OK", expected PONG' });
+});
+
+test('a prober recovers after its connection is killed with CLIENT KILL', async (t) => {
+  if (!(await requireService(t, 'redis', REDIS_URL))) return;
+  const adminClient = await admin(t);
+  const tgt = target(REDIS_URL);
+  const prober = redisProbe.create(tgt);
+  t.after(() => prober.close());
+  assert.equal(reasonOf(await run(prober)), 'ok');
+  const [before] = await probeClientIds(adminClient, tgt.name);
+  assert.ok(before !== undefined);
+  await adminClient.sendCommand(['CLIENT', 'KILL', 'ID', String(before)]);
+  // The run right after the kill may still see the old socket (reset); the one after must succeed.
+  const next = await run(prober);
+  assert.ok(['ok', 'reset'].includes(reasonOf(next)), JSON.stringify(next));
+  if (!next.ok) assert.equal(reasonOf(await run(prober)), 'ok');
+  const after = await probeClientIds(adminClient, tgt.name);
+  assert.equal(after.length, 1);
+  assert.notEqual(after[0], before);
+});
+
+test('a prober recovers when a server appears on a port where nothing listened', async (t) => {
+  if (!(await requireService(t, 'redis', REDIS_URL))) return;
+  const port = await closedPort();
+  const prober = redisProbe.create(target(`redis://127.0.0.1:${port}`));
+  t.after(() => prober.close());
+  assert.equal(reasonOf(await run(prober)), 'refused');
+  assert.equal(reasonOf(await run(prober)), 'refused');
+  await startProxy(t, port);
+  assert.equal(reasonOf(await run(prober)), 'ok');
+});
