@@ -22,9 +22,14 @@ function run(prober: { run(signal: AbortSignal): Promise<ProbeOutcome> }, ms = 2
   return prober.run(AbortSignal.timeout(ms));
 }
 
+function newAdminClient() {
+  return createClient({ url: REDIS_URL });
+}
+type AdminClient = ReturnType<typeof newAdminClient>;
+
 /** admin opens a separate client to inspect and kill the probe's connections; closed after the test. */
-async function admin(t: TestContext): Promise<ReturnType<typeof createClient>> {
-  const client = createClient({ url: REDIS_URL });
+async function admin(t: TestContext): Promise<AdminClient> {
+  const client = newAdminClient();
   client.on('error', (err: unknown) => t.diagnostic(`admin client: ${String(err)}`));
   await client.connect();
   t.after(() => client.destroy());
@@ -32,7 +37,7 @@ async function admin(t: TestContext): Promise<ReturnType<typeof createClient>> {
 }
 
 /** probeClientIds lists the server-side ids of the connections named after target `name`. */
-async function probeClientIds(adminClient: ReturnType<typeof createClient>, name: string): Promise<number[]> {
+async function probeClientIds(adminClient: AdminClient, name: string): Promise<number[]> {
   const list = String(await adminClient.sendCommand(['CLIENT', 'LIST']));
   return list.split('\n')
     .filter((line) => line.includes(` name=${REDIS_CLIENT_NAME_PREFIX}${name} `))
