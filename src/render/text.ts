@@ -18,14 +18,15 @@ export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1
 /** renderText renders families as Prometheus text format 0.0.4 (counters as `textName`, default `<name>_total`). */
 export function renderText(families: readonly MetricFamily[]): string {
   const parts: string[] = new Array<string>(families.length);
+  const cache: LabelCache = new Map();
   for (let i = 0; i < families.length; i++) {
     const family = families[i]!;
     const name = family.type === 'counter' ? (family.textName ?? `${family.name}_total`) : family.name;
     let out = family.help === '' ? '' : `# HELP ${name} ${escapeHelp(family.help)}\n`;
     out += `# TYPE ${name} ${family.type}\n`;
     out += family.type === 'histogram'
-      ? histogramLines(name, family.samples, formatLe, false)
-      : scalarLines(name, family.samples);
+      ? histogramLines(name, family.samples, formatLe, false, cache)
+      : scalarLines(name, family.samples, cache);
     parts[i] = out;
   }
   return parts.join('');
@@ -37,25 +38,26 @@ export function renderText(families: readonly MetricFamily[]): string {
  */
 export function renderOpenMetrics(families: readonly MetricFamily[]): string {
   const parts: string[] = new Array<string>(families.length + 1);
+  const cache: LabelCache = new Map();
   for (let i = 0; i < families.length; i++) {
     const family = families[i]!;
     const name = family.name;
     let out = `# TYPE ${name} ${family.type}\n`;
     if (family.unit !== undefined && family.unit !== '') out += `# UNIT ${name} ${family.unit}\n`;
     if (family.help !== '') out += `# HELP ${name} ${escapeOpenMetricsString(family.help)}\n`;
-    if (family.type === 'histogram') out += histogramLines(name, family.samples, formatCanonicalLe, true);
-    else out += scalarLines(family.type === 'counter' ? `${name}_total` : name, family.samples);
+    if (family.type === 'histogram') out += histogramLines(name, family.samples, formatCanonicalLe, true, cache);
+    else out += scalarLines(family.type === 'counter' ? `${name}_total` : name, family.samples, cache);
     parts[i] = out;
   }
   parts[families.length] = '# EOF\n';
   return parts.join('');
 }
 
-function scalarLines(name: string, samples: readonly ScalarSample[]): string {
+function scalarLines(name: string, samples: readonly ScalarSample[], cache: LabelCache): string {
   let out = '';
   for (let i = 0; i < samples.length; i++) {
     const sample = samples[i]!;
-    const pairs = labelPairs(sample.labels);
+    const pairs = labelPairs(sample.labels, cache);
     out += pairs === ''
       ? `${name} ${formatValue(sample.value)}\n`
       : `${name}{${pairs}} ${formatValue(sample.value)}\n`;
@@ -68,40 +70,54 @@ function scalarLines(name: string, samples: readonly ScalarSample[]): string {
  * `_sum` and `_count`. OpenMetrics puts `_count` before `_sum`, as the spec's examples do; 0.0.4 follows
  * the Go and JS clients (`_sum` first). `le` is the last label, as the Go client writes it.
  */
-function histogramLines(name: string, samples: readonly HistogramSample[], le: (v: number) => string, om: boolean): string {
+function histogramLines(
+  name: string, samples: readonly HistogramSample[], le: (v: number) => string, om: boolean, cache: LabelCache,
+): string {
   const bucket = `${name}_bucket{`;
+  const sumName = `${name}_sum`;
+  const countName = `${name}_count`;
   let out = '';
   let lastBounds: readonly number[] | undefined;
-  let leStrings: string[] = [];
+  // leTails[b] is `<le>"} `: each bucket line is then prefix + tail + value + newline.
+  let leTails: string[] = [];
   for (let i = 0; i < samples.length; i++) {
     const sample = samples[i]!;
     if (sample.bounds !== lastBounds) {
       lastBounds = sample.bounds;
-      leStrings = sample.bounds.map(le);
+      leTails = sample.bounds.map((b) => `${le(b)}"} `);
     }
-    const pairs = labelPairs(sample.labels);
-    const prefix = pairs === '' ? bucket : `${bucket}${pairs},`;
+    const pairs = labelPairs(sample.labels, cache);
+    const prefix = pairs === '' ? `${bucket}le="` : `${bucket}${pairs},le="`;
     const cumulative = sample.cumulative;
-    for (let b = 0; b < leStrings.length; b++) {
-      out += `${prefix}le="${leStrings[b]!}"} ${formatValue(cumulative[b] ?? 0)}\n`;
+    for (let b = 0; b < leTails.length; b++) {
+      out += prefix + leTails[b]! + formatValue(cumulative[b] ?? 0) + '\n';
     }
     const count = formatValue(sample.count);
     const suffix = pairs === '' ? ' ' : `{${pairs}} `;
-    out += `${prefix}le="+Inf"} ${count}\n`;
+    out += `${prefix}+Inf"} ${count}\n`;
     out += om
-      ? `${name}_count${suffix}${count}\n${name}_sum${suffix}${formatValue(sample.sum)}\n`
-      : `${name}_sum${suffix}${formatValue(sample.sum)}\n${name}_count${suffix}${count}\n`;
+      ? `${countName}${suffix}${count}\n${sumName}${suffix}${formatValue(sample.sum)}\n`
+      : `${sumName}${suffix}${formatValue(sample.sum)}\n${countName}${suffix}${count}\n`;
   }
   return out;
 }
 
+/**
+ * LabelCache maps a Labels object to its rendered pairs for one render call. families.ts hands the same
+ * object to a target's up, last-timestamp, probes and duration series, so each is escaped and joined once.
+ */
+type LabelCache = Map<Labels, string>;
+
 /** labelPairs renders `a="x",b="y"` in the labels' own key order; '' when there are none. */
-function labelPairs(labels: Labels): string {
+function labelPairs(labels: Labels, cache: LabelCache): string {
+  const hit = cache.get(labels);
+  if (hit !== undefined) return hit;
   let out = '';
   for (const key in labels) {
     const value = labels[key]!;
     out += out === '' ? `${key}="${escapeLabelValue(value)}"` : `,${key}="${escapeLabelValue(value)}"`;
   }
+  cache.set(labels, out);
   return out;
 }
 
