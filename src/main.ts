@@ -19,6 +19,16 @@ import { Scheduler } from './scheduler.ts';
 import { createSnapshotBuffer } from './snapshot/layout.ts';
 import { SnapshotReader } from './snapshot/reader.ts';
 
+/**
+ * workerBootstrap is the eval'd entry of a plain worker thread. Node 20 does not apply the parent's
+ * loader hooks (tsx) to a worker, so when running from .ts sources the worker registers tsx itself
+ * before importing its module; compiled .js needs nothing.
+ */
+function workerBootstrap(url: URL): string {
+  const load = `import(${JSON.stringify(url.href)})`;
+  return url.pathname.endsWith('.ts') ? `import('tsx/esm/api').then(({ register }) => { register(); return ${load}; })` : load;
+}
+
 const PUBLISHER_URL = new URL(`../workers/publisher-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 /** SHUTDOWN_GRACE_MS bounds how long SIGTERM waits for probe rounds in flight before closing the pool. */
@@ -68,7 +78,8 @@ async function run(initial: Config, tokens: TokenTable, configPath: string | und
   let config = initial;
   const snapshotBuffer = createSnapshotBuffer(config.snapshotBytes);
   const startTimeSeconds = Date.now() / 1000;
-  const publisher = new Worker(PUBLISHER_URL, {
+  const publisher = new Worker(workerBootstrap(PUBLISHER_URL), {
+    eval: true,
     workerData: { config, snapshot: snapshotBuffer, version: VERSION, startTimeSeconds } satisfies PublisherInit,
   });
   const post = (msg: PublisherMessage): void => publisher.postMessage(msg);

@@ -30,6 +30,10 @@ export type Headers = ReadonlyArray<readonly [string, string]>;
  */
 export function send(res: HttpResponse, status: Status, contentType: string, body: Uint8Array | string,
   head = false, headers: Headers = []): void {
+  // This uWS build's endWithoutBody does not count as responding: returning from the handler after it
+  // aborts the process ("Returning from a request handler without responding..."). A no-op abort
+  // handler satisfies that check; the response is complete either way.
+  if (head || status === 204) res.onAborted(noop);
   res.writeStatus(STATUS[status]);
   if (status !== 204) res.writeHeader('content-type', contentType);
   for (const [name, value] of headers) res.writeHeader(name, value);
@@ -41,6 +45,8 @@ export function send(res: HttpResponse, status: Status, contentType: string, bod
     res.end(body);
   }
 }
+
+function noop(): void {}
 
 /**
  * acceptsGzip reports whether an Accept-Encoding header allows gzip (RFC 9110 12.5.3): `gzip` or `*`
