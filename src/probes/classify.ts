@@ -40,8 +40,11 @@ const TLS_CODES = new Set([
 const TLS_CODE_PREFIXES = ['ERR_TLS_', 'ERR_SSL_', 'ERR_OSSL_'];
 // node-redis reports server errors as ErrorReply objects without a code: the reply's first word is the code.
 const REDIS_AUTH_PREFIXES = ['WRONGPASS', 'NOAUTH', 'NOPERM'];
-// node-redis client-side errors are told apart by class name.
-const RESET_NAMES = new Set(['SocketClosedUnexpectedlyError', 'ClientClosedError', 'DisconnectsClientError']);
+// node-redis client-side errors are told apart by class name (they do not set `name`, so the
+// constructor's name is checked as well).
+const RESET_NAMES = new Set([
+  'SocketClosedUnexpectedlyError', 'ClientClosedError', 'ClientOfflineError', 'DisconnectsClientError',
+]);
 const TIMEOUT_NAMES = new Set(['AbortError', 'TimeoutError', 'ConnectionTimeoutError', 'SocketTimeoutError']);
 
 /** MAX_CAUSE_DEPTH bounds the walk down `cause` / `errors` chains (fetch wraps the real error in a TypeError). */
@@ -140,8 +143,11 @@ function classifyOne(err: unknown): ProbeFailureReason {
     if (TLS_CODES.has(code) || TLS_CODE_PREFIXES.some((p) => code.startsWith(p))) return 'tls';
     if (IO_CODES.has(code)) return 'io';
   }
-  if (TIMEOUT_NAMES.has(name)) return 'timeout';
-  if (RESET_NAMES.has(name)) return 'reset';
+  const className = (err as { constructor?: { name?: unknown } }).constructor?.name;
+  for (const n of typeof className === 'string' && className !== name ? [name, className] : [name]) {
+    if (TIMEOUT_NAMES.has(n)) return 'timeout';
+    if (RESET_NAMES.has(n)) return 'reset';
+  }
   const firstWord = message.split(' ', 1)[0] ?? '';
   if (REDIS_AUTH_PREFIXES.includes(firstWord)) return 'auth';
   return 'other';

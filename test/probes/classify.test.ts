@@ -24,6 +24,11 @@ const cases: Array<[string, unknown, ProbeFailureReason]> = [
     Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true }), 'reset'],
   ['node-redis SocketClosedUnexpectedlyError is reset', named('SocketClosedUnexpectedlyError', 'Socket closed unexpectedly'), 'reset'],
   ['node-redis ClientClosedError is reset', named('ClientClosedError', 'The client is closed'), 'reset'],
+  // node-redis does not set `name` on its errors; the class name is what tells them apart.
+  ['an unnamed SocketClosedUnexpectedlyError instance is reset',
+    new (class SocketClosedUnexpectedlyError extends Error {})('Socket closed unexpectedly'), 'reset'],
+  ['an unnamed ConnectionTimeoutError instance is timeout',
+    new (class ConnectionTimeoutError extends Error {})('Connection timeout'), 'timeout'],
   ['mysql2 ER_ACCESS_DENIED_ERROR is auth',
     Object.assign(new Error("Access denied for user 'root'@'127.0.0.1' (using password: YES)"), { code: 'ER_ACCESS_DENIED_ERROR', errno: 1045 }), 'auth'],
   ['redis WRONGPASS reply is auth', named('SimpleError', 'WRONGPASS invalid username-password pair or user is disabled.'), 'auth'],

@@ -180,6 +180,7 @@ test('a prober recovers after its connection is killed with CLIENT KILL', async 
   await adminClient.sendCommand(['CLIENT', 'KILL', 'ID', String(before)]);
   // The run right after the kill may still see the old socket (reset); the one after must succeed.
   const next = await run(prober);
+  t.diagnostic(`first run after CLIENT KILL: ${JSON.stringify(next)}`);
   assert.ok(['ok', 'reset'].includes(reasonOf(next)), JSON.stringify(next));
   if (!next.ok) assert.equal(reasonOf(await run(prober)), 'ok');
   const after = await probeClientIds(adminClient, tgt.name);

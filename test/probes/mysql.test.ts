@@ -1,0 +1,178 @@
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import mysql from 'mysql2/promise';
+import type { Connection } from 'mysql2/promise';
+import { appDatapoints, mysqlProbe } from '../../src/probes/mysql.ts';
+import type { MysqlTarget, ProbeOutcome, Prober } from '../../src/probes/probe.ts';
+import { DEADLINE_MARGIN_MS, MYSQL_URL, requireService, TARGET_DEFAULTS } from '../helpers/services.ts';
+import { closedPort, startSilentServer } from '../helpers/silent-server.ts';
+
+let targets = 0;
+
+function target(url: string, query = 'SELECT 1', extra: Partial<MysqlTarget> = {}): MysqlTarget {
+  return { ...TARGET_DEFAULTS, name: `mysql-test-${process.pid}-${++targets}`, kind: 'mysql', url, query, ...extra };
+}
+
+function reasonOf(outcome: ProbeOutcome): string {
+  return outcome.ok ? 'ok' : outcome.reason;
+}
+
+function run(prober: Prober, ms = 2000): Promise<ProbeOutcome> {
+  return prober.run(AbortSignal.timeout(ms));
+}
+
+/** valueOf returns the `value` app datapoint of a successful outcome, failing the test otherwise. */
+function valueOf(outcome: ProbeOutcome): number {
+  assert.ok(outcome.ok, `expected success, got ${JSON.stringify(outcome)}`);
+  const value = outcome.app?.value;
+  assert.equal(typeof value, 'number');
+  return value as number;
+}
+
+function create(t: TestContext, tgt: MysqlTarget): Prober {
+  const prober = mysqlProbe.create(tgt);
+  t.after(() => prober.close());
+  return prober;
+}
+
+/** admin opens a separate connection to inspect and kill the probe's connections; closed after the test. */
+async function admin(t: TestContext): Promise<Connection> {
+  const conn = await mysql.createConnection(MYSQL_URL);
+  t.after(() => conn.destroy()); // destroy() cannot fail, so later after-hooks (prober.close) always run
+  return conn;
+}
+
+async function connectionExists(adminConn: Connection, id: number): Promise<boolean> {
+  const [rows] = await adminConn.query({ sql: 'SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?', values: [id], rowsAsArray: true });
+  return Number((rows as unknown[][])[0]?.[0]) > 0;
+}
+
+test('the default SELECT 1 succeeds with rows and value datapoints', async (t) => {
+  if (!(await requireService(t, 'mysql', MYSQL_URL))) return;
+  const prober = create(t, target(MYSQL_URL));
+  assert.deepEqual(await run(prober), { ok: true, app: { rows: 1, value: 1 } });
+});
+
+test('one connection is kept open and reused across runs', async (t) => {
+  if (!(await requireService(t, 'mysql', MYSQL_URL))) return;
+  const prober = create(t, target(MYSQL_URL, 'SELECT CONNECTION_ID()'));
+  const first = valueOf(await run(prober));
+  for (let i = 0; i < 5; i++) assert.equal(valueOf(await run(prober)), first);
+});
+
+test('concurrent runs use up to `concurrency` connections and keep them', async (t) => {
+  if (!(await requireService(t, 'mysql', MYSQL_URL))) return;
+  // The sleep keeps every connection busy, so four runs need four connections.
+  const prober = create(t, target(MYSQL_URL, 'SELECT CONNECTION_ID() + 0 * SLEEP(0.05)', { concurrency: 4 }));
+  const round = async (): Promise<number[]> =>
+    (await Promise.all(Array.from({ length: 4 }, () => run(prober, 5000)))).map(valueOf).sort();
+  const first = await round();
+  assert.equal(new Set(first).size, 4);
+  assert.deepEqual(await round(), first);
+});
+
+test('close() ends the connection on the server', async (t) => {
+  if (!(await requireService(t, 'mysql', MYSQL_URL))) return;
+  const adminConn = await admin(t);
+  const prober = mysqlProbe.create(target(MYSQL_URL, 'SELECT CONNECTION_ID()'));
+  const id = valueOf(await run(prober));
+  assert.ok(await connectionExists(adminConn, id));
+  await prober.close();
+  await prober.close(); // twice is fine
+  for (let i = 0; i < 50 && (await connectionExists(adminConn, id)); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(await connectionExists(adminConn, id), false);
+});
+
+test('a closed port fails with refused', async (t) => {
+  const prober = create(t, target(`mysql://root@127.0.0.1:${await closedPort()}/test`));
+  assert.equal(reasonOf(await run(prober)), 'refused');
+});
+
+test('a wrong password fails with auth', async (t) => {
+  if (!(await requireService(t, 'mysql', MYSQL_URL))) return;
+  const url = new URL(MYSQL_URL);
+  url.password = 'wrong';
+  const prober = create(t, target(url.toString()));
+  const outcome = await run(prober);
+  assert.equal(reasonOf(outcome), 'auth', JSON.stringify(outcome));
+  assert.equal(reasonOf(await run(prober)), 'auth');
+});
+
+test('a query error fails with other and keeps the prober usable', async (t) => {
+  if (!(await requireService(t, 'mysql', MYSQL_URL))) return;
+  const prober = create(t, target(MYSQL_URL, 'SELECT * FROM probex_no_such_table'));
+  const outcome = await run(prober);
+  assert.equal(reasonOf(outcome), 'other');
+  assert.match(outcome.ok ? '' : outcome.message, /ER_NO_SUCH_TABLE/);
+  assert.equal(reasonOf(await run(prober)), 'other');
+});
+
+test('a server that accepts but never answers fails with timeout within the deadline, every run', async (t) => {
+  const silent = await startSilentServer();
+  t.after(() => silent.close());
+  const prober = create(t, target(`mysql://root@127.0.0.1:${silent.port}/test`, 'SELECT 1', { timeoutMs: 250 }));
+  for (let i = 1; i <= 3; i++) {
+    const t0 = performance.now();
+    const outcome = await prober.run(AbortSignal.timeout(250));
+    const elapsed = performance.now() - t0;
+    assert.equal(reasonOf(outcome), 'timeout');
+    assert.ok(elapsed < 250 + DEADLINE_MARGIN_MS, `run ${i} settled after ${elapsed} ms`);
+  }
+});
+
+test('a query slower than the deadline times out, and the next run uses a new connection', async (t) => {
+  if (!(await requireService(t, 'mysql', MYSQL_URL))) return;
+  // The probe's query sleeps for as long as this table says, so the test can slow it down and back.
+  // One hook drops the table and then closes the admin connection (after hooks run in order).
+  const adminConn = await mysql.createConnection(MYSQL_URL);
+  const table = `probex_probe_delay_${process.pid}`;
+  t.after(async () => {
+    try {
+      await adminConn.query(`DROP TABLE IF EXISTS ${table}`);
+    } finally {
+      adminConn.destroy();
+    }
+  });
+  await adminConn.query(`CREATE TABLE ${table} (delay_s DOUBLE NOT NULL)`);
+  await adminConn.query(`INSERT INTO ${table} VALUES (0)`);
+  const prober = create(t, target(MYSQL_URL,
+    `SELECT CONNECTION_ID() + 0 * SLEEP((SELECT delay_s FROM ${table}))`, { timeoutMs: 250 }));
+  const before = valueOf(await run(prober));
+
+  await adminConn.query(`UPDATE ${table} SET delay_s = 3`);
+  const t0 = performance.now();
+  const outcome = await prober.run(AbortSignal.timeout(250));
+  const elapsed = performance.now() - t0;
+  assert.equal(reasonOf(outcome), 'timeout');
+  assert.ok(elapsed < 250 + DEADLINE_MARGIN_MS, `settled after ${elapsed} ms`);
+
+  await adminConn.query(`UPDATE ${table} SET delay_s = 0`);
+  const after = valueOf(await run(prober));
+  assert.notEqual(after, before, 'the connection that timed out must have been destroyed, not reused');
+  // The abandoned server thread is still sleeping; end it now rather than in 3 s.
+  await adminConn.query(`KILL ${before}`);
+});
+
+test('a prober recovers after its connection is killed on the server', async (t) => {
+  if (!(await requireService(t, 'mysql', MYSQL_URL))) return;
+  const adminConn = await admin(t);
+  const prober = create(t, target(MYSQL_URL, 'SELECT CONNECTION_ID()'));
+  const before = valueOf(await run(prober));
+  await adminConn.query(`KILL ${before}`);
+  // The run right after the kill may still pick the dying connection (reset); the one after must succeed.
+  let outcome = await run(prober);
+  t.diagnostic(`first run after KILL: ${JSON.stringify(outcome)}`);
+  assert.ok(['ok', 'reset'].includes(reasonOf(outcome)), JSON.stringify(outcome));
+  if (!outcome.ok) outcome = await run(prober);
+  assert.notEqual(valueOf(outcome), before);
+});
+
+test('appDatapoints reads rows, a single numeric cell and affected rows', () => {
+  assert.deepEqual(appDatapoints([[1]]), { rows: 1, value: 1 });
+  assert.deepEqual(appDatapoints([['12.50']]), { rows: 1, value: 12.5 });
+  assert.deepEqual(appDatapoints([['abc']]), { rows: 1 });
+  assert.deepEqual(appDatapoints([[1, 2]]), { rows: 1 });
+  assert.deepEqual(appDatapoints([[1], [2], [3]]), { rows: 3 });
+  assert.deepEqual(appDatapoints([]), { rows: 0 });
+  assert.deepEqual(appDatapoints({ affectedRows: 4, insertId: 0 }), { affected_rows: 4 });
+});
