@@ -29,6 +29,8 @@ interface Connection {
   readonly client: RedisClient;
   readonly ready: Promise<unknown>;
   gone: boolean;
+  /** deadlineMs is set when a run's deadline retired the connection (see #ping). */
+  deadlineMs?: number;
 }
 
 class RedisProber implements Prober {
@@ -55,8 +57,10 @@ class RedisProber implements Prober {
     const conn = this.#connection();
     // A deadline destroys the connection this run used: a PING that got no answer in time leaves the
     // connection in an unknown state (a hung server would otherwise collect one PING per run forever).
-    // Concurrent runs on it fail with it; they share the round's deadline, so they are timing out too.
-    const onAbort = (): void => this.#drop(conn);
+    const onAbort = (): void => {
+      conn.deadlineMs ??= this.#target.timeoutMs;
+      this.#drop(conn);
+    };
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       await conn.ready;
@@ -66,6 +70,11 @@ class RedisProber implements Prober {
       }
       return { ok: true };
     } catch (err) {
+      // Concurrent runs on a connection another run's deadline destroyed were queued behind that
+      // unanswered PING (Redis answers in order): they timed out too, they did not see a reset.
+      if (conn.deadlineMs !== undefined && !signal.aborted) {
+        return { ok: false, reason: 'timeout', message: `connection dropped: a concurrent PING got no answer within ${conn.deadlineMs} ms` };
+      }
       // A server error reply (LOADING, ...) leaves the connection usable; anything else closed it.
       if (!conn.client.isReady) this.#drop(conn);
       throw err;

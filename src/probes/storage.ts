@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { settle } from './classify.ts';
 import type { Probe, ProbeOutcome, Prober, StorageTarget } from './probe.ts';
 
@@ -32,7 +33,7 @@ export const storageProbe: Probe<'storage'> = {
 async function roundTrip(dir: string, signal: AbortSignal): Promise<ProbeOutcome> {
   // mkdir -p on every run: a directory removed while probex runs comes back instead of failing forever.
   await mkdir(dir, { recursive: true });
-  const file = join(dir, `${STORAGE_FILE_PREFIX}${process.pid}-${++sequence}-${randomBytes(4).toString('hex')}.tmp`);
+  const file = join(dir, `${STORAGE_FILE_PREFIX}${process.pid}-${threadId}-${++sequence}-${randomBytes(4).toString('hex')}.tmp`);
   const payload = randomBytes(STORAGE_PROBE_BYTES);
   try {
     await writeFile(file, payload, { signal });

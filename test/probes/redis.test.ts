@@ -146,6 +146,20 @@ test('a server that accepts but never answers fails with timeout within the dead
   }
 });
 
+test('a run whose deadline retires the shared connection times out the runs queued on it too', async (t) => {
+  const silent = await startSilentServer();
+  t.after(() => silent.close());
+  const prober = redisProbe.create(target(`redis://127.0.0.1:${silent.port}`, { timeoutMs: 250, concurrency: 2 }));
+  t.after(() => prober.close());
+  const t0 = performance.now();
+  const [short, long] = await Promise.all([prober.run(AbortSignal.timeout(250)), prober.run(AbortSignal.timeout(5000))]);
+  assert.equal(reasonOf(short), 'timeout');
+  assert.equal(reasonOf(long), 'timeout');
+  assert.match(long.ok ? '' : long.message, /concurrent PING/);
+  assert.ok(performance.now() - t0 < 250 + DEADLINE_MARGIN_MS);
+  assert.equal(silent.connections(), 1);
+});
+
 test('a server that answers something other than PONG fails with bad_reply', async (t) => {
   // A RESP server that answers +OK to every command, including PING.
   const sockets = new Set<net.Socket>();
