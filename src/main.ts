@@ -2,7 +2,8 @@
  * Composition root: loadConfig → publisher thread + probe pool → scheduler → uWS server; signals.
  * `probex [--config probex.yaml] [--check-config]`. With no config, the embedded default runs.
  */
-import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +31,12 @@ function workerBootstrap(url: URL): string {
 }
 
 const PUBLISHER_URL = new URL(`../workers/publisher-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = readVersion();
+/**
+ * PUBLISHER_YOUNG_GENERATION_MB bounds the publisher's young generation: it renders megabytes per publish
+ * and would otherwise let V8 grow it to tens of MB before collecting (RSS, not speed).
+ */
+const PUBLISHER_YOUNG_GENERATION_MB = 8;
 /** SHUTDOWN_GRACE_MS bounds how long SIGTERM waits for probe rounds in flight before closing the pool. */
 const SHUTDOWN_GRACE_MS = 500;
 
@@ -69,6 +75,15 @@ async function main(): Promise<void> {
   await run(config, tokens, configPath, createLogger(config.log.level, 'main'));
 }
 
+/** readVersion reads probex's version from package.json: `../` from src/, `../../` from the build in dist/src/. */
+function readVersion(): string {
+  for (const up of ['../', '../../']) {
+    const url = new URL(`${up}package.json`, import.meta.url);
+    if (existsSync(url)) return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
+  }
+  return 'unknown';
+}
+
 function tokenTable(config: Config): TokenTable {
   const fromFile = config.auth.tokenFile === undefined ? [] : readTokenFile(config.auth.tokenFile);
   return new TokenTable([...config.auth.tokens, ...fromFile]);
@@ -78,9 +93,12 @@ async function run(initial: Config, tokens: TokenTable, configPath: string | und
   let config = initial;
   const snapshotBuffer = createSnapshotBuffer(config.snapshotBytes);
   const startTimeSeconds = Date.now() / 1000;
+  // Probe workers post their results straight to the publisher on this channel (one per process).
+  const resultsChannel = `probex-results-${randomUUID()}`;
   const publisher = new Worker(workerBootstrap(PUBLISHER_URL), {
     eval: true,
-    workerData: { config, snapshot: snapshotBuffer, version: VERSION, startTimeSeconds } satisfies PublisherInit,
+    resourceLimits: { maxYoungGenerationSizeMb: PUBLISHER_YOUNG_GENERATION_MB },
+    workerData: { config, snapshot: snapshotBuffer, version: VERSION, startTimeSeconds, resultsChannel } satisfies PublisherInit,
   });
   const post = (msg: PublisherMessage): void => publisher.postMessage(msg);
   publisher.on('error', (err) => {
@@ -88,7 +106,7 @@ async function run(initial: Config, tokens: TokenTable, configPath: string | und
     process.exit(1);
   });
 
-  const pool = createProbePool(config.threads);
+  const pool = createProbePool(config.threads, resultsChannel);
   const scheduler = new Scheduler(pool, (names, result) => post({ type: 'results', names, result }), config.threads, log);
   const state: ServerState = { tokens, agentId: config.agentId, targetNames: new Set(config.targets.map((t) => t.name)) };
   const reloads = { total: 0, failures: 0, lastOk: 1 as 0 | 1 };

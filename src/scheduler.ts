@@ -1,6 +1,7 @@
 /**
  * Scheduler (main thread): decides when each target is probed and hands batches to the pool. It never
- * probes, merges or renders; a finished batch's result is passed on untouched to the publisher thread.
+ * probes, merges or renders, and never sees results: workers post those to the publisher themselves. It
+ * only reports batches whose worker failed, so their probes are still counted (reason `worker`).
  *
  * Targets with the same interval form a group. A group's interval is cut into phase slots (at most one
  * per MIN_SLOT_MS) and its targets are spread over them, so 1,000 targets at 10 Hz become ten batches
@@ -19,8 +20,8 @@ export const MAX_BATCH = 64;
 /** BURST_MS is how long one batch of a continuous target runs before its results are handed on. */
 export const BURST_MS = 200;
 
-/** Deliver receives every batch result (or a synthesized `worker` failure) with the target names. */
-export type Deliver = (names: readonly string[], result: ProbeBatchResult) => void;
+/** ReportFailure receives the synthesized `worker` failure of a batch whose worker failed. */
+export type ReportFailure = (names: readonly string[], result: ProbeBatchResult) => void;
 
 /** Scheduler runs the probe rounds of the current target list. */
 export class Scheduler {
@@ -30,7 +31,7 @@ export class Scheduler {
   private epoch = 0;
   private skipped = 0;
 
-  constructor(private readonly pool: ProbePool, private readonly deliver: Deliver,
+  constructor(private readonly pool: ProbePool, private readonly reportFailure: ReportFailure,
     private readonly threads: number, private readonly log: Logger) {}
 
   /** probesSkipped counts rounds skipped because the target's previous round had not finished. */
@@ -96,12 +97,9 @@ export class Scheduler {
     const names = targets.map((t) => t.name);
     for (const n of names) this.inFlight.add(n);
     const done = this.pool.run({ targets, burstMs })
-      .then((result) => {
-        this.deliver(names, result);
-        return true;
-      }, (err: unknown) => {
+      .then(() => true, (err: unknown) => {
         this.log.error({ err, targets: names }, 'probe batch failed in its worker; counted as reason worker');
-        this.deliver(names, workerFailure(names.length, String(err)));
+        this.reportFailure(names, workerFailure(names.length, String(err)));
         return false;
       })
       .finally(() => {

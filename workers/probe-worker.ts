@@ -1,16 +1,19 @@
 /**
  * Piscina entry: runs one ProbeBatch. A thin adapter (STYLE.md): it looks each target's Prober up (one
  * per target per worker, created on first use and kept, so clients stay open between rounds), runs the
- * probes concurrently under their deadlines, measures them, and returns flat typed arrays.
+ * probes concurrently under their deadlines, measures them, and posts the runs as flat typed arrays to
+ * the publisher thread on the results channel. The task itself resolves with nothing: the main thread
+ * only needs to know the batch is done.
  *
  * The worker measures; the publisher thread records into HDR. Keeping histograms out of the workers
  * means a crashed worker loses only the batch in flight (counted as reason `worker` by the scheduler),
  * never counts accumulated since the last flush, and no cross-worker merge is needed.
  */
 import { performance } from 'node:perf_hooks';
+import { BroadcastChannel, workerData } from 'node:worker_threads';
 import { FAILURE_REASONS, type ProbeOutcome, type ProbeTarget, type Prober } from '../src/probes/probe.ts';
 import { createProber } from '../src/probes/registry.ts';
-import { kOk, type ProbeBatch, type ProbeBatchResult } from '../src/pool/messages.ts';
+import { kOk, type ProbeBatch, type ProbeBatchResult, type ProbeResults, type ProbeWorkerData } from '../src/pool/messages.ts';
 
 interface LiveProber {
   readonly key: string;
@@ -21,9 +24,10 @@ interface LiveProber {
 
 const probers = new Map<string, LiveProber>();
 const reasonCode = new Map(FAILURE_REASONS.map((r, i) => [r, i + 1]));
+const results = new BroadcastChannel((workerData as ProbeWorkerData).resultsChannel);
 
-/** runProbeBatch is the default task: run every target of the batch and report each run. */
-export default async function runProbeBatch(batch: ProbeBatch): Promise<ProbeBatchResult> {
+/** runProbeBatch is the default task: run every target of the batch and post each run to the publisher. */
+export default async function runProbeBatch(batch: ProbeBatch): Promise<void> {
   const runs = new RunLog(batch.targets.length);
   const deadlineAt = batch.burstMs > 0 ? performance.now() + batch.burstMs : 0;
   const lanes: Promise<void>[] = [];
@@ -32,7 +36,7 @@ export default async function runProbeBatch(batch: ProbeBatch): Promise<ProbeBat
     for (let lane = 0; lane < target.concurrency; lane++) lanes.push(runLane(prober, target, t, deadlineAt, runs));
   });
   await Promise.all(lanes);
-  return runs.result();
+  results.postMessage({ names: batch.targets.map((t) => t.name), result: runs.result() } satisfies ProbeResults);
 }
 
 async function runLane(prober: Prober, target: ProbeTarget, t: number, burstUntil: number, runs: RunLog): Promise<void> {

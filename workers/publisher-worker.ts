@@ -5,7 +5,7 @@
  * front end only ever sends bytes rendered before the request arrived.
  */
 import { performance } from 'node:perf_hooks';
-import { parentPort, workerData } from 'node:worker_threads';
+import { BroadcastChannel, parentPort, workerData } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
 import type { Config } from '../src/config.ts';
 import { createLogger, RateLimitedLog } from '../src/log.ts';
@@ -13,7 +13,7 @@ import { Aggregator } from '../src/metrics/aggregator.ts';
 import { buildFamilies } from '../src/metrics/families.ts';
 import type { SelfStats } from '../src/metrics/model.ts';
 import { collectNodeStats } from '../src/metrics/node.ts';
-import { kOk, type MainStats, type ProbeBatchResult, type PublisherInit, type PublisherMessage } from '../src/pool/messages.ts';
+import { kOk, type MainStats, type ProbeBatchResult, type ProbeResults, type PublisherInit, type PublisherMessage } from '../src/pool/messages.ts';
 import { FAILURE_REASONS } from '../src/probes/probe.ts';
 import { renderJsonBodies } from '../src/render/json.ts';
 import { renderOpenMetrics, renderText } from '../src/render/text.ts';
@@ -41,11 +41,18 @@ let lastDurationSeconds = 0;
 let lastSizeBytes = 0;
 let publishing = false;
 
+function record({ names, result }: ProbeResults): void {
+  aggregator.record(names, result);
+  logFailures(names, result);
+}
+
+const results = new BroadcastChannel(init.resultsChannel);
+results.onmessage = (event) => record((event as { data: ProbeResults }).data);
+
 port.on('message', (msg: PublisherMessage) => {
   switch (msg.type) {
     case 'results':
-      aggregator.record(msg.names, msg.result);
-      logFailures(msg.names, msg.result);
+      record(msg);
       break;
     case 'config':
       config = msg.config;
@@ -59,6 +66,7 @@ port.on('message', (msg: PublisherMessage) => {
       break;
     case 'stop':
       clearInterval(timer);
+      results.close();
       port.close();
       break;
   }

@@ -1,6 +1,7 @@
 /**
  * The only shapes that cross threads (piscina's types.ts). A ProbeBatch goes from the scheduler to a
- * Piscina worker; its ProbeBatchResult comes back and is forwarded, unchanged, to the publisher thread;
+ * Piscina worker; the worker posts its ProbeResults straight to the publisher thread on the results
+ * BroadcastChannel (the main thread never copies or reads them) and answers the task with nothing.
  * PublisherMessage is everything the main thread tells the publisher.
  */
 import type { Config } from '../config.ts';
@@ -14,6 +15,18 @@ export interface ProbeBatch {
    * each of the `concurrency` lanes runs probes back to back until burstMs has passed.
    */
   readonly burstMs: number;
+}
+
+/** ProbeWorkerData is each probe worker's workerData. */
+export interface ProbeWorkerData {
+  /** resultsChannel names the BroadcastChannel the publisher reads ProbeResults from. */
+  readonly resultsChannel: string;
+}
+
+/** ProbeResults is one finished batch: the names of its targets, in batch order, and its runs. */
+export interface ProbeResults {
+  readonly names: readonly string[];
+  readonly result: ProbeBatchResult;
 }
 
 /** kOk is the `reason` code of a successful run; failures are 1 + index in FAILURE_REASONS. */
@@ -58,11 +71,14 @@ export interface PublisherInit {
   readonly snapshot: SharedArrayBuffer;
   readonly version: string;
   readonly startTimeSeconds: number;
+  /** resultsChannel names the BroadcastChannel the probe workers post ProbeResults on. */
+  readonly resultsChannel: string;
 }
 
 /** PublisherMessage is what the main thread posts to the publisher thread. */
 export type PublisherMessage =
-  | { readonly type: 'results'; readonly names: readonly string[]; readonly result: ProbeBatchResult }
+  /** results of a batch whose worker failed, synthesized by the scheduler (reason `worker`). */
+  | ({ readonly type: 'results' } & ProbeResults)
   | { readonly type: 'config'; readonly config: Config }
   | { readonly type: 'stats'; readonly stats: MainStats }
   | { readonly type: 'stop' };

@@ -7,11 +7,13 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, test } from 'node:test';
+import { BroadcastChannel } from 'node:worker_threads';
 import { createClient } from 'redis';
 import mysql from 'mysql2/promise';
 import { createLogger } from '../../src/log.ts';
 import { Aggregator } from '../../src/metrics/aggregator.ts';
 import type { TargetSnapshot } from '../../src/metrics/model.ts';
+import type { ProbeResults } from '../../src/pool/messages.ts';
 import { createProbePool, type ProbePool } from '../../src/pool/probe-pool.ts';
 import type { ProbeTarget } from '../../src/probes/probe.ts';
 import { Scheduler } from '../../src/scheduler.ts';
@@ -20,13 +22,15 @@ import { MYSQL_URL, REDIS_URL, requireService } from '../helpers/services.ts';
 import { closedPort, startSilentServer, type SilentServer } from '../helpers/silent-server.ts';
 
 const THREADS = 2;
+const RESULTS_CHANNEL = `probex-pipeline-test-${process.pid}`;
+const QUIET_MS = 100;
 const INTERVAL_MS = 200;
 const BASE = { intervalMs: INTERVAL_MS, timeoutMs: 150, concurrency: 1, labels: {}, buckets: [0.001, 0.005, 0.01, 0.05, 0.1] };
 
 let pool: ProbePool;
 let silent: SilentServer;
 before(async () => {
-  pool = createProbePool(THREADS);
+  pool = createProbePool(THREADS, RESULTS_CHANNEL);
   silent = await startSilentServer();
 });
 after(async () => {
@@ -34,14 +38,24 @@ after(async () => {
   await silent.close();
 });
 
-/** Run is one scheduler over the shared pool feeding its own aggregator, as main.ts wires them. */
+/**
+ * Run is one scheduler over the shared pool and its own aggregator, fed as the publisher thread is: by
+ * the workers' results channel, and by the scheduler for batches whose worker failed.
+ */
 class Run {
   readonly aggregator = new Aggregator();
   readonly scheduler: Scheduler;
+  private readonly results = new BroadcastChannel(RESULTS_CHANNEL);
+  private lastResultMs = 0;
 
   constructor(readonly targets: ProbeTarget[]) {
     this.aggregator.setTargets(targets);
-    this.scheduler = new Scheduler(pool, (names, result) => this.aggregator.record(names, result), THREADS, createLogger('silent', 'test'));
+    const record = ({ names, result }: ProbeResults): void => this.aggregator.record(names, result);
+    this.results.onmessage = (event) => {
+      this.lastResultMs = Date.now();
+      record((event as { data: ProbeResults }).data);
+    };
+    this.scheduler = new Scheduler(pool, (names, result) => record({ names, result }), THREADS, createLogger('silent', 'test'));
     this.scheduler.start(targets);
   }
 
@@ -57,8 +71,14 @@ class Run {
       this.aggregator.snapshot().every((s) => s.probes >= probes) ? true : undefined, timeoutMs);
   }
 
-  stop(): Promise<void> {
-    return this.scheduler.stop();
+  /**
+   * stop waits for the rounds in flight, then for their results: they travel on their own channel, so
+   * they may land just after the task resolved. Quiet for QUIET_MS means all have arrived.
+   */
+  async stop(): Promise<void> {
+    await this.scheduler.stop();
+    while (Date.now() - this.lastResultMs < QUIET_MS) await sleep(QUIET_MS);
+    this.results.close();
   }
 }
 
