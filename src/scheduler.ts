@@ -6,7 +6,7 @@
  * Targets with the same interval form a group. A group's interval is cut into phase slots (at most one
  * per MIN_SLOT_MS) and its targets are spread over them, so 1,000 targets at 10 Hz become ten batches
  * per 100 ms rather than one burst of 1,000: even load for the workers, no jitter for the front end.
- * Continuous targets (interval 0) run back-to-back bursts instead.
+ * Continuous targets (interval 0) run back-to-back bursts instead, one loop per worker thread.
  */
 import type { Logger } from './log.ts';
 import { FAILURE_REASONS, type ProbeTarget } from './probes/probe.ts';
@@ -46,7 +46,7 @@ export class Scheduler {
     const groups = new Map<number, ProbeTarget[]>();
     for (const t of targets) {
       if (t.intervalMs === 0) {
-        void this.loop(t, epoch);
+        for (const share of spread(t, this.threads)) void this.loop(share, epoch);
         continue;
       }
       groups.set(t.intervalMs, [...(groups.get(t.intervalMs) ?? []), t]);
@@ -109,6 +109,16 @@ export class Scheduler {
     this.pending.add(done);
     return done;
   }
+}
+
+/**
+ * spread splits a continuous target's concurrency into one loop per worker thread (as even as it goes),
+ * so its lanes run on every worker rather than on whichever one took its single batch.
+ */
+export function spread(target: ProbeTarget, threads: number): ProbeTarget[] {
+  const loops = Math.min(threads, target.concurrency);
+  return Array.from({ length: loops }, (_, i) =>
+    ({ ...target, concurrency: Math.floor(target.concurrency / loops) + (i < target.concurrency % loops ? 1 : 0) }));
 }
 
 /** workerFailure is the result of a batch whose worker failed: one `worker` failure per target. */
