@@ -1,5 +1,6 @@
 /**
- * Starts the real probex process (tsx src/main.ts) the way a user does, and reads its JSON log lines.
+ * Starts the real probex process the way a user does, and reads its JSON log lines. It runs the sources
+ * under tsx (`npm start`), or the build in dist/ (`npm run start:dist`) when PROBEX_ENTRY=dist.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -9,7 +10,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TSX = join(ROOT, 'node_modules/.bin/tsx');
+/** NODE_ARGS start probex: node's own flags and the entry script, without probex's arguments. */
+const NODE_ARGS = process.env.PROBEX_ENTRY === 'dist'
+  ? ['--max-semi-space-size=1', join(ROOT, 'dist/src/main.js')] // as package.json's start:dist
+  // node with tsx's loader (no tsx CLI wrapper in between), so signals reach probex itself.
+  : ['--import', 'tsx', join(ROOT, 'src/main.ts')];
 
 /** ProbexProcess is a running probex with its parsed log lines. */
 export interface ProbexProcess {
@@ -41,7 +46,7 @@ export function writeConfig(yaml: string): string {
 
 /** runProbex runs probex to completion (for --check-config and bad configs). */
 export function runProbex(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(TSX, [join(ROOT, 'src/main.ts'), ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [...NODE_ARGS, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => { stdout += d; });
@@ -55,9 +60,8 @@ export function runProbex(args: string[], env: NodeJS.ProcessEnv = {}): Promise<
  */
 export async function startProbex(yaml: string | undefined, env: NodeJS.ProcessEnv = {}): Promise<ProbexProcess> {
   const configPath = yaml === undefined ? undefined : writeConfig(yaml);
-  const args = [join(ROOT, 'src/main.ts'), ...(configPath === undefined ? [] : ['--config', configPath])];
-  // Run node directly with tsx's loader (no tsx CLI wrapper in between), so signals reach probex itself.
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const args = [...NODE_ARGS, ...(configPath === undefined ? [] : ['--config', configPath])];
+  const child = spawn(process.execPath, args, {
     cwd: ROOT, env: { ...process.env, PROBEX_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];

@@ -1,0 +1,151 @@
+/**
+ * Probe throughput and scrape latency under probe load (issue #3), in one run:
+ *   1. Redis PING at concurrency 64: a bare node-redis loop in this process, then probex (a real process,
+ *      one continuous redis target with concurrency 64), each for --seconds. probes/s and the ratio.
+ *   2. Scrape latency of probex serving 1,000 synthetic targets, idle (interval 1 h: same series, no
+ *      probing) and under load (every target at 10 Hz = 10,000 probes/s). Sequential GET /metrics with
+ *      gzip, as Prometheus asks; p50/p99 and the ratio. Peak RSS of the probex process while scraped.
+ * `npm run bench:throughput [-- --seconds 5]` builds dist/ and runs probex from it (what `npm run start:dist`
+ * and the container run). Results also go to bench/results/throughput-<time>.json.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import * as hdr from 'hdr-histogram-js';
+import { createClient } from 'redis';
+import { parseExposition, sampleValue } from '../test/helpers/exposition.ts';
+import { startProbex, waitFor, type ProbexProcess } from '../test/helpers/probex-process.ts';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const CONCURRENCY = 64;
+const SYNTHETIC_TARGETS = 1_000;
+/** Targets from issue #3. */
+const BUDGET = { pingRatio: 0.6, scrapeP99Ratio: 1.5, rssBytes: 256 * 1024 * 1024 };
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' } } });
+const seconds = Number(values.seconds);
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** bareRedisLoop keeps CONCURRENCY PINGs in flight on one node-redis client for `ms`; returns PINGs/s. */
+async function bareRedisLoop(ms: number): Promise<number> {
+  const client = createClient({ url: REDIS_URL, RESP: 2 });
+  await client.connect();
+  let done = 0;
+  const until = performance.now() + ms;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (performance.now() < until) {
+      await client.ping();
+      done++;
+    }
+  }));
+  const rate = done / ((performance.now() - t0) / 1000);
+  client.destroy();
+  return rate;
+}
+
+async function scrape(p: ProbexProcess): Promise<string> {
+  return (await fetch(`${p.url}/metrics`)).text();
+}
+
+/** probexPingRate runs probex with one continuous Redis target and reads its probe count from /metrics. */
+async function probexPingRate(ms: number): Promise<number> {
+  const p = await startProbex(`
+listen: { port: 0 }
+log: { level: error }
+targets:
+  - { name: ping, kind: redis, url: "${REDIS_URL}", interval: 0, concurrency: ${CONCURRENCY} }
+`);
+  try {
+    const probes = async (): Promise<number> => {
+      const samples = parseExposition(await scrape(p));
+      return sampleValue(samples, 'probex_probe_duration_seconds_count', { target: 'ping' })
+        + samples.filter((s) => s.name === 'probex_probe_errors_total' && s.labels.target === 'ping').reduce((a, s) => a + s.value, 0);
+    };
+    await waitFor('first probes', async () => (await probes()) > 0 ? true : undefined, 20_000);
+    await sleep(1_000); // warm: workers loaded, connections open
+    const [c0, t0] = [await probes(), performance.now()];
+    await sleep(ms);
+    const [c1, t1] = [await probes(), performance.now()];
+    // Counts are published once a second: the error of one publish is bounded by the rate × 1 s / window.
+    return (c1 - c0) / ((t1 - t0) / 1000);
+  } finally {
+    await p.stop();
+  }
+}
+
+interface ScrapeStats { p50Ms: number; p99Ms: number; maxMs: number; scrapes: number; bodyBytes: number; rssBytes: number }
+
+/** scrapeLatency starts probex with 1,000 synthetic targets at `interval` and times sequential gzip scrapes. */
+async function scrapeLatency(interval: string, ms: number): Promise<ScrapeStats> {
+  const targets = Array.from({ length: SYNTHETIC_TARGETS }, (_, i) =>
+    `  - { name: s${i}, kind: synthetic, interval: ${interval}, distribution: { type: lognormal, medianMs: 2, sigma: 0.5 } }`).join('\n');
+  const p = await startProbex(`listen: { port: 0 }\nlog: { level: error }\ntargets:\n${targets}\n`);
+  try {
+    await waitFor('a snapshot with every target', async () =>
+      (await scrape(p)).includes(`target="s${SYNTHETIC_TARGETS - 1}"`) ? true : undefined, 30_000);
+    await sleep(2_000); // let probing reach its steady rate
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const histogram = hdr.build({ numberOfSignificantValueDigits: 3 });
+    let bodyBytes = 0;
+    let rssBytes = 0;
+    const sampler = setInterval(() => { rssBytes = Math.max(rssBytes, rssOf(p.child.pid!)); }, 250);
+    const until = performance.now() + ms;
+    while (performance.now() < until) {
+      const t0 = performance.now();
+      bodyBytes = await get(agent, `${p.url}/metrics`);
+      histogram.recordValue(Math.round((performance.now() - t0) * 1000));
+    }
+    clearInterval(sampler);
+    agent.destroy();
+    const us = (q: number): number => histogram.getValueAtPercentile(q) / 1000;
+    return { p50Ms: us(50), p99Ms: us(99), maxMs: histogram.maxValue / 1000, scrapes: histogram.totalCount, bodyBytes, rssBytes };
+  } finally {
+    await p.stop();
+  }
+}
+
+/** get fetches url with Accept-Encoding gzip and resolves with the body size in bytes. */
+function get(agent: http.Agent, url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent, headers: { 'accept-encoding': 'gzip' } }, (res) => {
+      let bytes = 0;
+      res.on('data', (d: Buffer) => { bytes += d.length; });
+      res.on('end', () => (res.statusCode === 200 ? resolve(bytes) : reject(new Error(`status ${res.statusCode}`))));
+    }).on('error', reject);
+  });
+}
+
+/** rssOf reads a process's resident set (all its threads) from /proc. */
+function rssOf(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) * 1024;
+}
+
+const ms = seconds * 1000;
+const bare = await bareRedisLoop(ms);
+const viaProbex = await probexPingRate(ms);
+const idle = await scrapeLatency('1h', ms);
+const loaded = await scrapeLatency('100ms', ms);
+
+const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+console.log(`\nRedis PING, concurrency ${CONCURRENCY}, ${seconds} s each`);
+console.table({
+  'bare node-redis loop': { 'probes/s': fmt(bare) },
+  'probex (2 worker threads)': { 'probes/s': fmt(viaProbex) },
+  'ratio probex / bare': { 'probes/s': `${fmt(viaProbex / bare, 2)}× (target ≥ ${BUDGET.pingRatio}×)` },
+});
+console.log(`\nScrape latency, ${SYNTHETIC_TARGETS} synthetic targets, sequential GET /metrics with gzip, ${seconds} s each`);
+const row = (s: ScrapeStats) => ({ scrapes: s.scrapes, 'body (gzip)': `${fmt(s.bodyBytes / 1024)} KiB`,
+  'p50 ms': fmt(s.p50Ms, 3), 'p99 ms': fmt(s.p99Ms, 3), 'max ms': fmt(s.maxMs, 3), 'peak RSS MiB': fmt(s.rssBytes / 2 ** 20) });
+console.table({ 'idle (interval 1 h)': row(idle), 'under load (10 Hz each = 10k probes/s)': row(loaded) });
+console.log(`p99 ratio load / idle: ${fmt(loaded.p99Ms / idle.p99Ms, 2)}× (target ≤ ${BUDGET.scrapeP99Ratio}×); `
+  + `peak RSS under load ${fmt(loaded.rssBytes / 2 ** 20)} MiB (target ≤ ${BUDGET.rssBytes / 2 ** 20} MiB)`);
+
+mkdirSync(new URL('results/', import.meta.url), { recursive: true });
+const out = new URL(`results/throughput-${new Date().toISOString().replace(/[:.]/g, '-')}.json`, import.meta.url);
+writeFileSync(out, JSON.stringify({ seconds, concurrency: CONCURRENCY, ping: { bare, viaProbex, ratio: viaProbex / bare },
+  scrape: { idle, loaded, p99Ratio: loaded.p99Ms / idle.p99Ms }, budget: BUDGET }, null, 2));
+console.log(`results: ${out.pathname}`);
