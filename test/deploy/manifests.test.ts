@@ -238,16 +238,18 @@ describe('deploy/Dockerfile', () => {
     }
   });
 
-  it('installs production dependencies only, in a separate stage, keeping tsx', () => {
-    const deps = all.find((s) => s.body.some((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args)));
-    assert.ok(deps && deps !== runtime, 'npm ci must run in a build stage, not the runtime stage');
-    const run = deps.body.find((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args))!;
-    assert.match(run.args, /--omit=dev\b/);
+  it('compiles in a build stage and installs production dependencies only, in another', () => {
+    const build = all.find((s) => s.body.some((i) => i.op === 'RUN' && /\bnpm run build\b/.test(i.args)));
+    assert.ok(build && build !== runtime, 'npm run build must run in a build stage');
+    const copyDist = ops('COPY').find((i) => new RegExp(`--from=${build.name}\\b`).test(i.args));
+    assert.ok(copyDist && /\bdist\b/.test(copyDist.args), 'runtime must copy dist/ from the build stage');
+    const deps = all.find((s) => s.body.some((i) => i.op === 'RUN' && /\bnpm ci\b.*--omit=dev\b/.test(i.args)));
+    assert.ok(deps && deps !== runtime, 'npm ci --omit=dev must run in a stage of its own, not the runtime stage');
     const copyFrom = ops('COPY').find((i) => new RegExp(`--from=${deps.name}\\b`).test(i.args));
     assert.ok(copyFrom && /node_modules/.test(copyFrom.args), 'runtime must copy node_modules from the deps stage');
-    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
-    assert.ok(pkg.dependencies.tsx, 'tsx must be a runtime dependency: the image runs TypeScript with it');
+    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string>; scripts: Record<string, string> };
     assert.ok(pkg.dependencies['uWebSockets.js'], 'uWebSockets.js must be a runtime dependency');
+    assert.equal(pkg.scripts.build, 'tsc -p tsconfig.build.json');
   });
 
   it('copies only what exists and what .dockerignore lets in', () => {
@@ -255,7 +257,7 @@ describe('deploy/Dockerfile', () => {
     assert.equal(ignore[0], '*', '.dockerignore is an allowlist: it starts with *');
     const sources = all.flatMap((s) => s.body).filter((i) => i.op === 'COPY' && !/--from=/.test(i.args))
       .flatMap((i) => i.args.split(/\s+/).filter((a) => !a.startsWith('--')).slice(0, -1));
-    for (const want of ['package.json', 'package-lock.json', 'src', 'workers']) {
+    for (const want of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'workers']) {
       assert.ok(sources.includes(want), `the image needs ${want}`);
     }
     for (const src of sources) {
@@ -281,11 +283,13 @@ describe('deploy/Dockerfile', () => {
     if (k8sUser !== undefined) assert.equal(k8sUser, Number(uid), 'sidecar runAsUser and image USER differ');
   });
 
-  it('runs probex with node as PID 1 and --config /etc/probex/probex.yaml', () => {
+  it('runs the build with node as PID 1, start:dist\'s flags and --config /etc/probex/probex.yaml', () => {
     const entry = execForm(only(ops('ENTRYPOINT'), 'ENTRYPOINT').args, 'ENTRYPOINT');
+    const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+    const startDist = pkg.scripts['start:dist']!.split(' ');
     assert.equal(entry[0], 'node');
-    assert.deepEqual(entry.slice(1, 3), ['--import', 'tsx']);
-    assert.match(entry[3]!, /src\/main\.ts$/);
+    assert.deepEqual(entry.slice(1, startDist.length - 1), startDist.slice(1, -1), 'same node flags as npm run start:dist');
+    assert.equal(entry[startDist.length - 1], `/app/${startDist.at(-1)}`);
     const i = entry.indexOf('--config');
     assert.ok(i > 0 && entry[i + 1] === CONFIG_PATH, `ENTRYPOINT must pass --config ${CONFIG_PATH}`);
     assert.equal(ops('CMD').length, 0, 'extra arguments (e.g. --check-config) come from docker run');
@@ -417,7 +421,7 @@ describe('deploy/kubernetes/sidecar.yaml', () => {
       assert.ok(volume.emptyDir !== undefined || volume.persistentVolumeClaim !== undefined, `${t.name}: ${mount.name}`);
     }
     assert.ok((probex.volumeMounts as Obj[]).some((m) => m.mountPath === '/tmp' && m.readOnly !== true),
-      'tsx and os.tmpdir() need a writable /tmp');
+      'os.tmpdir() needs a writable /tmp');
   });
 
   it('the Service exposes the metrics port of these pods', () => {
