@@ -179,12 +179,12 @@ async function run(initial: Config, tokens: TokenTable, configPath: string | und
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGHUP', reload);
-  // Announce only now: whoever waits for this line may signal us at once.
-  log.info({ host: config.listen.host, port: server.port, targets: config.targets.length, threads: config.threads,
-    config: configPath ?? 'embedded default', version: VERSION }, 'probex listening');
   if (tokens.open) {
     log.warn({ host: config.listen.host }, 'no tokens configured: /metrics and the JSON API are open to anyone who can reach this address');
   }
+  // Announce last: whoever waits for this line may signal us at once, and has seen every start-up warning.
+  log.info({ host: config.listen.host, port: server.port, targets: config.targets.length, threads: config.threads,
+    config: configPath ?? 'embedded default', version: VERSION }, 'probex listening');
 }
 
 await main();
