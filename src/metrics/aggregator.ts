@@ -123,11 +123,19 @@ function toSnapshot(s: TargetState): TargetSnapshot {
   };
 }
 
+/**
+ * summarize reads the JSON API's quantiles from HDR. getValueAtPercentile answers the highest value equivalent
+ * to the quantile's HDR bucket, which can lie above every recorded value (by up to HDR's 0.1% resolution),
+ * while maxValue is the recorded maximum. A p99 above the max is nonsense to a reader, so quantiles are
+ * clamped to [min, max]; that stays within HDR's precision.
+ */
 function summarize(h: hdr.Histogram): LatencySummary {
-  const at = (p: number): number => h.getValueAtPercentile(p) / 1e6;
+  const max = h.maxValue;
+  const min = h.minNonZeroValue;
+  const at = (p: number): number => Math.max(min, Math.min(max, h.getValueAtPercentile(p))) / 1e6;
   return {
     p50: at(50), p90: at(90), p99: at(99), p999: at(99.9),
-    max: h.maxValue / 1e6, min: h.minNonZeroValue / 1e6, mean: h.mean / 1e6,
+    max: max / 1e6, min: min / 1e6, mean: h.mean / 1e6,
   };
 }
 

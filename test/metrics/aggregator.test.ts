@@ -58,6 +58,19 @@ test('HDR percentiles are within 0.1% of the exact ones', () => {
   assert.ok(Math.abs(latency.max - sorted.at(-1)! / 1e6) <= (sorted.at(-1)! / 1e6) * 0.001);
 });
 
+test('quantiles never exceed the observed max, even when HDR rounds them up to their bucket\'s top', () => {
+  // 47,149 µs sits in an HDR bucket 32 µs wide at 3 significant digits; the bucket's highest equivalent value is
+  // above the recorded value, and that is what getValueAtPercentile reports.
+  const agg = new Aggregator();
+  agg.setTargets([target('t')]);
+  agg.record(['t'], batch([800, 900, 47_149]));
+  const latency = agg.snapshot()[0]!.latency!;
+  assert.equal(latency.max, 0.047149);
+  for (const q of [latency.p50, latency.p90, latency.p99, latency.p999]) assert.ok(q <= latency.max, `${q} > max ${latency.max}`);
+  assert.equal(latency.p999, latency.max);
+  assert.ok(latency.p50 >= latency.min);
+});
+
 test('failures count by reason, stay out of the histogram and set up to 0; the latest run decides up', () => {
   const agg = new Aggregator();
   agg.setTargets([target('t')]);
