@@ -165,6 +165,14 @@ test('a port already in use fails start-up with a clear message and exit 1', asy
   assert.match(clash.stdout, /cannot listen on 127\.0\.0\.1:\d+/);
 });
 
+test('start-up fails loudly, exit 1, when the native uWebSockets.js build is refused', async () => {
+  // UWS_USE_FALLBACK=1 is the package's own switch to its pure-JS shim: probex must not serve from it.
+  const res = await runProbex(['--config', writeConfig('listen: { port: 0 }\ntargets: []\n')], { UWS_USE_FALLBACK: '1' });
+  assert.equal(res.code, 1);
+  assert.match(res.stdout, /"level":60/);
+  assert.match(res.stdout, /requires the native uWebSockets\.js build/);
+});
+
 test('the embedded default shows real numbers from storage, Redis, MariaDB and itself within seconds', async () => {
   const port = await freePort();
   const dflt = await startProbex(undefined, { PROBEX_PORT: String(port) });
