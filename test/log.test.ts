@@ -1,0 +1,99 @@
+/**
+ * src/log.ts: the JSON-lines logger and RateLimitedLog. RateLimitedLog writes through a real pino logger
+ * into an in-memory stream, and time is the explicit nowMs argument, so every window edge is exact.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import { RateLimitedLog } from '../src/log.ts';
+
+const WINDOW_MS = 60_000;
+
+interface Line { level: number; msg: string; target?: string; suppressed?: number; reason?: string }
+
+/** capture returns a RateLimitedLog over a real pino logger and the lines it wrote, parsed. */
+function capture(everyMs = WINDOW_MS): { limited: RateLimitedLog; lines: Line[] } {
+  const lines: Line[] = [];
+  const logger = pino({ level: 'info', base: null, timestamp: false }, { write: (s: string) => void lines.push(JSON.parse(s) as Line) });
+  return { limited: new RateLimitedLog(logger, everyMs), lines };
+}
+
+const fail = (limited: RateLimitedLog, key: string, nowMs: number): void =>
+  limited.failure(key, { target: key, reason: 'refused' }, 'probe failed: connect ECONNREFUSED', nowMs);
+// recovered() takes no time: a recovery is logged whenever the log last said the key was failing.
+const ok = (limited: RateLimitedLog, key: string, _nowMs: number): void =>
+  limited.recovered(key, { target: key }, 'probe recovered');
+
+test('the first failure of a key is logged at once as a warning with its fields and nothing suppressed', () => {
+  const { limited, lines } = capture();
+  fail(limited, 'redis', 1_000);
+  assert.deepEqual(lines, [{ level: 40, target: 'redis', reason: 'refused', suppressed: 0, msg: 'probe failed: connect ECONNREFUSED' }]);
+});
+
+test('repeated failures inside the window are held back, and the next line after it reports how many', () => {
+  const { limited, lines } = capture();
+  fail(limited, 'redis', 0);
+  for (let t = 50; t < WINDOW_MS; t += 50) fail(limited, 'redis', t); // 20 Hz for a whole window: 1199 runs
+  assert.equal(lines.length, 1, 'nothing more inside the window');
+  fail(limited, 'redis', WINDOW_MS - 1);
+  assert.equal(lines.length, 1, 'one millisecond before the window ends is still inside it');
+  fail(limited, 'redis', WINDOW_MS);
+  assert.equal(lines.length, 2);
+  assert.equal(lines[1]!.suppressed, 1200);
+  assert.equal(lines[1]!.level, 40);
+  fail(limited, 'redis', WINDOW_MS + 1);
+  fail(limited, 'redis', 2 * WINDOW_MS);
+  assert.deepEqual(lines.map((l) => l.suppressed), [0, 1200, 1], 'the count restarts after each logged line');
+});
+
+test('recovery is logged once, at info, with the failures held back since the last line', () => {
+  const { limited, lines } = capture();
+  fail(limited, 'mysql', 0);
+  fail(limited, 'mysql', 100);
+  fail(limited, 'mysql', 200);
+  ok(limited, 'mysql', 300);
+  ok(limited, 'mysql', 400);
+  ok(limited, 'mysql', 2 * WINDOW_MS);
+  assert.equal(lines.length, 2);
+  assert.deepEqual(lines[1], { level: 30, target: 'mysql', suppressed: 2, msg: 'probe recovered' });
+});
+
+test('a key that never failed logs nothing on success', () => {
+  const { limited, lines } = capture();
+  ok(limited, 'fine', 0);
+  ok(limited, 'fine', WINDOW_MS * 3);
+  assert.deepEqual(lines, []);
+});
+
+test('keys are limited independently', () => {
+  const { limited, lines } = capture();
+  fail(limited, 'a', 0);
+  fail(limited, 'b', 10);
+  fail(limited, 'a', 20);
+  fail(limited, 'b', 30);
+  assert.deepEqual(lines.map((l) => l.target), ['a', 'b']);
+});
+
+test('retain() forgets removed keys: a re-added key starts afresh, a kept key stays limited', () => {
+  const { limited, lines } = capture();
+  fail(limited, 'kept', 0);
+  fail(limited, 'removed', 0);
+  fail(limited, 'removed', 10); // held back: would be reported in removed's next line
+  limited.retain(new Set(['kept']));
+  ok(limited, 'removed', 20); // forgotten: no failure on record, so no recovery line either
+  fail(limited, 'kept', 30);
+  fail(limited, 'removed', 40);
+  assert.deepEqual(lines.map((l) => [l.target, l.msg, l.suppressed]), [
+    ['kept', 'probe failed: connect ECONNREFUSED', 0],
+    ['removed', 'probe failed: connect ECONNREFUSED', 0],
+    ['removed', 'probe failed: connect ECONNREFUSED', 0], // logged at once inside the old window, count not carried over
+  ]);
+});
+
+test('a failure after a recovery is logged at once when the key wrote no line within the window', () => {
+  const { limited, lines } = capture();
+  fail(limited, 'redis', 0);
+  ok(limited, 'redis', 100);
+  fail(limited, 'redis', 100 + WINDOW_MS);
+  assert.deepEqual(lines.map((l) => [l.level, l.suppressed]), [[40, 0], [30, 0], [40, 0]]);
+});
