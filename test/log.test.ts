@@ -20,9 +20,8 @@ function capture(everyMs = WINDOW_MS): { limited: RateLimitedLog; lines: Line[] 
 
 const fail = (limited: RateLimitedLog, key: string, nowMs: number): void =>
   limited.failure(key, { target: key, reason: 'refused' }, 'probe failed: connect ECONNREFUSED', nowMs);
-// recovered() takes no time: a recovery is logged whenever the log last said the key was failing.
-const ok = (limited: RateLimitedLog, key: string, _nowMs: number): void =>
-  limited.recovered(key, { target: key }, 'probe recovered');
+const ok = (limited: RateLimitedLog, key: string, nowMs: number): void =>
+  limited.recovered(key, { target: key }, 'probe recovered', nowMs);
 
 test('the first failure of a key is logged at once as a warning with its fields and nothing suppressed', () => {
   const { limited, lines } = capture();
@@ -88,6 +87,30 @@ test('retain() forgets removed keys: a re-added key starts afresh, a kept key st
     ['removed', 'probe failed: connect ECONNREFUSED', 0],
     ['removed', 'probe failed: connect ECONNREFUSED', 0], // logged at once inside the old window, count not carried over
   ]);
+});
+
+test('a flapping key writes at most two lines per window, and the held-back failures reach the next line', () => {
+  const { limited, lines } = capture();
+  // Fails every other probe at 20 Hz for three windows: 1800 failures and 1800 recoveries.
+  const perWindow: number[] = [];
+  let failures = 0;
+  for (let w = 0; w < 3; w++) {
+    const before = lines.length;
+    for (let t = w * WINDOW_MS; t < (w + 1) * WINDOW_MS; t += 50) {
+      if ((t / 50) % 2 === 0) {
+        fail(limited, 'flappy', t);
+        failures++;
+      } else {
+        ok(limited, 'flappy', t);
+      }
+    }
+    perWindow.push(lines.length - before);
+  }
+  for (const n of perWindow) assert.ok(n >= 1 && n <= 2, `lines per window: ${perWindow.join(', ')}`);
+  // Every failure is a line of its own or counted in a later line; only those after the last line are still held.
+  const warned = lines.filter((l) => l.level === 40).length;
+  const accounted = warned + lines.reduce((n, l) => n + (l.suppressed ?? 0), 0);
+  assert.ok(accounted <= failures && accounted >= failures - WINDOW_MS / 100, `${accounted} of ${failures} failures accounted for`);
 });
 
 test('a failure after a recovery is logged at once when the key wrote no line within the window', () => {
