@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_LATENCY_BUCKETS_SECONDS } from '../../src/config.ts';
-import { Aggregator } from '../../src/metrics/aggregator.ts';
+import * as hdr from 'hdr-histogram-js';
+import { Aggregator, HDR_SIGNIFICANT_DIGITS } from '../../src/metrics/aggregator.ts';
 import { FAILURE_REASONS, type ProbeTarget } from '../../src/probes/probe.ts';
 import { kOk, type ProbeBatchResult } from '../../src/pool/messages.ts';
 
@@ -56,6 +57,42 @@ test('HDR percentiles are within 0.1% of the exact ones', () => {
     assert.ok(Math.abs(got - exact(p)) <= exact(p) * 0.001, `p${p}: ${got} vs ${exact(p)}`);
   }
   assert.ok(Math.abs(latency.max - sorted.at(-1)! / 1e6) <= (sorted.at(-1)! / 1e6) * 0.001);
+});
+
+test('the one-pass quantiles match hdr-histogram-js getValueAtPercentile, and the mean is exact', () => {
+  // Sizes around the rounding edges (1, 2, 10, 1000 values: p99.9 of 1,000 is the 999th) and skewed data.
+  for (const n of [1, 2, 3, 10, 999, 1_000, 1_001, 12_345]) {
+    const latencies = Array.from({ length: n }, (_, i) => Math.round(50 + ((i * 2_654_435_761) % 1_000_003) ** 1.3 / 40));
+    const reference = hdr.build({ numberOfSignificantValueDigits: HDR_SIGNIFICANT_DIGITS });
+    for (const v of latencies) reference.recordValue(v);
+    const agg = new Aggregator();
+    agg.setTargets([target('t')]);
+    agg.record(['t'], batch(latencies));
+    const latency = agg.snapshot()[0]!.latency!;
+    const clamp = (v: number): number => Math.max(reference.minNonZeroValue, Math.min(reference.maxValue, v)) / 1e6;
+    for (const [p, got] of [[50, latency.p50], [90, latency.p90], [99, latency.p99], [99.9, latency.p999]] as const) {
+      assert.equal(got, clamp(reference.getValueAtPercentile(p)), `n=${n} p${p}`);
+    }
+    const mean = latencies.reduce((a, b) => a + b, 0) / n / 1e6;
+    assert.ok(Math.abs(latency.mean - mean) <= mean * 1e-12, `n=${n} mean ${latency.mean} vs ${mean}`);
+  }
+});
+
+test('HDR counts widen before a Uint32 bucket could wrap, keeping every observation', () => {
+  const agg = new Aggregator();
+  agg.setTargets([target('t')]);
+  agg.record(['t'], batch([1_000]));
+  // Reach into the state as a day of a continuous target would: one bucket at the Uint32 limit.
+  type State = { count: number; histogram: hdr.JsHistogram };
+  const state = (agg as unknown as { states: Map<string, State> }).states.get('t')!;
+  state.histogram.recordValueWithCount(1_000, 2 ** 32 - 2);
+  state.count += 2 ** 32 - 2;
+  agg.record(['t'], batch([1_000, 2_000]));
+  assert.ok(state.histogram instanceof hdr.Float64Histogram, 'widened to Float64 counts');
+  assert.equal(state.histogram.totalCount, 2 ** 32 + 1);
+  assert.equal(state.histogram.getCountAtIndex(state.histogram.countsArrayIndex(1_000)), 2 ** 32);
+  const latency = agg.snapshot()[0]!.latency!;
+  assert.deepEqual([latency.p50, latency.max], [0.001, 0.002]);
 });
 
 test('quantiles never exceed the observed max, even when HDR rounds them up to their bucket\'s top', () => {
