@@ -5,6 +5,7 @@ import {
   acceptsJson, errorBody, JSON_CONTENT_TYPE, matchJsonRoute, MAX_PATH_LENGTH, NOT_FOUND, type JsonRoute,
 } from '../../src/http/routes.ts';
 import { jsonKey } from '../../src/render/json.ts';
+import { mulberry32 } from '../helpers/rng.ts';
 
 const AGENT = 'agent-1';
 const M = '/system/v1/metrics/v0';
@@ -137,19 +138,8 @@ test('not-found reasons never echo request text', () => {
   }
 });
 
-/** rng is a small seeded PRNG (mulberry32) so a fuzz failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('fuzz: random and malformed paths, Accept and Authorization values never throw', () => {
-  const rand = rng(0xc0ffee);
+  const rand = mulberry32(0xc0ffee);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const pieces = ['/', '//', '.', '..', '%', '%2', '%2e', '%2F', '%zz', '%C0%AF', '%E2%82%AC', '%ED%A0%80', '%00', '?', '#',
     ';', ',', '=', ' ', '\t', '\u0000', '\u00e9', '\ud800', '\udc00', '\u{1F600}', 'node', 'containers', 'app', 'ping',
