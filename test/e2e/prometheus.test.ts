@@ -1,0 +1,145 @@
+/**
+ * A real Prometheus server scrapes two real probex instances with the shipped scrape config and rules
+ * (deploy/prometheus/), rewritten only for the test's ports and token file: 1 s scrapes with a Bearer
+ * token. Then its HTTP API must show both targets up, finite p99s from the Redis and MariaDB histograms,
+ * a dead dependency's error counter rising, and the recording rules aggregating across the instances.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { freePort, startProbex, waitFor, type ProbexProcess } from '../helpers/probex-process.ts';
+import { MYSQL_URL, REDIS_URL, requireService } from '../helpers/services.ts';
+import { closedPort } from '../helpers/silent-server.ts';
+
+const DEPLOY = fileURLToPath(new URL('../../deploy/prometheus/', import.meta.url));
+const TOKEN = 'prometheus-e2e-scrape-token';
+const SHIPPED_TARGET = "['127.0.0.1:9469']";
+const SHIPPED_TOKEN_FILE = '/etc/prometheus/secrets/probex-token';
+const HAS_PROMETHEUS = spawnSync('prometheus', ['--version']).error === undefined;
+const INSTANCES = 2;
+
+const probexConfig = (deadPort: number): string => `
+listen: { host: 127.0.0.1, port: 0 }
+publishInterval: 250ms
+auth:
+  tokens:
+    - { token: ${TOKEN}, permissions: [metrics] }
+targets:
+  - { name: redis, kind: redis, url: "${REDIS_URL}", interval: 200ms }
+  - { name: mysql, kind: mysql, url: "${MYSQL_URL}", interval: 200ms }
+  - { name: dead, kind: tcp, address: "127.0.0.1:${deadPort}", interval: 200ms, timeout: 100ms }
+`;
+
+let dir: string;
+let prometheus: ChildProcess | undefined;
+let promUrl: string;
+const probexes: ProbexProcess[] = [];
+
+/** ready reports whether the test can run here: prometheus installed (a failure in CI), Redis and MariaDB up. */
+async function ready(t: TestContext): Promise<boolean> {
+  if (!HAS_PROMETHEUS) {
+    if (process.env.CI === 'true') assert.fail('prometheus is not installed; CI=true, so this fails (apt-get install prometheus)');
+    t.skip('prometheus not installed: apt-get install prometheus');
+    return false;
+  }
+  return (await requireService(t, 'redis', REDIS_URL)) && requireService(t, 'mysql', MYSQL_URL);
+}
+
+before(async () => {
+  if (!HAS_PROMETHEUS) return;
+  dir = mkdtempSync(join(tmpdir(), 'probex-prometheus-'));
+  const deadPort = await closedPort();
+  for (let i = 0; i < INSTANCES; i++) probexes.push(await startProbex(probexConfig(deadPort)));
+
+  writeFileSync(join(dir, 'token'), TOKEN);
+  copyFileSync(join(DEPLOY, 'rules.yml'), join(dir, 'rules.yml'));
+  const shipped = readFileSync(join(DEPLOY, 'prometheus.yml'), 'utf8');
+  assert.ok(shipped.includes(SHIPPED_TARGET) && shipped.includes(SHIPPED_TOKEN_FILE), 'the shipped config names the defaults');
+  writeFileSync(join(dir, 'prometheus.yml'), shipped
+    .replace(SHIPPED_TARGET, JSON.stringify(probexes.map((p) => `127.0.0.1:${p.port}`)))
+    .replaceAll(SHIPPED_TOKEN_FILE, join(dir, 'token')));
+
+  const port = await freePort();
+  promUrl = `http://127.0.0.1:${port}`;
+  prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  prometheus.stderr!.on('data', (d: Buffer) => { stderr += d; });
+  await waitFor(`prometheus ready (stderr: ${stderr})`, async () =>
+    ((await fetch(`${promUrl}/-/ready`)).status === 200 ? true : undefined), 30_000);
+});
+
+after(async () => {
+  prometheus?.kill('SIGTERM');
+  await Promise.all(probexes.map((p) => p.stop()));
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+});
+
+interface Series { metric: Record<string, string>; value: [number, string] }
+
+/** query runs an instant PromQL query and returns its vector. */
+async function query(expr: string): Promise<Series[]> {
+  const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
+  const body = (await res.json()) as { status: string; error?: string; data: { resultType: string; result: Series[] } };
+  assert.equal(body.status, 'success', `${expr}: ${body.error}`);
+  assert.equal(body.data.resultType, 'vector');
+  return body.data.result;
+}
+
+const values = (series: Series[]): number[] => series.map((s) => Number(s.value[1]));
+
+test('Prometheus scrapes every probex instance with the Bearer token: up == 1 after two scrapes', async (t) => {
+  if (!(await ready(t))) return;
+  const scrapes = await waitFor('two scrapes of each instance', async () => {
+    const s = await query('count_over_time(up{job="probex"}[1m])');
+    return s.length === INSTANCES && values(s).every((n) => n >= 2) ? s : undefined;
+  }, 20_000);
+  assert.equal(scrapes.length, INSTANCES);
+  const up = await query('up{job="probex"}');
+  assert.deepEqual(values(up), Array(INSTANCES).fill(1));
+  assert.deepEqual(up.map((s) => s.metric.env), Array(INSTANCES).fill('dev'), 'the shipped static labels apply');
+});
+
+test('histogram_quantile(0.99, rate(..._bucket[30s])) is finite for the Redis and MariaDB targets', async (t) => {
+  if (!(await ready(t))) return;
+  const p99 = await waitFor('p99 for both targets on every instance', async () => {
+    const s = await query('histogram_quantile(0.99, rate(probex_probe_duration_seconds_bucket{target=~"redis|mysql"}[30s]))');
+    return s.length === 2 * INSTANCES && values(s).every(Number.isFinite) ? s : undefined;
+  }, 20_000);
+  for (const s of p99) {
+    const v = Number(s.value[1]);
+    assert.ok(v > 0 && v < 1, `${s.metric.instance} ${s.metric.target}: p99 ${v}s`);
+    assert.equal(s.metric.kind, s.metric.target, 'the kind label is kept');
+  }
+});
+
+test('the errors counter of a dead dependency rises between scrapes', async (t) => {
+  if (!(await ready(t))) return;
+  const expr = 'sum(probex_probe_errors_total{target="dead", reason="refused"})';
+  const first = await waitFor('errors of the dead target', async () => {
+    const [s] = values(await query(expr));
+    return s !== undefined && s > 0 ? s : undefined;
+  }, 20_000);
+  const later = await waitFor('the errors to rise', async () => {
+    const [s] = values(await query(expr));
+    return s !== undefined && s > first ? s : undefined;
+  }, 10_000);
+  assert.ok(later > first);
+  assert.deepEqual(values(await query('probex_probe_up{target="dead"}')), Array(INSTANCES).fill(0));
+});
+
+test('the shipped recording rules aggregate both instances into one p99 series per target', async (t) => {
+  if (!(await ready(t))) return;
+  // The rule group evaluates every 5 s (evaluation_interval) over 1m rates.
+  const p99 = await waitFor('probex:probe_duration_seconds:p99 for redis', async () => {
+    const s = await query('probex:probe_duration_seconds:p99{target="redis"}');
+    return s.length === 1 && Number.isFinite(Number(s[0]!.value[1])) ? s : undefined;
+  }, 30_000);
+  assert.equal(p99[0]!.metric.instance, undefined, 'summed across instances');
+  const ratio = await query('probex:probe_error_ratio:rate1m{target="dead"}');
+  assert.deepEqual(values(ratio), [1], 'every probe of the dead target fails');
+});
