@@ -1,0 +1,370 @@
+/**
+ * GET /metrics under load (issue #5), three servers in one run, each its own process:
+ *   probex       the real process (dist/ under `npm run bench:load`) with --targets synthetic targets;
+ *   prom-client  bench/baseline-prom-client.ts: the same families and series in a prom-client Registry,
+ *                served by node:http with `await register.metrics()` and a per-request gzip, as Node users do;
+ *   raw uWS      bench/raw-uws.ts: uWebSockets.js answering with the very bytes probex served, the limit.
+ * Each is driven by autocannon at 1, 10 and 64 connections, without and with Accept-Encoding: gzip, for
+ * --seconds after a 1 s warm-up. Printed: req/s, p50 and p99 per server, probex/raw and probex/prom-client.
+ *   npm run bench:load [-- --seconds 5 --targets 28]      results also go to bench/results/load-<time>.json
+ *   npm run bench:guard                                   c=64 only; exits 1 naming a req/s ratio under its
+ *                                                         budget (probex ≥ 0.9× raw uWS and ≥ 25× prom-client)
+ *
+ * Load generators: autocannon in child processes (bench/load-generator.ts), one per core, sharing the
+ * connections (c=1 has one). One autocannon, in-process or with its `workers` option, saturates its own
+ * core at about 10-15k responses/s of this body while raw uWS then uses under half a core (measured on
+ * the 2-core bench machine), so a single generator measures itself. Two children use both cores; the
+ * server under test competes with them for those cores, as it would with any local generator. Children
+ * rather than `workers` because they keep this process's event loop out of the hot path and report
+ * µs latencies (autocannon's own histogram has 1 ms resolution; `response` events are not available in
+ * worker mode). The CPU table shows whether a server was the limit: its cores near 1 and the generators
+ * well under 2. Server µs/req (its CPU time per response) compares servers even when it was not.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as hdr from 'hdr-histogram-js';
+import { findSamples, parseExposition } from '../test/helpers/exposition.ts';
+import { startProbex, waitFor } from '../test/helpers/probex-process.ts';
+import { syntheticTargetsYaml } from './fixtures.ts';
+import { writeCapture, type CapturedBody, type GeneratorReport, type GeneratorTask } from './load-ipc.ts';
+
+/** DEFAULT_TARGETS synthetic targets make a text body of about 45 KB (44,779 bytes measured). */
+const DEFAULT_TARGETS = 28;
+const DEFAULT_SECONDS = 5;
+const WARMUP_SECONDS = 1;
+const CONNECTIONS = [1, 10, 64] as const;
+/** GUARD_CONNECTIONS is the concurrency the budgets are set at. */
+const GUARD_CONNECTIONS = 64;
+/** BUDGET holds issue #5's minimum req/s ratios at c=64. */
+const BUDGET = { probexOverRaw: 0.9, probexOverPromClient: 25 } as const;
+/** MAX_BODY_SIZE_DEVIATION bounds how far the prom-client text body may be from probex's. */
+const MAX_BODY_SIZE_DEVIATION = 0.2;
+/** REPEATED_HEADERS are the response headers a baseline repeats to send what probex sends. */
+const REPEATED_HEADERS = ['content-type', 'content-encoding', 'vary', 'cache-control'];
+const STARTUP_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 5_000;
+/** CLOCK_TICKS_PER_SECOND is the unit of /proc/<pid>/stat CPU times (getconf CLK_TCK on Linux). */
+const CLOCK_TICKS_PER_SECOND = 100;
+const GZIP_HEADERS = { 'accept-encoding': 'gzip' };
+/** GENERATORS is how many load-generator processes share a run's connections: one per core. */
+const GENERATORS = availableParallelism();
+
+const SERVERS = ['probex', 'prom-client', 'raw uWS'] as const;
+type ServerName = (typeof SERVERS)[number];
+
+/** Server is one running server process under test. */
+interface Server {
+  readonly url: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+/** Measurement is one cell: what the load generators and the server's CPU time showed for one server at one setting. */
+interface Measurement {
+  readonly reqPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly requests: number;
+  readonly errors: number;
+  /** serverCpu is the server process's CPU time over the run in cores (1 = one core busy throughout). */
+  readonly serverCpu: number;
+  readonly serverCpuUsPerRequest: number;
+  /** generatorCpu is the load generators' CPU time over the run in cores. */
+  readonly generatorCpu: number;
+}
+
+/** Row is one (connections, gzip) setting measured on every server. */
+interface Row {
+  readonly connections: number;
+  readonly gzip: boolean;
+  readonly results: Record<ServerName, Measurement>;
+  readonly probexOverRaw: number;
+  readonly probexOverPromClient: number;
+}
+
+/** BodySizes are the bytes each server sends for /metrics, plain and gzip, and the series in the text. */
+type BodySizes = Record<ServerName, { plain: number; gzip: number; series: number }>;
+
+/** startProbexServer runs probex with `targets` synthetic targets and resolves once every target has latencies. */
+async function startProbexServer(targets: number): Promise<Server> {
+  const p = await startProbex(`listen: { port: 0 }\nlog: { level: error }\n${syntheticTargetsYaml(targets)}\n`);
+  const server = { url: p.url, pid: p.child.pid!, stop: () => p.stop() };
+  try {
+    await waitFor('a probe count for every target', async () => {
+      const counts = findSamples(parseExposition(await text(server)), 'probex_probe_duration_seconds_count');
+      return counts.length === targets && counts.every((s) => s.value > 0) ? true : undefined;
+    }, STARTUP_TIMEOUT_MS);
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  return server;
+}
+
+/** ChildScript is a bench/ script running under tsx in its own process. */
+interface ChildScript {
+  readonly pid: number;
+  /** firstLine resolves with the first line the script prints, or rejects if it exits or times out first. */
+  readonly firstLine: Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** spawnScript starts a bench/ script under tsx with one argument; its stderr goes to ours. */
+function spawnScript(script: string, arg: string, timeoutMs: number): ChildScript {
+  const path = fileURLToPath(new URL(script, import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', path, arg], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const firstLine = new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} printed nothing within ${timeoutMs} ms`)), timeoutMs);
+    createInterface({ input: child.stdout! }).once('line', (line) => {
+      clearTimeout(timer);
+      resolve(line);
+    });
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited with ${child.exitCode ?? child.signalCode} before printing a line`));
+    });
+  });
+  return { pid: child.pid!, firstLine, stop: () => stopChild(child, exited) };
+}
+
+/** stopChild sends SIGTERM, then SIGKILL if the child is still there after STOP_TIMEOUT_MS, and waits for its exit. */
+async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** spawnServer starts a baseline server script and resolves once it announced its port (load-ipc.ts `announcePort`). */
+async function spawnServer(script: string, captureDir: string): Promise<Server> {
+  const child = spawnScript(script, captureDir, STARTUP_TIMEOUT_MS);
+  try {
+    const { port } = JSON.parse(await child.firstLine) as { port: number };
+    return { url: `http://127.0.0.1:${port}`, pid: child.pid, stop: child.stop };
+  } catch (err) {
+    await child.stop();
+    throw err;
+  }
+}
+
+/** fetchMetrics GETs /metrics and returns the body as sent (not decompressed) with the headers to repeat. */
+function fetchMetrics(server: Server, gzip: boolean): Promise<CapturedBody> {
+  return new Promise((resolve, reject) => {
+    http.get(`${server.url}/metrics`, { headers: gzip ? GZIP_HEADERS : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => chunks.push(d));
+      res.on('end', () => {
+        if (res.statusCode !== 200) {
+          reject(new Error(`${server.url}/metrics answered ${res.statusCode}`));
+          return;
+        }
+        const headers = Object.fromEntries(REPEATED_HEADERS.flatMap((h) => {
+          const value = res.headers[h];
+          return typeof value === 'string' ? [[h, value]] : [];
+        }));
+        resolve({ body: Buffer.concat(chunks), headers });
+      });
+    }).on('error', reject);
+  });
+}
+
+/** text fetches the plain /metrics body as a string. */
+async function text(server: Server): Promise<string> {
+  return (await fetchMetrics(server, false)).body.toString('utf8');
+}
+
+/** bodySizes measures what each server sends, and fails when prom-client's text is not comparable to probex's. */
+async function bodySizes(servers: Record<ServerName, Server>): Promise<BodySizes> {
+  const sizes = {} as BodySizes;
+  for (const name of SERVERS) {
+    const plain = await fetchMetrics(servers[name], false);
+    const gzip = await fetchMetrics(servers[name], true);
+    const series = parseExposition(plain.body.toString('utf8')).length;
+    sizes[name] = { plain: plain.body.byteLength, gzip: gzip.body.byteLength, series };
+  }
+  const deviation = sizes['prom-client'].plain / sizes.probex.plain - 1;
+  if (Math.abs(deviation) > MAX_BODY_SIZE_DEVIATION) {
+    throw new Error(`prom-client body is ${sizes['prom-client'].plain} bytes, probex's ${sizes.probex.plain}: `
+      + `more than ${MAX_BODY_SIZE_DEVIATION * 100}% apart`);
+  }
+  return sizes;
+}
+
+/** cpuSeconds reads a process's user + system CPU time, all threads, from /proc. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name start at field 3 (state); utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** splitConnections spreads `connections` over at most GENERATORS generators, as evenly as possible. */
+function splitConnections(connections: number): number[] {
+  const n = Math.min(GENERATORS, connections);
+  return Array.from({ length: n }, (_, i) => Math.floor(connections / n) + (i < connections % n ? 1 : 0));
+}
+
+/** runGenerators runs load-generator.ts children that together hold `connections` connections to url. */
+async function runGenerators(url: string, connections: number, gzip: boolean, seconds: number): Promise<GeneratorReport[]> {
+  const children = splitConnections(connections).map((c) => {
+    const task: GeneratorTask = { url, connections: c, seconds, headers: gzip ? GZIP_HEADERS : {} };
+    return spawnScript('load-generator.ts', JSON.stringify(task), (seconds * 1000) + STARTUP_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.all(children.map(async (child) => JSON.parse(await child.firstLine) as GeneratorReport));
+  } finally {
+    await Promise.all(children.map((child) => child.stop()));
+  }
+}
+
+/** measure warms up, then loads server's /metrics for `seconds` and merges what the generators measured. */
+async function measure(server: Server, connections: number, gzip: boolean, seconds: number): Promise<Measurement> {
+  const url = `${server.url}/metrics`;
+  await runGenerators(url, connections, gzip, WARMUP_SECONDS);
+  const cpu0 = cpuSeconds(server.pid);
+  const reports = await runGenerators(url, connections, gzip, seconds);
+  const serverCpuSeconds = cpuSeconds(server.pid) - cpu0;
+  const non2xx = reports.reduce((n, r) => n + r.non2xx, 0);
+  if (non2xx > 0) throw new Error(`${url} answered ${non2xx} non-2xx responses under load`);
+  const latencyUs = hdr.build({ numberOfSignificantValueDigits: 3 });
+  for (const r of reports) latencyUs.add(hdr.decodeFromCompressedBase64(r.latencyUsBase64));
+  const requests = reports.reduce((n, r) => n + r.ok, 0);
+  const wall = Math.max(...reports.map((r) => r.seconds));
+  return {
+    reqPerSec: reports.reduce((sum, r) => sum + r.ok / r.seconds, 0),
+    p50Ms: latencyUs.getValueAtPercentile(50) / 1000,
+    p99Ms: latencyUs.getValueAtPercentile(99) / 1000,
+    requests,
+    errors: reports.reduce((n, r) => n + r.errors, 0),
+    serverCpu: serverCpuSeconds / wall,
+    serverCpuUsPerRequest: (serverCpuSeconds * 1e6) / requests,
+    generatorCpu: reports.reduce((sum, r) => sum + r.cpuSeconds, 0) / wall,
+  };
+}
+
+/** measureRow measures every server at one setting, one after the other, and computes the ratios. */
+async function measureRow(servers: Record<ServerName, Server>, connections: number, gzip: boolean, seconds: number): Promise<Row> {
+  const results = {} as Record<ServerName, Measurement>;
+  for (const name of SERVERS) results[name] = await measure(servers[name], connections, gzip, seconds);
+  return {
+    connections, gzip, results,
+    probexOverRaw: results.probex.reqPerSec / results['raw uWS'].reqPerSec,
+    probexOverPromClient: results.probex.reqPerSec / results['prom-client'].reqPerSec,
+  };
+}
+
+/** LoadResult is the whole run, as written to bench/results/. */
+interface LoadResult {
+  readonly targets: number;
+  readonly seconds: number;
+  readonly bodies: BodySizes;
+  readonly rows: Row[];
+}
+
+/**
+ * runLoad starts the three servers, measures each setting and stops every child process, also on errors.
+ * The baselines get probex's captured responses through a temp dir.
+ */
+async function runLoad(targets: number, seconds: number, connections: readonly number[]): Promise<LoadResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'probex-load-'));
+  const started: Server[] = [];
+  try {
+    const probex = await startProbexServer(targets);
+    started.push(probex);
+    writeCapture(dir, await fetchMetrics(probex, false), await fetchMetrics(probex, true));
+    const promClient = await spawnServer('baseline-prom-client.ts', dir);
+    started.push(promClient);
+    const raw = await spawnServer('raw-uws.ts', dir);
+    started.push(raw);
+    const servers = { probex, 'prom-client': promClient, 'raw uWS': raw };
+    const bodies = await bodySizes(servers);
+    const rows: Row[] = [];
+    for (const c of connections) {
+      for (const gzip of [false, true]) rows.push(await measureRow(servers, c, gzip, seconds));
+    }
+    return { targets, seconds, bodies, rows };
+  } finally {
+    await Promise.all(started.map((s) => s.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** fmt formats a number with a fixed count of decimals and thousands separators. */
+function fmt(n: number, decimals = 0): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: decimals, minimumFractionDigits: decimals });
+}
+
+/** rowLabel names a row in the tables: `c=64 gzip`. */
+function rowLabel(row: Row): string {
+  return `c=${row.connections} ${row.gzip ? 'gzip' : 'plain'}`;
+}
+
+/** printResult prints the body sizes, the results table and the CPU table. */
+function printResult({ targets, seconds, bodies, rows }: LoadResult): void {
+  console.log(`\nGET /metrics, ${targets} synthetic targets, autocannon ${seconds} s per cell after a ${WARMUP_SECONDS} s warm-up`);
+  console.table(Object.fromEntries(SERVERS.map((name) => [name, {
+    'text bytes': bodies[name].plain, 'gzip bytes': bodies[name].gzip, series: bodies[name].series }])));
+  console.table(Object.fromEntries(rows.map((row) => [rowLabel(row), {
+    ...Object.fromEntries(SERVERS.flatMap((name) => [
+      [`${name} req/s`, fmt(row.results[name].reqPerSec)],
+      [`${name} p50/p99 ms`, `${fmt(row.results[name].p50Ms, 2)} / ${fmt(row.results[name].p99Ms, 2)}`],
+    ])),
+    'probex/raw': `${fmt(row.probexOverRaw, 2)}×`,
+    'probex/prom-client': `${fmt(row.probexOverPromClient, 1)}×`,
+  }])));
+  console.log('CPU during each cell, in cores (1.00 = one core busy throughout), and server CPU per request:');
+  console.table(Object.fromEntries(rows.map((row) => [rowLabel(row), Object.fromEntries(SERVERS.flatMap((name) => [
+    [`${name} server/generators`, `${fmt(row.results[name].serverCpu, 2)} / ${fmt(row.results[name].generatorCpu, 2)}`],
+    [`${name} µs/req`, fmt(row.results[name].serverCpuUsPerRequest, 1)],
+  ]))])));
+}
+
+/** writeResult writes the run as JSON to bench/results/load-<ISO time>.json and returns the path. */
+function writeResult(result: LoadResult): string {
+  mkdirSync(new URL('results/', import.meta.url), { recursive: true });
+  const out = new URL(`results/load-${new Date().toISOString().replace(/[:.]/g, '-')}.json`, import.meta.url);
+  writeFileSync(out, JSON.stringify({ ...result, budget: BUDGET }, null, 2));
+  return fileURLToPath(out);
+}
+
+/** budgetFailures names every c=64 ratio under its budget in BUDGET. */
+function budgetFailures(rows: readonly Row[]): string[] {
+  return rows.filter((row) => row.connections === GUARD_CONNECTIONS).flatMap((row) => [
+    ...(row.probexOverRaw < BUDGET.probexOverRaw
+      ? [`probex/raw uWS at ${rowLabel(row)} is ${fmt(row.probexOverRaw, 2)}×, budget ≥ ${BUDGET.probexOverRaw}×`] : []),
+    ...(row.probexOverPromClient < BUDGET.probexOverPromClient
+      ? [`probex/prom-client at ${rowLabel(row)} is ${fmt(row.probexOverPromClient, 1)}×, budget ≥ ${BUDGET.probexOverPromClient}×`] : []),
+  ]);
+}
+
+/** positiveInteger parses a CLI flag's value or throws naming the flag. */
+function positiveInteger(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0) throw new RangeError(`--${flag} must be a positive integer, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+const { values } = parseArgs({
+  options: {
+    targets: { type: 'string', default: String(DEFAULT_TARGETS) },
+    seconds: { type: 'string', default: String(DEFAULT_SECONDS) },
+    guard: { type: 'boolean', default: false },
+  },
+});
+const result = await runLoad(positiveInteger('targets', values.targets), positiveInteger('seconds', values.seconds),
+  values.guard ? [GUARD_CONNECTIONS] : CONNECTIONS);
+printResult(result);
+console.log(`results: ${writeResult(result)}`);
+if (values.guard) {
+  const failures = budgetFailures(result.rows);
+  for (const failure of failures) console.error(`bench:guard FAILED: ${failure}`);
+  if (failures.length === 0) console.log(`bench:guard ok: every c=${GUARD_CONNECTIONS} ratio within budget`);
+  process.exitCode = failures.length === 0 ? 0 : 1;
+}
