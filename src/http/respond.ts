@@ -70,3 +70,20 @@ export function acceptsGzip(header: string | undefined): boolean {
   }
   return star;
 }
+
+/**
+ * lastValueCache wraps a pure header predicate with a one-entry cache. A scraper sends the same Accept and
+ * Accept-Encoding on every scrape (Prometheus's Accept is ~150 bytes of media ranges), so the parse runs
+ * once per distinct value instead of once per request; a comparison of equal strings is all that is left.
+ */
+export function lastValueCache(predicate: (header: string | undefined) => boolean): (header: string | undefined) => boolean {
+  let lastHeader: string | undefined;
+  let lastAnswer = predicate(undefined);
+  return (header) => {
+    if (header !== lastHeader) {
+      lastAnswer = predicate(header);
+      lastHeader = header;
+    }
+    return lastAnswer;
+  };
+}

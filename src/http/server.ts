@@ -9,7 +9,7 @@ import { jsonKey } from '../render/json.ts';
 import { OPENMETRICS_CONTENT_TYPE, PROM_TEXT_CONTENT_TYPE, wantsOpenMetrics } from '../render/text.ts';
 import type { SnapshotReader } from '../snapshot/reader.ts';
 import { WWW_AUTHENTICATE, type RouteScope, type TokenTable } from './auth.ts';
-import { acceptsGzip, send, TEXT_CONTENT_TYPE, type Headers, type Status } from './respond.ts';
+import { acceptsGzip, lastValueCache, send, TEXT_CONTENT_TYPE, type Headers, type Status } from './respond.ts';
 import { acceptsJson, errorBody, JSON_CONTENT_TYPE, matchJsonRoute } from './routes.ts';
 import { loadNativeUws } from './uws.ts';
 
@@ -45,6 +45,8 @@ export function startServer(host: string, port: number, snapshot: SnapshotReader
   log: Logger): Promise<RunningServer> {
   const uws = loadNativeUws();
   const counters: ServerCounters = { scrapes: 0, apiRequests: 0 };
+  const wantsOm = lastValueCache(wantsOpenMetrics);
+  const wantsGzip = lastValueCache(acceptsGzip);
   const app = uws.App();
 
   app.any('/*', (res: HttpResponse, req: HttpRequest) => {
@@ -77,8 +79,8 @@ export function startServer(host: string, port: number, snapshot: SnapshotReader
 
   function metrics(res: HttpResponse, req: HttpRequest, head: boolean): void {
     if (!authorized(res, req, 'metrics', TEXT_CONTENT_TYPE, head)) return;
-    const om = wantsOpenMetrics(req.getHeader('accept'));
-    const gzip = acceptsGzip(req.getHeader('accept-encoding'));
+    const om = wantsOm(req.getHeader('accept'));
+    const gzip = wantsGzip(req.getHeader('accept-encoding'));
     const body = snapshot.get(om ? (gzip ? 'om.gz' : 'om') : gzip ? 'text.gz' : 'text');
     if (body === undefined) {
       send(res, 503, TEXT_CONTENT_TYPE, 'no snapshot published yet\n', head);
@@ -114,6 +116,7 @@ export function startServer(host: string, port: number, snapshot: SnapshotReader
   }
 
   function authorized(res: HttpResponse, req: HttpRequest, scope: RouteScope, contentType: string, head: boolean): boolean {
+    if (state.tokens.open) return true; // no tokens configured: skip reading the header
     const verdict = state.tokens.check(req.getHeader('authorization'), scope);
     if (verdict === 'ok') return true;
     const status: Status = verdict === 'unauthorized' ? 401 : 403;
