@@ -10,17 +10,17 @@
  *   npm run bench:guard                                   c=64 only; exits 1 naming a req/s ratio under its
  *                                                         budget (probex ≥ 0.9× raw uWS and ≥ 25× prom-client)
  *
- * Load generators: autocannon in child processes (bench/load-generator.ts), one per core, sharing the
- * connections (c=1 has one). One autocannon, in-process or with its `workers` option, saturates its own
- * core at about 10-15k responses/s of this body while raw uWS then uses under half a core (measured on
- * the 2-core bench machine), so a single generator measures itself. Two children use both cores; the
- * server under test competes with them for those cores, as it would with any local generator. Children
- * rather than `workers` because they keep this process's event loop out of the hot path and report
- * µs latencies (autocannon's own histogram has 1 ms resolution; `response` events are not available in
- * worker mode). The CPU table shows whether a server was the limit: its cores near 1 and the generators
- * well under 2. Server µs/req (its CPU time per response) compares servers even when it was not.
+ * Load generator: wrk when it is on PATH (apt-get install wrk), else autocannon (`--generator` picks).
+ * wrk is C on epoll; one wrk thread drives ~50k responses/s of this body from one core, leaving the other
+ * core to the server under test, so on a 2-core machine it measures the servers, not itself. autocannon
+ * (node) saturates its own core at about 10-15k responses/s, below what raw uWS or probex can serve; then
+ * load.ts runs one autocannon child per core, sharing the connections (c=1 has one), and the ratios say
+ * more about the generator than the servers. Children rather than autocannon's `workers` because they
+ * keep this process's event loop out of the hot path and report µs latencies (autocannon's own histogram
+ * has 1 ms resolution). The CPU table shows whether a server was the limit: its cores near 1. Server
+ * µs/req (its CPU time per response, all threads) compares servers even when it was not.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -52,8 +52,12 @@ const STOP_TIMEOUT_MS = 5_000;
 /** CLOCK_TICKS_PER_SECOND is the unit of /proc/<pid>/stat CPU times (getconf CLK_TCK on Linux). */
 const CLOCK_TICKS_PER_SECOND = 100;
 const GZIP_HEADERS = { 'accept-encoding': 'gzip' };
-/** GENERATORS is how many load-generator processes share a run's connections: one per core. */
+/** GENERATORS is how many autocannon processes share a run's connections: one per core. */
 const GENERATORS = availableParallelism();
+/** HAS_WRK: wrk is installed (it prints its version and exits 1 for --version, so only a spawn error counts). */
+const HAS_WRK = spawnSync('wrk', ['--version']).error === undefined;
+const WRK_REPORT = fileURLToPath(new URL('wrk-report.lua', import.meta.url));
+type GeneratorName = 'wrk' | 'autocannon';
 
 const SERVERS = ['probex', 'prom-client', 'raw uWS'] as const;
 type ServerName = (typeof SERVERS)[number];
@@ -211,48 +215,98 @@ function splitConnections(connections: number): number[] {
   return Array.from({ length: n }, (_, i) => Math.floor(connections / n) + (i < connections % n ? 1 : 0));
 }
 
-/** runGenerators runs load-generator.ts children that together hold `connections` connections to url. */
-async function runGenerators(url: string, connections: number, gzip: boolean, seconds: number): Promise<GeneratorReport[]> {
+/** Generated is what the load generators measured together during one cell. */
+interface Generated {
+  readonly ok: number;
+  readonly non2xx: number;
+  readonly errors: number;
+  readonly seconds: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** cpuSeconds is the generators' CPU time (wrk: the machine's busy time minus the server's). */
+  readonly cpuSeconds: number;
+}
+
+/** Load is a way to drive `url` with `connections` connections for `seconds`. */
+type Load = (url: string, connections: number, gzip: boolean, seconds: number) => Promise<Generated>;
+
+/** runAutocannon runs load-generator.ts children that together hold `connections` connections to url. */
+async function runAutocannon(url: string, connections: number, gzip: boolean, seconds: number): Promise<Generated> {
   const children = splitConnections(connections).map((c) => {
     const task: GeneratorTask = { url, connections: c, seconds, headers: gzip ? GZIP_HEADERS : {} };
     return spawnScript('load-generator.ts', JSON.stringify(task), (seconds * 1000) + STARTUP_TIMEOUT_MS);
   });
+  let reports: GeneratorReport[];
   try {
-    return await Promise.all(children.map(async (child) => JSON.parse(await child.firstLine) as GeneratorReport));
+    reports = await Promise.all(children.map(async (child) => JSON.parse(await child.firstLine) as GeneratorReport));
   } finally {
     await Promise.all(children.map((child) => child.stop()));
   }
-}
-
-/** measure warms up, then loads server's /metrics for `seconds` and merges what the generators measured. */
-async function measure(server: Server, connections: number, gzip: boolean, seconds: number): Promise<Measurement> {
-  const url = `${server.url}/metrics`;
-  await runGenerators(url, connections, gzip, WARMUP_SECONDS);
-  const cpu0 = cpuSeconds(server.pid);
-  const reports = await runGenerators(url, connections, gzip, seconds);
-  const serverCpuSeconds = cpuSeconds(server.pid) - cpu0;
-  const non2xx = reports.reduce((n, r) => n + r.non2xx, 0);
-  if (non2xx > 0) throw new Error(`${url} answered ${non2xx} non-2xx responses under load`);
   const latencyUs = hdr.build({ numberOfSignificantValueDigits: 3 });
   for (const r of reports) latencyUs.add(hdr.decodeFromCompressedBase64(r.latencyUsBase64));
-  const requests = reports.reduce((n, r) => n + r.ok, 0);
-  const wall = Math.max(...reports.map((r) => r.seconds));
+  const sum = (f: (r: GeneratorReport) => number): number => reports.reduce((n, r) => n + f(r), 0);
   return {
-    reqPerSec: reports.reduce((sum, r) => sum + r.ok / r.seconds, 0),
-    p50Ms: latencyUs.getValueAtPercentile(50) / 1000,
-    p99Ms: latencyUs.getValueAtPercentile(99) / 1000,
-    requests,
-    errors: reports.reduce((n, r) => n + r.errors, 0),
-    serverCpu: serverCpuSeconds / wall,
-    serverCpuUsPerRequest: (serverCpuSeconds * 1e6) / requests,
-    generatorCpu: reports.reduce((sum, r) => sum + r.cpuSeconds, 0) / wall,
+    ok: sum((r) => r.ok), non2xx: sum((r) => r.non2xx), errors: sum((r) => r.errors),
+    seconds: Math.max(...reports.map((r) => r.seconds)),
+    p50Ms: latencyUs.getValueAtPercentile(50) / 1000, p99Ms: latencyUs.getValueAtPercentile(99) / 1000,
+    cpuSeconds: sum((r) => r.cpuSeconds),
+  };
+}
+
+/** WrkReport is the line bench/wrk-report.lua prints. */
+interface WrkReport { requests: number; durationUs: number; non2xx: number; errors: number; p50Us: number; p99Us: number }
+
+/** runWrk runs one single-threaded wrk with `connections` connections; its CPU is the machine's busy time. */
+async function runWrk(url: string, connections: number, gzip: boolean, seconds: number): Promise<Generated> {
+  const busy0 = machineBusySeconds();
+  const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', WRK_REPORT,
+    ...(gzip ? ['-H', 'Accept-Encoding: gzip'] : []), url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d; });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const line = out.trim().split('\n').at(-1) ?? '';
+  if (code !== 0 || !line.startsWith('{')) throw new Error(`wrk exited with ${code}: ${out}`);
+  const r = JSON.parse(line) as WrkReport;
+  return {
+    ok: r.requests - r.non2xx, non2xx: r.non2xx, errors: r.errors, seconds: r.durationUs / 1e6,
+    p50Ms: r.p50Us / 1000, p99Ms: r.p99Us / 1000, cpuSeconds: machineBusySeconds() - busy0,
+  };
+}
+
+/** machineBusySeconds reads the CPU time every core spent not idle since boot, from /proc/stat. */
+function machineBusySeconds(): number {
+  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
+  // user nice system idle iowait irq softirq steal ...: busy is everything but idle and iowait.
+  const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
+  return (total - ticks[3]! - ticks[4]!) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** measure warms up, then loads server's /metrics for `seconds` and reports what the generators and /proc showed. */
+async function measure(load: Load, server: Server, connections: number, gzip: boolean, seconds: number): Promise<Measurement> {
+  const url = `${server.url}/metrics`;
+  await load(url, connections, gzip, WARMUP_SECONDS);
+  const cpu0 = cpuSeconds(server.pid);
+  const g = await load(url, connections, gzip, seconds);
+  const serverCpuSeconds = cpuSeconds(server.pid) - cpu0;
+  if (g.non2xx > 0) throw new Error(`${url} answered ${g.non2xx} non-2xx responses under load`);
+  return {
+    reqPerSec: g.ok / g.seconds,
+    p50Ms: g.p50Ms,
+    p99Ms: g.p99Ms,
+    requests: g.ok,
+    errors: g.errors,
+    serverCpu: serverCpuSeconds / g.seconds,
+    serverCpuUsPerRequest: (serverCpuSeconds * 1e6) / g.ok,
+    // wrk's figure is the machine's busy time, which includes the server's: take that out.
+    generatorCpu: (load === runWrk ? g.cpuSeconds - serverCpuSeconds : g.cpuSeconds) / g.seconds,
   };
 }
 
 /** measureRow measures every server at one setting, one after the other, and computes the ratios. */
-async function measureRow(servers: Record<ServerName, Server>, connections: number, gzip: boolean, seconds: number): Promise<Row> {
+async function measureRow(load: Load, servers: Record<ServerName, Server>, connections: number, gzip: boolean,
+  seconds: number): Promise<Row> {
   const results = {} as Record<ServerName, Measurement>;
-  for (const name of SERVERS) results[name] = await measure(servers[name], connections, gzip, seconds);
+  for (const name of SERVERS) results[name] = await measure(load, servers[name], connections, gzip, seconds);
   return {
     connections, gzip, results,
     probexOverRaw: results.probex.reqPerSec / results['raw uWS'].reqPerSec,
@@ -262,6 +316,7 @@ async function measureRow(servers: Record<ServerName, Server>, connections: numb
 
 /** LoadResult is the whole run, as written to bench/results/. */
 interface LoadResult {
+  readonly generator: GeneratorName;
   readonly targets: number;
   readonly seconds: number;
   readonly bodies: BodySizes;
@@ -272,7 +327,8 @@ interface LoadResult {
  * runLoad starts the three servers, measures each setting and stops every child process, also on errors.
  * The baselines get probex's captured responses through a temp dir.
  */
-async function runLoad(targets: number, seconds: number, connections: readonly number[]): Promise<LoadResult> {
+async function runLoad(generator: GeneratorName, targets: number, seconds: number, connections: readonly number[]): Promise<LoadResult> {
+  const load: Load = generator === 'wrk' ? runWrk : runAutocannon;
   const dir = mkdtempSync(join(tmpdir(), 'probex-load-'));
   const started: Server[] = [];
   try {
@@ -287,9 +343,9 @@ async function runLoad(targets: number, seconds: number, connections: readonly n
     const bodies = await bodySizes(servers);
     const rows: Row[] = [];
     for (const c of connections) {
-      for (const gzip of [false, true]) rows.push(await measureRow(servers, c, gzip, seconds));
+      for (const gzip of [false, true]) rows.push(await measureRow(load, servers, c, gzip, seconds));
     }
-    return { targets, seconds, bodies, rows };
+    return { generator, targets, seconds, bodies, rows };
   } finally {
     await Promise.all(started.map((s) => s.stop()));
     rmSync(dir, { recursive: true, force: true });
@@ -307,8 +363,8 @@ function rowLabel(row: Row): string {
 }
 
 /** printResult prints the body sizes, the results table and the CPU table. */
-function printResult({ targets, seconds, bodies, rows }: LoadResult): void {
-  console.log(`\nGET /metrics, ${targets} synthetic targets, autocannon ${seconds} s per cell after a ${WARMUP_SECONDS} s warm-up`);
+function printResult({ generator, targets, seconds, bodies, rows }: LoadResult): void {
+  console.log(`\nGET /metrics, ${targets} synthetic targets, ${generator} ${seconds} s per cell after a ${WARMUP_SECONDS} s warm-up`);
   console.table(Object.fromEntries(SERVERS.map((name) => [name, {
     'text bytes': bodies[name].plain, 'gzip bytes': bodies[name].gzip, series: bodies[name].series }])));
   console.table(Object.fromEntries(rows.map((row) => [rowLabel(row), {
@@ -356,9 +412,12 @@ const { values } = parseArgs({
     targets: { type: 'string', default: String(DEFAULT_TARGETS) },
     seconds: { type: 'string', default: String(DEFAULT_SECONDS) },
     guard: { type: 'boolean', default: false },
+    generator: { type: 'string', default: HAS_WRK ? 'wrk' : 'autocannon' },
   },
 });
-const result = await runLoad(positiveInteger('targets', values.targets), positiveInteger('seconds', values.seconds),
+if (values.generator !== 'wrk' && values.generator !== 'autocannon') throw new RangeError('--generator must be wrk or autocannon');
+if (values.generator === 'wrk' && !HAS_WRK) throw new Error('--generator wrk: wrk is not installed (apt-get install wrk)');
+const result = await runLoad(values.generator, positiveInteger('targets', values.targets), positiveInteger('seconds', values.seconds),
   values.guard ? [GUARD_CONNECTIONS] : CONNECTIONS);
 printResult(result);
 console.log(`results: ${writeResult(result)}`);

@@ -76,7 +76,11 @@ targets:
   }
 }
 
-interface ScrapeStats { p50Ms: number; p99Ms: number; maxMs: number; scrapes: number; bodyBytes: number; rssBytes: number }
+interface ScrapeStats {
+  p50Ms: number; p99Ms: number; maxMs: number; scrapes: number; bodyBytes: number; rssBytes: number;
+  /** publishMs is the publisher's last render + gzip + snapshot write; snapshotAgeMs how old the served one was. */
+  publishMs: number; snapshotAgeMs: number;
+}
 
 /** scrapeLatency starts probex with 1,000 synthetic targets at `interval` and times sequential gzip scrapes. */
 async function scrapeLatency(interval: string, ms: number): Promise<ScrapeStats> {
@@ -100,8 +104,11 @@ async function scrapeLatency(interval: string, ms: number): Promise<ScrapeStats>
     }
     clearInterval(sampler);
     agent.destroy();
+    const self = parseExposition(await scrape(p));
     const us = (q: number): number => histogram.getValueAtPercentile(q) / 1000;
-    return { p50Ms: us(50), p99Ms: us(99), maxMs: histogram.maxValue / 1000, scrapes: histogram.totalCount, bodyBytes, rssBytes };
+    return { p50Ms: us(50), p99Ms: us(99), maxMs: histogram.maxValue / 1000, scrapes: histogram.totalCount, bodyBytes, rssBytes,
+      publishMs: sampleValue(self, 'probex_publish_duration_seconds') * 1000,
+      snapshotAgeMs: sampleValue(self, 'probex_snapshot_age_seconds') * 1000 };
   } finally {
     await p.stop();
   }
@@ -139,7 +146,8 @@ console.table({
 });
 console.log(`\nScrape latency, ${SYNTHETIC_TARGETS} synthetic targets, sequential GET /metrics with gzip, ${seconds} s each`);
 const row = (s: ScrapeStats) => ({ scrapes: s.scrapes, 'body (gzip)': `${fmt(s.bodyBytes / 1024)} KiB`,
-  'p50 ms': fmt(s.p50Ms, 3), 'p99 ms': fmt(s.p99Ms, 3), 'max ms': fmt(s.maxMs, 3), 'peak RSS MiB': fmt(s.rssBytes / 2 ** 20) });
+  'p50 ms': fmt(s.p50Ms, 3), 'p99 ms': fmt(s.p99Ms, 3), 'max ms': fmt(s.maxMs, 3), 'peak RSS MiB': fmt(s.rssBytes / 2 ** 20),
+  'publish ms': fmt(s.publishMs, 1), 'snapshot age ms': fmt(s.snapshotAgeMs) });
 console.table({ 'idle (interval 1 h)': row(idle), 'under load (10 Hz each = 10k probes/s)': row(loaded) });
 console.log(`p99 ratio load / idle: ${fmt(loaded.p99Ms / idle.p99Ms, 2)}× (target ≤ ${BUDGET.scrapeP99Ratio}×); `
   + `peak RSS under load ${fmt(loaded.rssBytes / 2 ** 20)} MiB (target ≤ ${BUDGET.rssBytes / 2 ** 20} MiB)`);
