@@ -49,6 +49,16 @@ export function startServer(host: string, port: number, snapshot: SnapshotReader
   const wantsGzip = lastValueCache(acceptsGzip);
   const app = uws.App();
 
+  // /metrics has its own routes, matched by uWS's router in C++: a scrape reads no method or URL string.
+  const metricsRoute = (head: boolean) => (res: HttpResponse, req: HttpRequest): void => {
+    try {
+      metrics(res, req, head);
+    } catch (err) {
+      failed(res, '/metrics', head, err);
+    }
+  };
+  app.get('/metrics', metricsRoute(false));
+  app.head('/metrics', metricsRoute(true));
   app.any('/*', (res: HttpResponse, req: HttpRequest) => {
     // Read everything from req now: it is invalid once this handler returns.
     const method = req.getMethod();
@@ -59,9 +69,7 @@ export function startServer(host: string, port: number, snapshot: SnapshotReader
       return;
     }
     try {
-      if (url === '/metrics') {
-        metrics(res, req, head);
-      } else if (url === '/healthz') {
+      if (url === '/healthz') {
         send(res, 200, TEXT_CONTENT_TYPE, 'ok\n', head);
       } else if (url === '/readyz') {
         const ready = snapshot.generation() > 0;
@@ -72,10 +80,15 @@ export function startServer(host: string, port: number, snapshot: SnapshotReader
         send(res, 404, TEXT_CONTENT_TYPE, 'not found\n', head);
       }
     } catch (err) {
-      log.error({ err, url }, 'request handler failed');
-      send(res, 500, TEXT_CONTENT_TYPE, 'internal error\n', head);
+      failed(res, url, head, err);
     }
   });
+
+  /** failed answers a request whose handler threw (a bug) with a logged 500, never leaving it unanswered. */
+  function failed(res: HttpResponse, url: string, head: boolean, err: unknown): void {
+    log.error({ err, url }, 'request handler failed');
+    send(res, 500, TEXT_CONTENT_TYPE, 'internal error\n', head);
+  }
 
   function metrics(res: HttpResponse, req: HttpRequest, head: boolean): void {
     if (!authorized(res, req, 'metrics', TEXT_CONTENT_TYPE, head)) return;
