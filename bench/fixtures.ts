@@ -14,6 +14,7 @@ import { kOk, type ProbeBatchResult } from '../src/pool/messages.ts';
 import { renderJsonBodies } from '../src/render/json.ts';
 import { renderOpenMetrics, renderText } from '../src/render/text.ts';
 import type { SnapshotWriter } from '../src/snapshot/writer.ts';
+import { mulberry32 } from '../test/helpers/rng.ts';
 
 /** SYNTHETIC_TARGET is the YAML body of one bench target: lognormal latencies around 2 ms, 1% failures. */
 const SYNTHETIC_TARGET = 'kind: synthetic, interval: 1s, errorRate: 0.01, distribution: { type: lognormal, medianMs: 2, sigma: 0.5 }';
@@ -27,17 +28,6 @@ export function syntheticTargetsYaml(n: number): string {
 /** syntheticConfig loads a config of n synthetic targets through the real loader (defaults, validation). */
 export function syntheticConfig(n: number): Config {
   return loadConfig({ yaml: `log: { level: error }\nagentId: bench\n${syntheticTargetsYaml(n)}\n` });
-}
-
-/** mulberry32 is a small seeded PRNG, so every bench run feeds the same values. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** lognormalUs returns a sampler of latencies in µs: median 2 ms, sigma 0.5 (the synthetic default). */

@@ -4,9 +4,11 @@
  *   prom-client  bench/baseline-prom-client.ts: the same families and series in a prom-client Registry,
  *                served by node:http with `await register.metrics()` and a per-request gzip, as Node users do;
  *   raw uWS      bench/raw-uws.ts: uWebSockets.js answering with the very bytes probex served, the limit.
- * Each is driven by autocannon at 1, 10 and 64 connections, without and with Accept-Encoding: gzip, for
+ * Each is driven by the load generator (below) at 1, 10 and 64 connections, without and with Accept-Encoding: gzip, for
  * --seconds after a 1 s warm-up. Printed: req/s, p50 and p99 per server, probex/raw and probex/prom-client.
- *   npm run bench:load [-- --seconds 5 --targets 28]      results also go to bench/results/load-<time>.json
+ *   npm run bench:load [-- --seconds 5 --targets 28 --rounds 1 --generator wrk]   results also go to bench/results/
+ *   npm run bench:scaling                                 probex alone at 50, 1,000 and 10,000 series: c=64 req/s,
+ *                                                         publish time and RSS
  *   npm run bench:guard                                   c=64 only; exits 1 naming a req/s ratio under its
  *                                                         budget (probex ≥ 0.9× raw uWS and ≥ 25× prom-client)
  *
@@ -29,9 +31,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
-import { findSamples, parseExposition } from '../test/helpers/exposition.ts';
+import { findSamples, parseExposition, sampleValue } from '../test/helpers/exposition.ts';
 import { startProbex, waitFor } from '../test/helpers/probex-process.ts';
-import { syntheticTargetsYaml } from './fixtures.ts';
+import { syntheticTargetsYaml, targetsForSeries } from './fixtures.ts';
 import { writeCapture, type CapturedBody, type GeneratorReport, type GeneratorTask } from './load-ipc.ts';
 
 /** DEFAULT_TARGETS synthetic targets make a text body of about 45 KB (44,779 bytes measured). */
@@ -41,6 +43,8 @@ const WARMUP_SECONDS = 1;
 const CONNECTIONS = [1, 10, 64] as const;
 /** GUARD_CONNECTIONS is the concurrency the budgets are set at. */
 const GUARD_CONNECTIONS = 64;
+/** SCALING_SERIES are the exposition sizes of `--scaling` (README's scaling table). */
+const SCALING_SERIES = [50, 1_000, 10_000] as const;
 /** BUDGET holds issue #5's minimum req/s ratios at c=64. */
 const BUDGET = { probexOverRaw: 0.9, probexOverPromClient: 25 } as const;
 /** MAX_BODY_SIZE_DEVIATION bounds how far the prom-client text body may be from probex's. */
@@ -302,11 +306,19 @@ async function measure(load: Load, server: Server, connections: number, gzip: bo
   };
 }
 
-/** measureRow measures every server at one setting, one after the other, and computes the ratios. */
+/**
+ * measureRow measures every server at one setting, `rounds` times in turn (probex, prom-client, raw uWS,
+ * probex, ...), keeps each server's median round by req/s and computes the ratios. Interleaving spreads
+ * whatever else the machine does over all three; the median drops one unlucky round.
+ */
 async function measureRow(load: Load, servers: Record<ServerName, Server>, connections: number, gzip: boolean,
-  seconds: number): Promise<Row> {
-  const results = {} as Record<ServerName, Measurement>;
-  for (const name of SERVERS) results[name] = await measure(load, servers[name], connections, gzip, seconds);
+  seconds: number, rounds: number): Promise<Row> {
+  const all = Object.fromEntries(SERVERS.map((name) => [name, [] as Measurement[]])) as Record<ServerName, Measurement[]>;
+  for (let round = 0; round < rounds; round++) {
+    for (const name of SERVERS) all[name].push(await measure(load, servers[name], connections, gzip, seconds));
+  }
+  const median = (ms: Measurement[]): Measurement => [...ms].sort((a, b) => a.reqPerSec - b.reqPerSec)[Math.floor(ms.length / 2)]!;
+  const results = Object.fromEntries(SERVERS.map((name) => [name, median(all[name])])) as Record<ServerName, Measurement>;
   return {
     connections, gzip, results,
     probexOverRaw: results.probex.reqPerSec / results['raw uWS'].reqPerSec,
@@ -317,6 +329,7 @@ async function measureRow(load: Load, servers: Record<ServerName, Server>, conne
 /** LoadResult is the whole run, as written to bench/results/. */
 interface LoadResult {
   readonly generator: GeneratorName;
+  readonly rounds: number;
   readonly targets: number;
   readonly seconds: number;
   readonly bodies: BodySizes;
@@ -327,8 +340,8 @@ interface LoadResult {
  * runLoad starts the three servers, measures each setting and stops every child process, also on errors.
  * The baselines get probex's captured responses through a temp dir.
  */
-async function runLoad(generator: GeneratorName, targets: number, seconds: number, connections: readonly number[]): Promise<LoadResult> {
-  const load: Load = generator === 'wrk' ? runWrk : runAutocannon;
+async function runLoad(load: Load, generator: GeneratorName, rounds: number, targets: number, seconds: number,
+  connections: readonly number[]): Promise<LoadResult> {
   const dir = mkdtempSync(join(tmpdir(), 'probex-load-'));
   const started: Server[] = [];
   try {
@@ -343,9 +356,9 @@ async function runLoad(generator: GeneratorName, targets: number, seconds: numbe
     const bodies = await bodySizes(servers);
     const rows: Row[] = [];
     for (const c of connections) {
-      for (const gzip of [false, true]) rows.push(await measureRow(load, servers, c, gzip, seconds));
+      for (const gzip of [false, true]) rows.push(await measureRow(load, servers, c, gzip, seconds, rounds));
     }
-    return { generator, targets, seconds, bodies, rows };
+    return { generator, rounds, targets, seconds, bodies, rows };
   } finally {
     await Promise.all(started.map((s) => s.stop()));
     rmSync(dir, { recursive: true, force: true });
@@ -363,8 +376,8 @@ function rowLabel(row: Row): string {
 }
 
 /** printResult prints the body sizes, the results table and the CPU table. */
-function printResult({ generator, targets, seconds, bodies, rows }: LoadResult): void {
-  console.log(`\nGET /metrics, ${targets} synthetic targets, ${generator} ${seconds} s per cell after a ${WARMUP_SECONDS} s warm-up`);
+function printResult({ generator, rounds, targets, seconds, bodies, rows }: LoadResult): void {
+  console.log(`\nGET /metrics, ${targets} synthetic targets, ${generator} ${seconds} s per cell (median of ${rounds} interleaved rounds) after a ${WARMUP_SECONDS} s warm-up`);
   console.table(Object.fromEntries(SERVERS.map((name) => [name, {
     'text bytes': bodies[name].plain, 'gzip bytes': bodies[name].gzip, series: bodies[name].series }])));
   console.table(Object.fromEntries(rows.map((row) => [rowLabel(row), {
@@ -382,11 +395,11 @@ function printResult({ generator, targets, seconds, bodies, rows }: LoadResult):
   ]))])));
 }
 
-/** writeResult writes the run as JSON to bench/results/load-<ISO time>.json and returns the path. */
-function writeResult(result: LoadResult): string {
+/** writeResult writes a run as JSON to bench/results/<kind>-<ISO time>.json and returns the path. */
+function writeResult(kind: 'load' | 'scaling', result: object): string {
   mkdirSync(new URL('results/', import.meta.url), { recursive: true });
-  const out = new URL(`results/load-${new Date().toISOString().replace(/[:.]/g, '-')}.json`, import.meta.url);
-  writeFileSync(out, JSON.stringify({ ...result, budget: BUDGET }, null, 2));
+  const out = new URL(`results/${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`, import.meta.url);
+  writeFileSync(out, JSON.stringify(result, null, 2));
   return fileURLToPath(out);
 }
 
@@ -398,6 +411,55 @@ function budgetFailures(rows: readonly Row[]): string[] {
     ...(row.probexOverPromClient < BUDGET.probexOverPromClient
       ? [`probex/prom-client at ${rowLabel(row)} is ${fmt(row.probexOverPromClient, 1)}×, budget ≥ ${BUDGET.probexOverPromClient}×`] : []),
   ]);
+}
+
+/** ScalingRow is probex alone at one exposition size. */
+interface ScalingRow {
+  readonly series: number;
+  readonly targets: number;
+  readonly textBytes: number;
+  readonly gzipBytes: number;
+  readonly plain: Measurement;
+  readonly gzip: Measurement;
+  /** publishMs is the publisher's last render + gzip + snapshot write, read from probex's self-metrics. */
+  readonly publishMs: number;
+  readonly rssMiB: number;
+}
+
+/** runScaling measures probex alone at each SCALING_SERIES size: c=64 scrapes plain and gzip, publish time, RSS. */
+async function runScaling(load: Load, seconds: number): Promise<ScalingRow[]> {
+  const rows: ScalingRow[] = [];
+  for (const wanted of SCALING_SERIES) {
+    const targets = targetsForSeries(wanted);
+    const server = await startProbexServer(targets);
+    try {
+      const plainBody = await fetchMetrics(server, false);
+      const gzipBody = await fetchMetrics(server, true);
+      const plain = await measure(load, server, GUARD_CONNECTIONS, false, seconds);
+      const gzip = await measure(load, server, GUARD_CONNECTIONS, true, seconds);
+      const self = parseExposition(await text(server));
+      rows.push({
+        series: parseExposition(plainBody.body.toString('utf8')).length, targets,
+        textBytes: plainBody.body.byteLength, gzipBytes: gzipBody.body.byteLength, plain, gzip,
+        publishMs: sampleValue(self, 'probex_publish_duration_seconds') * 1000,
+        rssMiB: sampleValue(self, 'process_resident_memory_bytes') / 2 ** 20,
+      });
+    } finally {
+      await server.stop();
+    }
+  }
+  return rows;
+}
+
+/** printScaling prints the scaling table. */
+function printScaling(generator: GeneratorName, seconds: number, rows: readonly ScalingRow[]): void {
+  console.log(`\nprobex alone, GET /metrics at c=${GUARD_CONNECTIONS}, ${generator} ${seconds} s per cell`);
+  console.table(Object.fromEntries(rows.map((r) => [`${fmt(r.series)} series`, {
+    targets: r.targets, 'text KiB': fmt(r.textBytes / 1024, 1), 'gzip KiB': fmt(r.gzipBytes / 1024, 1),
+    'req/s plain': fmt(r.plain.reqPerSec), 'p99 ms plain': fmt(r.plain.p99Ms, 2),
+    'req/s gzip': fmt(r.gzip.reqPerSec), 'p99 ms gzip': fmt(r.gzip.p99Ms, 2),
+    'publish ms': fmt(r.publishMs, 1), 'RSS MiB': fmt(r.rssMiB),
+  }])));
 }
 
 /** positiveInteger parses a CLI flag's value or throws naming the flag. */
@@ -412,18 +474,31 @@ const { values } = parseArgs({
     targets: { type: 'string', default: String(DEFAULT_TARGETS) },
     seconds: { type: 'string', default: String(DEFAULT_SECONDS) },
     guard: { type: 'boolean', default: false },
+    scaling: { type: 'boolean', default: false },
+    /** rounds defaults to 3 for the guard (a verdict), 1 for the full table. */
+    rounds: { type: 'string' },
     generator: { type: 'string', default: HAS_WRK ? 'wrk' : 'autocannon' },
   },
 });
 if (values.generator !== 'wrk' && values.generator !== 'autocannon') throw new RangeError('--generator must be wrk or autocannon');
 if (values.generator === 'wrk' && !HAS_WRK) throw new Error('--generator wrk: wrk is not installed (apt-get install wrk)');
-const result = await runLoad(values.generator, positiveInteger('targets', values.targets), positiveInteger('seconds', values.seconds),
-  values.guard ? [GUARD_CONNECTIONS] : CONNECTIONS);
-printResult(result);
-console.log(`results: ${writeResult(result)}`);
-if (values.guard) {
-  const failures = budgetFailures(result.rows);
-  for (const failure of failures) console.error(`bench:guard FAILED: ${failure}`);
-  if (failures.length === 0) console.log(`bench:guard ok: every c=${GUARD_CONNECTIONS} ratio within budget`);
-  process.exitCode = failures.length === 0 ? 0 : 1;
+const generator = values.generator;
+const seconds = positiveInteger('seconds', values.seconds);
+const load: Load = generator === 'wrk' ? runWrk : runAutocannon;
+if (values.scaling) {
+  const rows = await runScaling(load, seconds);
+  printScaling(generator, seconds, rows);
+  console.log(`results: ${writeResult('scaling', { generator, seconds, rows })}`);
+} else {
+  const rounds = positiveInteger('rounds', values.rounds ?? (values.guard ? '3' : '1'));
+  const result = await runLoad(load, generator, rounds, positiveInteger('targets', values.targets), seconds,
+    values.guard ? [GUARD_CONNECTIONS] : CONNECTIONS);
+  printResult(result);
+  console.log(`results: ${writeResult('load', { ...result, budget: BUDGET })}`);
+  if (values.guard) {
+    const failures = budgetFailures(result.rows);
+    for (const failure of failures) console.error(`bench:guard FAILED: ${failure}`);
+    if (failures.length === 0) console.log(`bench:guard ok: every c=${GUARD_CONNECTIONS} ratio within budget`);
+    process.exitCode = failures.length === 0 ? 0 : 1;
+  }
 }
