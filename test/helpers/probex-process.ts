@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** NODE_ARGS start probex: node's own flags and the entry script, without probex's arguments. */
 const NODE_ARGS = process.env.PROBEX_ENTRY === 'dist'
-  ? ['--max-semi-space-size=1', join(ROOT, 'dist/src/main.js')] // as package.json's start:dist
+  ? ['--max-semi-space-size=1', '--optimize-for-size', join(ROOT, 'dist/src/main.js')] // as package.json's start:dist
   // node with tsx's loader (no tsx CLI wrapper in between), so signals reach probex itself.
   : ['--import', 'tsx', join(ROOT, 'src/main.ts')];
 
