@@ -12,6 +12,7 @@
 import { performance } from 'node:perf_hooks';
 import { BroadcastChannel, workerData } from 'node:worker_threads';
 import { FAILURE_REASONS, type ProbeOutcome, type ProbeTarget, type Prober } from '../src/probes/probe.ts';
+import { runWithDeadline } from '../src/probes/deadline.ts';
 import { createProber } from '../src/probes/registry.ts';
 import { kOk, type ProbeBatch, type ProbeBatchResult, type ProbeResults, type ProbeWorkerData } from '../src/pool/messages.ts';
 
@@ -46,24 +47,6 @@ async function runLane(prober: Prober, target: ProbeTarget, t: number, burstUnti
     const elapsedUs = (performance.now() - t0) * 1000;
     runs.add(t, outcome, elapsedUs);
   } while (performance.now() < burstUntil);
-}
-
-/**
- * runWithDeadline gives the probe an AbortSignal and also races it against the deadline, so a probe that
- * ignores its signal still yields `timeout` on time; its late settlement is dropped.
- */
-function runWithDeadline(prober: Prober, timeoutMs: number): Promise<ProbeOutcome> {
-  const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<ProbeOutcome>((resolve) => {
-    timer = setTimeout(() => {
-      controller.abort(new DOMException(`probe exceeded its ${timeoutMs}ms deadline`, 'TimeoutError'));
-      resolve({ ok: false, reason: 'timeout', message: `no answer within ${timeoutMs}ms` });
-    }, timeoutMs);
-  });
-  const run = prober.run(controller.signal).catch((err: unknown): ProbeOutcome =>
-    ({ ok: false, reason: 'other', message: `probe threw: ${String(err)}` }));
-  return Promise.race([run, deadline]).finally(() => clearTimeout(timer));
 }
 
 function proberFor(target: ProbeTarget): Prober {
