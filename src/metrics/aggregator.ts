@@ -56,7 +56,7 @@ const UINT32_COUNT_LIMIT = 2 ** 32;
 
 /**
  * newHistogram builds a JS HDR histogram at HDR_SIGNIFICANT_DIGITS that grows to the values it sees.
- * Int32 counts: a quarter of Float64's memory and ~70× faster to scan than the packed layout, which
+ * Int32 counts: half of Float64's memory and ~70× faster to scan than the packed layout, which
  * matters because every publish scans every target's counts (see summarize).
  */
 function newHistogram(Counts: typeof hdr.Int32Histogram | typeof hdr.Float64Histogram): hdr.JsHistogram {
