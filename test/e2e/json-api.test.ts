@@ -115,6 +115,14 @@ test('node: host and probex process datapoints with units and ISO-8601 timestamp
   }
 });
 
+test('ping answers a JSON health check under both prefixes (dcos-metrics /v0/ping)', async () => {
+  for (const prefix of PREFIXES) {
+    const body = await json<{ ok: boolean; timestamp: string }>(`${prefix}/ping`);
+    assert.equal(body.ok, true);
+    assert.match(body.timestamp, ISO);
+  }
+});
+
 test('containers lists every configured target, probed or not', async () => {
   for (const prefix of PREFIXES) assert.deepEqual(await json<string[]>(`${prefix}/containers`), ['db', 'synth', 'pending']);
 });
