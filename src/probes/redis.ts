@@ -118,6 +118,9 @@ function newClient({ url, name, timeoutMs }: RedisTarget) {
     RESP: 2, // AUTH + CLIENT SETNAME instead of HELLO 3: works with every server version and fork
     disableOfflineQueue: true,
     socket: { reconnectStrategy: false, connectTimeout: timeoutMs },
+    // The run's deadline bounds every PING (and drops the connection when it fires); node-redis's own
+    // 5 s default command timeout would only add an AbortSignal.timeout, a timer and a listener per PING.
+    commandOptions: { timeout: 0 },
   });
 }
 
