@@ -83,7 +83,7 @@ interface Measurement {
   /** serverCpu is the server process's CPU time over the run in cores (1 = one core busy throughout). */
   readonly serverCpu: number;
   readonly serverCpuUsPerRequest: number;
-  /** generatorCpu is the load generators' CPU time over the run in cores. */
+  /** generatorCpu is the load generators' CPU time over the run in cores (wrk: the rest of the machine's busy time). */
   readonly generatorCpu: number;
 }
 
