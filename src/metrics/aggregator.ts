@@ -159,12 +159,13 @@ function summarize(h: hdr.JsHistogram, sumUs: number, count: number): LatencySum
   const min = h.minNonZeroValue;
   const total = h.totalCount;
   const quantiles = { p50: 0, p90: 0, p99: 0, p999: 0 };
+  const ranks = QUANTILES.map(([p]) => rankOf(p, total));
   const last = h.countsArrayIndex(max);
   let seen = 0;
   let q = 0;
   for (let i = 0; i <= last && q < QUANTILES.length; i++) {
     seen += h.getCountAtIndex(i);
-    while (q < QUANTILES.length && seen >= rankOf(QUANTILES[q]![0], total)) {
+    while (q < QUANTILES.length && seen >= ranks[q]!) {
       quantiles[QUANTILES[q]![1]] = Math.max(min, Math.min(max, h.highestEquivalentValue(h.valueFromIndex(i)))) / 1e6;
       q++;
     }

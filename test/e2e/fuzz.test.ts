@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
+import { MAX_PATH_LENGTH } from '../../src/http/routes.ts';
 import { startProbex, waitFor, type ProbexProcess } from '../helpers/probex-process.ts';
 import { mulberry32 } from '../helpers/rng.ts';
 
@@ -129,12 +130,11 @@ function validTokenBadPath(): Case {
     `/system/v1/agent/not-${AGENT}/metrics/v0/node`,
     `/system/v1/metrics/v0/containers/s/app/${visible(1 + int(8)).replace(/[/?#%]/g, '_')}/extra`,
     `/metrics/${visible(1 + int(10))}`,
-    `/${'a'.repeat(MAX_PATH + int(2_000))}`,
+    `/${'a'.repeat(MAX_PATH_LENGTH + int(2_000))}`,
   ]);
   const request = Buffer.from(`GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`, 'latin1');
   return { request, accept: (a) => a === 404 };
 }
-const MAX_PATH = 2_048;
 
 /** garbage is something that is not HTTP/1.1 a parser should accept; uWS answers 4xx or drops it. */
 function garbage(): Case {
