@@ -23,7 +23,7 @@
  * µs/req (its CPU time per response, all threads) compares servers even when it was not.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +34,7 @@ import * as hdr from 'hdr-histogram-js';
 import { findSamples, parseExposition, sampleValue } from '../test/helpers/exposition.ts';
 import { startProbex, waitFor } from '../test/helpers/probex-process.ts';
 import { syntheticTargetsYaml, targetsForSeries } from './fixtures.ts';
+import { fmt, writeResult } from './report.ts';
 import { writeCapture, type CapturedBody, type GeneratorReport, type GeneratorTask } from './load-ipc.ts';
 
 /** DEFAULT_TARGETS synthetic targets make a text body of about 45 KB (44,779 bytes measured). */
@@ -365,11 +366,6 @@ async function runLoad(load: Load, generator: GeneratorName, rounds: number, tar
   }
 }
 
-/** fmt formats a number with a fixed count of decimals and thousands separators. */
-function fmt(n: number, decimals = 0): string {
-  return n.toLocaleString('en-US', { maximumFractionDigits: decimals, minimumFractionDigits: decimals });
-}
-
 /** rowLabel names a row in the tables: `c=64 gzip`. */
 function rowLabel(row: Row): string {
   return `c=${row.connections} ${row.gzip ? 'gzip' : 'plain'}`;
@@ -393,14 +389,6 @@ function printResult({ generator, rounds, targets, seconds, bodies, rows }: Load
     [`${name} server/generators`, `${fmt(row.results[name].serverCpu, 2)} / ${fmt(row.results[name].generatorCpu, 2)}`],
     [`${name} µs/req`, fmt(row.results[name].serverCpuUsPerRequest, 1)],
   ]))])));
-}
-
-/** writeResult writes a run as JSON to bench/results/<kind>-<ISO time>.json and returns the path. */
-function writeResult(kind: 'load' | 'scaling', result: object): string {
-  mkdirSync(new URL('results/', import.meta.url), { recursive: true });
-  const out = new URL(`results/${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`, import.meta.url);
-  writeFileSync(out, JSON.stringify(result, null, 2));
-  return fileURLToPath(out);
 }
 
 /** budgetFailures names every c=64 ratio under its budget in BUDGET. */

@@ -12,7 +12,7 @@
  * `npm run bench:throughput [-- --seconds 5 --rounds 3]` builds dist/ and runs probex from it (what `npm run start:dist`
  * and the container run). Results also go to bench/results/throughput-<time>.json.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -20,6 +20,7 @@ import * as hdr from 'hdr-histogram-js';
 import { createClient } from 'redis';
 import { parseExposition, sampleValue } from '../test/helpers/exposition.ts';
 import { startProbex, waitFor, type ProbexProcess } from '../test/helpers/probex-process.ts';
+import { fmt, writeResult } from './report.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CONCURRENCY = 64;
@@ -152,7 +153,6 @@ const medianByP99 = (all: ScrapeStats[]): ScrapeStats => [...all].sort((a, b) =>
 const idle = { ...medianByP99(idleRounds), rssBytes: Math.max(...idleRounds.map((x) => x.rssBytes)) };
 const loaded = { ...medianByP99(loadedRounds), rssBytes: Math.max(...loadedRounds.map((x) => x.rssBytes)) };
 
-const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 console.log(`\nRedis PING, concurrency ${CONCURRENCY}, ${seconds} s each`);
 console.table({
   'bare node-redis loop (defaults)': { 'probes/s': fmt(bare) },
@@ -171,8 +171,7 @@ console.table({ 'idle (interval 1 h)': row(idle), 'under load (10 Hz each = 10k 
 console.log(`p99 ratio load / idle: ${fmt(loaded.p99Ms / idle.p99Ms, 2)}× (target ≤ ${BUDGET.scrapeP99Ratio}×); `
   + `peak RSS under load ${fmt(loaded.rssBytes / 2 ** 20)} MiB (target ≤ ${BUDGET.rssBytes / 2 ** 20} MiB)`);
 
-mkdirSync(new URL('results/', import.meta.url), { recursive: true });
-const out = new URL(`results/throughput-${new Date().toISOString().replace(/[:.]/g, '-')}.json`, import.meta.url);
-writeFileSync(out, JSON.stringify({ seconds, concurrency: CONCURRENCY, ping: { bare, fastest, viaProbex, ratio: viaProbex / bare, ratioToFastest: viaProbex / fastest },
-  scrape: { rounds, idleRounds, loadedRounds, idle, loaded, p99Ratio: loaded.p99Ms / idle.p99Ms }, budget: BUDGET }, null, 2));
-console.log(`results: ${out.pathname}`);
+const out = writeResult('throughput', { seconds, concurrency: CONCURRENCY,
+  ping: { bare, fastest, viaProbex, ratio: viaProbex / bare, ratioToFastest: viaProbex / fastest },
+  scrape: { rounds, idleRounds, loadedRounds, idle, loaded, p99Ratio: loaded.p99Ms / idle.p99Ms }, budget: BUDGET });
+console.log(`results: ${out}`);
