@@ -28,12 +28,14 @@ ${targets.map((t) => `  - ${t}`).join('\n')}
 `;
 
 let deadPort: number;
-const A = '{ name: a, kind: synthetic, interval: 50ms, distribution: { type: constant, valueMs: 2 } }';
-const B = '{ name: b, kind: synthetic, interval: 50ms, distribution: { type: constant, valueMs: 2 } }';
+/** steady is a synthetic target at 20 Hz answering in a constant 2 ms. */
+const steady = (name: string): string => `{ name: ${name}, kind: synthetic, interval: 50ms, distribution: { type: constant, valueMs: 2 } }`;
+const A = steady('a');
+const B = steady('b');
 const C_BEFORE = '{ name: c, kind: synthetic, interval: 50ms, buckets: [0.001, 0.01, 0.1], distribution: { type: constant, valueMs: 2 } }';
 // Changed buckets make c a re-shaped series (it restarts from zero with the new le set); interval too.
 const C_AFTER = '{ name: c, kind: synthetic, interval: 100ms, buckets: [0.005, 0.05], distribution: { type: constant, valueMs: 2 } }';
-const D = '{ name: d, kind: synthetic, interval: 50ms, distribution: { type: constant, valueMs: 2 } }';
+const D = steady('d');
 // Fails every other probe on average: a flapping dependency, which must not flood the log either.
 const FLAPPY = '{ name: flappy, kind: synthetic, interval: 50ms, errorRate: 0.5, distribution: { type: constant, valueMs: 1 } }';
 const dead = (): string => `{ name: dead, kind: tcp, address: "127.0.0.1:${deadPort}", interval: ${DEAD_INTERVAL}, timeout: 40ms }`;
