@@ -7,11 +7,15 @@
  * per MIN_SLOT_MS) and its targets are spread over them, so 1,000 targets at 10 Hz become ten batches
  * per 100 ms rather than one burst of 1,000: even load for the workers, no jitter for the front end.
  * Continuous targets (interval 0) run back-to-back bursts instead, one loop per worker thread.
+ *
+ * A batch names its targets by index into the config's TargetTable (shared memory), so a dispatch costs
+ * the main thread a few numbers, not a clone of every target object.
  */
 import type { Logger } from './log.ts';
 import { FAILURE_REASONS, type ProbeTarget } from './probes/probe.ts';
-import type { ProbeBatchResult } from './pool/messages.ts';
+import type { ProbeBatch, ProbeBatchResult } from './pool/messages.ts';
 import type { ProbePool } from './pool/probe-pool.ts';
+import { encodeTargetTable, type TargetTable } from './pool/target-table.ts';
 
 /** MIN_SLOT_MS is the finest phase granularity of the scheduler. */
 export const MIN_SLOT_MS = 10;
@@ -28,7 +32,8 @@ export class Scheduler {
   private timers: NodeJS.Timeout[] = [];
   private readonly inFlight = new Set<string>();
   private readonly pending = new Set<Promise<boolean>>();
-  private epoch = 0;
+  /** table is the running config's; loops of an earlier one end when it is replaced. */
+  private table: TargetTable | undefined;
   private skipped = 0;
 
   constructor(private readonly pool: ProbePool, private readonly reportFailure: ReportFailure,
@@ -42,22 +47,23 @@ export class Scheduler {
   /** start (or restart, on reload) scheduling `targets`; rounds already running finish normally. */
   start(targets: readonly ProbeTarget[]): void {
     this.clear();
-    const epoch = ++this.epoch;
-    const groups = new Map<number, ProbeTarget[]>();
-    for (const t of targets) {
+    const table = encodeTargetTable(targets);
+    this.table = table;
+    const groups = new Map<number, number[]>();
+    targets.forEach((t, i) => {
       if (t.intervalMs === 0) {
-        for (const share of spread(t, this.threads)) void this.loop(share, epoch);
-        continue;
+        for (const lanes of spread(t.concurrency, this.threads)) void this.loop(table, targets, i, lanes);
+        return;
       }
-      groups.set(t.intervalMs, [...(groups.get(t.intervalMs) ?? []), t]);
-    }
+      groups.set(t.intervalMs, [...(groups.get(t.intervalMs) ?? []), i]);
+    });
     for (const [intervalMs, members] of groups) {
       const slots = Math.max(1, Math.min(members.length, Math.floor(intervalMs / MIN_SLOT_MS)));
-      const bySlot: ProbeTarget[][] = Array.from({ length: slots }, () => []);
+      const bySlot: number[][] = Array.from({ length: slots }, () => []);
       members.forEach((t, i) => bySlot[i % slots]!.push(t));
       let next = 0;
       const fire = (): void => {
-        this.round(bySlot[next]!);
+        this.round(table, targets, bySlot[next]!);
         next = (next + 1) % slots;
       };
       fire();
@@ -68,7 +74,7 @@ export class Scheduler {
   /** stop ends scheduling and waits for the rounds in flight (each is bounded by its targets' timeouts). */
   async stop(): Promise<void> {
     this.clear();
-    this.epoch++;
+    this.table = undefined;
     await Promise.allSettled([...this.pending]);
   }
 
@@ -77,26 +83,27 @@ export class Scheduler {
     this.timers = [];
   }
 
-  private round(targets: readonly ProbeTarget[]): void {
-    const due = targets.filter((t) => !this.inFlight.has(t.name));
-    this.skipped += targets.length - due.length;
+  private round(table: TargetTable, targets: readonly ProbeTarget[], slot: readonly number[]): void {
+    const due = slot.filter((i) => !this.inFlight.has(targets[i]!.name));
+    this.skipped += slot.length - due.length;
     if (due.length === 0) return;
     const size = Math.min(MAX_BATCH, Math.ceil(due.length / this.threads));
-    for (let i = 0; i < due.length; i += size) void this.dispatch(due.slice(i, i + size), 0);
+    for (let i = 0; i < due.length; i += size) void this.dispatch({ table, targets: due.slice(i, i + size), burstMs: 0 }, targets);
   }
 
-  private async loop(target: ProbeTarget, epoch: number): Promise<void> {
-    while (epoch === this.epoch) {
+  private async loop(table: TargetTable, targets: readonly ProbeTarget[], target: number, lanes: number): Promise<void> {
+    const batch: ProbeBatch = { table, targets: [target], lanes, burstMs: BURST_MS };
+    while (table === this.table) {
       // A failing worker resolves at once; back off so a broken target cannot spin the main thread.
-      if (!(await this.dispatch([target], BURST_MS))) await new Promise((r) => setTimeout(r, BURST_MS));
+      if (!(await this.dispatch(batch, targets))) await new Promise((r) => setTimeout(r, BURST_MS));
     }
   }
 
   /** dispatch runs one batch; it resolves true when the worker answered, false when it failed. */
-  private dispatch(targets: readonly ProbeTarget[], burstMs: number): Promise<boolean> {
-    const names = targets.map((t) => t.name);
+  private dispatch(batch: ProbeBatch, targets: readonly ProbeTarget[]): Promise<boolean> {
+    const names = batch.targets.map((i) => targets[i]!.name);
     for (const n of names) this.inFlight.add(n);
-    const done = this.pool.run({ targets, burstMs })
+    const done = this.pool.run(batch)
       .then(() => true, (err: unknown) => {
         this.log.error({ err, targets: names }, 'probe batch failed in its worker; counted as reason worker');
         this.reportFailure(names, workerFailure(names.length, String(err)));
@@ -115,10 +122,9 @@ export class Scheduler {
  * spread splits a continuous target's concurrency into one loop per worker thread (as even as it goes),
  * so its lanes run on every worker rather than on whichever one took its single batch.
  */
-export function spread(target: ProbeTarget, threads: number): ProbeTarget[] {
-  const loops = Math.min(threads, target.concurrency);
-  return Array.from({ length: loops }, (_, i) =>
-    ({ ...target, concurrency: Math.floor(target.concurrency / loops) + (i < target.concurrency % loops ? 1 : 0) }));
+export function spread(concurrency: number, threads: number): number[] {
+  const loops = Math.min(threads, concurrency);
+  return Array.from({ length: loops }, (_, i) => Math.floor(concurrency / loops) + (i < concurrency % loops ? 1 : 0));
 }
 
 /** workerFailure is the result of a batch whose worker failed: one `worker` failure per target. */

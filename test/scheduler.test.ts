@@ -1,24 +1,40 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { decodeTargetTable, encodeTargetTable, TableCache } from '../src/pool/target-table.ts';
 import type { ProbeTarget } from '../src/probes/probe.ts';
 import { spread } from '../src/scheduler.ts';
 
-const target = (concurrency: number): ProbeTarget => ({
-  name: 'c', kind: 'synthetic', intervalMs: 0, timeoutMs: 1000, concurrency, labels: {}, buckets: [1],
-  distribution: { type: 'constant', valueMs: 1 }, errorRate: 0,
-});
-
 test('a continuous target is spread over the worker threads, keeping its total concurrency', () => {
-  assert.deepEqual(spread(target(64), 2).map((t) => t.concurrency), [32, 32]);
-  assert.deepEqual(spread(target(5), 2).map((t) => t.concurrency), [3, 2]);
-  assert.deepEqual(spread(target(10), 4).map((t) => t.concurrency), [3, 3, 2, 2]);
+  assert.deepEqual(spread(64, 2), [32, 32]);
+  assert.deepEqual(spread(5, 2), [3, 2]);
+  assert.deepEqual(spread(10, 4), [3, 3, 2, 2]);
 });
 
 test('a target with less concurrency than threads gets one loop per lane', () => {
-  assert.deepEqual(spread(target(1), 4).map((t) => t.concurrency), [1]);
-  assert.deepEqual(spread(target(3), 8).map((t) => t.concurrency), [1, 1, 1]);
+  assert.deepEqual(spread(1, 4), [1]);
+  assert.deepEqual(spread(3, 8), [1, 1, 1]);
 });
 
-test('every share is the same target otherwise', () => {
-  for (const share of spread(target(7), 3)) assert.deepEqual({ ...share, concurrency: 0 }, { ...target(7), concurrency: 0 });
+
+test('a target table round-trips every target, with each one\'s JSON as its key', () => {
+  const targets: ProbeTarget[] = [
+    { name: 'a', kind: 'synthetic', intervalMs: 0, timeoutMs: 1000, concurrency: 3, labels: { team: 'ü' }, buckets: [1],
+      distribution: { type: 'constant', valueMs: 1 }, errorRate: 0 },
+    { name: 'b', kind: 'tcp', intervalMs: 1000, timeoutMs: 500, concurrency: 1, labels: {}, buckets: [0.1, 1], host: '::1', port: 1 },
+  ];
+  const decoded = decodeTargetTable(encodeTargetTable(targets));
+    assert.deepEqual(decoded.targets, targets);
+  assert.deepEqual(decoded.keys, targets.map((t) => JSON.stringify(t)));
+});
+
+test('the table cache keeps the newest epoch and decodes an older batch\'s table without replacing it', () => {
+  const target = (name: string): ProbeTarget => ({ name, kind: 'tcp', intervalMs: 1000, timeoutMs: 500, concurrency: 1,
+    labels: {}, buckets: [1], host: 'localhost', port: 1 });
+  const cache = new TableCache();
+  const v1 = encodeTargetTable([target('old')]);
+  const v2 = encodeTargetTable([target('new')]);
+  const first = cache.get(v2);
+  assert.equal(cache.get(v2), first, 'the same epoch is parsed once');
+  assert.equal(cache.get(v1).targets[0]!.name, 'old');
+  assert.equal(cache.get(v2), first, 'an older table does not evict the newest');
 });

@@ -12,55 +12,73 @@
 import { performance } from 'node:perf_hooks';
 import { BroadcastChannel, workerData } from 'node:worker_threads';
 import { FAILURE_REASONS, type ProbeOutcome, type ProbeTarget, type Prober } from '../src/probes/probe.ts';
-import { runWithDeadline } from '../src/probes/deadline.ts';
+import { Lane } from '../src/probes/deadline.ts';
 import { createProber } from '../src/probes/registry.ts';
+import { TableCache } from '../src/pool/target-table.ts';
 import { kOk, type ProbeBatch, type ProbeBatchResult, type ProbeResults, type ProbeWorkerData } from '../src/pool/messages.ts';
 
 interface LiveProber {
   readonly key: string;
   readonly prober: Prober;
+  /** lanes not running now, kept for the target's next round (a Lane keeps its AbortController and timer). */
+  readonly idleLanes: Lane[];
   lastUsedMs: number;
   readonly idleMs: number;
 }
 
 const probers = new Map<string, LiveProber>();
+const tables = new TableCache();
 const reasonCode = new Map(FAILURE_REASONS.map((r, i) => [r, i + 1]));
 const results = new BroadcastChannel((workerData as ProbeWorkerData).resultsChannel);
 
 /** runProbeBatch is the default task: run every target of the batch and post each run to the publisher. */
 export default async function runProbeBatch(batch: ProbeBatch): Promise<void> {
+  const table = tables.get(batch.table);
   const runs = new RunLog(batch.targets.length);
   const deadlineAt = batch.burstMs > 0 ? performance.now() + batch.burstMs : 0;
-  const lanes: Promise<void>[] = [];
-  batch.targets.forEach((target, t) => {
-    const prober = proberFor(target);
-    for (let lane = 0; lane < target.concurrency; lane++) lanes.push(runLane(prober, target, t, deadlineAt, runs));
+  const running: Promise<void>[] = [];
+  batch.targets.forEach((index, t) => {
+    const target = table.targets[index]!;
+    const live = proberFor(target, table.keys[index]!);
+    const concurrency = batch.lanes ?? target.concurrency;
+    for (let lane = 0; lane < concurrency; lane++) running.push(runLane(live, target, t, deadlineAt, runs));
   });
-  await Promise.all(lanes);
-  results.postMessage({ names: batch.targets.map((t) => t.name), result: runs.result() } satisfies ProbeResults);
+  await Promise.all(running);
+  const names = batch.targets.map((index) => table.targets[index]!.name);
+  results.postMessage({ names, result: runs.result() } satisfies ProbeResults);
 }
 
-async function runLane(prober: Prober, target: ProbeTarget, t: number, burstUntil: number, runs: RunLog): Promise<void> {
+async function runLane(live: LiveProber, target: ProbeTarget, t: number, burstUntil: number, runs: RunLog): Promise<void> {
+  const lane = live.idleLanes.pop() ?? new Lane(target.timeoutMs);
   do {
     const t0 = performance.now();
-    const outcome = await runWithDeadline(prober, target.timeoutMs);
+    const outcome = await lane.run(live.prober);
     const elapsedUs = (performance.now() - t0) * 1000;
     runs.add(t, outcome, elapsedUs);
   } while (performance.now() < burstUntil);
+  if (probers.get(target.name) === live) live.idleLanes.push(lane);
+  else lane.close(); // the prober was retired meanwhile
 }
 
-function proberFor(target: ProbeTarget): Prober {
-  const key = JSON.stringify(target);
+/** proberFor returns the target's live prober; `key` (the target as JSON) tells a changed target apart. */
+function proberFor(target: ProbeTarget, key: string): LiveProber {
   const now = Date.now();
   const live = probers.get(target.name);
   if (live !== undefined && live.key === key) {
     live.lastUsedMs = now;
-    return live.prober;
+    return live;
   }
-  if (live !== undefined) void live.prober.close(); // the target changed on reload: new client
-  const prober = createProber(target);
-  probers.set(target.name, { key, prober, lastUsedMs: now, idleMs: Math.max(60_000, target.intervalMs * 10) });
-  return prober;
+  if (live !== undefined) retire(live); // the target changed on reload: new client
+  const fresh: LiveProber = { key, prober: createProber(target), idleLanes: [], lastUsedMs: now, idleMs: Math.max(60_000, target.intervalMs * 10) };
+  probers.set(target.name, fresh);
+  return fresh;
+}
+
+/** retire closes a prober that is no longer used; lanes still running finish on it and are dropped. */
+function retire(live: LiveProber): void {
+  for (const lane of live.idleLanes) lane.close();
+  live.idleLanes.length = 0;
+  void live.prober.close();
 }
 
 /*
@@ -73,7 +91,7 @@ setInterval(() => {
   for (const [name, live] of probers) {
     if (now - live.lastUsedMs > live.idleMs) {
       probers.delete(name);
-      void live.prober.close();
+      retire(live);
     }
   }
 }, 30_000).unref();

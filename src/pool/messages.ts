@@ -5,11 +5,15 @@
  * PublisherMessage is everything the main thread tells the publisher.
  */
 import type { Config } from '../config.ts';
-import type { ProbeTarget } from '../probes/probe.ts';
+import type { TargetTable } from './target-table.ts';
 
 /** ProbeBatch is one round of probes for a few targets, run concurrently in one worker. */
 export interface ProbeBatch {
-  readonly targets: readonly ProbeTarget[];
+  /** table holds the config's targets; `targets` are indices into it. */
+  readonly table: TargetTable;
+  readonly targets: readonly number[];
+  /** lanes, when set, replaces each target's `concurrency` (a continuous target's share of lanes on one worker). */
+  readonly lanes?: number;
   /**
    * burstMs: 0 runs each target's `concurrency` probes once. Above 0 (continuous targets, interval 0),
    * each of the `concurrency` lanes runs probes back to back until burstMs has passed.

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runWithDeadline } from '../../src/probes/deadline.ts';
+import { Lane, runWithDeadline } from '../../src/probes/deadline.ts';
+import { getEventListeners } from 'node:events';
 import type { ProbeOutcome, Prober, TcpTarget } from '../../src/probes/probe.ts';
 import { tcpProbe } from '../../src/probes/tcp.ts';
 import { TARGET_DEFAULTS } from '../helpers/services.ts';
@@ -45,4 +46,77 @@ test('the probe sees its signal abort at the deadline', async () => {
   };
   assert.equal(reasonOf(await runWithDeadline(prober, 10)), 'timeout');
   assert.equal((aborted as DOMException).name, 'TimeoutError');
+});
+
+/** signals records the signal of every run and answers ok, optionally leaving a listener behind. */
+function recorder(leaveListener: boolean): Prober & { signals: AbortSignal[] } {
+  const signals: AbortSignal[] = [];
+  return {
+    signals,
+    run: async (signal) => {
+      signals.push(signal);
+      if (leaveListener) signal.addEventListener('abort', () => {});
+      return { ok: true };
+    },
+    close: async () => {},
+  };
+}
+
+test('a lane reuses its signal across runs that leave no listener on it', async () => {
+  const lane = new Lane(1000);
+  const prober = recorder(false);
+  for (let i = 0; i < 5; i++) assert.equal(reasonOf(await lane.run(prober)), 'ok');
+  lane.close();
+  assert.equal(new Set(prober.signals).size, 1);
+  assert.equal(getEventListeners(prober.signals[0]!, 'abort').length, 0);
+});
+
+test('a run that leaves a listener on its signal makes the lane take a fresh signal for the next run', async () => {
+  const lane = new Lane(1000);
+  const prober = recorder(true);
+  for (let i = 0; i < 3; i++) await lane.run(prober);
+  lane.close();
+  assert.equal(new Set(prober.signals).size, 3);
+  for (const s of prober.signals) assert.equal(getEventListeners(s, 'abort').length, 1, 'each signal carries only its own run\'s listener');
+});
+
+test('after a timeout the next run gets an unaborted signal and a whole deadline of its own', async () => {
+  const lane = new Lane(30);
+  const never: Prober = { run: () => new Promise(() => {}), close: async () => {} };
+  const first = recorder(false);
+  assert.equal(reasonOf(await lane.run(never)), 'timeout');
+  const slowOk: Prober = {
+    run: async (signal) => {
+      first.signals.push(signal);
+      await new Promise((r) => setTimeout(r, 20)); // most of a deadline, which must start now, not earlier
+      return signal.aborted ? { ok: false, reason: 'other', message: 'aborted' } : { ok: true };
+    },
+    close: async () => {},
+  };
+  assert.equal(reasonOf(await lane.run(slowOk)), 'ok');
+  assert.equal(first.signals[0]!.aborted, false);
+  lane.close();
+});
+
+test('a run started while its predecessor\'s expired timer is pending is not expired by it', async () => {
+  // The first probe answers from a timer of the same duration, armed just after the lane's: both expire
+  // in one timers phase, the lane's first. The answer settles the first run before its abort (due in the
+  // check phase) and the lane starts the second run at once; that abort must not hit the second run.
+  const lane = new Lane(20);
+  const answersAtDeadline: Prober = { run: () => new Promise((r) => setTimeout(() => r({ ok: true }), 20)), close: async () => {} };
+  const okSoon: Prober = { run: () => new Promise((r) => setTimeout(() => r({ ok: true }), 5)), close: async () => {} };
+  const first = lane.run(answersAtDeadline);
+  const second = first.then(() => lane.run(okSoon));
+  assert.equal(reasonOf(await first), 'ok');
+  assert.equal(reasonOf(await second), 'ok');
+  lane.close();
+});
+
+test('a prober that throws synchronously yields reason other, and the lane keeps working', async () => {
+  const lane = new Lane(100);
+  const throws: Prober = { run: () => { throw new Error('boom'); }, close: async () => {} };
+  const outcome = await lane.run(throws);
+  assert.deepEqual(outcome, { ok: false, reason: 'other', message: 'probe threw: Error: boom' });
+  assert.equal(reasonOf(await lane.run(recorder(false))), 'ok');
+  lane.close();
 });

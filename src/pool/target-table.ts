@@ -1,0 +1,57 @@
+/**
+ * TargetTable: one config's target list, written once as JSON into a SharedArrayBuffer. Every batch
+ * refers to its table and names its targets by index, so dispatching a batch clones a few numbers and
+ * a buffer handle (shared, not copied) instead of every target object, and each worker parses a table
+ * once per config rather than once per batch. A worker Piscina starts later (after a crash) reads the
+ * same table from the first batch it gets, so no broadcast has to reach it.
+ */
+import type { ProbeTarget } from '../probes/probe.ts';
+
+/** TargetTable is the shared form; `epoch` is unique within the process and grows with every table. */
+export interface TargetTable {
+  readonly epoch: number;
+  readonly json: SharedArrayBuffer;
+}
+
+/** DecodedTable is a table as a worker uses it: targets, and each one's JSON as its identity key. */
+export interface DecodedTable {
+  readonly epoch: number;
+  readonly targets: readonly ProbeTarget[];
+  /** keys[i] is targets[i] as JSON: a prober whose target's key changed (on reload) gets a new client. */
+  readonly keys: readonly string[];
+}
+
+let lastEpoch = 0;
+
+/**
+ * encodeTargetTable writes targets into a new shared buffer under a new epoch. Epochs are per process,
+ * not per scheduler, so two schedulers sharing a pool (tests) never hand a worker two tables as one.
+ */
+export function encodeTargetTable(targets: readonly ProbeTarget[]): TargetTable {
+  const epoch = ++lastEpoch;
+  const bytes = new TextEncoder().encode(JSON.stringify(targets));
+  const json = new SharedArrayBuffer(bytes.byteLength);
+  new Uint8Array(json).set(bytes);
+  return { epoch, json };
+}
+
+/** decodeTargetTable parses a table (TextDecoder does not read shared memory: copy it out first). */
+export function decodeTargetTable(table: TargetTable): DecodedTable {
+  const targets = JSON.parse(new TextDecoder().decode(new Uint8Array(table.json).slice())) as ProbeTarget[];
+  return { epoch: table.epoch, targets, keys: targets.map((t) => JSON.stringify(t)) };
+}
+
+/**
+ * TableCache keeps the newest table a worker has decoded. A batch of an older epoch (still queued when
+ * the config was reloaded) is decoded for itself without replacing the newest.
+ */
+export class TableCache {
+  private newest: DecodedTable | undefined;
+
+  get(table: TargetTable): DecodedTable {
+    if (this.newest?.epoch === table.epoch) return this.newest;
+    const decoded = decodeTargetTable(table);
+    if (this.newest === undefined || decoded.epoch > this.newest.epoch) this.newest = decoded;
+    return decoded;
+  }
+}
