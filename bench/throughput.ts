@@ -9,7 +9,7 @@
  *      probing) and under load (every target at 10 Hz = 10,000 probes/s). Sequential GET /metrics with
  *      gzip, as Prometheus asks; p50/p99 and the ratio. Peak RSS of the probex process while scraped.
  *      --rounds alternations of idle and loaded; each side's median round by p99 is reported.
- * `npm run bench:throughput [-- --seconds 5 --rounds 3]` builds dist/ and runs probex from it (what `npm run start:dist`
+ * `npm run bench:throughput [-- --seconds 5 --rounds 3 --part all|ping|scrape]` builds dist/ and runs probex from it (what `npm run start:dist`
  * and the container run). Results also go to bench/results/throughput-<time>.json.
  */
 import { readFileSync } from 'node:fs';
@@ -28,7 +28,12 @@ const SYNTHETIC_TARGETS = 1_000;
 /** Targets from issue #3. */
 const BUDGET = { pingRatio: 0.6, scrapeP99Ratio: 1.5, rssBytes: 256 * 1024 * 1024 };
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: {
+  seconds: { type: 'string', default: '5' },
+  rounds: { type: 'string', default: '3' },
+  /** part runs only `ping` or only `scrape` (while working on one of them); the default runs both. */
+  part: { type: 'string', default: 'all' },
+} });
 const seconds = Number(values.seconds);
 /** rounds of idle-then-loaded scrape runs; each side reports its median round by p99 (one bad round is common here). */
 const rounds = Number(values.rounds);
@@ -139,39 +144,48 @@ function rssOf(pid: number): number {
 }
 
 const ms = seconds * 1000;
-const bare = await bareRedisLoop(ms, 'default');
-const fastest = await bareRedisLoop(ms, 'off');
-const viaProbex = await probexPingRate(ms);
-const idleRounds: ScrapeStats[] = [];
-const loadedRounds: ScrapeStats[] = [];
-for (let r = 0; r < rounds; r++) {
-  idleRounds.push(await scrapeLatency('1h', ms));
-  loadedRounds.push(await scrapeLatency('100ms', ms));
+
+/** pingPart compares PINGs/s through probex with the bare loops. */
+async function pingPart(): Promise<Record<string, number>> {
+  const bare = await bareRedisLoop(ms, 'default');
+  const fastest = await bareRedisLoop(ms, 'off');
+  const viaProbex = await probexPingRate(ms);
+  console.log(`\nRedis PING, concurrency ${CONCURRENCY}, ${seconds} s each`);
+  console.table({
+    'bare node-redis loop (defaults)': { 'probes/s': fmt(bare) },
+    'bare node-redis loop (no command timeout)': { 'probes/s': fmt(fastest) },
+    'probex (2 worker threads)': { 'probes/s': fmt(viaProbex) },
+    'ratio probex / bare (defaults)': { 'probes/s': `${fmt(viaProbex / bare, 2)}× (target ≥ ${BUDGET.pingRatio}×)` },
+    'ratio probex / bare (no command timeout)': { 'probes/s': `${fmt(viaProbex / fastest, 2)}×` },
+  });
+  return { bare, fastest, viaProbex, ratio: viaProbex / bare, ratioToFastest: viaProbex / fastest };
 }
-const medianByP99 = (all: ScrapeStats[]): ScrapeStats => [...all].sort((a, b) => a.p99Ms - b.p99Ms)[Math.floor(all.length / 2)]!;
-// Latency from the median round; peak RSS from the worst round, not the median's.
-const idle = { ...medianByP99(idleRounds), rssBytes: Math.max(...idleRounds.map((x) => x.rssBytes)) };
-const loaded = { ...medianByP99(loadedRounds), rssBytes: Math.max(...loadedRounds.map((x) => x.rssBytes)) };
 
-console.log(`\nRedis PING, concurrency ${CONCURRENCY}, ${seconds} s each`);
-console.table({
-  'bare node-redis loop (defaults)': { 'probes/s': fmt(bare) },
-  'bare node-redis loop (no command timeout)': { 'probes/s': fmt(fastest) },
-  'probex (2 worker threads)': { 'probes/s': fmt(viaProbex) },
-  'ratio probex / bare (defaults)': { 'probes/s': `${fmt(viaProbex / bare, 2)}× (target ≥ ${BUDGET.pingRatio}×)` },
-  'ratio probex / bare (no command timeout)': { 'probes/s': `${fmt(viaProbex / fastest, 2)}×` },
-});
-console.log(`\nScrape latency, ${SYNTHETIC_TARGETS} synthetic targets, sequential GET /metrics with gzip, ${seconds} s each, `
-  + `median of ${rounds} interleaved rounds by p99 (p99s idle ${idleRounds.map((x) => fmt(x.p99Ms, 2)).join(', ')}; `
-  + `loaded ${loadedRounds.map((x) => fmt(x.p99Ms, 2)).join(', ')})`);
-const row = (s: ScrapeStats) => ({ scrapes: s.scrapes, 'body (gzip)': `${fmt(s.bodyBytes / 1024)} KiB`,
-  'p50 ms': fmt(s.p50Ms, 3), 'p99 ms': fmt(s.p99Ms, 3), 'max ms': fmt(s.maxMs, 3), 'peak RSS MiB': fmt(s.rssBytes / 2 ** 20),
-  'publish ms': fmt(s.publishMs, 1), 'snapshot age ms': fmt(s.snapshotAgeMs) });
-console.table({ 'idle (interval 1 h)': row(idle), 'under load (10 Hz each = 10k probes/s)': row(loaded) });
-console.log(`p99 ratio load / idle: ${fmt(loaded.p99Ms / idle.p99Ms, 2)}× (target ≤ ${BUDGET.scrapeP99Ratio}×); `
-  + `peak RSS under load ${fmt(loaded.rssBytes / 2 ** 20)} MiB (target ≤ ${BUDGET.rssBytes / 2 ** 20} MiB)`);
+/** scrapePart times scrapes idle and under probe load, in interleaved rounds. */
+async function scrapePart(): Promise<Record<string, unknown>> {
+  const idleRounds: ScrapeStats[] = [];
+  const loadedRounds: ScrapeStats[] = [];
+  for (let r = 0; r < rounds; r++) {
+    idleRounds.push(await scrapeLatency('1h', ms));
+    loadedRounds.push(await scrapeLatency('100ms', ms));
+  }
+  const medianByP99 = (all: ScrapeStats[]): ScrapeStats => [...all].sort((a, b) => a.p99Ms - b.p99Ms)[Math.floor(all.length / 2)]!;
+  // Latency from the median round; peak RSS from the worst round, not the median's.
+  const idle = { ...medianByP99(idleRounds), rssBytes: Math.max(...idleRounds.map((x) => x.rssBytes)) };
+  const loaded = { ...medianByP99(loadedRounds), rssBytes: Math.max(...loadedRounds.map((x) => x.rssBytes)) };
+  console.log(`\nScrape latency, ${SYNTHETIC_TARGETS} synthetic targets, sequential GET /metrics with gzip, ${seconds} s each, `
+    + `median of ${rounds} interleaved rounds by p99 (p99s idle ${idleRounds.map((x) => fmt(x.p99Ms, 2)).join(', ')}; `
+    + `loaded ${loadedRounds.map((x) => fmt(x.p99Ms, 2)).join(', ')})`);
+  const row = (s: ScrapeStats) => ({ scrapes: s.scrapes, 'body (gzip)': `${fmt(s.bodyBytes / 1024)} KiB`,
+    'p50 ms': fmt(s.p50Ms, 3), 'p99 ms': fmt(s.p99Ms, 3), 'max ms': fmt(s.maxMs, 3), 'peak RSS MiB': fmt(s.rssBytes / 2 ** 20),
+    'publish ms': fmt(s.publishMs, 1), 'snapshot age ms': fmt(s.snapshotAgeMs) });
+  console.table({ 'idle (interval 1 h)': row(idle), 'under load (10 Hz each = 10k probes/s)': row(loaded) });
+  console.log(`p99 ratio load / idle: ${fmt(loaded.p99Ms / idle.p99Ms, 2)}× (target ≤ ${BUDGET.scrapeP99Ratio}×); `
+    + `peak RSS under load ${fmt(loaded.rssBytes / 2 ** 20)} MiB (target ≤ ${BUDGET.rssBytes / 2 ** 20} MiB)`);
+  return { rounds, idleRounds, loadedRounds, idle, loaded, p99Ratio: loaded.p99Ms / idle.p99Ms };
+}
 
-const out = writeResult('throughput', { seconds, concurrency: CONCURRENCY,
-  ping: { bare, fastest, viaProbex, ratio: viaProbex / bare, ratioToFastest: viaProbex / fastest },
-  scrape: { rounds, idleRounds, loadedRounds, idle, loaded, p99Ratio: loaded.p99Ms / idle.p99Ms }, budget: BUDGET });
+const ping = values.part === 'scrape' ? undefined : await pingPart();
+const scrapes = values.part === 'ping' ? undefined : await scrapePart();
+const out = writeResult('throughput', { seconds, concurrency: CONCURRENCY, ping, scrape: scrapes, budget: BUDGET });
 console.log(`results: ${out}`);

@@ -103,17 +103,28 @@ export function describeError(err: unknown): string {
  * - when the signal aborts first, the returned promise settles at once with `timeout`, even if the work
  *   is stuck in a library that ignores signals. The work keeps running to its own end (each kind
  *   listens to the same signal to destroy its socket); its late result or error is dropped here;
- * - an error thrown by the work is classified (as `timeout` when the signal has aborted meanwhile).
+ * - an error thrown by the work is classified (as `timeout` when the signal has aborted meanwhile);
+ * - `cancel`, when given, runs once when the signal aborts the work, before the timeout settles (a kind
+ *   uses it to destroy a connection a run left in an unknown state). It shares settle's one listener:
+ *   every listener added to and removed from an AbortSignal costs about a quarter of a µs, per run.
  */
 export function settle(
   signal: AbortSignal,
   timeoutMs: number,
   work: () => Promise<ProbeOutcome>,
+  cancel?: () => void,
 ): Promise<ProbeOutcome> {
   if (signal.aborted) return Promise.resolve(timeoutOutcome(timeoutMs));
   return new Promise<ProbeOutcome>((resolve) => {
-    const onAbort = (): void => resolve(timeoutOutcome(timeoutMs));
+    const onAbort = (): void => {
+      cancel?.();
+      resolve(timeoutOutcome(timeoutMs));
+    };
     signal.addEventListener('abort', onAbort, { once: true });
+    const done = (outcome: ProbeOutcome): void => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(outcome);
+    };
     let attempt: Promise<ProbeOutcome>;
     try {
       attempt = work();
@@ -121,10 +132,7 @@ export function settle(
       // A synchronous throw before the first await: still a result, never an exception.
       attempt = Promise.reject(err);
     }
-    attempt.then(
-      (outcome) => resolve(outcome),
-      (err: unknown) => resolve(signal.aborted ? timeoutOutcome(timeoutMs) : outcomeFromError(err)),
-    ).finally(() => signal.removeEventListener('abort', onAbort));
+    attempt.then(done, (err: unknown) => done(signal.aborted ? timeoutOutcome(timeoutMs) : outcomeFromError(err)));
   });
 }
 

@@ -43,7 +43,19 @@ class RedisProber implements Prober {
   }
 
   run(signal: AbortSignal): Promise<ProbeOutcome> {
-    return settle(signal, this.#target.timeoutMs, () => this.#ping(signal));
+    let conn: Connection | undefined;
+    // A deadline destroys the connection this run used: a PING that got no answer in time leaves the
+    // connection in an unknown state (a hung server would otherwise collect one PING per run forever).
+    const onDeadline = (): void => {
+      if (conn === undefined) return;
+      conn.deadlineMs ??= this.#target.timeoutMs;
+      this.#drop(conn);
+    };
+    return settle(signal, this.#target.timeoutMs, () => {
+      if (this.#closed) return Promise.resolve<ProbeOutcome>({ ok: false, reason: 'other', message: 'prober is closed' });
+      conn = this.#connection();
+      return this.#ping(conn, signal);
+    }, onDeadline);
   }
 
   close(): Promise<void> {
@@ -52,16 +64,7 @@ class RedisProber implements Prober {
     return Promise.resolve();
   }
 
-  async #ping(signal: AbortSignal): Promise<ProbeOutcome> {
-    if (this.#closed) return { ok: false, reason: 'other', message: 'prober is closed' };
-    const conn = this.#connection();
-    // A deadline destroys the connection this run used: a PING that got no answer in time leaves the
-    // connection in an unknown state (a hung server would otherwise collect one PING per run forever).
-    const onAbort = (): void => {
-      conn.deadlineMs ??= this.#target.timeoutMs;
-      this.#drop(conn);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
+  async #ping(conn: Connection, signal: AbortSignal): Promise<ProbeOutcome> {
     try {
       await conn.ready;
       const reply = await conn.client.ping();
@@ -78,8 +81,6 @@ class RedisProber implements Prober {
       // A server error reply (LOADING, ...) leaves the connection usable; anything else closed it.
       if (!conn.client.isReady) this.#drop(conn);
       throw err;
-    } finally {
-      signal.removeEventListener('abort', onAbort);
     }
   }
 
