@@ -9,7 +9,7 @@
  *      probing) and under load (every target at 10 Hz = 10,000 probes/s). Sequential GET /metrics with
  *      gzip, as Prometheus asks; p50/p99 and the ratio. Peak RSS of the probex process while scraped.
  *      --rounds alternations of idle and loaded; each side's median round by p99 is reported.
- * `npm run bench:throughput [-- --seconds 5 --rounds 3 --part all|ping|scrape]` builds dist/ and runs probex from it (what `npm run start:dist`
+ * `npm run bench:throughput [-- --seconds 5 --rounds 5 --part all|ping|scrape]` builds dist/ and runs probex from it (what `npm run start:dist`
  * and the container run). Results also go to bench/results/throughput-<time>.json.
  */
 import { readFileSync } from 'node:fs';
@@ -30,7 +30,7 @@ const BUDGET = { pingRatio: 0.6, scrapeP99Ratio: 1.5, rssBytes: 256 * 1024 * 102
 
 const { values } = parseArgs({ options: {
   seconds: { type: 'string', default: '5' },
-  rounds: { type: 'string', default: '3' },
+  rounds: { type: 'string', default: '5' },
   /** part runs only `ping` or only `scrape` (while working on one of them); the default runs both. */
   part: { type: 'string', default: 'all' },
 } });

@@ -1,9 +1,10 @@
 /**
- * Piscina entry: runs one ProbeBatch. A thin adapter (STYLE.md): it looks each target's Prober up (one
- * per target per worker, created on first use and kept, so clients stay open between rounds), runs the
- * probes concurrently under their deadlines, measures them, and posts the runs as flat typed arrays to
- * the publisher thread on the results channel. The task itself resolves with nothing: the main thread
- * only needs to know the batch is done.
+ * Piscina entry: runs one ProbeBatch. A thin adapter (STYLE.md): it reads the batch's targets from their
+ * TargetTable (parsed once per config), looks each target's Prober up (one per target per worker, created
+ * on first use and kept, so clients stay open between rounds), runs the probes concurrently on Lanes
+ * (deadline, AbortController and timer kept per lane across rounds), measures them, and posts the runs
+ * as flat typed arrays to the publisher thread on the results channel. The task itself resolves with
+ * nothing: the main thread only needs to know the batch is done.
  *
  * The worker measures; the publisher thread records into HDR. Keeping histograms out of the workers
  * means a crashed worker loses only the batch in flight (counted as reason `worker` by the scheduler),
