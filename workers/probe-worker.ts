@@ -21,7 +21,7 @@ import { kOk, type ProbeBatch, type ProbeBatchResult, type ProbeResults, type Pr
 interface LiveProber {
   readonly key: string;
   readonly prober: Prober;
-  /** lanes not running now, kept for the target's next round (a Lane keeps its AbortController and timer). */
+  /** lanes not running now, kept for the target's next round (a Lane keeps its AbortController). */
   readonly idleLanes: Lane[];
   lastUsedMs: number;
   readonly idleMs: number;
@@ -57,8 +57,8 @@ async function runLane(live: LiveProber, target: ProbeTarget, t: number, burstUn
     const elapsedUs = (performance.now() - t0) * 1000;
     runs.add(t, outcome, elapsedUs);
   } while (performance.now() < burstUntil);
-  if (probers.get(target.name) === live) live.idleLanes.push(lane);
-  else lane.close(); // the prober was retired meanwhile
+  lane.close();
+  if (probers.get(target.name) === live) live.idleLanes.push(lane); // else the prober was retired meanwhile
 }
 
 /** proberFor returns the target's live prober; `key` (the target as JSON) tells a changed target apart. */
@@ -77,7 +77,6 @@ function proberFor(target: ProbeTarget, key: string): LiveProber {
 
 /** retire closes a prober that is no longer used; lanes still running finish on it and are dropped. */
 function retire(live: LiveProber): void {
-  for (const lane of live.idleLanes) lane.close();
   live.idleLanes.length = 0;
   void live.prober.close();
 }

@@ -58,10 +58,15 @@ export class Lane {
     });
   }
 
-  /** close stops the lane's timer; call it once no run is in flight. */
+  /**
+   * close stops the lane's timer; call it once no run is in flight. A lane stays usable after close (its
+   * next run arms a new timer), so a worker closes lanes it keeps between rounds: an armed timer would
+   * wake the thread once per lane and round for nothing.
+   */
   close(): void {
     clearTimeout(this.#timer);
     clearImmediate(this.#immediate);
+    this.#timer = undefined;
     this.#expire = undefined;
   }
 

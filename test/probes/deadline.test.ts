@@ -120,3 +120,18 @@ test('a prober that throws synchronously yields reason other, and the lane keeps
   assert.equal(reasonOf(await lane.run(recorder(false))), 'ok');
   lane.close();
 });
+
+test('a lane closed between rounds keeps its signal and still enforces the deadline of its next run', async () => {
+  const lane = new Lane(30);
+  const prober = recorder(false);
+  await lane.run(prober);
+  lane.close();
+  await lane.run(prober);
+  assert.equal(new Set(prober.signals).size, 1, 'close keeps the AbortController');
+  lane.close();
+  const never: Prober = { run: () => new Promise(() => {}), close: async () => {} };
+  const t0 = performance.now();
+  assert.equal(reasonOf(await lane.run(never)), 'timeout');
+  assert.ok(performance.now() - t0 < 500);
+  lane.close();
+});
