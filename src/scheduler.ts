@@ -52,7 +52,7 @@ export class Scheduler {
     const groups = new Map<number, number[]>();
     targets.forEach((t, i) => {
       if (t.intervalMs === 0) {
-        for (const lanes of spread(t.concurrency, this.threads)) void this.loop(table, targets, i, lanes);
+        for (const lanes of spread(t.concurrency, this.threads)) void this.loop(table, i, t.name, lanes);
         return;
       }
       groups.set(t.intervalMs, [...(groups.get(t.intervalMs) ?? []), i]);
@@ -88,20 +88,23 @@ export class Scheduler {
     this.skipped += slot.length - due.length;
     if (due.length === 0) return;
     const size = Math.min(MAX_BATCH, Math.ceil(due.length / this.threads));
-    for (let i = 0; i < due.length; i += size) void this.dispatch({ table, targets: due.slice(i, i + size), burstMs: 0 }, targets);
-  }
-
-  private async loop(table: TargetTable, targets: readonly ProbeTarget[], target: number, lanes: number): Promise<void> {
-    const batch: ProbeBatch = { table, targets: [target], lanes, burstMs: BURST_MS };
-    while (table === this.table) {
-      // A failing worker resolves at once; back off so a broken target cannot spin the main thread.
-      if (!(await this.dispatch(batch, targets))) await new Promise((r) => setTimeout(r, BURST_MS));
+    for (let i = 0; i < due.length; i += size) {
+      const batch = due.slice(i, i + size);
+      void this.dispatch({ table, targets: batch, burstMs: 0 }, batch.map((t) => targets[t]!.name));
     }
   }
 
-  /** dispatch runs one batch; it resolves true when the worker answered, false when it failed. */
-  private dispatch(batch: ProbeBatch, targets: readonly ProbeTarget[]): Promise<boolean> {
-    const names = batch.targets.map((i) => targets[i]!.name);
+  private async loop(table: TargetTable, target: number, name: string, lanes: number): Promise<void> {
+    const batch: ProbeBatch = { table, targets: [target], lanes, burstMs: BURST_MS };
+    const names = [name];
+    while (table === this.table) {
+      // A failing worker resolves at once; back off so a broken target cannot spin the main thread.
+      if (!(await this.dispatch(batch, names))) await new Promise((r) => setTimeout(r, BURST_MS));
+    }
+  }
+
+  /** dispatch runs one batch (`names` are its targets'); it resolves true when the worker answered, false when it failed. */
+  private dispatch(batch: ProbeBatch, names: readonly string[]): Promise<boolean> {
     for (const n of names) this.inFlight.add(n);
     const done = this.pool.run(batch)
       .then(() => true, (err: unknown) => {
