@@ -2,7 +2,7 @@
  * Piscina entry: runs one ProbeBatch. A thin adapter (STYLE.md): it reads the batch's targets from their
  * TargetTable (parsed once per config), looks each target's Prober up (one per target per worker, created
  * on first use and kept, so clients stay open between rounds), runs the probes concurrently on Lanes
- * (deadline, AbortController and timer kept per lane across rounds), measures them, and posts the runs
+ * (each keeps its AbortController across rounds), measures them, and posts the runs
  * as flat typed arrays to the publisher thread on the results channel. The task itself resolves with
  * nothing: the main thread only needs to know the batch is done.
  *
@@ -69,16 +69,10 @@ function proberFor(target: ProbeTarget, key: string): LiveProber {
     live.lastUsedMs = now;
     return live;
   }
-  if (live !== undefined) retire(live); // the target changed on reload: new client
+  if (live !== undefined) void live.prober.close(); // the target changed on reload: new client
   const fresh: LiveProber = { key, prober: createProber(target), idleLanes: [], lastUsedMs: now, idleMs: Math.max(60_000, target.intervalMs * 10) };
   probers.set(target.name, fresh);
   return fresh;
-}
-
-/** retire closes a prober that is no longer used; lanes still running finish on it and are dropped. */
-function retire(live: LiveProber): void {
-  live.idleLanes.length = 0;
-  void live.prober.close();
 }
 
 /*
@@ -91,7 +85,7 @@ setInterval(() => {
   for (const [name, live] of probers) {
     if (now - live.lastUsedMs > live.idleMs) {
       probers.delete(name);
-      retire(live);
+      void live.prober.close();
     }
   }
 }, 30_000).unref();

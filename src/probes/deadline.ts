@@ -9,9 +9,9 @@ import type { ProbeOutcome, Prober } from './probe.ts';
  * and also races it against the deadline, so a probe that ignores its signal still yields `timeout` on
  * time; its late settlement is dropped.
  *
- * A lane reuses one AbortController and one timer for all its runs, because an AbortController costs
- * about 5 µs to create (more than a Redis PING's client-side work) and a timer re-armed with refresh()
- * allocates nothing. The controller is replaced after it aborted, and whenever a run left a listener
+ * A lane reuses one AbortController for all its runs, because an AbortController costs about 5 µs to
+ * create (more than a Redis PING's client-side work), and one timer, re-armed with refresh() (which
+ * allocates nothing), for runs back to back until close(). The controller is replaced after it aborted, and whenever a run left a listener
  * on its signal (fetch keeps its listener until GC), so each run's signal carries only its own listeners.
  *
  * When the deadline timer fires, the abort waits for one setImmediate. After this thread stalled (a GC,
@@ -85,15 +85,5 @@ export class Lane {
         if (this.#expire === expire) expire();
       });
     }, this.#timeoutMs);
-  }
-}
-
-/** runWithDeadline runs one probe on a lane of its own. */
-export async function runWithDeadline(prober: Prober, timeoutMs: number): Promise<ProbeOutcome> {
-  const lane = new Lane(timeoutMs);
-  try {
-    return await lane.run(prober);
-  } finally {
-    lane.close();
   }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Lane, runWithDeadline } from '../../src/probes/deadline.ts';
+import { Lane } from '../../src/probes/deadline.ts';
 import { getEventListeners } from 'node:events';
 import type { ProbeOutcome, Prober, TcpTarget } from '../../src/probes/probe.ts';
 import { tcpProbe } from '../../src/probes/tcp.ts';
@@ -11,6 +11,16 @@ const tcp = (port: number, timeoutMs: number): Prober =>
   tcpProbe.create({ ...TARGET_DEFAULTS, name: 'deadline-test', kind: 'tcp', host: '127.0.0.1', port, timeoutMs } satisfies TcpTarget);
 
 const reasonOf = (o: ProbeOutcome): string => (o.ok ? 'ok' : o.reason);
+
+/** runWithDeadline runs one probe on a lane of its own, as a worker runs an interval target's round. */
+async function runWithDeadline(prober: Prober, timeoutMs: number): Promise<ProbeOutcome> {
+  const lane = new Lane(timeoutMs);
+  try {
+    return await lane.run(prober);
+  } finally {
+    lane.close();
+  }
+}
 
 /** stall blocks this thread for ms, as a GC pause or another probe compiling code would. */
 function stall(ms: number): void {
