@@ -1,5 +1,6 @@
 /**
- * Composition root: loadConfig → publisher thread + probe pool → scheduler → uWS server; signals.
+ * Composition root: loadConfig → publisher thread → uWS server → scheduler thread (which runs the probe
+ * pool); signals. The main thread itself only serves HTTP.
  * `probex [--config probex.yaml] [--check-config]`. With no config, the embedded default runs.
  */
 import { randomUUID } from 'node:crypto';
@@ -8,15 +9,13 @@ import { extname } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Worker } from 'node:worker_threads';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { loadConfigFile, readTokenFile, type Config } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { TokenTable } from './http/auth.ts';
 import { startServer, type ServerState } from './http/server.ts';
 import { createLogger, type Logger } from './log.ts';
-import type { PublisherInit, PublisherMessage } from './pool/messages.ts';
-import { createProbePool } from './pool/probe-pool.ts';
-import { Scheduler } from './scheduler.ts';
+import type { PublisherInit, PublisherMessage, SchedulerInit, SchedulerMessage, SchedulerReport, SchedulerStats } from './pool/messages.ts';
 import { createSnapshotBuffer } from './snapshot/layout.ts';
 import { SnapshotReader } from './snapshot/reader.ts';
 
@@ -30,7 +29,9 @@ function workerBootstrap(url: URL): string {
   return url.pathname.endsWith('.ts') ? `import('tsx/esm/api').then(({ register }) => { register(); return ${load}; })` : load;
 }
 
-const PUBLISHER_URL = new URL(`../workers/publisher-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+const EXT = extname(fileURLToPath(import.meta.url));
+const PUBLISHER_URL = new URL(`../workers/publisher-worker${EXT}`, import.meta.url);
+const SCHEDULER_URL = new URL(`../workers/scheduler-worker${EXT}`, import.meta.url);
 const VERSION = readVersion();
 /**
  * PUBLISHER_YOUNG_GENERATION_MB bounds the publisher's young generation: it renders megabytes per publish
@@ -39,6 +40,8 @@ const VERSION = readVersion();
 const PUBLISHER_YOUNG_GENERATION_MB = 8;
 /** SHUTDOWN_GRACE_MS bounds how long SIGTERM waits for probe rounds in flight before closing the pool. */
 const SHUTDOWN_GRACE_MS = 500;
+/** POOL_CLOSE_MS bounds how long SIGTERM then waits for the scheduler thread to close the pool and answer. */
+const POOL_CLOSE_MS = 1_000;
 
 const USAGE = `usage: probex [--config FILE] [--check-config]
   --config FILE     YAML config (env: PROBEX_CONFIG); without it the embedded default runs
@@ -89,25 +92,30 @@ function tokenTable(config: Config): TokenTable {
   return new TokenTable([...config.auth.tokens, ...fromFile]);
 }
 
+/**
+ * startThread starts one of probex's own threads (not a probe worker) with its workerData. Such a thread
+ * failing is fatal: probex exits so its supervisor restarts it, rather than serve a frozen snapshot.
+ */
+function startThread(name: string, url: URL, workerData: PublisherInit | SchedulerInit, log: Logger,
+  resourceLimits?: ResourceLimits): Worker {
+  const thread = new Worker(workerBootstrap(url), { eval: true, workerData, ...(resourceLimits ? { resourceLimits } : {}) });
+  thread.on('error', (err) => {
+    log.fatal({ err }, `${name} thread failed; exiting so the supervisor restarts probex`);
+    process.exit(1);
+  });
+  return thread;
+}
+
 async function run(initial: Config, tokens: TokenTable, configPath: string | undefined, log: Logger): Promise<void> {
   let config = initial;
   const snapshotBuffer = createSnapshotBuffer(config.snapshotBytes);
   const startTimeSeconds = Date.now() / 1000;
   // Probe workers post their results straight to the publisher on this channel (one per process).
   const resultsChannel = `probex-results-${randomUUID()}`;
-  const publisher = new Worker(workerBootstrap(PUBLISHER_URL), {
-    eval: true,
-    resourceLimits: { maxYoungGenerationSizeMb: PUBLISHER_YOUNG_GENERATION_MB },
-    workerData: { config, snapshot: snapshotBuffer, version: VERSION, startTimeSeconds, resultsChannel } satisfies PublisherInit,
-  });
+  const publisher = startThread('publisher', PUBLISHER_URL,
+    { config, snapshot: snapshotBuffer, version: VERSION, startTimeSeconds, resultsChannel } satisfies PublisherInit,
+    log, { maxYoungGenerationSizeMb: PUBLISHER_YOUNG_GENERATION_MB });
   const post = (msg: PublisherMessage): void => publisher.postMessage(msg);
-  publisher.on('error', (err) => {
-    log.fatal({ err }, 'publisher thread failed; exiting so the supervisor restarts probex');
-    process.exit(1);
-  });
-
-  const pool = createProbePool(config.threads, resultsChannel);
-  const scheduler = new Scheduler(pool, (names, result) => post({ type: 'results', names, result }), config.threads, log);
   const state: ServerState = { tokens, agentId: config.agentId, targetNames: new Set(config.targets.map((t) => t.name)) };
   const reloads = { total: 0, failures: 0, lastOk: 1 as 0 | 1 };
 
@@ -118,20 +126,28 @@ async function run(initial: Config, tokens: TokenTable, configPath: string | und
     log.fatal({ err }, 'cannot start the HTTP server');
     process.exit(1);
   }
-  scheduler.start(config.targets);
-  // Main-thread self-metrics go to the publisher once per publish interval (event-loop delay per interval).
+  // The scheduler thread starts once the server listens: the default config probes probex's own /healthz.
+  const scheduler = startThread('scheduler', SCHEDULER_URL, { targets: config.targets, threads: config.threads,
+    resultsChannel, logLevel: config.log.level, statsIntervalMs: config.publishIntervalMs } satisfies SchedulerInit, log);
+  const tell = (msg: SchedulerMessage): void => scheduler.postMessage(msg);
+  let schedulerStats: SchedulerStats = { threads: 0, utilization: 0, queueSize: 0, probesSkippedTotal: 0 };
+  let schedulerStopped = (): void => {};
+  scheduler.on('message', (msg: SchedulerReport) => {
+    if (msg.type === 'stats') schedulerStats = msg.stats;
+    else schedulerStopped();
+  });
+  // Main-thread self-metrics (and the scheduler thread's latest) go to the publisher once per publish interval.
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   const statsTimer = setInterval(() => {
-    const poolStats = pool.stats();
     post({ type: 'stats', stats: {
       scrapesTotal: server.counters.scrapes,
       apiRequestsTotal: server.counters.apiRequests,
       eventLoopDelay: { p50: loopDelay.percentile(50) / 1e9, p99: loopDelay.percentile(99) / 1e9, max: loopDelay.max / 1e9 },
-      poolThreads: poolStats.threads,
-      poolUtilization: poolStats.utilization,
-      poolQueueSize: poolStats.queueSize,
-      probesSkippedTotal: scheduler.probesSkipped,
+      poolThreads: schedulerStats.threads,
+      poolUtilization: schedulerStats.utilization,
+      poolQueueSize: schedulerStats.queueSize,
+      probesSkippedTotal: schedulerStats.probesSkippedTotal,
       configReloadsTotal: reloads.total,
       configReloadFailuresTotal: reloads.failures,
       configLastReloadSuccessful: reloads.lastOk,
@@ -153,7 +169,7 @@ async function run(initial: Config, tokens: TokenTable, configPath: string | und
       state.agentId = next.agentId;
       state.targetNames = new Set(next.targets.map((t) => t.name));
       post({ type: 'config', config: next });
-      scheduler.start(next.targets);
+      tell({ type: 'targets', targets: next.targets });
       reloads.lastOk = 1;
       log.info({ targets: next.targets.length }, 'config reloaded');
     } catch (err) {
@@ -171,8 +187,15 @@ async function run(initial: Config, tokens: TokenTable, configPath: string | und
     log.info({ signal }, 'shutting down');
     server.close();
     clearInterval(statsTimer);
-    await Promise.race([scheduler.stop(), new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS))]);
-    await Promise.allSettled([pool.close(), publisher.terminate()]);
+    const stopped = await Promise.race([
+      new Promise<true>((resolve) => {
+        schedulerStopped = () => resolve(true);
+        tell({ type: 'stop', graceMs: SHUTDOWN_GRACE_MS });
+      }),
+      new Promise<false>((r) => setTimeout(() => r(false), SHUTDOWN_GRACE_MS + POOL_CLOSE_MS)),
+    ]);
+    if (!stopped) log.warn('the scheduler thread did not close the probe pool in time; terminating it');
+    await Promise.allSettled([scheduler.terminate(), publisher.terminate()]);
     log.info('bye');
     process.exit(0);
   };

@@ -1,7 +1,8 @@
 /**
- * Scheduler (main thread): decides when each target is probed and hands batches to the pool. It never
- * probes, merges or renders, and never sees results: workers post those to the publisher themselves. It
- * only reports batches whose worker failed, so their probes are still counted (reason `worker`).
+ * Scheduler (on the scheduler thread, workers/scheduler-worker.ts): decides when each target is probed
+ * and hands batches to the pool. It never probes, merges or renders, and never sees results: workers post
+ * those to the publisher themselves. It only reports batches whose worker failed, so their probes are
+ * still counted (reason `worker`).
  *
  * Targets with the same interval form a group. A group's interval is cut into phase slots (at most one
  * per MIN_SLOT_MS) and its targets are spread over them, so 1,000 targets at 10 Hz become ten batches
@@ -9,7 +10,7 @@
  * Continuous targets (interval 0) run back-to-back bursts instead, one loop per worker thread.
  *
  * A batch names its targets by index into the config's TargetTable (shared memory), so a dispatch costs
- * the main thread a few numbers, not a clone of every target object.
+ * the scheduler thread a few numbers, not a clone of every target object.
  */
 import type { Logger } from './log.ts';
 import { FAILURE_REASONS, type ProbeTarget } from './probes/probe.ts';
@@ -98,7 +99,7 @@ export class Scheduler {
     const batch: ProbeBatch = { table, targets: [target], lanes, burstMs: BURST_MS };
     const names = [name];
     while (table === this.table) {
-      // A failing worker resolves at once; back off so a broken target cannot spin the main thread.
+      // A failing worker resolves at once; back off so a broken target cannot spin the scheduler thread.
       if (!(await this.dispatch(batch, names))) await new Promise((r) => setTimeout(r, BURST_MS));
     }
   }

@@ -4,7 +4,7 @@
  * on first use and kept, so clients stay open between rounds), runs the probes concurrently on Lanes
  * (each keeps its AbortController across rounds), measures them, and posts the runs
  * as flat typed arrays to the publisher thread on the results channel. The task itself resolves with
- * nothing: the main thread only needs to know the batch is done.
+ * nothing: the scheduler only needs to know the batch is done.
  *
  * The worker measures; the publisher thread records into HDR. Keeping histograms out of the workers
  * means a crashed worker loses only the batch in flight (counted as reason `worker` by the scheduler),

@@ -51,9 +51,6 @@ results.onmessage = (event) => record((event as { data: ProbeResults }).data);
 
 port.on('message', (msg: PublisherMessage) => {
   switch (msg.type) {
-    case 'results':
-      record(msg);
-      break;
     case 'config':
       config = msg.config;
       aggregator.setTargets(config.targets);

@@ -1,10 +1,13 @@
 /**
- * The only shapes that cross threads (piscina's types.ts). A ProbeBatch goes from the scheduler to a
- * Piscina worker; the worker posts its ProbeResults straight to the publisher thread on the results
- * BroadcastChannel (the main thread never copies or reads them) and answers the task with nothing.
- * PublisherMessage is everything the main thread tells the publisher.
+ * The only shapes that cross threads (piscina's types.ts). A ProbeBatch goes from the scheduler thread
+ * to a Piscina worker; the worker posts its ProbeResults straight to the publisher thread on the results
+ * BroadcastChannel (no other thread copies or reads them) and answers the task with nothing.
+ * PublisherMessage is everything the main thread tells the publisher; SchedulerMessage and
+ * SchedulerReport are what the main and scheduler threads tell each other.
  */
 import type { Config } from '../config.ts';
+import type { ProbeTarget } from '../probes/probe.ts';
+import type { PoolStats } from './probe-pool.ts';
 import type { TargetTable } from './target-table.ts';
 
 /** ProbeBatch is one round of probes for a few targets, run concurrently in one worker. */
@@ -81,8 +84,34 @@ export interface PublisherInit {
 
 /** PublisherMessage is what the main thread posts to the publisher thread. */
 export type PublisherMessage =
-  /** results of a batch whose worker failed, synthesized by the scheduler (reason `worker`). */
-  | ({ readonly type: 'results' } & ProbeResults)
   | { readonly type: 'config'; readonly config: Config }
   | { readonly type: 'stats'; readonly stats: MainStats }
   | { readonly type: 'stop' };
+
+/** SchedulerInit is the scheduler thread's workerData. */
+export interface SchedulerInit {
+  readonly targets: readonly ProbeTarget[];
+  /** threads is the number of probe worker threads the scheduler thread's pool runs. */
+  readonly threads: number;
+  readonly resultsChannel: string;
+  readonly logLevel: Config['log']['level'];
+  /** statsIntervalMs is how often the scheduler thread reports its SchedulerStats (the publish interval). */
+  readonly statsIntervalMs: number;
+}
+
+/** SchedulerMessage is what the main thread posts to the scheduler thread. */
+export type SchedulerMessage =
+  /** targets replaces the target list (config reload); rounds already running finish normally. */
+  | { readonly type: 'targets'; readonly targets: readonly ProbeTarget[] }
+  /** stop ends scheduling, waits up to `graceMs` for the rounds in flight, closes the pool and answers `stopped`. */
+  | { readonly type: 'stop'; readonly graceMs: number };
+
+/** SchedulerStats are the scheduler thread's self-metrics. */
+export interface SchedulerStats extends PoolStats {
+  readonly probesSkippedTotal: number;
+}
+
+/** SchedulerReport is what the scheduler thread posts to the main thread. */
+export type SchedulerReport =
+  | { readonly type: 'stats'; readonly stats: SchedulerStats }
+  | { readonly type: 'stopped' };

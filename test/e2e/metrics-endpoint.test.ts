@@ -124,14 +124,30 @@ test('no token ever appears in the log', () => {
   assert.doesNotMatch(logText, new RegExp(API_TOKEN));
 });
 
-test('SIGTERM stops probex with exit 0 within 2 s', async () => {
+test('SIGTERM stops probex with exit 0 within 2 s, the scheduler thread closing its pool', async () => {
   const other = await startProbex(CONFIG);
+  await waitFor('probing', async () => (await fetch(`${other.url}/readyz`)).status === 200 ? true : undefined);
   const t0 = Date.now();
   other.child.kill('SIGTERM');
   const { code } = await other.exited;
   const elapsed = Date.now() - t0;
   assert.equal(code, 0);
   assert.ok(elapsed < 2_000, `took ${elapsed} ms`);
+  const messages = other.logs.map((l) => String(l.msg));
+  assert.ok(messages.includes('bye'), messages.join(' | '));
+  assert.ok(!messages.some((m) => /did not close the probe pool/.test(m)), 'the scheduler thread answered stop in time');
+});
+
+test('the scheduler thread reports its pool and skipped rounds into the self-metrics', async () => {
+  // The default of 2 probe threads; a round of `fast` that overran its interval would be counted, not lost.
+  const samples = await waitFor('pool stats from the scheduler thread', async () => {
+    const s = parseExposition(await (await get('/metrics', { authorization: `Bearer ${TOKEN}` })).text());
+    return sampleValue(s, 'probex_pool_threads') === 2 ? s : undefined;
+  });
+  const utilization = sampleValue(samples, 'probex_pool_utilization_ratio');
+  assert.ok(utilization > 0 && utilization <= 1, `utilization ${utilization}`);
+  assert.equal(sampleValue(samples, 'probex_pool_queue_size'), 0);
+  assert.ok(Number.isFinite(sampleValue(samples, 'probex_probes_skipped_total')));
 });
 
 test('with no tokens it warns that the endpoints are open', async () => {
