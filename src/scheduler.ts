@@ -16,7 +16,7 @@ import type { Logger } from './log.ts';
 import { FAILURE_REASONS, type ProbeTarget } from './probes/probe.ts';
 import type { ProbeBatch, ProbeBatchResult } from './pool/messages.ts';
 import type { ProbePool } from './pool/probe-pool.ts';
-import { encodeTargetTable, type TargetTable } from './pool/target-table.ts';
+import { busyFlags, encodeTargetTable, type TargetTable } from './pool/target-table.ts';
 
 /** MIN_SLOT_MS is the finest phase granularity of the scheduler. */
 export const MIN_SLOT_MS = 10;
@@ -31,7 +31,6 @@ export type ReportFailure = (names: readonly string[], result: ProbeBatchResult)
 /** Scheduler runs the probe rounds of the current target list. */
 export class Scheduler {
   private timers: NodeJS.Timeout[] = [];
-  private readonly inFlight = new Set<string>();
   private readonly pending = new Set<Promise<boolean>>();
   /** table is the running config's; loops of an earlier one end when it is replaced. */
   private table: TargetTable | undefined;
@@ -85,7 +84,8 @@ export class Scheduler {
   }
 
   private round(table: TargetTable, targets: readonly ProbeTarget[], slot: readonly number[]): void {
-    const due = slot.filter((i) => !this.inFlight.has(targets[i]!.name));
+    const busy = busyFlags(table);
+    const due = slot.filter((i) => Atomics.load(busy, i) === 0);
     this.skipped += slot.length - due.length;
     if (due.length === 0) return;
     const size = Math.min(MAX_BATCH, Math.ceil(due.length / this.threads));
@@ -104,19 +104,21 @@ export class Scheduler {
     }
   }
 
-  /** dispatch runs one batch (`names` are its targets'); it resolves true when the worker answered, false when it failed. */
+  /**
+   * dispatch runs one batch (`names` are its targets'); it resolves true when the worker answered, false
+   * when it failed. Its targets are busy until the worker marks each one done (or the batch fails).
+   */
   private dispatch(batch: ProbeBatch, names: readonly string[]): Promise<boolean> {
-    for (const n of names) this.inFlight.add(n);
+    const busy = busyFlags(batch.table);
+    for (const i of batch.targets) Atomics.store(busy, i, 1);
     const done = this.pool.run(batch)
       .then(() => true, (err: unknown) => {
+        for (const i of batch.targets) Atomics.store(busy, i, 0);
         this.log.error({ err, targets: names }, 'probe batch failed in its worker; counted as reason worker');
         this.reportFailure(names, workerFailure(names.length, String(err)));
         return false;
       })
-      .finally(() => {
-        for (const n of names) this.inFlight.delete(n);
-        this.pending.delete(done);
-      });
+      .finally(() => this.pending.delete(done));
     this.pending.add(done);
     return done;
   }

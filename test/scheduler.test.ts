@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeTargetTable, encodeTargetTable, TableCache } from '../src/pool/target-table.ts';
+import { createLogger } from '../src/log.ts';
+import type { ProbeBatch } from '../src/pool/messages.ts';
+import type { ProbePool } from '../src/pool/probe-pool.ts';
+import { decodeTargetTable, encodeTargetTable, markDone, TableCache } from '../src/pool/target-table.ts';
 import type { ProbeTarget } from '../src/probes/probe.ts';
-import { spread } from '../src/scheduler.ts';
+import { Scheduler, spread } from '../src/scheduler.ts';
 
 test('a continuous target is spread over the worker threads, keeping its total concurrency', () => {
   assert.deepEqual(spread(64, 2), [32, 32]);
@@ -15,6 +18,32 @@ test('a target with less concurrency than threads gets one loop per lane', () =>
   assert.deepEqual(spread(3, 8), [1, 1, 1]);
 });
 
+test('a target still probing skips its own next round, not its batch-mates\' rounds', async () => {
+  // A pool that finishes every target at once except `slow`, whose round (and so its batch) never ends.
+  const runs: string[][] = [];
+  const pool: ProbePool = {
+    run(batch: ProbeBatch): Promise<void> {
+      const table = decodeTargetTable(batch.table);
+      runs.push(batch.targets.map((i) => table.targets[i]!.name));
+      for (const i of batch.targets) if (table.targets[i]!.name !== 'slow') markDone(table, i);
+      return new Promise(() => {});
+    },
+    stats: () => ({ threads: 1, utilization: 0, queueSize: 0 }),
+    close: () => Promise.resolve(),
+  };
+  const target = (name: string): ProbeTarget => ({ name, kind: 'synthetic', intervalMs: 20, timeoutMs: 20, concurrency: 1,
+    labels: {}, buckets: [1], distribution: { type: 'constant', valueMs: 1 }, errorRate: 0 });
+  const scheduler = new Scheduler(pool, () => {}, 1, createLogger('silent', 'test'));
+  // 20 ms / MIN_SLOT_MS = 2 slots: `slow` and `b` share one (and its batches), `a` has the other.
+  scheduler.start([target('slow'), target('a'), target('b')]);
+  await new Promise((r) => setTimeout(r, 130));
+  scheduler.start([]);
+  const count = (name: string): number => runs.filter((r) => r.includes(name)).length;
+  assert.equal(count('slow'), 1, 'slow never finished its first round');
+  assert.ok(count('b') >= 5, `b ran ${count('b')} rounds next to slow, expected ~6`);
+  assert.ok(Math.abs(count('a') - count('b')) <= 1, `a ${count('a')}, b ${count('b')}`);
+  assert.equal(scheduler.probesSkipped, count('b') - 1, 'every later round of slow was skipped and counted');
+});
 
 test('a target table round-trips every target, with each one\'s JSON as its key', () => {
   const targets: ProbeTarget[] = [
@@ -23,7 +52,7 @@ test('a target table round-trips every target, with each one\'s JSON as its key'
     { name: 'b', kind: 'tcp', intervalMs: 1000, timeoutMs: 500, concurrency: 1, labels: {}, buckets: [0.1, 1], host: '::1', port: 1 },
   ];
   const decoded = decodeTargetTable(encodeTargetTable(targets));
-    assert.deepEqual(decoded.targets, targets);
+  assert.deepEqual(decoded.targets, targets);
   assert.deepEqual(decoded.keys, targets.map((t) => JSON.stringify(t)));
 });
 

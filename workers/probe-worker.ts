@@ -15,7 +15,7 @@ import { BroadcastChannel, workerData } from 'node:worker_threads';
 import { FAILURE_REASONS, type ProbeOutcome, type ProbeTarget, type Prober } from '../src/probes/probe.ts';
 import { Lane } from '../src/probes/deadline.ts';
 import { createProber } from '../src/probes/registry.ts';
-import { TableCache } from '../src/pool/target-table.ts';
+import { markDone, TableCache } from '../src/pool/target-table.ts';
 import { kOk, type ProbeBatch, type ProbeBatchResult, type ProbeResults, type ProbeWorkerData } from '../src/pool/messages.ts';
 
 interface LiveProber {
@@ -42,7 +42,10 @@ export default async function runProbeBatch(batch: ProbeBatch): Promise<void> {
     const target = table.targets[index]!;
     const live = proberFor(target, table.keys[index]!);
     const concurrency = batch.lanes ?? target.concurrency;
-    for (let lane = 0; lane < concurrency; lane++) running.push(runLane(live, target, t, deadlineAt, runs));
+    const lanes: Promise<void>[] = [];
+    for (let lane = 0; lane < concurrency; lane++) lanes.push(runLane(live, target, t, deadlineAt, runs));
+    // The target's next round may go out now, whatever its batch-mates are still doing.
+    running.push(Promise.all(lanes).then(() => markDone(table, index)));
   });
   await Promise.all(running);
   const names = batch.targets.map((index) => table.targets[index]!.name);

@@ -4,6 +4,11 @@
  * a buffer handle (shared, not copied) instead of every target object, and each worker parses a table
  * once per config rather than once per batch. A worker Piscina starts later (after a crash) reads the
  * same table from the first batch it gets, so no broadcast has to reach it.
+ *
+ * The table also holds one busy flag per target: the scheduler sets it when it dispatches the target's
+ * round, the worker clears it as soon as that target's probes are done. So a target whose round runs
+ * long makes only its own next round wait, not those of the targets batched with it (a batch as a whole
+ * finishes with its slowest target).
  */
 import type { ProbeTarget } from '../probes/probe.ts';
 
@@ -11,6 +16,8 @@ import type { ProbeTarget } from '../probes/probe.ts';
 export interface TargetTable {
   readonly epoch: number;
   readonly json: SharedArrayBuffer;
+  /** busy holds one Int32 per target: 1 while a round of it is dispatched and not done. */
+  readonly busy: SharedArrayBuffer;
 }
 
 /** DecodedTable is a table as a worker uses it: targets, and each one's JSON as its identity key. */
@@ -19,6 +26,8 @@ export interface DecodedTable {
   readonly targets: readonly ProbeTarget[];
   /** keys[i] is targets[i] as JSON: a prober whose target's key changed (on reload) gets a new client. */
   readonly keys: readonly string[];
+  /** busy is the table's busy flags (see markDone). */
+  readonly busy: Int32Array;
 }
 
 let lastEpoch = 0;
@@ -32,13 +41,23 @@ export function encodeTargetTable(targets: readonly ProbeTarget[]): TargetTable 
   const bytes = new TextEncoder().encode(JSON.stringify(targets));
   const json = new SharedArrayBuffer(bytes.byteLength);
   new Uint8Array(json).set(bytes);
-  return { epoch, json };
+  return { epoch, json, busy: new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * targets.length) };
+}
+
+/** busyFlags is the table's busy flags as the scheduler sets and reads them. */
+export function busyFlags(table: TargetTable): Int32Array {
+  return new Int32Array(table.busy);
+}
+
+/** markDone clears a target's busy flag: its round is done and its next one may be dispatched. */
+export function markDone(table: DecodedTable, target: number): void {
+  Atomics.store(table.busy, target, 0);
 }
 
 /** decodeTargetTable parses a table (TextDecoder does not read shared memory: copy it out first). */
 export function decodeTargetTable(table: TargetTable): DecodedTable {
   const targets = JSON.parse(new TextDecoder().decode(new Uint8Array(table.json).slice())) as ProbeTarget[];
-  return { epoch: table.epoch, targets, keys: targets.map((t) => JSON.stringify(t)) };
+  return { epoch: table.epoch, targets, keys: targets.map((t) => JSON.stringify(t)), busy: new Int32Array(table.busy) };
 }
 
 /**
