@@ -42,15 +42,21 @@ export default async function runProbeBatch(batch: ProbeBatch): Promise<void> {
     const target = table.targets[index]!;
     const live = proberFor(target, table.keys[index]!);
     const concurrency = batch.lanes ?? target.concurrency;
-    const lanes: Promise<void>[] = [];
-    for (let lane = 0; lane < concurrency; lane++) lanes.push(runLane(live, target, t, deadlineAt, runs));
+    let lanes = runLane(live, target, t, deadlineAt, runs);
+    if (concurrency > 1) {
+      const more = [lanes];
+      for (let lane = 1; lane < concurrency; lane++) more.push(runLane(live, target, t, deadlineAt, runs));
+      lanes = Promise.all(more).then(noop);
+    }
     // The target's next round may go out now, whatever its batch-mates are still doing.
-    running.push(Promise.all(lanes).then(() => markDone(table, index)));
+    running.push(lanes.then(() => markDone(table, index)));
   });
   await Promise.all(running);
   const names = batch.targets.map((index) => table.targets[index]!.name);
   results.postMessage({ names, result: runs.result() } satisfies ProbeResults);
 }
+
+function noop(): void {}
 
 async function runLane(live: LiveProber, target: ProbeTarget, t: number, burstUntil: number, runs: RunLog): Promise<void> {
   const lane = live.idleLanes.pop() ?? new Lane(target.timeoutMs);
