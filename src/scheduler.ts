@@ -16,7 +16,7 @@ import type { Logger } from './log.ts';
 import { FAILURE_REASONS, type ProbeTarget } from './probes/probe.ts';
 import type { ProbeBatch, ProbeBatchResult } from './pool/messages.ts';
 import type { ProbePool } from './pool/probe-pool.ts';
-import { busyFlags, encodeTargetTable, type TargetTable } from './pool/target-table.ts';
+import { encodeTargetTable, type TargetTable } from './pool/target-table.ts';
 
 /** MIN_SLOT_MS is the finest phase granularity of the scheduler. */
 export const MIN_SLOT_MS = 10;
@@ -84,8 +84,7 @@ export class Scheduler {
   }
 
   private round(table: TargetTable, targets: readonly ProbeTarget[], slot: readonly number[]): void {
-    const busy = busyFlags(table);
-    const due = slot.filter((i) => Atomics.load(busy, i) === 0);
+    const due = slot.filter((i) => Atomics.load(table.busy, i) === 0);
     this.skipped += slot.length - due.length;
     if (due.length === 0) return;
     const size = Math.min(MAX_BATCH, Math.ceil(due.length / this.threads));
@@ -109,7 +108,7 @@ export class Scheduler {
    * when it failed. Its targets are busy until the worker marks each one done (or the batch fails).
    */
   private dispatch(batch: ProbeBatch, names: readonly string[]): Promise<boolean> {
-    const busy = busyFlags(batch.table);
+    const { busy } = batch.table;
     for (const i of batch.targets) Atomics.store(busy, i, 1);
     const done = this.pool.run(batch)
       .then(() => true, (err: unknown) => {

@@ -16,8 +16,11 @@ import type { ProbeTarget } from '../probes/probe.ts';
 export interface TargetTable {
   readonly epoch: number;
   readonly json: SharedArrayBuffer;
-  /** busy holds one Int32 per target: 1 while a round of it is dispatched and not done. */
-  readonly busy: SharedArrayBuffer;
+  /**
+   * busy holds one flag per target, 1 while a round of it is dispatched and not done. It views shared
+   * memory, so the copy a batch carries to a worker is the same memory, not a clone of it.
+   */
+  readonly busy: Int32Array;
 }
 
 /** DecodedTable is a table as a worker uses it: targets, and each one's JSON as its identity key. */
@@ -41,12 +44,7 @@ export function encodeTargetTable(targets: readonly ProbeTarget[]): TargetTable 
   const bytes = new TextEncoder().encode(JSON.stringify(targets));
   const json = new SharedArrayBuffer(bytes.byteLength);
   new Uint8Array(json).set(bytes);
-  return { epoch, json, busy: new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * targets.length) };
-}
-
-/** busyFlags is the table's busy flags as the scheduler sets and reads them. */
-export function busyFlags(table: TargetTable): Int32Array {
-  return new Int32Array(table.busy);
+  return { epoch, json, busy: new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * targets.length)) };
 }
 
 /** markDone clears a target's busy flag: its round is done and its next one may be dispatched. */
@@ -57,7 +55,7 @@ export function markDone(table: DecodedTable, target: number): void {
 /** decodeTargetTable parses a table (TextDecoder does not read shared memory: copy it out first). */
 export function decodeTargetTable(table: TargetTable): DecodedTable {
   const targets = JSON.parse(new TextDecoder().decode(new Uint8Array(table.json).slice())) as ProbeTarget[];
-  return { epoch: table.epoch, targets, keys: targets.map((t) => JSON.stringify(t)), busy: new Int32Array(table.busy) };
+  return { epoch: table.epoch, targets, keys: targets.map((t) => JSON.stringify(t)), busy: table.busy };
 }
 
 /**
