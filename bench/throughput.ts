@@ -7,8 +7,9 @@
  *      is ~5× faster: that default costs an AbortSignal.timeout, a timer and a listener per command).
  *   2. Scrape latency of one probex process serving 1,000 synthetic targets, idle (interval 1 h: same
  *      series, no probing) and under load (every target at 10 Hz = 10,000 probes/s), switched by config
- *      reload (SIGHUP) every --window seconds, --rounds times each way. Sequential GET /metrics with gzip,
- *      as Prometheus asks, all the time; each side's latencies are pooled into one histogram: p50/p99 and
+ *      reload (SIGHUP), --rounds times each way; each window is timed for --window seconds from SETTLE_MS
+ *      after its reload applied. Sequential GET /metrics with gzip, as Prometheus asks, all the time (also
+ *      during reloads: the slowest of those is the reload stall); each side's latencies are pooled into one histogram: p50/p99 and
  *      the ratio. One process, alternating windows: the host's drift (this 2-core VM's scrape p99 wanders
  *      between 0.2 and 1.5 ms over minutes) hits both sides alike, which separate runs did not manage.
  *      Peak RSS of the probex process under load.
@@ -43,8 +44,10 @@ const seconds = Number(values.seconds);
 /** rounds of idle-then-loaded windows of `windowMs` each, in one process. */
 const rounds = Number(values.rounds);
 const windowMs = Number(values.window) * 1000;
-/** SETTLE_MS of each window are not timed: the reload's own publish and the rounds it starts or ends. */
+/** SETTLE_MS after a reload applied are not timed: the reload's own publish and the rounds it starts or ends. */
 const SETTLE_MS = 500;
+/** RELOAD_TIMEOUT_MS bounds how long a window waits for its reload to apply. */
+const RELOAD_TIMEOUT_MS = 10_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -107,6 +110,8 @@ interface ScrapeStats {
    * reload, so a reload that did not switch the load cannot go unnoticed.
    */
   probedTargets: number[];
+  /** reloadMaxMs is the slowest scrape between a SIGHUP and the end of its settling time (the reload stall). */
+  reloadMaxMs: number;
 }
 
 /** Side is one side of the comparison: its config, and what its windows measured. */
@@ -119,6 +124,7 @@ interface Side {
   rssBytes: number;
   /** probedTargets[w] is how many targets the snapshot at window w's end showed probed since its reload. */
   readonly probedTargets: number[];
+  reloadMaxMs: number;
 }
 
 function syntheticConfig(interval: string): string {
@@ -133,7 +139,7 @@ function syntheticConfig(interval: string): string {
  */
 async function scrapeLatency(): Promise<{ idle: ScrapeStats; loaded: ScrapeStats }> {
   const side = (interval: string): Side => ({ yaml: syntheticConfig(interval), histogram: hdr.build({ numberOfSignificantValueDigits: 3 }),
-    windowP99Ms: [], publishMs: [], bodyBytes: 0, rssBytes: 0, probedTargets: [] });
+    windowP99Ms: [], publishMs: [], bodyBytes: 0, rssBytes: 0, probedTargets: [], reloadMaxMs: 0 });
   const idle = side('1h');
   const loaded = side('100ms');
   const p = await startProbex(idle.yaml);
@@ -142,12 +148,7 @@ async function scrapeLatency(): Promise<{ idle: ScrapeStats; loaded: ScrapeStats
     await waitFor('a snapshot with every target', async () =>
       (await scrape(p)).includes(`target="s${SYNTHETIC_TARGETS - 1}"`) ? true : undefined, 30_000);
     for (let r = 0; r < rounds; r++) {
-      for (const s of [idle, loaded]) {
-        writeFileSync(p.configPath!, s.yaml);
-        const reloadedAtMs = Date.now();
-        p.child.kill('SIGHUP');
-        await scrapeWindow(p, agent, s, reloadedAtMs);
-      }
+      for (const s of [idle, loaded]) await scrapeWindow(p, agent, s);
     }
   } finally {
     agent.destroy();
@@ -156,19 +157,32 @@ async function scrapeLatency(): Promise<{ idle: ScrapeStats; loaded: ScrapeStats
   return { idle: stats(idle), loaded: stats(loaded) };
 }
 
-/** scrapeWindow scrapes for one window: SETTLE_MS untimed, then the rest into the side's histogram. */
-async function scrapeWindow(p: ProbexProcess, agent: http.Agent, s: Side, reloadedAtMs: number): Promise<void> {
+/**
+ * scrapeWindow reloads probex into the side's config and scrapes until the window ends: untimed while the
+ * reload loads and for SETTLE_MS after it applied (its slowest scrape is the side's reload stall), then
+ * windowMs into the side's histogram.
+ */
+async function scrapeWindow(p: ProbexProcess, agent: http.Agent, s: Side): Promise<void> {
   const url = `${p.url}/metrics`;
   const window = hdr.build({ numberOfSignificantValueDigits: 3 });
-  const t0 = performance.now();
-  const timedFrom = t0 + SETTLE_MS;
-  const until = t0 + windowMs;
+  const reloadsBefore = reloadsLogged(p);
+  writeFileSync(p.configPath!, s.yaml);
+  p.child.kill('SIGHUP');
+  const hupAt = performance.now();
+  let timedFrom = Infinity;
+  let appliedAtMs = 0;
   const sampler = setInterval(() => { s.rssBytes = Math.max(s.rssBytes, rssOf(p.child.pid!)); }, 250);
   try {
-    for (let now = t0; now < until; now = performance.now()) {
+    for (let now = hupAt; now < timedFrom + windowMs; now = performance.now()) {
+      if (timedFrom === Infinity && reloadsLogged(p) > reloadsBefore) {
+        timedFrom = now + SETTLE_MS;
+        appliedAtMs = Date.now();
+      }
       s.bodyBytes = await get(agent, url);
       const us = Math.round((performance.now() - now) * 1000);
       if (now >= timedFrom) window.recordValue(us);
+      else s.reloadMaxMs = Math.max(s.reloadMaxMs, us / 1000);
+      if (now - hupAt > RELOAD_TIMEOUT_MS && timedFrom === Infinity) throw new Error(`the reload did not apply within ${RELOAD_TIMEOUT_MS} ms`);
     }
   } finally {
     clearInterval(sampler);
@@ -177,17 +191,21 @@ async function scrapeWindow(p: ProbexProcess, agent: http.Agent, s: Side, reload
   s.windowP99Ms.push(window.getValueAtPercentile(99) / 1000);
   const self = parseExposition(await scrape(p));
   s.publishMs.push(sampleValue(self, 'probex_publish_duration_seconds') * 1000);
-  // A reload (parsing 1,000 targets' YAML on a busy box) and the rounds it ends take up to a few hundred
-  // ms: count the targets probed after the untimed settling part of the window.
+  // Count the targets probed after the untimed settling part: all of them under load, ~none when idle.
   s.probedTargets.push(self.filter((x) => x.name === 'probex_probe_last_timestamp_seconds'
-    && x.value * 1000 > reloadedAtMs + SETTLE_MS).length);
+    && x.value * 1000 > appliedAtMs + SETTLE_MS).length);
+}
+
+/** reloadsLogged counts probex's `config reloaded` log lines so far. */
+function reloadsLogged(p: ProbexProcess): number {
+  return p.logs.filter((l) => l.msg === 'config reloaded').length;
 }
 
 function stats(s: Side): ScrapeStats {
   const ms = (q: number): number => s.histogram.getValueAtPercentile(q) / 1000;
   return { p50Ms: ms(50), p99Ms: ms(99), maxMs: s.histogram.maxValue / 1000, scrapes: s.histogram.totalCount,
     bodyBytes: s.bodyBytes, rssBytes: s.rssBytes, windowP99Ms: s.windowP99Ms, publishMs: median(s.publishMs),
-    probedTargets: s.probedTargets };
+    probedTargets: s.probedTargets, reloadMaxMs: s.reloadMaxMs };
 }
 
 function median(xs: readonly number[]): number {
@@ -239,11 +257,11 @@ async function scrapePart(): Promise<Record<string, unknown>> {
   }
   const spread = (s: ScrapeStats): string => `${fmt(Math.min(...s.windowP99Ms), 2)}-${fmt(Math.max(...s.windowP99Ms), 2)}`;
   console.log(`\nScrape latency, ${SYNTHETIC_TARGETS} synthetic targets, sequential GET /metrics with gzip, one process `
-    + `switching idle ↔ loaded every ${windowMs / 1000} s (${rounds} windows each, first ${SETTLE_MS} ms of each untimed); `
+    + `switching idle ↔ loaded by reload (${rounds} windows each, ${windowMs / 1000} s timed from ${SETTLE_MS} ms after the reload applied); `
     + `single windows' p99: idle ${spread(idle)} ms, loaded ${spread(loaded)} ms`);
   const row = (s: ScrapeStats) => ({ scrapes: s.scrapes, 'body (gzip)': `${fmt(s.bodyBytes / 1024)} KiB`,
     'p50 ms': fmt(s.p50Ms, 3), 'p99 ms': fmt(s.p99Ms, 3), 'max ms': fmt(s.maxMs, 3), 'peak RSS MiB': fmt(s.rssBytes / 2 ** 20),
-    'publish ms': fmt(s.publishMs, 1), 'targets probed per window': `${Math.min(...s.probedTargets)}-${Math.max(...s.probedTargets)}` });
+    'publish ms': fmt(s.publishMs, 1), 'max ms during reload': fmt(s.reloadMaxMs, 1), 'targets probed per window': `${Math.min(...s.probedTargets)}-${Math.max(...s.probedTargets)}` });
   console.table({ 'idle (interval 1 h)': row(idle), 'under load (10 Hz each = 10k probes/s)': row(loaded) });
   console.log(`p99 ratio load / idle: ${fmt(loaded.p99Ms / idle.p99Ms, 2)}× (target ≤ ${BUDGET.scrapeP99Ratio}×); `
     + `peak RSS under load ${fmt(loaded.rssBytes / 2 ** 20)} MiB (target ≤ ${BUDGET.rssBytes / 2 ** 20} MiB)`);

@@ -10,12 +10,13 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import { loadConfigFile, readTokenFile, type Config } from './config.ts';
+import { coalesce } from './coalesce.ts';
+import { loadConfigFile, readTokenFile, type Config, type TokenConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { TokenTable } from './http/auth.ts';
 import { startServer, type ServerState } from './http/server.ts';
 import { createLogger, type Logger } from './log.ts';
-import type { PublisherInit, PublisherMessage, SchedulerInit, SchedulerMessage, SchedulerReport, SchedulerStats } from './pool/messages.ts';
+import type { ConfigLoadRequest, ConfigLoadResult, PublisherInit, PublisherMessage, SchedulerInit, SchedulerMessage, SchedulerReport, SchedulerStats } from './pool/messages.ts';
 import { createSnapshotBuffer } from './snapshot/layout.ts';
 import { SnapshotReader } from './snapshot/reader.ts';
 
@@ -32,6 +33,7 @@ function workerBootstrap(url: URL): string {
 const EXT = extname(fileURLToPath(import.meta.url));
 const PUBLISHER_URL = new URL(`../workers/publisher-worker${EXT}`, import.meta.url);
 const SCHEDULER_URL = new URL(`../workers/scheduler-worker${EXT}`, import.meta.url);
+const CONFIG_URL = new URL(`../workers/config-worker${EXT}`, import.meta.url);
 const VERSION = readVersion();
 /**
  * PUBLISHER_YOUNG_GENERATION_MB bounds the publisher's young generation: it renders megabytes per publish
@@ -106,6 +108,20 @@ function startThread(name: string, url: URL, workerData: PublisherInit | Schedul
   return thread;
 }
 
+/**
+ * loadConfigOffThread loads the config file (and its token file) on a one-shot thread. It never rejects:
+ * a thread that fails or ends without answering is a failed load.
+ */
+function loadConfigOffThread(path: string | undefined): Promise<ConfigLoadResult> {
+  return new Promise((resolve) => {
+    const thread = new Worker(workerBootstrap(CONFIG_URL), { eval: true, workerData: { path } satisfies ConfigLoadRequest });
+    const fail = (why: string): void => resolve({ ok: false, issues: [`the config thread ${why}`] });
+    thread.once('message', (result: ConfigLoadResult) => resolve(result));
+    thread.once('error', (err) => fail(`failed: ${String(err)}`));
+    thread.once('exit', (code) => fail(`exited (${code}) without an answer`));
+  });
+}
+
 async function run(initial: Config, tokens: TokenTable, configPath: string | undefined, log: Logger): Promise<void> {
   let config = initial;
   const snapshotBuffer = createSnapshotBuffer(config.snapshotBytes);
@@ -155,30 +171,37 @@ async function run(initial: Config, tokens: TokenTable, configPath: string | und
     loopDelay.reset();
   }, config.publishIntervalMs);
 
-  /** reload re-reads the config (SIGHUP). A bad config keeps the running one and is counted. */
-  const reload = (): void => {
+  /** apply makes a loaded config the running one (the main thread's part of a reload). */
+  const apply = (next: Config, fileTokens: readonly TokenConfig[]): void => {
+    if (next.listen.host !== config.listen.host || next.listen.port !== config.listen.port || next.threads !== config.threads) {
+      log.warn('listen address and threads change only on restart; the rest of the new config applies now');
+    }
+    config = next;
+    state.tokens = new TokenTable([...next.auth.tokens, ...fileTokens]);
+    state.agentId = next.agentId;
+    state.targetNames = new Set(next.targets.map((t) => t.name));
+    post({ type: 'config', config: next });
+    tell({ type: 'targets', targets: next.targets });
+    reloads.lastOk = 1;
+    log.info({ targets: next.targets.length }, 'config reloaded');
+  };
+  /**
+   * reload re-reads the config (SIGHUP) on a thread of its own, so the main thread keeps serving while
+   * it loads. A bad config keeps the running one and is counted. SIGHUPs during a reload queue one more.
+   */
+  const reload = coalesce(async () => {
+    const result = await loadConfigOffThread(configPath);
     reloads.total++;
     try {
-      const next = loadConfigFile(configPath);
-      const nextTokens = tokenTable(next);
-      if (next.listen.host !== config.listen.host || next.listen.port !== config.listen.port || next.threads !== config.threads) {
-        log.warn('listen address and threads change only on restart; the rest of the new config applies now');
-      }
-      config = next;
-      state.tokens = nextTokens;
-      state.agentId = next.agentId;
-      state.targetNames = new Set(next.targets.map((t) => t.name));
-      post({ type: 'config', config: next });
-      tell({ type: 'targets', targets: next.targets });
-      reloads.lastOk = 1;
-      log.info({ targets: next.targets.length }, 'config reloaded');
+      if (!result.ok) throw new ConfigError(result.issues);
+      apply(result.config, result.fileTokens);
     } catch (err) {
       reloads.failures++;
       reloads.lastOk = 0;
       log.error({ err: err instanceof ConfigError ? { code: err.code, issues: err.issues } : err },
         'config reload failed; the running config stays');
     }
-  };
+  });
 
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {

@@ -3,9 +3,10 @@
  * to a Piscina worker; the worker posts its ProbeResults straight to the publisher thread on the results
  * BroadcastChannel (no other thread copies or reads them) and answers the task with nothing.
  * PublisherMessage is everything the main thread tells the publisher; SchedulerMessage and
- * SchedulerReport are what the main and scheduler threads tell each other.
+ * SchedulerReport are what the main and scheduler threads tell each other; ConfigLoadRequest and
+ * ConfigLoadResult are a reload's question to its one-shot config thread and the answer.
  */
-import type { Config } from '../config.ts';
+import type { Config, TokenConfig } from '../config.ts';
 import type { ProbeTarget } from '../probes/probe.ts';
 import type { PoolStats } from './probe-pool.ts';
 import type { TargetTable } from './target-table.ts';
@@ -115,3 +116,14 @@ export interface SchedulerStats extends PoolStats {
 export type SchedulerReport =
   | { readonly type: 'stats'; readonly stats: SchedulerStats }
   | { readonly type: 'stopped' };
+
+/** ConfigLoadRequest is the workerData of the one-shot thread that loads a config on reload. */
+export interface ConfigLoadRequest {
+  /** path of the config file; undefined loads the embedded default (with the env's overrides). */
+  readonly path: string | undefined;
+}
+
+/** ConfigLoadResult is that thread's answer: the config and its token file's tokens, or every problem found. */
+export type ConfigLoadResult =
+  | { readonly ok: true; readonly config: Config; readonly fileTokens: readonly TokenConfig[] }
+  | { readonly ok: false; readonly issues: readonly string[] };

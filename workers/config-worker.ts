@@ -1,0 +1,20 @@
+/**
+ * A one-shot thread per config reload (SIGHUP): reads, parses and validates the config file and its
+ * token file, posts one ConfigLoadResult and ends. Parsing 1,000 targets' YAML takes the `yaml` library
+ * 200-500 ms; on the main thread that blocked every scrape for as long. A thin adapter (STYLE.md).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadConfigFile, readTokenFile } from '../src/config.ts';
+import { ConfigError } from '../src/errors.ts';
+import type { ConfigLoadRequest, ConfigLoadResult } from '../src/pool/messages.ts';
+
+const { path } = workerData as ConfigLoadRequest;
+let result: ConfigLoadResult;
+try {
+  const config = loadConfigFile(path);
+  const fileTokens = config.auth.tokenFile === undefined ? [] : readTokenFile(config.auth.tokenFile);
+  result = { ok: true, config, fileTokens };
+} catch (err) {
+  result = { ok: false, issues: err instanceof ConfigError ? err.issues : [`cannot load the config: ${String(err)}`] };
+}
+parentPort!.postMessage(result);
