@@ -3,13 +3,12 @@
  * pool); signals. The main thread itself only serves HTTP.
  * `probex [--config probex.yaml] [--check-config]`. With no config, the embedded default runs.
  */
-import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Worker, type ResourceLimits } from 'node:worker_threads';
+import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
 import { coalesce } from './coalesce.ts';
 import { loadConfigFile, readTokenFile, type Config, type TokenConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
@@ -100,7 +99,9 @@ function tokenTable(config: Config): TokenTable {
  */
 function startThread(name: string, url: URL, workerData: PublisherInit | SchedulerInit, log: Logger,
   resourceLimits?: ResourceLimits): Worker {
-  const thread = new Worker(workerBootstrap(url), { eval: true, workerData, ...(resourceLimits ? { resourceLimits } : {}) });
+  // The results port in workerData moves to the thread (a port cannot be copied).
+  const thread = new Worker(workerBootstrap(url), { eval: true, workerData, transferList: [workerData.results],
+    ...(resourceLimits ? { resourceLimits } : {}) });
   thread.on('error', (err) => {
     log.fatal({ err }, `${name} thread failed; exiting so the supervisor restarts probex`);
     process.exit(1);
@@ -126,10 +127,10 @@ async function run(initial: Config, tokens: TokenTable, configPath: string | und
   let config = initial;
   const snapshotBuffer = createSnapshotBuffer(config.snapshotBytes);
   const startTimeSeconds = Date.now() / 1000;
-  // Probe workers post their results straight to the publisher on this channel (one per process).
-  const resultsChannel = `probex-results-${randomUUID()}`;
+  // The scheduler thread sends every batch's results to the publisher on this channel.
+  const results = new MessageChannel();
   const publisher = startThread('publisher', PUBLISHER_URL,
-    { config, snapshot: snapshotBuffer, version: VERSION, startTimeSeconds, resultsChannel } satisfies PublisherInit,
+    { config, snapshot: snapshotBuffer, version: VERSION, startTimeSeconds, results: results.port2 } satisfies PublisherInit,
     log, { maxYoungGenerationSizeMb: PUBLISHER_YOUNG_GENERATION_MB });
   const post = (msg: PublisherMessage): void => publisher.postMessage(msg);
   const state: ServerState = { tokens, agentId: config.agentId, targetNames: new Set(config.targets.map((t) => t.name)) };
@@ -144,7 +145,7 @@ async function run(initial: Config, tokens: TokenTable, configPath: string | und
   }
   // The scheduler thread starts once the server listens: the default config probes probex's own /healthz.
   const scheduler = startThread('scheduler', SCHEDULER_URL, { targets: config.targets, threads: config.threads,
-    resultsChannel, logLevel: config.log.level, statsIntervalMs: config.publishIntervalMs } satisfies SchedulerInit, log);
+    results: results.port1, logLevel: config.log.level, statsIntervalMs: config.publishIntervalMs } satisfies SchedulerInit, log);
   const tell = (msg: SchedulerMessage): void => scheduler.postMessage(msg);
   let schedulerStats: SchedulerStats = { threads: 0, utilization: 0, queueSize: 0, probesSkippedTotal: 0 };
   let schedulerStopped = (): void => {};

@@ -1,8 +1,8 @@
 /**
- * Scheduler (on the scheduler thread, workers/scheduler-worker.ts): decides when each target is probed
- * and hands batches to the pool. It never probes, merges or renders, and never sees results: workers post
- * those to the publisher themselves. It only reports batches whose worker failed, so their probes are
- * still counted (reason `worker`).
+ * Scheduler (on the scheduler thread, workers/scheduler-worker.ts): decides when each target is probed,
+ * hands batches to the pool and delivers each batch's results (to the publisher thread). It never probes,
+ * merges or renders. For a batch whose worker failed it delivers one `worker` failure per target, so
+ * those probes are still counted.
  *
  * Targets with the same interval form a group. A group's interval is cut into phase slots (at most one
  * per MIN_SLOT_MS) and its targets are spread over them, so 1,000 targets at 10 Hz become ten batches
@@ -14,7 +14,7 @@
  */
 import type { Logger } from './log.ts';
 import { FAILURE_REASONS, type ProbeTarget } from './probes/probe.ts';
-import type { ProbeBatch, ProbeBatchResult } from './pool/messages.ts';
+import type { ProbeBatch, ProbeBatchResult, ProbeResults } from './pool/messages.ts';
 import type { ProbePool } from './pool/probe-pool.ts';
 import { encodeTargetTable, type TargetTable } from './pool/target-table.ts';
 
@@ -25,8 +25,8 @@ export const MAX_BATCH = 64;
 /** BURST_MS is how long one batch of a continuous target runs before its results are handed on. */
 export const BURST_MS = 200;
 
-/** ReportFailure receives the synthesized `worker` failure of a batch whose worker failed. */
-export type ReportFailure = (names: readonly string[], result: ProbeBatchResult) => void;
+/** Deliver receives every batch's results: the worker's, or the synthesized `worker` failures. */
+export type Deliver = (results: ProbeResults) => void;
 
 /** Scheduler runs the probe rounds of the current target list. */
 export class Scheduler {
@@ -36,7 +36,7 @@ export class Scheduler {
   private table: TargetTable | undefined;
   private skipped = 0;
 
-  constructor(private readonly pool: ProbePool, private readonly reportFailure: ReportFailure,
+  constructor(private readonly pool: ProbePool, private readonly deliver: Deliver,
     private readonly threads: number, private readonly log: Logger) {}
 
   /** probesSkipped counts rounds skipped because the target's previous round had not finished. */
@@ -104,17 +104,21 @@ export class Scheduler {
   }
 
   /**
-   * dispatch runs one batch (`names` are its targets'); it resolves true when the worker answered, false
-   * when it failed. Its targets are busy until the worker marks each one done (or the batch fails).
+   * dispatch runs one batch (`names` are its targets') and delivers its results; it resolves true when the
+   * worker answered, false when it failed. Its targets are busy until the worker marks each one done (or
+   * the batch fails).
    */
   private dispatch(batch: ProbeBatch, names: readonly string[]): Promise<boolean> {
     const { busy } = batch.table;
     for (const i of batch.targets) Atomics.store(busy, i, 1);
     const done = this.pool.run(batch)
-      .then(() => true, (err: unknown) => {
+      .then((results) => {
+        this.deliver(results);
+        return true;
+      }, (err: unknown) => {
         for (const i of batch.targets) Atomics.store(busy, i, 0);
         this.log.error({ err, targets: names }, 'probe batch failed in its worker; counted as reason worker');
-        this.reportFailure(names, workerFailure(names.length, String(err)));
+        this.deliver({ names, result: workerFailure(names.length, String(err)) });
         return false;
       })
       .finally(() => this.pending.delete(done));

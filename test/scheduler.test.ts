@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createLogger } from '../src/log.ts';
-import type { ProbeBatch } from '../src/pool/messages.ts';
+import { FAILURE_REASONS } from '../src/probes/probe.ts';
+import type { ProbeBatch, ProbeResults } from '../src/pool/messages.ts';
 import type { ProbePool } from '../src/pool/probe-pool.ts';
 import { decodeTargetTable, encodeTargetTable, markDone, TableCache } from '../src/pool/target-table.ts';
 import type { ProbeTarget } from '../src/probes/probe.ts';
@@ -22,7 +23,7 @@ test('a target still probing skips its own next round, not its batch-mates\' rou
   // A pool that finishes every target at once except `slow`, whose round (and so its batch) never ends.
   const runs: string[][] = [];
   const pool: ProbePool = {
-    run(batch: ProbeBatch): Promise<void> {
+    run(batch: ProbeBatch): Promise<ProbeResults> {
       const table = decodeTargetTable(batch.table);
       runs.push(batch.targets.map((i) => table.targets[i]!.name));
       for (const i of batch.targets) if (table.targets[i]!.name !== 'slow') markDone(table, i);
@@ -43,6 +44,30 @@ test('a target still probing skips its own next round, not its batch-mates\' rou
   assert.ok(count('b') >= 5, `b ran ${count('b')} rounds next to slow, expected ~6`);
   assert.ok(Math.abs(count('a') - count('b')) <= 1, `a ${count('a')}, b ${count('b')}`);
   assert.equal(scheduler.probesSkipped, count('b') - 1, 'every later round of slow was skipped and counted');
+});
+
+test('a batch whose worker fails is delivered as one `worker` failure per target, and its targets go on', async () => {
+  let calls = 0;
+  const pool: ProbePool = {
+    run: () => (++calls % 2 === 1 ? Promise.reject(new Error('worker died')) : new Promise<ProbeResults>(() => {})),
+    stats: () => ({ threads: 1, utilization: 0, queueSize: 0 }),
+    close: () => Promise.resolve(),
+  };
+  const delivered: ProbeResults[] = [];
+  const scheduler = new Scheduler(pool, (r) => delivered.push(r), 1, createLogger('silent', 'test'));
+  const target = (name: string): ProbeTarget => ({ name, kind: 'synthetic', intervalMs: 10, timeoutMs: 10, concurrency: 1,
+    labels: {}, buckets: [1], distribution: { type: 'constant', valueMs: 1 }, errorRate: 0 });
+  scheduler.start([target('a'), target('b')]);
+  await new Promise((r) => setTimeout(r, 30));
+  scheduler.start([]);
+  // Had the failure left a and b busy, their next round would have been skipped.
+  assert.ok(calls >= 2, `the round after the failed one went out (${calls} batches)`);
+  const [first] = delivered;
+  assert.ok(first, 'the failed batch was delivered');
+  assert.deepEqual(first.names, ['a', 'b']);
+  assert.deepEqual([...first.result.reason], [1, 1].map(() => FAILURE_REASONS.indexOf('worker') + 1));
+  assert.deepEqual([...first.result.target], [0, 1]);
+  assert.deepEqual(first.result.failure, ['Error: worker died', 'Error: worker died']);
 });
 
 test('a target table round-trips every target, with each one\'s JSON as its key', () => {

@@ -2,21 +2,19 @@
  * Piscina entry: runs one ProbeBatch. A thin adapter (STYLE.md): it reads the batch's targets from their
  * TargetTable (parsed once per config), looks each target's Prober up (one per target per worker, created
  * on first use and kept, so clients stay open between rounds), runs the probes concurrently on Lanes
- * (each keeps its AbortController across rounds), measures them, and posts the runs
- * as flat typed arrays to the publisher thread on the results channel. The task itself resolves with
- * nothing: the scheduler only needs to know the batch is done.
+ * (each keeps its AbortController across rounds), measures them, and answers the task with the runs as
+ * flat typed arrays (the scheduler thread passes them on to the publisher thread).
  *
  * The worker measures; the publisher thread records into HDR. Keeping histograms out of the workers
  * means a crashed worker loses only the batch in flight (counted as reason `worker` by the scheduler),
  * never counts accumulated since the last flush, and no cross-worker merge is needed.
  */
 import { performance } from 'node:perf_hooks';
-import { BroadcastChannel, workerData } from 'node:worker_threads';
 import { FAILURE_REASONS, type ProbeOutcome, type ProbeTarget, type Prober } from '../src/probes/probe.ts';
 import { Lane } from '../src/probes/deadline.ts';
 import { createProber } from '../src/probes/registry.ts';
 import { markDone, TableCache } from '../src/pool/target-table.ts';
-import { kOk, type ProbeBatch, type ProbeBatchResult, type ProbeResults, type ProbeWorkerData } from '../src/pool/messages.ts';
+import { kOk, type ProbeBatch, type ProbeBatchResult, type ProbeResults } from '../src/pool/messages.ts';
 
 interface LiveProber {
   readonly key: string;
@@ -30,10 +28,9 @@ interface LiveProber {
 const probers = new Map<string, LiveProber>();
 const tables = new TableCache();
 const reasonCode = new Map(FAILURE_REASONS.map((r, i) => [r, i + 1]));
-const results = new BroadcastChannel((workerData as ProbeWorkerData).resultsChannel);
 
-/** runProbeBatch is the default task: run every target of the batch and post each run to the publisher. */
-export default async function runProbeBatch(batch: ProbeBatch): Promise<void> {
+/** runProbeBatch is the default task: run every target of the batch and answer with every run. */
+export default async function runProbeBatch(batch: ProbeBatch): Promise<ProbeResults> {
   const table = tables.get(batch.table);
   const runs = new RunLog(batch.targets.length);
   const deadlineAt = batch.burstMs > 0 ? performance.now() + batch.burstMs : 0;
@@ -52,8 +49,7 @@ export default async function runProbeBatch(batch: ProbeBatch): Promise<void> {
     running.push(lanes.then(() => markDone(table, index)));
   });
   await Promise.all(running);
-  const names = batch.targets.map((index) => table.targets[index]!.name);
-  results.postMessage({ names, result: runs.result() } satisfies ProbeResults);
+  return { names: batch.targets.map((index) => table.targets[index]!.name), result: runs.result() };
 }
 
 function noop(): void {}

@@ -5,7 +5,7 @@
  * front end only ever sends bytes rendered before the request arrived.
  */
 import { performance } from 'node:perf_hooks';
-import { BroadcastChannel, parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
 import type { Config } from '../src/config.ts';
 import { createLogger, RateLimitedLog } from '../src/log.ts';
@@ -46,8 +46,7 @@ function record({ names, result }: ProbeResults): void {
   logFailures(names, result);
 }
 
-const results = new BroadcastChannel(init.resultsChannel);
-results.onmessage = (event) => record((event as { data: ProbeResults }).data);
+init.results.on('message', record);
 
 port.on('message', (msg: PublisherMessage) => {
   switch (msg.type) {
@@ -63,7 +62,7 @@ port.on('message', (msg: PublisherMessage) => {
       break;
     case 'stop':
       clearInterval(timer);
-      results.close();
+      init.results.close();
       port.close();
       break;
   }

@@ -2,22 +2,21 @@
  * The scheduler thread: owns the Piscina probe pool and the Scheduler, so the main thread does nothing
  * per probe round. Before it had a thread of its own, the scheduler's timers, task posts and task
  * completions (hundreds a second at 1,000 targets at 10 Hz) ran on the front end's event loop, between
- * scrapes. A thin adapter (STYLE.md): messages in, stats and `stopped` out.
+ * scrapes. A thin adapter (STYLE.md): messages in; stats and `stopped` out, and every batch's results
+ * on to the publisher thread.
  */
-import { BroadcastChannel, parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../src/log.ts';
-import type { ProbeResults, SchedulerInit, SchedulerMessage, SchedulerReport } from '../src/pool/messages.ts';
+import type { SchedulerInit, SchedulerMessage, SchedulerReport } from '../src/pool/messages.ts';
 import { createProbePool } from '../src/pool/probe-pool.ts';
 import { Scheduler } from '../src/scheduler.ts';
 
 const init = workerData as SchedulerInit;
 const port = parentPort!;
 const report = (msg: SchedulerReport): void => port.postMessage(msg);
-// Batches whose worker failed are counted as reason `worker`: their results go where a worker's would.
-const results = new BroadcastChannel(init.resultsChannel);
-const pool = createProbePool(init.threads, init.resultsChannel);
-const scheduler = new Scheduler(pool, (names, result) => results.postMessage({ names, result } satisfies ProbeResults),
-  init.threads, createLogger(init.logLevel, 'scheduler'));
+const pool = createProbePool(init.threads);
+const scheduler = new Scheduler(pool, (results) => init.results.postMessage(results), init.threads,
+  createLogger(init.logLevel, 'scheduler'));
 
 const statsTimer = setInterval(() => {
   report({ type: 'stats', stats: { ...pool.stats(), probesSkippedTotal: scheduler.probesSkipped } });
@@ -40,7 +39,7 @@ async function stop(graceMs: number): Promise<void> {
   clearInterval(statsTimer);
   await Promise.race([scheduler.stop(), new Promise((r) => setTimeout(r, graceMs))]);
   await pool.close();
-  results.close();
+  init.results.close();
   report({ type: 'stopped' });
   port.close();
 }

@@ -1,11 +1,12 @@
 /**
  * The only shapes that cross threads (piscina's types.ts). A ProbeBatch goes from the scheduler thread
- * to a Piscina worker; the worker posts its ProbeResults straight to the publisher thread on the results
- * BroadcastChannel (no other thread copies or reads them) and answers the task with nothing.
+ * to a Piscina worker, which answers the task with the batch's ProbeResults; the scheduler thread passes
+ * them on to the publisher thread on a MessagePort of their own (one receiver: nothing else wakes for them).
  * PublisherMessage is everything the main thread tells the publisher; SchedulerMessage and
  * SchedulerReport are what the main and scheduler threads tell each other; ConfigLoadRequest and
  * ConfigLoadResult are a reload's question to its one-shot config thread and the answer.
  */
+import type { MessagePort } from 'node:worker_threads';
 import type { Config, TokenConfig } from '../config.ts';
 import type { ProbeTarget } from '../probes/probe.ts';
 import type { PoolStats } from './probe-pool.ts';
@@ -23,12 +24,6 @@ export interface ProbeBatch {
    * each of the `concurrency` lanes runs probes back to back until burstMs has passed.
    */
   readonly burstMs: number;
-}
-
-/** ProbeWorkerData is each probe worker's workerData. */
-export interface ProbeWorkerData {
-  /** resultsChannel names the BroadcastChannel the publisher reads ProbeResults from. */
-  readonly resultsChannel: string;
 }
 
 /** ProbeResults is one finished batch: the names of its targets, in batch order, and its runs. */
@@ -79,8 +74,8 @@ export interface PublisherInit {
   readonly snapshot: SharedArrayBuffer;
   readonly version: string;
   readonly startTimeSeconds: number;
-  /** resultsChannel names the BroadcastChannel the probe workers post ProbeResults on. */
-  readonly resultsChannel: string;
+  /** results receives every batch's ProbeResults from the scheduler thread. */
+  readonly results: MessagePort;
 }
 
 /** PublisherMessage is what the main thread posts to the publisher thread. */
@@ -94,7 +89,8 @@ export interface SchedulerInit {
   readonly targets: readonly ProbeTarget[];
   /** threads is the number of probe worker threads the scheduler thread's pool runs. */
   readonly threads: number;
-  readonly resultsChannel: string;
+  /** results is where the scheduler thread sends every batch's ProbeResults (the publisher's end is PublisherInit.results). */
+  readonly results: MessagePort;
   readonly logLevel: Config['log']['level'];
   /** statsIntervalMs is how often the scheduler thread reports its SchedulerStats (the publish interval). */
   readonly statsIntervalMs: number;

@@ -4,7 +4,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { ProbeBatch, ProbeWorkerData } from './messages.ts';
+import type { ProbeBatch, ProbeResults } from './messages.ts';
 
 /** PROBE_WORKER_URL is the worker entry, with this file's extension (.ts under tsx, .js when compiled). */
 export const PROBE_WORKER_URL = new URL(`../../workers/probe-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
@@ -21,15 +21,14 @@ export interface PoolStats {
 
 /** ProbePool runs probe batches on worker threads. */
 export interface ProbePool {
-  /** run resolves once the batch is done; its results went to the publisher on the results channel. */
-  run(batch: ProbeBatch): Promise<void>;
+  /** run resolves with the batch's results once all its probes are done. */
+  run(batch: ProbeBatch): Promise<ProbeResults>;
   stats(): PoolStats;
   close(): Promise<void>;
 }
 
 /**
- * createProbePool starts `threads` workers that post their results on the BroadcastChannel named
- * `resultsChannel`. Why these options:
+ * createProbePool starts `threads` probe workers. Why these options:
  * - `atomics: 'disabled'`: an idle Piscina worker normally blocks in Atomics.wait, which would freeze
  *   the event loop that keeps probe clients alive (reconnect timers, keep-alive, the prober sweep).
  * - `concurrentTasksPerWorker`: probes are I/O-bound; a batch waiting on a slow target must not keep
@@ -38,10 +37,9 @@ export interface ProbePool {
  * - `maxYoungGenerationSizeMb`: a worker allocates a little per probe, thousands of times a second; V8's
  *   default young generation would grow to tens of MB per thread before collecting it (RSS, not speed).
  */
-export function createProbePool(threads: number, resultsChannel: string, filename: URL = PROBE_WORKER_URL): ProbePool {
-  const pool = new Piscina<ProbeBatch, void>({
-    filename: filename.href,
-    workerData: { resultsChannel } satisfies ProbeWorkerData,
+export function createProbePool(threads: number): ProbePool {
+  const pool = new Piscina<ProbeBatch, ProbeResults>({
+    filename: PROBE_WORKER_URL.href,
     minThreads: threads,
     maxThreads: threads,
     idleTimeout: Infinity,

@@ -7,13 +7,11 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { BroadcastChannel } from 'node:worker_threads';
 import { createClient } from 'redis';
 import mysql from 'mysql2/promise';
 import { createLogger } from '../../src/log.ts';
 import { Aggregator } from '../../src/metrics/aggregator.ts';
 import type { TargetSnapshot } from '../../src/metrics/model.ts';
-import type { ProbeResults } from '../../src/pool/messages.ts';
 import { createProbePool, type ProbePool } from '../../src/pool/probe-pool.ts';
 import type { ProbeTarget } from '../../src/probes/probe.ts';
 import { Scheduler } from '../../src/scheduler.ts';
@@ -22,8 +20,6 @@ import { MYSQL_URL, REDIS_URL, requireService } from '../helpers/services.ts';
 import { closedPort, startSilentServer, type SilentServer } from '../helpers/silent-server.ts';
 
 const THREADS = 2;
-const RESULTS_CHANNEL = `probex-pipeline-test-${process.pid}`;
-const QUIET_MS = 100;
 const INTERVAL_MS = 300;
 const HEALTHY_TIMEOUT_MS = 1000;
 // Broken targets time out in half their interval: a round that ends later than the next one is due is
@@ -34,7 +30,7 @@ const BASE = { intervalMs: INTERVAL_MS, timeoutMs: 150, concurrency: 1, labels: 
 let pool: ProbePool;
 let silent: SilentServer;
 before(async () => {
-  pool = createProbePool(THREADS, RESULTS_CHANNEL);
+  pool = createProbePool(THREADS);
   silent = await startSilentServer();
 });
 after(async () => {
@@ -43,23 +39,17 @@ after(async () => {
 });
 
 /**
- * Run is one scheduler over the shared pool and its own aggregator, fed as the publisher thread is: by
- * the workers' results channel, and by the scheduler for batches whose worker failed.
+ * Run is one scheduler over the shared pool and its own aggregator, fed as the publisher thread is: with
+ * every batch's results the scheduler delivers.
  */
 class Run {
   readonly aggregator = new Aggregator();
   readonly scheduler: Scheduler;
-  private readonly results = new BroadcastChannel(RESULTS_CHANNEL);
-  private lastResultMs = 0;
 
   constructor(readonly targets: ProbeTarget[]) {
     this.aggregator.setTargets(targets);
-    const record = ({ names, result }: ProbeResults): void => this.aggregator.record(names, result);
-    this.results.onmessage = (event) => {
-      this.lastResultMs = Date.now();
-      record((event as { data: ProbeResults }).data);
-    };
-    this.scheduler = new Scheduler(pool, (names, result) => record({ names, result }), THREADS, createLogger('silent', 'test'));
+    this.scheduler = new Scheduler(pool, ({ names, result }) => this.aggregator.record(names, result), THREADS,
+      createLogger('silent', 'test'));
     this.scheduler.start(targets);
   }
 
@@ -83,14 +73,9 @@ class Run {
     return new Map(this.aggregator.snapshot().map((s) => [s.name, s.probes - start.get(s.name)!]));
   }
 
-  /**
-   * stop waits for the rounds in flight, then for their results: they travel on their own channel, so
-   * they may land just after the task resolved. Quiet for QUIET_MS means all have arrived.
-   */
-  async stop(): Promise<void> {
-    await this.scheduler.stop();
-    while (Date.now() - this.lastResultMs < QUIET_MS) await sleep(QUIET_MS);
-    this.results.close();
+  /** stop waits for the rounds in flight; their results are recorded when it resolves. */
+  stop(): Promise<void> {
+    return this.scheduler.stop();
   }
 }
 
