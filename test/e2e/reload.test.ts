@@ -142,11 +142,22 @@ test('a bad config on SIGHUP is counted and the running config keeps probing; a 
   assert.equal(probex.child.exitCode, null, 'probex is still running');
   assert.equal((await fetch(`${probex.url}/healthz`)).status, 200);
 
+  // A config file that is gone fails the same way, with its path and the reason in the log.
+  rmSync(probex.configPath!);
+  assert.ok(probex.child.kill('SIGHUP'), 'SIGHUP delivered');
+  const missing = await waitFor('the reload of a missing file to show in /metrics', async () => {
+    const samples = await scrape();
+    return reloadStats(samples).failures === 2 ? samples : undefined;
+  }, 15_000);
+  assert.deepEqual(reloadStats(missing), { total: 3, failures: 2, lastOk: 0 });
+  assert.ok(probex.logs.some((l) => l.level === 50 && JSON.stringify(l.err).includes(`${probex.configPath}: cannot read: ENOENT`)),
+    'the log names the file and ENOENT');
+
   hup(config([A, D, dead()]));
   const recovered = await waitFor('the good reload to show in /metrics', async () => {
     const samples = await scrape();
-    return reloadStats(samples).total === 3 ? samples : undefined;
+    return reloadStats(samples).total === 4 ? samples : undefined;
   }, 15_000);
-  assert.deepEqual(reloadStats(recovered), { total: 3, failures: 1, lastOk: 1 });
+  assert.deepEqual(reloadStats(recovered), { total: 4, failures: 2, lastOk: 1 });
   assert.equal(findSamples(recovered, 'probex_probes_total', { target: 'c' }).length, 0, 'c removed by this reload');
 });
