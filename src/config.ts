@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { load as parseYaml } from 'js-yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
 import { PROBE_KINDS, type ProbeTarget } from './probes/probe.ts';
