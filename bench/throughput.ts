@@ -105,8 +105,11 @@ targets:
   }
 }
 
-interface ScrapeStats {
-  p50Ms: number; p99Ms: number; maxMs: number; scrapes: number; bodyBytes: number; rssBytes: number;
+/** Latency summarizes one kind of scrape of one side. */
+interface Latency { p50Ms: number; p99Ms: number; maxMs: number; scrapes: number }
+
+interface ScrapeStats extends Latency {
+  bodyBytes: number; rssBytes: number;
   /** p99 of each window, in order (how much one window's tail varies). */
   windowP99Ms: number[];
   /** publishMs is the publisher's render + gzip + snapshot write, as of each window's end (the median). */
@@ -119,7 +122,7 @@ interface ScrapeStats {
   /** reloadMaxMs is the slowest scrape between a SIGHUP and the end of its settling time (the reload stall). */
   reloadMaxMs: number;
   /** paced: the same, for scrapes sent PACE_HZ times a second rather than back to back. */
-  paced: { p50Ms: number; p99Ms: number; maxMs: number; scrapes: number };
+  paced: Latency;
 }
 
 /** Side is one side of the comparison: its config, and what its windows measured. */
@@ -233,11 +236,14 @@ function reloadsLogged(p: ProbexProcess): number {
 }
 
 function stats(s: Side): ScrapeStats {
-  const ms = (q: number): number => s.histogram.getValueAtPercentile(q) / 1000;
-  return { p50Ms: ms(50), p99Ms: ms(99), maxMs: s.histogram.maxValue / 1000, scrapes: s.histogram.totalCount,
-    bodyBytes: s.bodyBytes, rssBytes: s.rssBytes, windowP99Ms: s.windowP99Ms, publishMs: median(s.publishMs),
-    probedTargets: s.probedTargets, reloadMaxMs: s.reloadMaxMs, paced: { p50Ms: s.paced.getValueAtPercentile(50) / 1000,
-      p99Ms: s.paced.getValueAtPercentile(99) / 1000, maxMs: s.paced.maxValue / 1000, scrapes: s.paced.totalCount } };
+  return { ...latency(s.histogram), bodyBytes: s.bodyBytes, rssBytes: s.rssBytes, windowP99Ms: s.windowP99Ms,
+    publishMs: median(s.publishMs), probedTargets: s.probedTargets, reloadMaxMs: s.reloadMaxMs, paced: latency(s.paced) };
+}
+
+/** latency summarizes a histogram of scrape latencies in µs. */
+function latency(h: hdr.Histogram): Latency {
+  return { p50Ms: h.getValueAtPercentile(50) / 1000, p99Ms: h.getValueAtPercentile(99) / 1000, maxMs: h.maxValue / 1000,
+    scrapes: h.totalCount };
 }
 
 function median(xs: readonly number[]): number {

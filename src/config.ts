@@ -217,6 +217,11 @@ export function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv 
   return loadConfig({ yaml: text, file: path, env });
 }
 
+/** fileTokens reads the tokens of the config's token file (none when it names no file). */
+export function fileTokens(config: Config): TokenConfig[] {
+  return config.auth.tokenFile === undefined ? [] : readTokenFile(config.auth.tokenFile);
+}
+
 /**
  * readTokenFile parses a token file: one token per line, optionally followed by whitespace and a
  * comma-separated permission list (default `metrics`). Blank lines and `#` comments are skipped.

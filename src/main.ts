@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
 import { coalesce } from './coalesce.ts';
-import { loadConfigFile, readTokenFile, type Config, type TokenConfig } from './config.ts';
+import { fileTokens, loadConfigFile, type Config, type TokenConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { TokenTable } from './http/auth.ts';
 import { startServer, type ServerState } from './http/server.ts';
@@ -88,8 +88,8 @@ function readVersion(): string {
   return 'unknown';
 }
 
-function tokenTable(config: Config): TokenTable {
-  const fromFile = config.auth.tokenFile === undefined ? [] : readTokenFile(config.auth.tokenFile);
+/** tokenTable holds the config's tokens and those of its token file (read now unless given). */
+function tokenTable(config: Config, fromFile: readonly TokenConfig[] = fileTokens(config)): TokenTable {
   return new TokenTable([...config.auth.tokens, ...fromFile]);
 }
 
@@ -173,12 +173,12 @@ async function run(initial: Config, tokens: TokenTable, configPath: string | und
   }, config.publishIntervalMs);
 
   /** apply makes a loaded config the running one (the main thread's part of a reload). */
-  const apply = (next: Config, fileTokens: readonly TokenConfig[]): void => {
+  const apply = (next: Config, fromFile: readonly TokenConfig[]): void => {
     if (next.listen.host !== config.listen.host || next.listen.port !== config.listen.port || next.threads !== config.threads) {
       log.warn('listen address and threads change only on restart; the rest of the new config applies now');
     }
     config = next;
-    state.tokens = new TokenTable([...next.auth.tokens, ...fileTokens]);
+    state.tokens = tokenTable(next, fromFile);
     state.agentId = next.agentId;
     state.targetNames = new Set(next.targets.map((t) => t.name));
     post({ type: 'config', config: next });

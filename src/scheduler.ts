@@ -16,7 +16,7 @@ import type { Logger } from './log.ts';
 import { FAILURE_REASONS, type ProbeTarget } from './probes/probe.ts';
 import type { ProbeBatch, ProbeBatchResult, ProbeResults } from './pool/messages.ts';
 import type { ProbePool } from './pool/probe-pool.ts';
-import { encodeTargetTable, type TargetTable } from './pool/target-table.ts';
+import { encodeTargetTable, markDone, type TargetTable } from './pool/target-table.ts';
 
 /** MIN_SLOT_MS is the finest phase granularity of the scheduler. */
 export const MIN_SLOT_MS = 10;
@@ -116,7 +116,7 @@ export class Scheduler {
         this.deliver(results);
         return true;
       }, (err: unknown) => {
-        for (const i of batch.targets) Atomics.store(busy, i, 0);
+        for (const i of batch.targets) markDone(batch.table, i);
         this.log.error({ err, targets: names }, 'probe batch failed in its worker; counted as reason worker');
         this.deliver({ names, result: workerFailure(names.length, String(err)) });
         return false;

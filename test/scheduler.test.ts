@@ -19,21 +19,24 @@ test('a target with less concurrency than threads gets one loop per lane', () =>
   assert.deepEqual(spread(3, 8), [1, 1, 1]);
 });
 
+/** synthetic is a probe target that never does I/O, probed every intervalMs. */
+const synthetic = (name: string, intervalMs: number): ProbeTarget => ({ name, kind: 'synthetic', intervalMs, timeoutMs: intervalMs,
+  concurrency: 1, labels: {}, buckets: [1], distribution: { type: 'constant', valueMs: 1 }, errorRate: 0 });
+
+/** fakePool is a one-thread pool whose batches `run` answers. */
+const fakePool = (run: (batch: ProbeBatch) => Promise<ProbeResults>): ProbePool =>
+  ({ run, stats: () => ({ threads: 1, utilization: 0, queueSize: 0 }), close: () => Promise.resolve() });
+
 test('a target still probing skips its own next round, not its batch-mates\' rounds', async () => {
   // A pool that finishes every target at once except `slow`, whose round (and so its batch) never ends.
   const runs: string[][] = [];
-  const pool: ProbePool = {
-    run(batch: ProbeBatch): Promise<ProbeResults> {
-      const table = decodeTargetTable(batch.table);
-      runs.push(batch.targets.map((i) => table.targets[i]!.name));
-      for (const i of batch.targets) if (table.targets[i]!.name !== 'slow') markDone(table, i);
-      return new Promise(() => {});
-    },
-    stats: () => ({ threads: 1, utilization: 0, queueSize: 0 }),
-    close: () => Promise.resolve(),
-  };
-  const target = (name: string): ProbeTarget => ({ name, kind: 'synthetic', intervalMs: 20, timeoutMs: 20, concurrency: 1,
-    labels: {}, buckets: [1], distribution: { type: 'constant', valueMs: 1 }, errorRate: 0 });
+  const pool = fakePool((batch) => {
+    const table = decodeTargetTable(batch.table);
+    runs.push(batch.targets.map((i) => table.targets[i]!.name));
+    for (const i of batch.targets) if (table.targets[i]!.name !== 'slow') markDone(table, i);
+    return new Promise(() => {});
+  });
+  const target = (name: string): ProbeTarget => synthetic(name, 20);
   const scheduler = new Scheduler(pool, () => {}, 1, createLogger('silent', 'test'));
   // 20 ms / MIN_SLOT_MS = 2 slots: `slow` and `b` share one (and its batches), `a` has the other.
   scheduler.start([target('slow'), target('a'), target('b')]);
@@ -48,16 +51,10 @@ test('a target still probing skips its own next round, not its batch-mates\' rou
 
 test('a batch whose worker fails is delivered as one `worker` failure per target, and its targets go on', async () => {
   let calls = 0;
-  const pool: ProbePool = {
-    run: () => (++calls % 2 === 1 ? Promise.reject(new Error('worker died')) : new Promise<ProbeResults>(() => {})),
-    stats: () => ({ threads: 1, utilization: 0, queueSize: 0 }),
-    close: () => Promise.resolve(),
-  };
+  const pool = fakePool(() => (++calls % 2 === 1 ? Promise.reject(new Error('worker died')) : new Promise(() => {})));
   const delivered: ProbeResults[] = [];
   const scheduler = new Scheduler(pool, (r) => delivered.push(r), 1, createLogger('silent', 'test'));
-  const target = (name: string): ProbeTarget => ({ name, kind: 'synthetic', intervalMs: 10, timeoutMs: 10, concurrency: 1,
-    labels: {}, buckets: [1], distribution: { type: 'constant', valueMs: 1 }, errorRate: 0 });
-  scheduler.start([target('a'), target('b')]);
+  scheduler.start([synthetic('a', 10), synthetic('b', 10)]);
   await new Promise((r) => setTimeout(r, 30));
   scheduler.start([]);
   // Had the failure left a and b busy, their next round would have been skipped.

@@ -5,7 +5,7 @@
  * from SIGHUP to applied there, and scrapes go on meanwhile. A thin adapter (STYLE.md).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadConfigFile, readTokenFile } from '../src/config.ts';
+import { fileTokens, loadConfigFile } from '../src/config.ts';
 import { ConfigError } from '../src/errors.ts';
 import type { ConfigLoadRequest, ConfigLoadResult } from '../src/pool/messages.ts';
 
@@ -13,8 +13,7 @@ const { path } = workerData as ConfigLoadRequest;
 let result: ConfigLoadResult;
 try {
   const config = loadConfigFile(path);
-  const fileTokens = config.auth.tokenFile === undefined ? [] : readTokenFile(config.auth.tokenFile);
-  result = { ok: true, config, fileTokens };
+  result = { ok: true, config, fileTokens: fileTokens(config) };
 } catch (err) {
   result = { ok: false, issues: err instanceof ConfigError ? err.issues : [`cannot load the config: ${String(err)}`] };
 }

@@ -47,8 +47,11 @@ export function encodeTargetTable(targets: readonly ProbeTarget[]): TargetTable 
   return { epoch, json, busy: new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * targets.length)) };
 }
 
-/** markDone clears a target's busy flag: its round is done and its next one may be dispatched. */
-export function markDone(table: DecodedTable, target: number): void {
+/**
+ * markDone clears a target's busy flag: its round is done (or its batch failed) and its next one may be
+ * dispatched.
+ */
+export function markDone(table: Pick<TargetTable, 'busy'>, target: number): void {
   Atomics.store(table.busy, target, 0);
 }
 
