@@ -23,6 +23,9 @@ class TargetState {
   readonly perBucket: Float64Array;
   readonly boundsUs: Float64Array;
   histogram: hdr.JsHistogram = newHistogram(hdr.Int32Histogram);
+  /** summary is `latency()`'s answer as of summaryCount observations. */
+  private summary: LatencySummary | undefined;
+  private summaryCount = 0;
 
   constructor(public target: ProbeTarget) {
     this.boundsUs = Float64Array.from(target.buckets, (s) => s * 1e6);
@@ -38,6 +41,19 @@ class TargetState {
     this.perBucket[i]!++;
     if (this.count === UINT32_COUNT_LIMIT) this.widen();
     this.histogram.recordValue(Math.max(0, Math.round(latencyUs)));
+  }
+
+  /**
+   * latency is the HDR summary, undefined before the first success. It is recomputed only after new
+   * observations: a target probed less often than the publish interval (or not at all, between reloads)
+   * costs no scan of its counts.
+   */
+  latency(): LatencySummary | undefined {
+    if (this.summaryCount !== this.count) {
+      this.summary = summarize(this.histogram, this.sumUs, this.count);
+      this.summaryCount = this.count;
+    }
+    return this.summary;
   }
 
   /** widen moves the HDR counts to Float64 before any Uint32 bucket could wrap (it would wrap silently). */
@@ -139,7 +155,7 @@ function toSnapshot(s: TargetState): TargetSnapshot {
     errors,
     up: s.up,
     lastProbeMs: s.lastProbeMs,
-    ...(s.count > 0 ? { latency: summarize(s.histogram, s.sumUs, s.count) } : {}),
+    ...(s.count > 0 ? { latency: s.latency() } : {}),
     app: s.app,
   };
 }

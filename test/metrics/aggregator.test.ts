@@ -128,6 +128,20 @@ test('failures count by reason, stay out of the histogram and set up to 0; the l
   assert.equal(snap!.lastProbeMs, 5_000);
 });
 
+test('the latency summary follows every new success and stays put through failures and idle publishes', () => {
+  const agg = new Aggregator();
+  agg.setTargets([target('t')]);
+  agg.record(['t'], batch([1_000, 2_000]));
+  const first = agg.snapshot()[0]!.latency!;
+  assert.equal(first.max, 0.002);
+  assert.equal(agg.snapshot()[0]!.latency, first, 'no new observations: the same summary');
+  agg.record(['t'], batch([5_000], [FAILURE_REASONS.indexOf('timeout') + 1]));
+  assert.equal(agg.snapshot()[0]!.latency, first, 'a failure adds no observation');
+  agg.record(['t'], batch([9_000]));
+  const next = agg.snapshot()[0]!.latency!;
+  assert.deepEqual([next.max, next.min, next.mean], [0.009, 0.001, 0.004]);
+});
+
 test('a never-probed target has a zero snapshot with up 0 and no latency', () => {
   const agg = new Aggregator();
   agg.setTargets([target('idle')]);
