@@ -17,6 +17,7 @@ import { promisify } from 'node:util';
 import { load as parse, loadAll } from 'js-yaml';
 import { DEFAULT_PORT, loadConfig, type Config } from '../../src/config.ts';
 import { PROBE_KINDS } from '../../src/probes/probe.ts';
+import { startDist } from '../helpers/start-dist.ts';
 
 const execFileP = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -279,11 +280,14 @@ describe('deploy/Dockerfile', () => {
 
   it('runs the build with node as PID 1, start:dist\'s flags and --config /etc/probex/probex.yaml', () => {
     const entry = execForm(only(ops('ENTRYPOINT'), 'ENTRYPOINT').args, 'ENTRYPOINT');
-    const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
-    const startDist = pkg.scripts['start:dist']!.split(' ');
+    const { nodeFlags, entry: script } = startDist();
     assert.equal(entry[0], 'node');
-    assert.deepEqual(entry.slice(1, startDist.length - 1), startDist.slice(1, -1), 'same node flags as npm run start:dist');
-    assert.equal(entry[startDist.length - 1], `/app/${startDist.at(-1)}`);
+    assert.deepEqual(entry.slice(1, nodeFlags.length + 1), nodeFlags, 'same node flags as npm run start:dist');
+    assert.equal(entry[nodeFlags.length + 1], `/app/${script}`);
+    const env = ops('ENV').map((i) => i.args).join(' ');
+    for (const [name, value] of Object.entries(startDist().env)) {
+      assert.match(env, new RegExp(`\\b${name}=${value}\\b`), `ENV ${name}=${value}, as npm run start:dist sets it`);
+    }
     const i = entry.indexOf('--config');
     assert.ok(i > 0 && entry[i + 1] === CONFIG_PATH, `ENTRYPOINT must pass --config ${CONFIG_PATH}`);
     assert.equal(ops('CMD').length, 0, 'extra arguments (e.g. --check-config) come from docker run');

@@ -8,13 +8,17 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startDist } from './start-dist.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const DIST = process.env.PROBEX_ENTRY === 'dist' ? startDist() : undefined;
 /** NODE_ARGS start probex: node's own flags and the entry script, without probex's arguments. */
-const NODE_ARGS = process.env.PROBEX_ENTRY === 'dist'
-  ? ['--max-semi-space-size=1', '--optimize-for-size', join(ROOT, 'dist/src/main.js')] // as package.json's start:dist
+const NODE_ARGS = DIST !== undefined
+  ? [...DIST.nodeFlags, join(ROOT, DIST.entry)] // as `npm run start:dist`
   // node with tsx's loader (no tsx CLI wrapper in between), so signals reach probex itself.
   : ['--import', 'tsx', join(ROOT, 'src/main.ts')];
+/** NODE_ENV_VARS are the variables `npm run start:dist` sets for node (none under tsx). */
+const NODE_ENV_VARS = DIST?.env ?? {};
 
 /** ProbexProcess is a running probex with its parsed log lines. */
 export interface ProbexProcess {
@@ -46,7 +50,7 @@ export function writeConfig(yaml: string): string {
 
 /** runProbex runs probex to completion (for --check-config and bad configs). */
 export function runProbex(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [...NODE_ARGS, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [...NODE_ARGS, ...args], { cwd: ROOT, env: { ...process.env, ...NODE_ENV_VARS, ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => { stdout += d; });
@@ -62,7 +66,7 @@ export async function startProbex(yaml: string | undefined, env: NodeJS.ProcessE
   const configPath = yaml === undefined ? undefined : writeConfig(yaml);
   const args = [...NODE_ARGS, ...(configPath === undefined ? [] : ['--config', configPath])];
   const child = spawn(process.execPath, args, {
-    cwd: ROOT, env: { ...process.env, PROBEX_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: ROOT, env: { ...process.env, ...NODE_ENV_VARS, PROBEX_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
