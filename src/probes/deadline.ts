@@ -5,14 +5,22 @@ import { getEventListeners } from 'node:events';
 import type { ProbeOutcome, Prober } from './probe.ts';
 
 /**
+ * LISTENER_CHECK_RUNS: a lane checks its signal for leftover listeners once per this many runs, so a
+ * prober that leaks one listener a run leaves at most this many on a signal (Node warns above 10).
+ */
+export const LISTENER_CHECK_RUNS = 8;
+
+/**
  * Lane runs probes one after another, each under its own deadline: it gives the probe an AbortSignal
  * and also races it against the deadline, so a probe that ignores its signal still yields `timeout` on
  * time; its late settlement is dropped.
  *
  * A lane reuses one AbortController for all its runs, because an AbortController costs about 5 µs to
  * create (more than a Redis PING's client-side work), and one timer, re-armed with refresh() (which
- * allocates nothing), for runs back to back until close(). The controller is replaced after it aborted, and whenever a run left a listener
- * on its signal (fetch keeps its listener until GC), so each run's signal carries only its own listeners.
+ * allocates nothing), for runs back to back until close(). The controller is replaced after it aborted.
+ * Probers remove the listeners they add (Prober.run's contract); as a guard against one that does not,
+ * every LISTENER_CHECK_RUNS runs the lane looks for listeners left on its signal and, if it finds any,
+ * takes a fresh controller. Looking every run cost a third of a synthetic probe's time in the worker.
  *
  * When the deadline timer fires, the abort waits for one setImmediate. After this thread stalled (a GC,
  * another probe's library compiling code on first use), the answer may already be waiting: Node runs
@@ -22,6 +30,8 @@ import type { ProbeOutcome, Prober } from './probe.ts';
 export class Lane {
   readonly #timeoutMs: number;
   #controller = new AbortController();
+  /** #runs counts runs, for the listener check every LISTENER_CHECK_RUNS. */
+  #runs = 0;
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
   /** expire settles the run in flight with `timeout`; undefined between runs. */
@@ -33,7 +43,9 @@ export class Lane {
 
   /** run probes once under the deadline; one run at a time per lane. It never throws. */
   run(prober: Prober): Promise<ProbeOutcome> {
-    if (getEventListeners(this.#controller.signal, 'abort').length > 0) this.#controller = new AbortController();
+    if (++this.#runs % LISTENER_CHECK_RUNS === 0 && getEventListeners(this.#controller.signal, 'abort').length > 0) {
+      this.#controller = new AbortController();
+    }
     const signal = this.#controller.signal;
     return new Promise<ProbeOutcome>((resolve) => {
       const settle = (outcome: ProbeOutcome): void => {

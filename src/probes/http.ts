@@ -1,7 +1,7 @@
 /**
  * http: GET the target URL with the global fetch (undici: one keep-alive connection pool per origin,
- * shared by every http target of the worker, so a prober owns no client of its own). The run's signal is
- * fetch's signal, so the deadline cancels the connect, the headers and the body read alike.
+ * shared by every http target of the worker, so a prober owns no client of its own). The run's signal
+ * aborts fetch's, so the deadline cancels the connect, the headers and the body read alike.
  */
 import { settle } from './classify.ts';
 import type { HttpTarget, Probe, ProbeOutcome, Prober } from './probe.ts';
@@ -33,8 +33,23 @@ interface ResponseCheck {
   readonly bodyMatch: RegExp | undefined;
 }
 
+/**
+ * getOnce runs one GET. fetch keeps the abort listener it adds to its signal until that signal is
+ * collected, and the lane reuses its signal across runs (Prober.run's contract: leave no listener), so
+ * fetch gets a signal of its own that follows the lane's, and only a removable forwarder touches it.
+ */
 async function getOnce(check: ResponseCheck, signal: AbortSignal): Promise<ProbeOutcome> {
-  const res = await fetch(check.url, { method: 'GET', headers: check.headers, signal });
+  const own = new AbortController();
+  const forward = (): void => own.abort(signal.reason);
+  signal.addEventListener('abort', forward, { once: true });
+  try {
+    return await checkResponse(check, await fetch(check.url, { method: 'GET', headers: check.headers, signal: own.signal }));
+  } finally {
+    signal.removeEventListener('abort', forward);
+  }
+}
+
+async function checkResponse(check: ResponseCheck, res: Response): Promise<ProbeOutcome> {
   if (!check.statusOk(res.status)) {
     // An unread body would hold its keep-alive connection until garbage collection: cancel it.
     await res.body?.cancel();

@@ -107,7 +107,11 @@ export type ProbeOutcome =
  * (target concurrency); a prober must allow that.
  */
 export interface Prober {
-  /** run probes once; it must settle soon after `signal` aborts, with reason `timeout`. It never throws. */
+  /**
+   * run probes once; it must settle soon after `signal` aborts, with reason `timeout`. It never throws.
+   * It must remove every listener it adds to `signal` by the time it settles: its lane passes the same
+   * signal to its next run (see Lane).
+   */
   run(signal: AbortSignal): Promise<ProbeOutcome>;
   /** close releases the client; it never throws. */
   close(): Promise<void>;
