@@ -19,7 +19,13 @@ export const httpProbe: Probe<'http'> = {
       bodyMatch: target.bodyMatch === undefined ? undefined : new RegExp(target.bodyMatch),
     };
     return {
-      run: (signal) => settle(signal, target.timeoutMs, () => getOnce(check, signal)),
+      run: (signal) => {
+        // fetch keeps the abort listener it adds to its signal until that signal is collected, and the lane
+        // reuses `signal` across runs (Prober.run's contract: leave no listener). So fetch gets a signal of
+        // its own, aborted by settle's cancel hook, whose listener settle removes when the run settles.
+        const own = new AbortController();
+        return settle(signal, target.timeoutMs, () => getOnce(check, own.signal), () => own.abort(signal.reason));
+      },
       close: () => Promise.resolve(),
     };
   },
@@ -33,23 +39,8 @@ interface ResponseCheck {
   readonly bodyMatch: RegExp | undefined;
 }
 
-/**
- * getOnce runs one GET. fetch keeps the abort listener it adds to its signal until that signal is
- * collected, and the lane reuses its signal across runs (Prober.run's contract: leave no listener), so
- * fetch gets a signal of its own that follows the lane's, and only a removable forwarder touches it.
- */
 async function getOnce(check: ResponseCheck, signal: AbortSignal): Promise<ProbeOutcome> {
-  const own = new AbortController();
-  const forward = (): void => own.abort(signal.reason);
-  signal.addEventListener('abort', forward, { once: true });
-  try {
-    return await checkResponse(check, await fetch(check.url, { method: 'GET', headers: check.headers, signal: own.signal }));
-  } finally {
-    signal.removeEventListener('abort', forward);
-  }
-}
-
-async function checkResponse(check: ResponseCheck, res: Response): Promise<ProbeOutcome> {
+  const res = await fetch(check.url, { method: 'GET', headers: check.headers, signal });
   if (!check.statusOk(res.status)) {
     // An unread body would hold its keep-alive connection until garbage collection: cancel it.
     await res.body?.cancel();
