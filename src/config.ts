@@ -29,6 +29,12 @@ export const DEFAULT_LATENCY_BUCKETS_SECONDS: readonly number[] = Object.freeze(
 
 export const DEFAULT_PORT = 9469;
 export const DEFAULT_HOST = '127.0.0.1';
+/**
+ * DEFAULT_BACKGROUND_NICE lets a waking front end take a core from probex's busy threads at once (see
+ * src/thread-priority.ts). Nice weighs threads against others in the same scheduling group only (a
+ * container's or systemd unit's cgroup, a terminal's autogroup), where the front end is all they yield to.
+ */
+export const DEFAULT_BACKGROUND_NICE = 10;
 
 export interface TokenConfig {
   /** token is the secret. Never logged, never rendered. */
@@ -46,6 +52,11 @@ export interface Config {
   readonly agentId: string;
   /** threads is the number of probe worker threads. */
   readonly threads: number;
+  /**
+   * backgroundNice is how many nice steps below the front end (main thread) probex's other threads run:
+   * probe workers, scheduler, publisher and the reload thread. 0 runs them all alike. Linux only.
+   */
+  readonly backgroundNice: number;
   /** snapshotBytes is the capacity of each of the two snapshot slots in the SharedArrayBuffer. */
   readonly snapshotBytes: number;
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
@@ -132,6 +143,7 @@ const configSchema = z.object({
   profile: z.enum(['probex', 'directus']).default('probex'),
   agentId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/).default(() => safeHostname()),
   threads: z.number().int().min(1).max(64).default(2),
+  backgroundNice: z.number().int().min(0).max(19).default(DEFAULT_BACKGROUND_NICE),
   snapshotBytes: z.number().int().min(64 * 1024).max(1024 * 1024 * 1024).default(32 * 1024 * 1024),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -198,6 +210,7 @@ export function loadConfig({ yaml, file, env = {} }: ConfigSources = {}): Config
     profile: cfg.profile,
     agentId: cfg.agentId,
     threads: cfg.threads,
+    backgroundNice: cfg.backgroundNice,
     snapshotBytes: cfg.snapshotBytes,
     log: cfg.log,
     auth: tokenFile === undefined ? { tokens } : { tokens, tokenFile },

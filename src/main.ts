@@ -113,9 +113,9 @@ function startThread(name: string, url: URL, workerData: PublisherInit | Schedul
  * loadConfigOffThread loads the config file (and its token file) on a one-shot thread. It never rejects:
  * a thread that fails or ends without answering is a failed load.
  */
-function loadConfigOffThread(path: string | undefined): Promise<ConfigLoadResult> {
+function loadConfigOffThread(path: string | undefined, nice: number): Promise<ConfigLoadResult> {
   return new Promise((resolve) => {
-    const thread = new Worker(workerBootstrap(CONFIG_URL), { eval: true, workerData: { path } satisfies ConfigLoadRequest });
+    const thread = new Worker(workerBootstrap(CONFIG_URL), { eval: true, workerData: { path, nice } satisfies ConfigLoadRequest });
     const fail = (why: string): void => resolve({ ok: false, issues: [`the config thread ${why}`] });
     thread.once('message', (result: ConfigLoadResult) => resolve(result));
     thread.once('error', (err) => fail(`failed: ${String(err)}`));
@@ -145,7 +145,7 @@ async function run(initial: Config, tokens: TokenTable, configPath: string | und
   }
   // The scheduler thread starts once the server listens: the default config probes probex's own /healthz.
   const scheduler = startThread('scheduler', SCHEDULER_URL, { targets: config.targets, threads: config.threads,
-    results: results.port1, logLevel: config.log.level, statsIntervalMs: config.publishIntervalMs } satisfies SchedulerInit, log);
+    nice: config.backgroundNice, results: results.port1, logLevel: config.log.level, statsIntervalMs: config.publishIntervalMs } satisfies SchedulerInit, log);
   const tell = (msg: SchedulerMessage): void => scheduler.postMessage(msg);
   let schedulerStats: SchedulerStats = { threads: 0, utilization: 0, queueSize: 0, probesSkippedTotal: 0 };
   let schedulerStopped = (): void => {};
@@ -174,8 +174,9 @@ async function run(initial: Config, tokens: TokenTable, configPath: string | und
 
   /** apply makes a loaded config the running one (the main thread's part of a reload). */
   const apply = (next: Config, fromFile: readonly TokenConfig[]): void => {
-    if (next.listen.host !== config.listen.host || next.listen.port !== config.listen.port || next.threads !== config.threads) {
-      log.warn('listen address and threads change only on restart; the rest of the new config applies now');
+    if (next.listen.host !== config.listen.host || next.listen.port !== config.listen.port || next.threads !== config.threads
+      || next.backgroundNice !== config.backgroundNice) {
+      log.warn('listen address, threads and backgroundNice change only on restart; the rest of the new config applies now');
     }
     config = next;
     state.tokens = tokenTable(next, fromFile);
@@ -191,7 +192,7 @@ async function run(initial: Config, tokens: TokenTable, configPath: string | und
    * it loads. A bad config keeps the running one and is counted. SIGHUPs during a reload queue one more.
    */
   const reload = coalesce(async () => {
-    const result = await loadConfigOffThread(configPath);
+    const result = await loadConfigOffThread(configPath, config.backgroundNice);
     reloads.total++;
     try {
       if (!result.ok) throw new ConfigError(result.issues);

@@ -73,6 +73,16 @@ for (const [file, path] of invalid) {
   });
 }
 
+test('backgroundNice defaults to 10 and takes 0-19 whole steps', () => {
+  assert.equal(loadConfig().backgroundNice, 10);
+  assert.equal(loadConfig({ yaml: 'backgroundNice: 0' }).backgroundNice, 0);
+  assert.equal(loadConfig({ yaml: 'backgroundNice: 19' }).backgroundNice, 19);
+  for (const bad of ['-1', '20', '2.5', 'high']) {
+    const err = configError(() => loadConfig({ yaml: `backgroundNice: ${bad}` }));
+    assert.ok(err.issues.every((i) => i.startsWith('backgroundNice: ')) && err.issues.length === 1, JSON.stringify(err.issues));
+  }
+});
+
 test('every problem is reported at once, not only the first', () => {
   const err = configError(() => loadConfig({ yaml: 'listen: { port: -1 }\nthreads: 0\ntargets:\n  - { name: a, kind: nope }\n' }));
   assert.ok(err.issues.length >= 3, JSON.stringify(err.issues));

@@ -18,11 +18,14 @@ import { FAILURE_REASONS } from '../src/probes/probe.ts';
 import { renderJsonBodies } from '../src/render/json.ts';
 import { renderOpenMetrics, renderText } from '../src/render/text.ts';
 import { SnapshotWriter } from '../src/snapshot/writer.ts';
+import { lowerThreadPriority } from '../src/thread-priority.ts';
 
 const init = workerData as PublisherInit;
 const port = parentPort!;
 let config: Config = init.config;
 const log = createLogger(config.log.level, 'publisher');
+const niceFailed = lowerThreadPriority(config.backgroundNice);
+if (niceFailed !== undefined) log.warn(niceFailed);
 const probeLog = new RateLimitedLog(log);
 const aggregator = new Aggregator();
 aggregator.setTargets(config.targets);

@@ -10,13 +10,17 @@ import { createLogger } from '../src/log.ts';
 import type { SchedulerInit, SchedulerMessage, SchedulerReport } from '../src/pool/messages.ts';
 import { createProbePool } from '../src/pool/probe-pool.ts';
 import { Scheduler } from '../src/scheduler.ts';
+import { lowerThreadPriority } from '../src/thread-priority.ts';
 
 const init = workerData as SchedulerInit;
 const port = parentPort!;
+const log = createLogger(init.logLevel, 'scheduler');
 const report = (msg: SchedulerReport): void => port.postMessage(msg);
+// Before the pool starts its threads: the probe workers inherit this thread's priority.
+const niceFailed = lowerThreadPriority(init.nice);
+if (niceFailed !== undefined) log.warn(niceFailed);
 const pool = createProbePool(init.threads);
-const scheduler = new Scheduler(pool, (results) => init.results.postMessage(results), init.threads,
-  createLogger(init.logLevel, 'scheduler'));
+const scheduler = new Scheduler(pool, (results) => init.results.postMessage(results), init.threads, log);
 
 const statsTimer = setInterval(() => {
   report({ type: 'stats', stats: { ...pool.stats(), probesSkippedTotal: scheduler.probesSkipped } });

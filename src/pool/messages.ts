@@ -89,6 +89,8 @@ export interface SchedulerInit {
   readonly targets: readonly ProbeTarget[];
   /** threads is the number of probe worker threads the scheduler thread's pool runs. */
   readonly threads: number;
+  /** nice is how many steps the scheduler thread lowers its priority (its probe workers inherit it). */
+  readonly nice: number;
   /** results is where the scheduler thread sends every batch's ProbeResults (the publisher's end is PublisherInit.results). */
   readonly results: MessagePort;
   readonly logLevel: Config['log']['level'];
@@ -117,6 +119,8 @@ export type SchedulerReport =
 export interface ConfigLoadRequest {
   /** path of the config file; undefined loads the embedded default (with the env's overrides). */
   readonly path: string | undefined;
+  /** nice is how many steps the thread lowers its priority (the running config's backgroundNice). */
+  readonly nice: number;
 }
 
 /** ConfigLoadResult is that thread's answer: the config and its token file's tokens, or every problem found. */

@@ -1,0 +1,67 @@
+/**
+ * Thread priorities of the real probex process, read from /proc as `ps -L -o tid,nice` shows them: the
+ * front end (main thread) keeps probex's own nice value; the scheduler, publisher and every probe worker
+ * run backgroundNice steps below it.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { parseExposition, sampleValue } from '../helpers/exposition.ts';
+import { processThreadNices } from '../helpers/nice.ts';
+import { startProbex, waitFor, type ProbexProcess } from '../helpers/probex-process.ts';
+
+const linuxOnly = process.platform === 'linux' ? {} : { skip: 'thread priorities are set on Linux only' };
+const THREADS = 3;
+
+const config = (backgroundNice?: number): string => `
+listen: { host: 127.0.0.1, port: 0 }
+publishInterval: 100ms
+threads: ${THREADS}
+${backgroundNice === undefined ? '' : `backgroundNice: ${backgroundNice}`}
+targets:
+  - { name: a, kind: synthetic, interval: 20ms, concurrency: ${THREADS} }
+`;
+
+/** started runs probex and waits until its pool runs all its probe workers and the target is up. */
+async function started(yaml: string): Promise<ProbexProcess> {
+  const probex = await startProbex(yaml);
+  await waitFor('probe workers and a first probe', async () => {
+    const samples = parseExposition(await (await fetch(`${probex.url}/metrics`)).text());
+    return sampleValue(samples, 'probex_pool_threads') === THREADS && sampleValue(samples, 'probex_probe_up', { target: 'a' }) === 1
+      ? true : undefined;
+  }, 30_000);
+  return probex;
+}
+
+/** niceCounts counts probex's threads per nice value, relative to its main thread's (whose ID is the pid). */
+function niceCounts(pid: number): Map<number, number> {
+  const nices = processThreadNices(pid);
+  const main = nices.get(pid)!;
+  const counts = new Map<number, number>();
+  for (const nice of nices.values()) counts.set(nice - main, (counts.get(nice - main) ?? 0) + 1);
+  return counts;
+}
+
+test('by default the scheduler, publisher and probe workers run 10 nice steps below the front end', linuxOnly, async (t) => {
+  const probex = await started(config());
+  t.after(() => probex.stop());
+  const counts = niceCounts(probex.child.pid!);
+  // Node's own threads (V8 platform, libuv pool, inspector) stay with the main thread at +0.
+  assert.deepEqual([...counts.keys()].sort((a, b) => a - b), [0, 10], `threads per relative nice: ${[...counts]}`);
+  assert.ok(counts.get(10)! >= THREADS + 2, `${THREADS} probe workers, scheduler and publisher at +10: ${[...counts]}`);
+
+  // backgroundNice is read at start-up only: a reload asking for another says so and changes nothing.
+  writeFileSync(probex.configPath!, config(3));
+  probex.child.kill('SIGHUP');
+  await waitFor('the reload', async () => (probex.logs.some((l) => l.msg === 'config reloaded') ? true : undefined));
+  assert.ok(probex.logs.some((l) => l.level === 40 && /backgroundNice change only on restart/.test(String(l.msg))));
+  assert.deepEqual(niceCounts(probex.child.pid!).get(10), counts.get(10));
+});
+
+test('backgroundNice: 0 runs every thread at the front end\'s priority', linuxOnly, async (t) => {
+  const probex = await started(config(0));
+  t.after(() => probex.stop());
+  const counts = niceCounts(probex.child.pid!);
+  assert.deepEqual([...counts.keys()], [0], `threads per relative nice: ${[...counts]}`);
+  assert.ok(counts.get(0)! >= THREADS + 3, 'main, scheduler, publisher and the probe workers were all counted');
+});
