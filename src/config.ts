@@ -30,11 +30,13 @@ export const DEFAULT_LATENCY_BUCKETS_SECONDS: readonly number[] = Object.freeze(
 export const DEFAULT_PORT = 9469;
 export const DEFAULT_HOST = '127.0.0.1';
 /**
- * DEFAULT_BACKGROUND_NICE lets a waking front end take a core from probex's busy threads at once (see
- * src/thread-priority.ts). Nice weighs threads against others in the same scheduling group only (a
- * container's or systemd unit's cgroup, a terminal's autogroup), where the front end is all they yield to.
+ * DEFAULT_BACKGROUND_NICE is 0: every thread competes alike. Nice weighs a thread only against the others
+ * of its scheduling group (a container's or systemd unit's cgroup, a terminal session's autogroup). In a
+ * container of its own, 10 lets the front end take a core from probex's busy threads at once (the image's
+ * config sets it); in a session shared with CPU-bound work it would also make the probes queue behind
+ * that work, and measure its queueing (README, "Thread priority").
  */
-export const DEFAULT_BACKGROUND_NICE = 10;
+export const DEFAULT_BACKGROUND_NICE = 0;
 
 export interface TokenConfig {
   /** token is the secret. Never logged, never rendered. */

@@ -232,7 +232,7 @@ async function run(initial: Config, tokens: TokenTable, configPath: string | und
   }
   // Announce last: whoever waits for this line may signal us at once, and has seen every start-up warning.
   log.info({ host: config.listen.host, port: server.port, targets: config.targets.length, threads: config.threads,
-    config: configPath ?? 'embedded default', version: VERSION }, 'probex listening');
+    backgroundNice: config.backgroundNice, config: configPath ?? 'embedded default', version: VERSION }, 'probex listening');
 }
 
 await main();

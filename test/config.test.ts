@@ -73,9 +73,9 @@ for (const [file, path] of invalid) {
   });
 }
 
-test('backgroundNice defaults to 10 and takes 0-19 whole steps', () => {
-  assert.equal(loadConfig().backgroundNice, 10);
-  assert.equal(loadConfig({ yaml: 'backgroundNice: 0' }).backgroundNice, 0);
+test('backgroundNice defaults to 0 and takes 0-19 whole steps', () => {
+  assert.equal(loadConfig().backgroundNice, 0);
+  assert.equal(loadConfig({ yaml: 'backgroundNice: 10' }).backgroundNice, 10);
   assert.equal(loadConfig({ yaml: 'backgroundNice: 19' }).backgroundNice, 19);
   for (const bad of ['-1', '20', '2.5', 'high']) {
     const err = configError(() => loadConfig({ yaml: `backgroundNice: ${bad}` }));

@@ -1,7 +1,7 @@
 /**
  * Thread priorities of the real probex process, read from /proc as `ps -L -o tid,nice` shows them: the
- * front end (main thread) keeps probex's own nice value; the scheduler, publisher and every probe worker
- * run backgroundNice steps below it.
+ * front end (main thread) keeps probex's own nice value; with backgroundNice the scheduler, publisher and
+ * every probe worker run that many steps below it.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -42,8 +42,8 @@ function niceCounts(pid: number): Map<number, number> {
   return counts;
 }
 
-test('by default the scheduler, publisher and probe workers run 10 nice steps below the front end', linuxOnly, async (t) => {
-  const probex = await started(config());
+test('backgroundNice: 10 runs the scheduler, publisher and probe workers 10 nice steps below the front end', linuxOnly, async (t) => {
+  const probex = await started(config(10));
   t.after(() => probex.stop());
   const counts = niceCounts(probex.child.pid!);
   // Node's own threads (V8 platform, libuv pool, inspector) stay with the main thread at +0.
@@ -58,8 +58,8 @@ test('by default the scheduler, publisher and probe workers run 10 nice steps be
   assert.deepEqual(niceCounts(probex.child.pid!).get(10), counts.get(10));
 });
 
-test('backgroundNice: 0 runs every thread at the front end\'s priority', linuxOnly, async (t) => {
-  const probex = await started(config(0));
+test('by default every thread runs at the front end\'s priority', linuxOnly, async (t) => {
+  const probex = await started(config());
   t.after(() => probex.stop());
   const counts = niceCounts(probex.child.pid!);
   assert.deepEqual([...counts.keys()], [0], `threads per relative nice: ${[...counts]}`);
