@@ -32,7 +32,7 @@ export const DEFAULT_HOST = '127.0.0.1';
 /**
  * DEFAULT_BACKGROUND_NICE is 0: every thread competes alike. Nice weighs a thread only against the others
  * of its scheduling group (a container's or systemd unit's cgroup, a terminal session's autogroup). In a
- * container of its own, 10 lets the front end take a core from probex's busy threads at once (the image's
+ * container of its own, 10 lets the front end get a core ahead of probex's busy threads (the image's
  * config sets it); in a session shared with CPU-bound work it would also make the probes queue behind
  * that work, and measure its queueing (README, "Thread priority").
  */
