@@ -4,15 +4,17 @@
  * (a) absent, (b) in a session of their own, as a benchmark started from another terminal, (c) in
  * probex's own session, as a script that starts both. Linux schedules a session (autogroup), a container
  * or a systemd unit as one group: nice only weighs threads of the same group against each other.
- * Reports probes run and the HDR p50/p99/max of their latency (the JSON API's), twice in alternating order.
+ * Reports probes run (counted from the first published probe on) and the HDR p50/p99/max of their latency
+ * (the JSON API's), twice in alternating order.
  * `npm run bench:contention [-- --seconds 15]` builds dist/ and runs probex from it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { startProbex } from '../test/helpers/probex-process.ts';
+import { startProbex, waitFor } from '../test/helpers/probex-process.ts';
+import { REDIS_URL } from '../test/helpers/services.ts';
 import { fmt, writeResult } from './report.ts';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** HOGS busy processes: twice this VM's cores, so every core has a queue. */
 const HOGS = 4;
 const HOG_PLACES = ['none', 'own session', 'probex session'] as const;
@@ -20,7 +22,6 @@ type HogPlace = (typeof HOG_PLACES)[number];
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '15' } } });
 const seconds = Number(values.seconds);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Row { readonly nice: number; readonly hogs: HogPlace; readonly probes: number; readonly p50Ms: number;
   readonly p99Ms: number; readonly maxMs: number }
@@ -33,9 +34,12 @@ async function run(nice: number, hogs: HogPlace): Promise<Row> {
   }
   const p = await startProbex(`listen: { port: 0 }\nlog: { level: error }\nbackgroundNice: ${nice}\ntargets:\n`
     + `  - { name: r, kind: redis, url: "${REDIS_URL}", interval: 20ms }\n`);
+  const route = `${p.url}/system/v1/metrics/v0/containers/r`;
   try {
+    // 204 until the first probe is published; the timed part starts from there.
+    await waitFor('the first probe', async () => ((await fetch(route)).status === 200 ? true : undefined), 20_000);
     await sleep(seconds * 1000);
-    const res = await fetch(`${p.url}/system/v1/metrics/v0/containers/r`);
+    const res = await fetch(route);
     const { datapoints } = (await res.json()) as { datapoints: Array<{ name: string; value: number }> };
     const value = (name: string): number => datapoints.find((d) => d.name === name)?.value ?? Number.NaN;
     return { nice, hogs, probes: value('probe.count'), p50Ms: value('probe.latency.p50') * 1e3,

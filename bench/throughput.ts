@@ -14,21 +14,22 @@
  *      probex). Each side's latencies are pooled per kind: p50/p99 and the ratio. One process, alternating
  *      windows: the host's drift (this 2-core VM's scrape p99 wanders between 0.2 and 1.5 ms over
  *      minutes) hits both sides alike, which separate runs did not manage. Peak RSS under load.
- * `npm run bench:throughput [-- --seconds 5 --window 2 --rounds 10 --part all|ping|scrape --background-nice N --aa]` builds dist/
- * and runs probex from it (what `npm run start:dist` and the container run). Results also go to
- * bench/results/throughput-<time>.json.
+ * `npm run bench:throughput [-- --seconds 5 --window 2 --rounds 10 --part all|ping|scrape
+ * --background-nice N --aa]` builds dist/ and runs probex from it (what `npm run start:dist` and the
+ * container run). Results also go to bench/results/throughput-<time>.json.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import { createClient } from 'redis';
 import { parseExposition, sampleValue } from '../test/helpers/exposition.ts';
 import { startProbex, waitFor, type ProbexProcess } from '../test/helpers/probex-process.ts';
+import { REDIS_URL } from '../test/helpers/services.ts';
 import { fmt, writeResult } from './report.ts';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CONCURRENCY = 64;
 const SYNTHETIC_TARGETS = 1_000;
 /** Targets from issue #3. */
@@ -65,7 +66,6 @@ const PACE_HZ = 250;
 /** RELOAD_TIMEOUT_MS bounds how long a window waits for its reload to apply. */
 const RELOAD_TIMEOUT_MS = 10_000;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** bareRedisLoop keeps CONCURRENCY PINGs in flight on one node-redis client for `ms`; returns PINGs/s. */
 async function bareRedisLoop(ms: number, commandTimeout: 'default' | 'off'): Promise<number> {
