@@ -402,12 +402,15 @@ function parseTargets(raw: unknown, defaultPort: number | undefined, issues: str
     return [];
   }
   const targets: ProbeTarget[] = [];
-  const seen = new Set<string>();
+  // Names as written, valid or not, so a duplicate is found whatever else is wrong; the message points
+  // at the first one rather than quote a value that has not been validated.
+  const firstAt = new Map<string, number>();
   list.data.forEach((t, i) => {
     const name = typeof t === 'object' && t !== null ? (t as { name?: unknown }).name : undefined;
     if (typeof name === 'string') {
-      if (seen.has(name)) issues.push(`targets[${i}].name: duplicate target name "${name}"`);
-      seen.add(name);
+      const first = firstAt.get(name);
+      if (first !== undefined) issues.push(`targets[${i}].name: duplicate target name, the same as targets[${first}].name`);
+      else firstAt.set(name, i);
     }
     const parsed = targetSchema.safeParse(t);
     if (parsed.success) targets.push(finishTarget(parsed.data, i, issues));

@@ -54,7 +54,7 @@ test('config is deeply frozen', () => {
 
 const invalid: Array<[file: string, path: RegExp]> = [
   ['invalid-timeout-over-interval.yaml', /^targets\[0\]\.timeout: must not exceed interval/],
-  ['invalid-duplicate-name.yaml', /^targets\[1\]\.name: duplicate target name "a"/],
+  ['invalid-duplicate-name.yaml', /^targets\[1\]\.name: duplicate target name, the same as targets\[0\]\.name/],
   ['invalid-unknown-kind.yaml', /^targets\[0\]\.kind: kind must be one of mysql, redis/],
   ['invalid-duration.yaml', /^targets\[0\]\.interval: must be a duration/],
   ['invalid-buckets-order.yaml', /^targets\[0\]\.buckets: buckets must be strictly ascending/],
@@ -178,8 +178,11 @@ targets:
   - { name: t, kind: tcp, address: "${SECRET}" }
   - { name: s, kind: storage, path: /tmp, location: "${SECRET}!" }
   - { name: y, kind: synthetic, distribution: { type: "${SECRET}" }, interval: "${SECRET}" }
+  - { name: "${SECRET}", kind: synthetic }
+  - { name: "${SECRET}", kind: synthetic }
 ` }));
-  assert.ok(err.issues.length >= 15, JSON.stringify(err.issues));
+  assert.ok(err.issues.length >= 16, JSON.stringify(err.issues));
+  assert.ok(err.issues.some((i) => /^targets\[7\]\.name: duplicate target name, the same as targets\[6\]\.name$/.test(i)), JSON.stringify(err.issues));
   for (const issue of err.issues) assert.ok(!issue.includes(LEAK), issue);
 });
 
@@ -197,7 +200,7 @@ targets:
 ` }));
   const expected = [
     /^threads: /, /^publishInterval: must be a duration/, /^targets\[0\]\.kind: kind must be one of/,
-    /^targets\[3\]\.concurrency: /, /^targets\[1\]\.name: duplicate target name "a"/, /^targets\[1\]\.address: port must be 1-65535/,
+    /^targets\[3\]\.concurrency: /, /^targets\[1\]\.name: duplicate target name, the same as targets\[0\]\.name/, /^targets\[1\]\.address: port must be 1-65535/,
     /^targets\[2\]\.timeout: must not exceed interval/, /^targets\[4\]\.timeout: must not exceed interval/,
     /^auth: probex would listen on 0\.0\.0\.0, not a loopback address, with no token: /,
   ];

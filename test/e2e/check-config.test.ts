@@ -48,7 +48,7 @@ targets:
     /publishInterval: must be a duration/, // schema
     /targets\[0\]\.kind: kind must be one of/, // schema
     /targets\[3\]\.url: /, // schema
-    /targets\[1\]\.name: duplicate target name "a"/, // cross-field
+    /targets\[1\]\.name: duplicate target name, the same as targets\[0\]\.name/, // cross-field
     /targets\[1\]\.address: port must be 1-65535/, // cross-field
     /targets\[2\]\.timeout: must not exceed interval/, // cross-field
     /0\.0\.0\.0, not a loopback address/, // listener rule
