@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import {
   DEFAULT_LATENCY_BUCKETS_SECONDS, DEFAULT_PORT, isLoopback, loadConfig, loadConfigFile, readTokenFile, reloadProblems,
 } from '../src/config.ts';
@@ -136,9 +136,16 @@ test('a token file gives one token per line with optional permissions', () => {
 const SECRET = 'Zq9xW3kP-secret';
 const LEAK = SECRET.slice(0, 8);
 
-/** tempFile writes text into a fresh temp dir with the given mode and returns its path. */
+const tempDirs: string[] = [];
+after(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** tempFile writes text into a fresh temp dir (removed after the tests) with the given mode and returns its path. */
 function tempFile(name: string, text: string, mode = 0o600): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'probex-config-')), name);
+  const dir = mkdtempSync(join(tmpdir(), 'probex-config-'));
+  tempDirs.push(dir);
+  const path = join(dir, name);
   writeFileSync(path, text);
   chmodSync(path, mode);
   return path;
