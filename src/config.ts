@@ -1,14 +1,20 @@
 /**
  * Configuration: types, the embedded default, and loadConfig() which reads YAML, applies environment
  * overrides, fills defaults, validates (zod) and returns a deeply frozen Config. Every problem is reported
- * at once with its path (`targets[2].timeout: ...`), as blackbox_exporter and piscina do.
+ * at once with its path (`targets[2].timeout: ...`), as blackbox_exporter and piscina do: schema issues,
+ * the checks across fields, every token source and the rule for an open listener, in one list.
+ *
+ * No message quotes the config's content: a YAML error gives file:line:column and js-yaml's reason, a
+ * schema issue the key path and what is expected there, a token problem its source and position.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
+import { BlockList, isIP } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { load as parseYaml } from 'js-yaml';
+import { loadAll as parseYamlDocuments, YAMLException } from 'js-yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
+import { tokenProblem } from './http/auth.ts';
 import { PROBE_KINDS, type ProbeTarget } from './probes/probe.ts';
 
 /** PERMISSIONS a token may carry. The `dcos:` names are DC/OS's, accepted so existing policies carry over. */
@@ -66,6 +72,11 @@ export interface Config {
     readonly tokens: readonly TokenConfig[];
     /** tokenFile holds one token per line, optionally followed by its permissions: `<token> metrics,api`. */
     readonly tokenFile?: string;
+    /**
+     * open says, explicitly, that every route may be served without a token. It is what lets probex listen
+     * beyond loopback with no token, and a reload drop every token; it cannot be combined with tokens.
+     */
+    readonly open: boolean;
   };
   readonly targets: readonly ProbeTarget[];
 }
@@ -136,11 +147,26 @@ const targetSchema = z.discriminatedUnion('kind', [
   ? `kind must be one of ${PROBE_KINDS.join(', ')}` : undefined });
 
 const permission = z.enum(PERMISSIONS);
+const token = z.string().superRefine((value, ctx) => {
+  const problem = tokenProblem(value);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
+const listenSchema = z.object({
+  host: z.string().min(1).default(DEFAULT_HOST),
+  port: z.number().int().min(0).max(65535).default(DEFAULT_PORT),
+}).strict().default({ host: DEFAULT_HOST, port: DEFAULT_PORT });
+const authFields = {
+  tokens: z.array(z.object({
+    token,
+    permissions: z.array(permission).min(1).default(['metrics']),
+  }).strict()).default([]),
+  tokenFile: z.string().min(1).optional(),
+  open: z.boolean().default(false),
+};
+const authSchema = z.object(authFields).strict().default({ tokens: [], open: false });
+/** configSchema is everything but the targets, which are parsed one by one (parseTargets). */
 const configSchema = z.object({
-  listen: z.object({
-    host: z.string().min(1).default(DEFAULT_HOST),
-    port: z.number().int().min(0).max(65535).default(DEFAULT_PORT),
-  }).strict().default({ host: DEFAULT_HOST, port: DEFAULT_PORT }),
+  listen: listenSchema,
   publishInterval: duration.pipe(z.number().min(10, 'must be at least 10ms')).default(1000),
   profile: z.enum(['probex', 'directus']).default('probex'),
   agentId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/).default(() => safeHostname()),
@@ -150,17 +176,9 @@ const configSchema = z.object({
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }).strict().default({ level: 'info' }),
-  auth: z.object({
-    tokens: z.array(z.object({
-      token: z.string().min(8, 'tokens must be at least 8 characters'),
-      permissions: z.array(permission).min(1).default(['metrics']),
-    }).strict()).default([]),
-    tokenFile: z.string().min(1).optional(),
-  }).strict().default({ tokens: [] }),
-  targets: z.array(targetSchema).default([]),
+  auth: authSchema,
 }).strict();
-
-type RawConfig = z.output<typeof configSchema>;
+const targetList = z.array(z.unknown());
 
 /** ConfigSources are the inputs of loadConfig: the YAML text (undefined = embedded default) and the env. */
 export interface ConfigSources {
@@ -171,42 +189,146 @@ export interface ConfigSources {
   readonly env?: NodeJS.ProcessEnv;
 }
 
+/** LoadedConfig is a valid config with what was read alongside it. */
+export interface LoadedConfig {
+  readonly config: Config;
+  /** fileTokens are the token file's (config.auth.tokens holds the config's own and METRICS_TOKENS'). */
+  readonly fileTokens: readonly TokenConfig[];
+  /** warnings are problems that do not stop probex; each is logged at start and on every reload. */
+  readonly warnings: readonly string[];
+}
+
 /**
- * loadConfig parses, overrides from env, fills defaults, validates and freezes. It throws ConfigError
- * listing every problem with its path; token values never appear in a message.
+ * loadConfig parses, overrides from env, fills defaults, validates and freezes; it reads the token file
+ * the config names. It throws ConfigError listing every problem with its path.
  */
-export function loadConfig({ yaml, file, env = {} }: ConfigSources = {}): Config {
-  let raw: unknown;
-  if (yaml === undefined) {
-    raw = {};
-  } else {
-    try {
-      raw = parseYaml(yaml) ?? {};
-    } catch (err) {
-      throw new ConfigError([`${file ?? 'config'}: not valid YAML: ${(err as Error).message}`], { cause: err });
-    }
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new ConfigError([`${file ?? 'config'}: must be a YAML mapping`]);
-  }
-  const withEnv = applyEnv(raw as Record<string, unknown>, env);
-  const parsed = configSchema.safeParse(withEnv);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`));
-  }
-  const cfg = parsed.data;
-  if (yaml === undefined && cfg.targets.length === 0) cfg.targets = defaultTargets(cfg.listen.port);
+export function loadConfig(sources: ConfigSources = {}): Config {
+  return load(sources).config;
+}
+
+/**
+ * loadConfigFile reads a YAML file (or the embedded default when path is undefined) and its token file,
+ * and loads them. It also warns about the file's mode when it holds tokens.
+ */
+export function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  if (path === undefined) return load({ env });
+  const read = readWithStats(path);
+  if (typeof read === 'string') throw new ConfigError([`${path}: cannot read: ${read}`]);
+  return load({ yaml: read.text, file: path, env }, read.stats);
+}
+
+/**
+ * readTokenFile parses a token file: one token per line, optionally followed by whitespace and a
+ * comma-separated permission list (default `metrics`). Blank lines and `#` comments are skipped.
+ */
+export function readTokenFile(path: string): TokenConfig[] {
   const issues: string[] = [];
-  const targets = cfg.targets.map((t, i) => finishTarget(t, i, issues));
-  const seen = new Set<string>();
-  targets.forEach((t, i) => {
-    if (seen.has(t.name)) issues.push(`targets[${i}].name: duplicate target name "${t.name}"`);
-    seen.add(t.name);
-  });
-  const tokens = [...cfg.auth.tokens, ...envTokens(env.METRICS_TOKENS)];
-  const tokenFile = env.PROBEX_TOKEN_FILE ?? cfg.auth.tokenFile;
+  const tokens = tokenFile(path, issues, []);
   if (issues.length > 0) throw new ConfigError(issues);
-  return deepFreeze({
+  return tokens!;
+}
+
+/** RunningAuth is what a reload is checked against: where probex listens, and the tokens it asks for now. */
+export interface RunningAuth {
+  /** host is the address probex listens on (a reload does not move it). */
+  readonly host: string;
+  /** tokens counts every token in force; fileTokens those of the token file among them. */
+  readonly tokens: number;
+  readonly fileTokens: number;
+}
+
+/**
+ * reloadProblems are the reasons to refuse a valid config on reload: a reload never opens access unless
+ * the new config says `auth.open: true` (fail closed), and a token file that lost its tokens (being
+ * rewritten, a broken mount) keeps the running ones rather than drop them.
+ */
+export function reloadProblems(running: RunningAuth, next: LoadedConfig): string[] {
+  const problems: string[] = [];
+  const { auth } = next.config;
+  const tokens = auth.tokens.length + next.fileTokens.length;
+  if (running.tokens > 0 && tokens === 0 && !auth.open) {
+    problems.push('auth: the new config has no token and the running one has: a reload opens access only when'
+      + ' the new config says auth.open: true');
+  }
+  if (auth.tokenFile !== undefined && next.fileTokens.length === 0 && running.fileTokens > 0) {
+    problems.push(`auth.tokenFile: ${auth.tokenFile} holds no tokens now, and the running config has`
+      + ` ${running.fileTokens} from its token file: the running tokens stay`);
+  }
+  const listener = openListenerProblem(running.host, tokens > 0, auth.open, 'running');
+  if (listener !== undefined) problems.push(listener);
+  return problems;
+}
+
+/** isLoopback: 127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) and the name localhost. Other names count as not. */
+export function isLoopback(host: string): boolean {
+  if (host.toLowerCase() === 'localhost') return true;
+  const address = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  const family = isIP(address);
+  return family !== 0 && LOOPBACK.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+const HOW_TO_SET_A_TOKEN = 'set a token (auth.tokens, auth.tokenFile or PROBEX_TOKEN_FILE, or METRICS_TOKENS), or set'
+  + ' auth.open: true to serve every route to anyone who can reach it';
+
+/**
+ * openListenerProblem is the rule for a listener without a token: fine on a loopback address, anywhere
+ * else only with `auth.open: true`. `which` tells the address the new config names from the one probex
+ * already listens on (on reload).
+ */
+function openListenerProblem(host: string, hasTokens: boolean, open: boolean, which: 'config' | 'running'): string | undefined {
+  if (hasTokens || open || isLoopback(host)) return undefined;
+  return which === 'config'
+    ? `auth: probex would listen on ${host}, not a loopback address, with no token: ${HOW_TO_SET_A_TOKEN}`
+    : `auth: probex listens on ${host}, not a loopback address (the listen address changes only on restart), and`
+      + ` the new config has no token: ${HOW_TO_SET_A_TOKEN}`;
+}
+
+/**
+ * load is loadConfig with what it read alongside: every problem goes into one list, thrown once at the
+ * end. A check that reads several fields runs whenever those fields are valid, whatever else is wrong.
+ * `stats` are the config file's, when it came from one.
+ */
+function load({ yaml, file, env = {} }: ConfigSources, stats?: Stats): LoadedConfig {
+  const name = file ?? 'config';
+  const issues: string[] = [];
+  const warnings: string[] = [];
+  const raw = parseDocument(yaml, name, issues, warnings);
+  if (raw === undefined) throw new ConfigError(issues);
+  const { targets: rawTargets, ...rest } = applyEnv(raw, env);
+  const parsed = configSchema.safeParse(rest);
+  if (!parsed.success) issues.push(...formatIssues(parsed.error.issues));
+  // Each section again on its own when the whole failed, for the checks that read it.
+  const listen = parsed.success ? parsed.data.listen : section(listenSchema, rest.listen);
+  const auth = parsed.success ? parsed.data.auth : section(authSchema, rest.auth);
+  const targets = parseTargets(rawTargets, yaml === undefined ? listen?.port ?? DEFAULT_PORT : undefined, issues);
+
+  const fromEnv = envTokens(env.METRICS_TOKENS, issues);
+  const tokenFilePath = env.PROBEX_TOKEN_FILE
+    ?? (auth !== undefined ? auth.tokenFile : section(authFields.tokenFile, (rest.auth as { tokenFile?: unknown } | undefined)?.tokenFile));
+  const fromFile = tokenFilePath === undefined ? [] : tokenFile(tokenFilePath, issues, warnings);
+  const configTokens = auth?.tokens.length ?? 0;
+  if (auth?.open === true && (configTokens + fromEnv.count > 0 || tokenFilePath !== undefined)) {
+    issues.push('auth.open: true opens every route, so it cannot be combined with tokens (auth.tokens, auth.tokenFile,'
+      + ' PROBEX_TOKEN_FILE, METRICS_TOKENS): keep one or the other');
+  }
+  // A METRICS_TOKENS entry that breaks the token rule counts as a token meant: its own problem is the one to fix.
+  if (listen !== undefined && auth !== undefined && fromFile !== undefined) {
+    const problem = openListenerProblem(listen.host, configTokens + fromEnv.count + fromFile.length > 0, auth.open, 'config');
+    if (problem !== undefined) issues.push(problem);
+  }
+  if (stats !== undefined && holdsTokens(raw)) {
+    const loose = looseModeWarning(name, stats);
+    if (loose !== undefined) warnings.push(loose);
+  }
+  if (issues.length > 0 || parsed.data === undefined || fromFile === undefined) throw new ConfigError(issues);
+
+  const cfg = parsed.data;
+  const tokens = [...cfg.auth.tokens, ...fromEnv.tokens];
+  const config: Config = deepFreeze({
     listen: cfg.listen,
     publishIntervalMs: cfg.publishInterval,
     profile: cfg.profile,
@@ -215,52 +337,170 @@ export function loadConfig({ yaml, file, env = {} }: ConfigSources = {}): Config
     backgroundNice: cfg.backgroundNice,
     snapshotBytes: cfg.snapshotBytes,
     log: cfg.log,
-    auth: tokenFile === undefined ? { tokens } : { tokens, tokenFile },
+    auth: tokenFilePath === undefined ? { tokens, open: cfg.auth.open } : { tokens, tokenFile: tokenFilePath, open: cfg.auth.open },
     targets,
   });
-}
-
-/** loadConfigFile reads a YAML file (or the embedded default when path is undefined) and loads it. */
-export function loadConfigFile(path: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
-  if (path === undefined) return loadConfig({ env });
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError([`${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`], { cause: err });
-  }
-  return loadConfig({ yaml: text, file: path, env });
-}
-
-/** fileTokens reads the tokens of the config's token file (none when it names no file). */
-export function fileTokens(config: Config): TokenConfig[] {
-  return config.auth.tokenFile === undefined ? [] : readTokenFile(config.auth.tokenFile);
+  return { config, fileTokens: deepFreeze(fromFile), warnings };
 }
 
 /**
- * readTokenFile parses a token file: one token per line, optionally followed by whitespace and a
- * comma-separated permission list (default `metrics`). Blank lines and `#` comments are skipped.
+ * parseDocument parses the YAML text into its top-level mapping (an empty one for the embedded default),
+ * or records why it cannot and returns undefined. An empty or comment-only file is an empty mapping,
+ * with a warning: it runs no targets (the embedded default is for running without a file).
  */
-export function readTokenFile(path: string): TokenConfig[] {
-  let text: string;
+function parseDocument(yaml: string | undefined, name: string, issues: string[], warnings: string[]): Record<string, unknown> | undefined {
+  if (yaml === undefined) return {};
+  let documents: unknown[];
   try {
-    text = readFileSync(path, 'utf8');
+    documents = parseYamlDocuments(yaml);
   } catch (err) {
-    throw new ConfigError([`auth.tokenFile: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`], { cause: err });
+    issues.push(yamlIssue(err, name));
+    return undefined;
   }
-  const issues: string[] = [];
+  if (documents.length > 1) {
+    issues.push(`${name}: not valid YAML: ${documents.length} documents, probex reads one`);
+    return undefined;
+  }
+  const document = documents[0];
+  if (document === undefined || document === null) {
+    warnings.push(`${name} is empty (no settings, only comments or blank lines): probex runs with the defaults and no targets`);
+    return {};
+  }
+  if (typeof document !== 'object' || Array.isArray(document)) {
+    issues.push(`${name}: must be a YAML mapping`);
+    return undefined;
+  }
+  return document as Record<string, unknown>;
+}
+
+/**
+ * yamlIssue says where js-yaml stopped (file:line:column) and why, without its message: that carries an
+ * excerpt of the file, which may hold a token. The few reasons that quote a name from the file (an
+ * alias, a tag, a tag handle) have it replaced by `…`.
+ */
+function yamlIssue(err: unknown, name: string): string {
+  if (!(err instanceof YAMLException)) return `${name}: not valid YAML`;
+  const where = err.mark === undefined ? name : `${name}:${err.mark.line + 1}:${err.mark.column + 1}`;
+  const reason = err.reason
+    .replace(/"[^"]*"/g, '"…"')
+    .replace(/!<[^>]*>/g, '!<…>')
+    .replace(/(such characters): .*$/, '$1')
+    .replace(/(for tag) \S+/, '$1 …');
+  return `${where}: not valid YAML: ${reason}`;
+}
+
+/**
+ * parseTargets validates each target on its own, so one bad target hides no other target's problems and
+ * the checks across fields (timeout against interval, the tcp port, duplicate names) run for every target
+ * they can. `defaultPort` is set when there is no config file: no targets then runs the embedded default.
+ */
+function parseTargets(raw: unknown, defaultPort: number | undefined, issues: string[]): ProbeTarget[] {
+  if (raw === undefined) return defaultPort === undefined ? [] : defaultTargets(defaultPort).map((t, i) => finishTarget(t, i, issues));
+  const list = targetList.safeParse(raw);
+  if (!list.success) {
+    issues.push(...formatIssues(list.error.issues, ['targets']));
+    return [];
+  }
+  const targets: ProbeTarget[] = [];
+  // Names as written, valid or not, so a duplicate is found whatever else is wrong; the message points
+  // at the first one rather than quote a value that has not been validated.
+  const firstAt = new Map<string, number>();
+  list.data.forEach((t, i) => {
+    const name = typeof t === 'object' && t !== null ? (t as { name?: unknown }).name : undefined;
+    if (typeof name === 'string') {
+      const first = firstAt.get(name);
+      if (first !== undefined) issues.push(`targets[${i}].name: duplicate target name, the same as targets[${first}].name`);
+      else firstAt.set(name, i);
+    }
+    const parsed = targetSchema.safeParse(t);
+    if (parsed.success) targets.push(finishTarget(parsed.data, i, issues));
+    else issues.push(...formatIssues(parsed.error.issues, ['targets', i]));
+  });
+  return targets;
+}
+
+/** section parses one top-level section on its own: its value, or undefined when it is invalid. */
+function section<S extends z.ZodType>(schema: S, value: unknown): z.output<S> | undefined {
+  const parsed = schema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** formatIssues turns zod issues into `path: message` lines. zod's messages name the expectation, never the input. */
+function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): string[] {
+  return issues.map((i) => `${formatPath([...prefix, ...i.path])}: ${i.message}`);
+}
+
+/** holdsTokens: the config file itself lists tokens (METRICS_TOKENS and a token file are elsewhere). */
+function holdsTokens(raw: Record<string, unknown>): boolean {
+  const auth = raw.auth;
+  if (typeof auth !== 'object' || auth === null) return false;
+  const tokens = (auth as { tokens?: unknown }).tokens;
+  return Array.isArray(tokens) && tokens.length > 0;
+}
+
+/**
+ * looseModeWarning warns, as ssh does for a private key, about a file holding tokens that others may
+ * read. Group read counts when probex's user owns the file (chmod 600 fixes it); a file another user owns
+ * and lets probex's group read is how that owner grants access (a Kubernetes Secret volume with fsGroup),
+ * so there only read by others counts.
+ */
+function looseModeWarning(path: string, stats: Stats): string | undefined {
+  const own = stats.uid === process.getuid?.();
+  const group = own && (stats.mode & 0o040) !== 0;
+  const others = (stats.mode & 0o004) !== 0;
+  if (!group && !others) return undefined;
+  const who = group && others ? 'group and others' : group ? 'group' : 'others';
+  const mode = (stats.mode & 0o777).toString(8).padStart(4, '0');
+  return `${path} holds tokens and is readable by ${who} (mode ${mode}); run ${own ? 'chmod 600' : 'chmod o-r'} ${path}`;
+}
+
+/** readWithStats reads a file and stats the same open file; on failure it returns the error's code. */
+function readWithStats(path: string): { text: string; stats: Stats } | string {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    return { stats: fstatSync(fd), text: readFileSync(fd, 'utf8') };
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? String(err);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * tokenFile reads and checks a token file (format: readTokenFile). Its problems go into issues; it
+ * returns undefined when the file cannot be read. Problems name the file and line, never the line's text.
+ */
+function tokenFile(path: string, issues: string[], warnings: string[]): TokenConfig[] | undefined {
+  const read = readWithStats(path);
+  if (typeof read === 'string') {
+    issues.push(`auth.tokenFile: cannot read ${path}: ${read}`);
+    return undefined;
+  }
   const tokens: TokenConfig[] = [];
-  text.split('\n').forEach((line, i) => {
+  read.text.split('\n').forEach((line, i) => {
     const trimmed = line.trim();
     if (trimmed === '' || trimmed.startsWith('#')) return;
-    const [token, perms] = trimmed.split(/\s+/, 2) as [string, string | undefined];
+    const at = `${path}:${i + 1}`;
+    const fields = trimmed.split(/\s+/);
+    if (fields.length > 2) {
+      issues.push(`${at}: expected a token and its permissions, found ${fields.length} fields`);
+      return;
+    }
+    const [token, perms] = fields as [string, string | undefined];
     const permissions = (perms ?? 'metrics').split(',');
-    const bad = permissions.filter((p) => !(PERMISSIONS as readonly string[]).includes(p));
-    if (token.length < 8) issues.push(`${path}:${i + 1}: tokens must be at least 8 characters`);
-    if (bad.length > 0) issues.push(`${path}:${i + 1}: unknown permission ${bad.map((b) => JSON.stringify(b)).join(', ')}`);
+    const problem = tokenProblem(token);
+    if (problem !== undefined) issues.push(`${at}: ${problem}`);
+    permissions.forEach((p, k) => {
+      if (!(PERMISSIONS as readonly string[]).includes(p)) issues.push(`${at}: permission ${k + 1} is not one of ${PERMISSIONS.join(', ')}`);
+    });
     tokens.push({ token, permissions: permissions as Permission[] });
   });
-  if (issues.length > 0) throw new ConfigError(issues);
+  if (tokens.length === 0) warnings.push(`${path} holds no tokens`);
+  else {
+    const loose = looseModeWarning(path, read.stats);
+    if (loose !== undefined) warnings.push(loose);
+  }
   return tokens;
 }
 
@@ -276,14 +516,26 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
   return out;
 }
 
-/** envTokens reads Directus's METRICS_TOKENS: comma-separated tokens, each allowed /metrics. */
-function envTokens(value: string | undefined): TokenConfig[] {
-  if (value === undefined) return [];
-  return value.split(',').map((t) => t.trim()).filter((t) => t !== '')
-    .map((token) => ({ token, permissions: ['metrics'] as const }));
+/**
+ * envTokens reads Directus's METRICS_TOKENS: comma-separated tokens, each allowed /metrics. A problem
+ * names the entry's position (`METRICS_TOKENS[1]`, from 0 as config paths do); `count` counts every
+ * token given, valid or not.
+ */
+function envTokens(value: string | undefined, issues: string[]): { tokens: TokenConfig[]; count: number } {
+  const tokens: TokenConfig[] = [];
+  let count = 0;
+  (value ?? '').split(',').forEach((entry, i) => {
+    const token = entry.trim();
+    if (token === '') return;
+    count++;
+    const problem = tokenProblem(token);
+    if (problem !== undefined) issues.push(`METRICS_TOKENS[${i}]: ${problem}`);
+    else tokens.push({ token, permissions: ['metrics'] });
+  });
+  return { tokens, count };
 }
 
-type RawTarget = RawConfig['targets'][number];
+type RawTarget = z.output<typeof targetSchema>;
 
 function finishTarget(t: RawTarget, i: number, issues: string[]): ProbeTarget {
   const timeoutMs = t.timeout ?? (t.interval > 0 ? Math.min(t.interval, 1000) : 1000);

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
 import { coalesce } from './coalesce.ts';
-import { fileTokens, loadConfigFile, type Config, type TokenConfig } from './config.ts';
+import { loadConfigFile, reloadProblems, type Config, type LoadedConfig, type TokenConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { TokenTable } from './http/auth.ts';
 import { startServer, type ServerState } from './http/server.ts';
@@ -46,7 +46,7 @@ const POOL_CLOSE_MS = 1_000;
 
 const USAGE = `usage: probex [--config FILE] [--check-config]
   --config FILE     YAML config (env: PROBEX_CONFIG); without it the embedded default runs
-  --check-config    validate the config and exit (0 valid, 2 invalid)
+  --check-config    validate the config and exit (0 valid, 2 invalid; every problem at once, warnings on stderr)
 env overrides: PROBEX_HOST, PROBEX_PORT, METRICS_TOKENS, PROBEX_TOKEN_FILE, PROBEX_LOG_LEVEL, PROBEX_AGENT_ID, PROBEX_PROFILE`;
 
 async function main(): Promise<void> {
@@ -62,21 +62,23 @@ async function main(): Promise<void> {
   if (args.version) return void process.stdout.write(`${VERSION}\n`);
   const configPath = args.config ?? process.env.PROBEX_CONFIG;
 
-  let config: Config;
-  let tokens: TokenTable;
+  let loaded: LoadedConfig;
   try {
-    config = loadConfigFile(configPath);
-    tokens = tokenTable(config);
+    loaded = loadConfigFile(configPath);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`${err.message}\n`);
     process.exit(2);
   }
+  const { config, fileTokens, warnings } = loaded;
   if (args['check-config']) {
+    for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
     process.stdout.write(`${configPath ?? 'embedded default config'}: valid, ${config.targets.length} targets\n`);
     return;
   }
-  await run(config, tokens, configPath, createLogger(config.log.level, 'main'));
+  const log = createLogger(config.log.level, 'main');
+  for (const warning of warnings) log.warn(warning);
+  await run(config, fileTokens, configPath, log);
 }
 
 /** readVersion reads probex's version from package.json: `../` from src/, `../../` from the build in dist/src/. */
@@ -88,9 +90,16 @@ function readVersion(): string {
   return 'unknown';
 }
 
-/** tokenTable holds the config's tokens and those of its token file (read now unless given). */
-function tokenTable(config: Config, fromFile: readonly TokenConfig[] = fileTokens(config)): TokenTable {
+/** tokenTable holds the config's tokens and those of its token file. */
+function tokenTable(config: Config, fromFile: readonly TokenConfig[]): TokenTable {
   return new TokenTable([...config.auth.tokens, ...fromFile]);
+}
+
+/** warnIfOpen says so when no token guards the routes: on loopback by default, elsewhere by auth.open. */
+function warnIfOpen(config: Config, tokens: TokenTable, host: string, log: Logger): void {
+  if (!tokens.open) return;
+  if (config.auth.open) log.warn({ host }, 'auth.open: true: /metrics and the JSON API are open to anyone who can reach this address');
+  else log.warn({ host }, 'no tokens configured: /metrics and the JSON API are open to anyone who can reach this address (a loopback address)');
 }
 
 /**
@@ -123,8 +132,13 @@ function loadConfigOffThread(path: string | undefined, nice: number): Promise<Co
   });
 }
 
-async function run(initial: Config, tokens: TokenTable, configPath: string | undefined, log: Logger): Promise<void> {
+async function run(initial: Config, initialFileTokens: readonly TokenConfig[], configPath: string | undefined,
+  log: Logger): Promise<void> {
   let config = initial;
+  // The listen address is the one probex started with: a reload does not move it.
+  const listenHost = initial.listen.host;
+  let fileTokenCount = initialFileTokens.length;
+  const tokens = tokenTable(initial, initialFileTokens);
   const snapshotBuffer = createSnapshotBuffer(config.snapshotBytes);
   const startTimeSeconds = Date.now() / 1000;
   // The scheduler thread sends every batch's results to the publisher on this channel.
@@ -180,6 +194,8 @@ async function run(initial: Config, tokens: TokenTable, configPath: string | und
     }
     config = next;
     state.tokens = tokenTable(next, fromFile);
+    fileTokenCount = fromFile.length;
+    warnIfOpen(next, state.tokens, listenHost, log);
     state.agentId = next.agentId;
     state.targetNames = new Set(next.targets.map((t) => t.name));
     post({ type: 'config', config: next });
@@ -189,13 +205,17 @@ async function run(initial: Config, tokens: TokenTable, configPath: string | und
   };
   /**
    * reload re-reads the config (SIGHUP) on a thread of its own, so the main thread keeps serving while
-   * it loads. A bad config keeps the running one and is counted. SIGHUPs during a reload queue one more.
+   * it loads. A bad config keeps the running one and is counted, and so is one that would open access
+   * without saying auth.open: true (reloadProblems). SIGHUPs during a reload queue one more.
    */
   const reload = coalesce(async () => {
     const result = await loadConfigOffThread(configPath, config.backgroundNice);
     reloads.total++;
     try {
       if (!result.ok) throw new ConfigError(result.issues);
+      for (const warning of result.warnings) log.warn(warning);
+      const problems = reloadProblems({ host: listenHost, tokens: state.tokens.size, fileTokens: fileTokenCount }, result);
+      if (problems.length > 0) throw new ConfigError(problems);
       apply(result.config, result.fileTokens);
     } catch (err) {
       reloads.failures++;
@@ -227,9 +247,7 @@ async function run(initial: Config, tokens: TokenTable, configPath: string | und
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGHUP', reload);
-  if (tokens.open) {
-    log.warn({ host: config.listen.host }, 'no tokens configured: /metrics and the JSON API are open to anyone who can reach this address');
-  }
+  warnIfOpen(config, tokens, listenHost, log);
   // Announce last: whoever waits for this line may signal us at once, and has seen every start-up warning.
   log.info({ host: config.listen.host, port: server.port, targets: config.targets.length, threads: config.threads,
     backgroundNice: config.backgroundNice, config: configPath ?? 'embedded default', version: VERSION }, 'probex listening');

@@ -5,7 +5,7 @@
  * from SIGHUP to applied there, and scrapes go on meanwhile. A thin adapter (STYLE.md).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { fileTokens, loadConfigFile } from '../src/config.ts';
+import { loadConfigFile } from '../src/config.ts';
 import { ConfigError } from '../src/errors.ts';
 import type { ConfigLoadRequest, ConfigLoadResult } from '../src/pool/messages.ts';
 import { lowerThreadPriority } from '../src/thread-priority.ts';
@@ -16,8 +16,7 @@ const { path, nice } = workerData as ConfigLoadRequest;
 lowerThreadPriority(nice);
 let result: ConfigLoadResult;
 try {
-  const config = loadConfigFile(path);
-  result = { ok: true, config, fileTokens: fileTokens(config) };
+  result = { ok: true, ...loadConfigFile(path) };
 } catch (err) {
   result = { ok: false, issues: err instanceof ConfigError ? err.issues : [`cannot load the config: ${String(err)}`] };
 }

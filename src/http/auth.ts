@@ -28,6 +28,24 @@ export type AuthResult = 'ok' | 'unauthorized' | 'forbidden';
 /** MAX_AUTHORIZATION_LENGTH is the longest Authorization header we look at; longer ones are refused unhashed. */
 export const MAX_AUTHORIZATION_LENGTH = 4096;
 
+/** MIN_TOKEN_LENGTH and MAX_TOKEN_LENGTH bound every token, whatever its source (see tokenProblem). */
+export const MIN_TOKEN_LENGTH = 8;
+export const MAX_TOKEN_LENGTH = 1024;
+
+/**
+ * tokenProblem is the one rule every token follows, from auth.tokens, a token file or METRICS_TOKENS: it
+ * says what is wrong with a token, or returns undefined. It never quotes the token. At least 8 characters,
+ * so a token is not guessed in a few tries; at most 1024 and no whitespace or control characters, so it
+ * arrives intact in an Authorization header (check() trims surrounding whitespace and refuses headers
+ * over MAX_AUTHORIZATION_LENGTH): a token that breaks them could never match.
+ */
+export function tokenProblem(token: string): string | undefined {
+  if (token.length < MIN_TOKEN_LENGTH) return `tokens must be at least ${MIN_TOKEN_LENGTH} characters`;
+  if (token.length > MAX_TOKEN_LENGTH) return `tokens must be at most ${MAX_TOKEN_LENGTH} characters`;
+  if (/[\s\p{Cc}]/u.test(token)) return 'tokens must not contain whitespace or control characters';
+  return undefined;
+}
+
 /**
  * WWW_AUTHENTICATE is the header value sent with every 401. RFC 7235 §4.1 allows several challenges in
  * one header, comma-separated, each `auth-scheme 1*SP auth-param`; `token=` (DC/OS) has no scheme to offer.

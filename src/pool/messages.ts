@@ -7,7 +7,7 @@
  * ConfigLoadResult are a reload's question to its one-shot config thread and the answer.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { Config, TokenConfig } from '../config.ts';
+import type { Config, LoadedConfig } from '../config.ts';
 import type { ProbeTarget } from '../probes/probe.ts';
 import type { PoolStats } from './probe-pool.ts';
 import type { TargetTable } from './target-table.ts';
@@ -123,7 +123,7 @@ export interface ConfigLoadRequest {
   readonly nice: number;
 }
 
-/** ConfigLoadResult is that thread's answer: the config and its token file's tokens, or every problem found. */
+/** ConfigLoadResult is that thread's answer: the config, its token file's tokens and warnings, or every problem found. */
 export type ConfigLoadResult =
-  | { readonly ok: true; readonly config: Config; readonly fileTokens: readonly TokenConfig[] }
+  | ({ readonly ok: true } & LoadedConfig)
   | { readonly ok: false; readonly issues: readonly string[] };

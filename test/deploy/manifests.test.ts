@@ -15,7 +15,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { load as parse, loadAll } from 'js-yaml';
-import { DEFAULT_PORT, loadConfig, type Config } from '../../src/config.ts';
+import { DEFAULT_PORT, loadConfig, readTokenFile, type Config } from '../../src/config.ts';
 import { PROBE_KINDS } from '../../src/probes/probe.ts';
 import { startDist } from '../helpers/start-dist.ts';
 
@@ -190,6 +190,30 @@ function volumeAt(mountPath: string): Obj {
   return only((podSpec.volumes as Obj[]).filter((v) => v.name === mount.name), `volume ${mount.name}`);
 }
 
+/**
+ * podEnv is the probex container's env as it runs: its literal values, with PROBEX_TOKEN_FILE pointing at
+ * a temp file holding what the Secret mounts there.
+ */
+function podEnv(): Record<string, string> {
+  const env = envOf(probex);
+  if (env.PROBEX_TOKEN_FILE === undefined) return env;
+  const file = join(mkdtempSync(join(tmpdir(), 'probex-pod-')), 'tokens');
+  writeFileSync(file, secretFileText(env.PROBEX_TOKEN_FILE), { mode: 0o600 });
+  return { ...env, PROBEX_TOKEN_FILE: file };
+}
+
+/** secretFileText is the content of the Secret item the probex container sees at path. */
+function secretFileText(path: string): string {
+  const mount = only((probex.volumeMounts as Obj[]).filter((m) => under(path, m.mountPath)), `mount holding ${path}`);
+  const volume = only((podSpec.volumes as Obj[]).filter((v) => v.name === mount.name), `volume ${mount.name}`);
+  assert.ok(volume.secret?.secretName, `${path} must come from a Secret`);
+  const item = (volume.secret.items as Obj[] | undefined)?.find((i) => posix.join(mount.mountPath, i.path) === path);
+  const key = item?.key ?? posix.relative(mount.mountPath, path);
+  const secret = byKind(sidecarDocs, 'Secret', volume.secret.secretName);
+  assert.ok(key in { ...secret.stringData, ...secret.data }, `Secret ${secret.metadata.name} has no key ${key}`);
+  return String(secret.stringData?.[key] ?? Buffer.from(secret.data[key], 'base64').toString());
+}
+
 function configMapProbexYaml(): string {
   const volume = volumeAt('/etc/probex');
   assert.ok(volume.configMap?.name, 'the /etc/probex volume must be a ConfigMap');
@@ -295,9 +319,22 @@ describe('deploy/Dockerfile', () => {
 
   it('bakes a valid default config at /etc/probex/probex.yaml', () => {
     assert.ok(ops('COPY').some((c) => c.args.split(/\s+/).at(-1) === CONFIG_PATH && c.args.includes(IMAGE_CONFIG)));
-    const cfg = loadConfig({ yaml: read(IMAGE_CONFIG), file: IMAGE_CONFIG, env: { PROBEX_HOST: '0.0.0.0' } });
+    const cfg = loadConfig({ yaml: read(IMAGE_CONFIG), file: IMAGE_CONFIG, env: { PROBEX_HOST: '0.0.0.0', METRICS_TOKENS: 'a-scrape-token' } });
     assert.equal(cfg.listen.port, DEFAULT_PORT);
     for (const t of cfg.targets) if (t.kind === 'http') assert.equal(new URL(t.url).port, String(DEFAULT_PORT));
+  });
+
+  it('refuses to start without a token, and its default config and comments say what to set', () => {
+    // As the image runs it: PROBEX_HOST=0.0.0.0 and nothing else.
+    assert.throws(() => loadConfig({ yaml: read(IMAGE_CONFIG), file: IMAGE_CONFIG, env: { PROBEX_HOST: '0.0.0.0' } }),
+      (err: Error) => /0\.0\.0\.0, not a loopback address, with no token: .*METRICS_TOKENS.*auth\.open: true/.test(err.message));
+    const open = `${read(IMAGE_CONFIG)}auth:\n  open: true\n`;
+    assert.equal(loadConfig({ yaml: open, file: IMAGE_CONFIG, env: { PROBEX_HOST: '0.0.0.0' } }).auth.open, true);
+    for (const file of [IMAGE_CONFIG, 'deploy/Dockerfile']) {
+      for (const how of ['METRICS_TOKENS', 'PROBEX_TOKEN_FILE', 'auth.tokens', 'auth.tokenFile', 'open: true']) {
+        assert.ok(read(file).includes(how), `${file} names ${how}`);
+      }
+    }
   });
 
   describe('HEALTHCHECK', () => {
@@ -382,9 +419,10 @@ describe('deploy/kubernetes/sidecar.yaml', () => {
 
   it('the ConfigMap holds a valid probex config on DEFAULT_PORT, listening beyond loopback with a token', () => {
     const yaml = configMapProbexYaml();
-    assert.ok(loadConfig({ yaml, env: {} }));
-    // As the container sees it: with its env overrides.
-    const cfg: Config = loadConfig({ yaml, env: envOf(probex) });
+    // On 0.0.0.0 without the Deployment's token file, probex would refuse to start.
+    assert.throws(() => loadConfig({ yaml, env: {} }), /not a loopback address, with no token/);
+    // As the container sees it: with its env overrides and the Secret mounted.
+    const cfg: Config = loadConfig({ yaml, env: podEnv() });
     assert.equal(cfg.listen.port, DEFAULT_PORT);
     assert.equal(cfg.listen.host, '0.0.0.0');
     assert.ok(cfg.auth.tokens.length > 0 || cfg.auth.tokenFile !== undefined, 'a pod-wide listener needs a token');
@@ -397,19 +435,14 @@ describe('deploy/kubernetes/sidecar.yaml', () => {
     const tokensEnv = (probex.env as Obj[]).find((e) => e.name === 'METRICS_TOKENS');
     assert.ok(file !== undefined || tokensEnv?.valueFrom?.secretKeyRef, 'PROBEX_TOKEN_FILE or METRICS_TOKENS from a Secret');
     if (file === undefined) return;
-    const mount = only((probex.volumeMounts as Obj[]).filter((m) => under(file, m.mountPath)), `mount holding ${file}`);
-    const volume = only((podSpec.volumes as Obj[]).filter((v) => v.name === mount.name), `volume ${mount.name}`);
-    assert.ok(volume.secret?.secretName, `${file} must come from a Secret`);
-    const item = (volume.secret.items as Obj[] | undefined)?.find((i) => posix.join(mount.mountPath, i.path) === file);
-    const key = item?.key ?? posix.relative(mount.mountPath, file);
-    const secret = byKind(sidecarDocs, 'Secret', volume.secret.secretName);
-    assert.ok(key in { ...secret.stringData, ...secret.data }, `Secret ${secret.metadata.name} has no key ${key}`);
-    const token = String(secret.stringData?.[key] ?? Buffer.from(secret.data[key], 'base64').toString());
-    assert.ok(token.trim().length >= 8, 'tokens must be at least 8 characters');
+    // The token rule is probex's own: the token file must load as one.
+    const tokens = readTokenFile(podEnv().PROBEX_TOKEN_FILE!);
+    assert.equal(tokens.length, 1);
+    assert.ok(secretFileText(file).includes(tokens[0]!.token));
   });
 
   it('every storage probe path is on a writable volume (the root filesystem is read-only)', () => {
-    const cfg = loadConfig({ yaml: configMapProbexYaml(), env: envOf(probex) });
+    const cfg = loadConfig({ yaml: configMapProbexYaml(), env: podEnv() });
     const storage = cfg.targets.filter((t) => t.kind === 'storage');
     assert.ok(storage.length > 0);
     for (const t of storage) {

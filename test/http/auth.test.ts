@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { Permission, TokenConfig } from '../../src/config.ts';
 import {
-  MAX_AUTHORIZATION_LENGTH, TokenTable, WWW_AUTHENTICATE, sha256Hex, type RouteScope,
+  MAX_AUTHORIZATION_LENGTH, MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH, TokenTable, WWW_AUTHENTICATE, sha256Hex, tokenProblem,
+  type RouteScope,
 } from '../../src/http/auth.ts';
 
 const SCOPES: readonly RouteScope[] = ['metrics', 'api-metrics', 'api-agent'];
@@ -182,4 +183,29 @@ test('a non-ASCII token configured and presented is accepted', () => {
   const t = new TokenTable([{ token: 'cl\u00e9-secr\u00e8te-\u{1F511}', permissions: ['metrics'] }]);
   assert.equal(t.check('Bearer cl\u00e9-secr\u00e8te-\u{1F511}', 'metrics'), 'ok');
   assert.equal(t.check('Bearer cle-secrete-', 'metrics'), 'unauthorized');
+});
+
+test('every token tokenProblem accepts is matched in every header form; it never quotes the token', () => {
+  const accepted = ['x'.repeat(MIN_TOKEN_LENGTH), 'y'.repeat(MAX_TOKEN_LENGTH), 'tok=with,punct;uation!', 'tökén-ünïcødé'];
+  for (const token of accepted) {
+    assert.equal(tokenProblem(token), undefined, token.slice(0, 20));
+    const t = table([{ token, permissions: ['metrics'] }]);
+    for (const header of [`Bearer ${token}`, `Metrics ${token}`, `token=${token}`]) {
+      assert.equal(t.check(header, 'metrics'), 'ok', header.slice(0, 30));
+    }
+  }
+  const refused: Array<[string, RegExp]> = [
+    ['x'.repeat(MIN_TOKEN_LENGTH - 1), /at least 8 characters/],
+    ['y'.repeat(MAX_TOKEN_LENGTH + 1), /at most 1024 characters/],
+    [' leading-space', /whitespace/], ['trailing-tab\t', /whitespace/], ['inner space', /whitespace/],
+    ['nul\u0000-in-it', /control/], ['del\u007f-in-it', /control/],
+  ];
+  for (const [token, re] of refused) {
+    const problem = tokenProblem(token);
+    assert.match(problem ?? '', re, JSON.stringify(token).slice(0, 30));
+    assert.ok(!problem!.includes(token.trim().slice(0, 8)), problem);
+  }
+  // Why the whitespace rule: a token with surrounding whitespace can never match what a client sends.
+  const padded = table([{ token: ' padded-token ', permissions: ['metrics'] }]);
+  assert.equal(padded.check('Bearer  padded-token ', 'metrics'), 'unauthorized');
 });
