@@ -147,7 +147,7 @@ function logFailures(names: readonly string[], result: ProbeBatchResult): void {
     if (reason === kOk) {
       probeLog.recovered(name, { target: name }, 'probe recovered');
     } else {
-      probeLog.failure(name, { target: name, reason: FAILURE_REASONS[reason - 1] },
+      probeLog.failure(name, FAILURE_REASONS[reason - 1]!, { target: name, reason: FAILURE_REASONS[reason - 1] },
         `probe failed: ${result.failure[t] ?? 'no message'}`);
     }
   });
