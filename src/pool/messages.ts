@@ -2,7 +2,7 @@
  * The only shapes that cross threads (piscina's types.ts). A ProbeBatch goes from the scheduler thread
  * to a Piscina worker, which answers the task with the batch's ProbeResults; the scheduler thread passes
  * them on to the publisher thread on a MessagePort of their own (one receiver: nothing else wakes for them).
- * PublisherMessage is everything the main thread tells the publisher; SchedulerMessage and
+ * PublisherMessage is everything the main thread tells the publisher (PublisherReport the answer); SchedulerMessage and
  * SchedulerReport are what the main and scheduler threads tell each other; ConfigLoadRequest and
  * ConfigLoadResult are a reload's question to its one-shot config thread and the answer.
  */
@@ -71,12 +71,19 @@ export interface MainStats {
 /** PublisherInit is the publisher thread's workerData. */
 export interface PublisherInit {
   readonly config: Config;
+  /** snapshot is the first snapshot buffer; a larger one replaces it when the snapshot outgrows it. */
   readonly snapshot: SharedArrayBuffer;
   readonly version: string;
   readonly startTimeSeconds: number;
   /** results receives every batch's ProbeResults from the scheduler thread. */
   readonly results: MessagePort;
 }
+
+/**
+ * PublisherReport is what the publisher thread posts to the main thread: a larger snapshot buffer, with a
+ * complete snapshot in it, that replaces the one the front end reads (SnapshotReader.attach).
+ */
+export type PublisherReport = { readonly type: 'snapshot-buffer'; readonly buffer: SharedArrayBuffer };
 
 /** PublisherMessage is what the main thread posts to the publisher thread. */
 export type PublisherMessage =
