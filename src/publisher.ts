@@ -147,9 +147,8 @@ export class Publisher {
     try {
       const nowMs = Date.now();
       const bodies = renderSelfBodies(this.#selfStats(nowMs), this.#config);
-      // Before any complete snapshot, the data time is the process's start: nothing is fresher than that.
-      const asOfNs = this.#completeAsOfNs === 0n ? START_NS : this.#completeAsOfNs;
-      this.#write(bodies, { asOfNs, maxAgeMs, carry: (key) => key.startsWith('json:') });
+      // Before any complete snapshot the data time stays 0: readers report "no complete snapshot yet".
+      this.#write(bodies, { asOfNs: this.#completeAsOfNs, maxAgeMs, carry: (key) => key.startsWith('json:') });
     } catch (err) {
       this.#log.error({ err }, 'the reduced snapshot failed too; the previous snapshot stays and ages');
     }
@@ -218,8 +217,6 @@ export class Publisher {
   }
 }
 
-/** START_NS is when this module loaded: the data time of a reduced snapshot before any complete one. */
-const START_NS = process.hrtime.bigint();
 const encoder = new TextEncoder();
 
 /**

@@ -150,3 +150,16 @@ test('a publish that cannot complete publishes the self-metrics with the failure
   assert.equal(sampleValue(samples, 'probex_publish_failures_total'), failures);
   assert.equal(reader.unready(), undefined);
 });
+
+test('when the first publish already fails, the self-metrics are served and /readyz says no complete snapshot exists', async () => {
+  const large = config(300);
+  const { publisher, reader } = setup(large, MIN_SNAPSHOT_BYTES);
+  publisher.record(runs(large));
+  await publisher.publish();
+  assert.equal(reader.generation(), 1);
+  const samples = parseExposition(text(reader));
+  assert.equal(sampleValue(samples, 'probex_publish_failures_total'), 1);
+  assert.deepEqual(probed(text(reader)), []);
+  assert.equal(reader.get('json:containers'), undefined, 'no JSON body to carry yet');
+  assert.equal(reader.unready(), 'no complete snapshot published yet: the publisher is failing');
+});

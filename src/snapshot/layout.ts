@@ -16,6 +16,7 @@
  *   kAsOfSlot        (a BigInt64 word, bytes 24-31) process.hrtime.bigint() when the probe data of the newest
  *                    snapshot was read. hrtime is the process's monotonic clock, the same in every thread, so
  *                    the front end compares it with its own reading: no wall-clock step makes it stale.
+ *                    0 = the snapshot holds no probe data (only self-metrics, before any complete publish).
  * The writer stores kMaxAgeSlot and kAsOfSlot after the generation; they describe the newest snapshot, and a
  * reader that loads them a moment apart from the generation is off by one publish at most.
  *

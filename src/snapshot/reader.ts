@@ -124,10 +124,14 @@ export class SnapshotReader {
     return Atomics.load(this.#header, kGenerationSlot);
   }
 
-  /** ageMs is how old the newest snapshot's probe data is, by the process's monotonic clock (NaN before the first publish). */
+  /**
+   * ageMs is how old the newest snapshot's probe data is, by the process's monotonic clock: NaN before the
+   * first publish, and while no snapshot with probe data has been published (data time 0).
+   */
   ageMs(nowNs = process.hrtime.bigint()): number {
-    if (this.generation() === 0) return NaN;
-    return Number(nowNs - Atomics.load(this.#asOf, kAsOfSlot)) / 1e6;
+    const asOfNs = Atomics.load(this.#asOf, kAsOfSlot);
+    if (this.generation() === 0 || asOfNs === 0n) return NaN;
+    return Number(nowNs - asOfNs) / 1e6;
   }
 
   /**
@@ -139,6 +143,7 @@ export class SnapshotReader {
     if (this.generation() === 0) return 'no snapshot published yet';
     const maxAgeMs = Atomics.load(this.#header, kMaxAgeSlot);
     const ageMs = this.ageMs(nowNs);
+    if (Number.isNaN(ageMs)) return 'no complete snapshot published yet: the publisher is failing';
     if (maxAgeMs === 0 || ageMs <= maxAgeMs) return undefined;
     return `snapshot is stale: its data is ${(ageMs / 1000).toFixed(2)}s old, more than the ${maxAgeMs / 1000}s ` +
       'its publisher allows; the publisher is stalled or failing';

@@ -25,7 +25,8 @@ import {
 export interface PublishOptions {
   /**
    * asOfNs is process.hrtime.bigint() when the probe data in the bodies was read (default: now). A snapshot
-   * that only re-publishes older data (after a failed render) passes that data's time, so it ages on.
+   * that only re-publishes older data (after a failed render) passes that data's time, so it ages on; one
+   * with no probe data at all passes 0n, which readers report as not ready.
    */
   readonly asOfNs?: bigint;
   /** maxAgeMs is how old the snapshot may grow before readers call it stale; 0 (the default) = never. */

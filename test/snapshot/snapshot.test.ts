@@ -285,6 +285,10 @@ test('a snapshot is ready until its data is older than its publisher allows, by 
   // A publish that only repeats older data keeps its data time: it does not make the snapshot fresh.
   writer.publish(new Map([['text', text('t2')]]), { asOfNs, maxAgeMs: 300 });
   assert.match(reader.unready(asOfNs + 1_000_000_000n) ?? '', /data is 1\.00s old/);
+  // A snapshot without probe data (data time 0) is never ready.
+  writer.publish(new Map([['text', text('self only')]]), { asOfNs: 0n, maxAgeMs: 300 });
+  assert.equal(reader.unready(asOfNs), 'no complete snapshot published yet: the publisher is failing');
+  assert.ok(Number.isNaN(reader.ageMs()));
   // Without a limit (maxAgeMs 0) a snapshot never goes stale.
   writer.publish(new Map([['text', text('t3')]]), { asOfNs });
   assert.equal(reader.unready(asOfNs + 3_600_000_000_000n), undefined);
