@@ -1,18 +1,16 @@
 /**
  * Inputs for the benches, built through the real code paths: a config of synthetic targets goes through
  * loadConfig, probe runs go into the real Aggregator as ProbeBatchResults (what the probe workers post),
- * and `publishOnce` does what workers/publisher-worker.ts `publish()` does, step for step, so a bench of
- * it measures the publisher's real work. Keep `publishOnce` in step with that function.
+ * and `publishOnce` does what src/publisher.ts `Publisher.publish()` does (node stats, its renderBodies,
+ * the snapshot write), so a bench of it measures the publisher's real work. Keep `publishOnce` in step.
  */
-import { gzipSync } from 'node:zlib';
 import { loadConfig, type Config } from '../src/config.ts';
 import { Aggregator } from '../src/metrics/aggregator.ts';
 import { buildFamilies } from '../src/metrics/families.ts';
-import type { MetricFamily, SelfStats, TargetSnapshot } from '../src/metrics/model.ts';
+import type { MetricFamily, SelfStats } from '../src/metrics/model.ts';
 import { collectNodeStats, type NodeStats } from '../src/metrics/node.ts';
 import { kOk, type ProbeBatchResult } from '../src/pool/messages.ts';
-import { renderJsonBodies } from '../src/render/json.ts';
-import { renderOpenMetrics, renderText } from '../src/render/text.ts';
+import { renderBodies as renderSnapshotBodies } from '../src/publisher.ts';
 import type { SnapshotWriter } from '../src/snapshot/writer.ts';
 import { mulberry32 } from '../test/helpers/rng.ts';
 
@@ -120,23 +118,11 @@ export interface PublishInputs {
 }
 
 /**
- * renderBodies is the synchronous part of the publisher's `publish()`: model, families, text,
- * OpenMetrics, both gzips and every JSON body. `node` comes from collectNodeStats.
+ * renderBodies is the synchronous part of the publisher's `publish()` (src/publisher.ts renderBodies):
+ * model, families, text, OpenMetrics, both gzips and every JSON body. `node` comes from collectNodeStats.
  */
 export function renderBodies({ config, aggregator }: PublishInputs, node: NodeStats, generation: number): Map<string, Uint8Array> {
-  const encoder = new TextEncoder();
-  const targets: TargetSnapshot[] = aggregator.snapshot();
-  const nowMs = Date.now();
-  const families = buildFamilies(targets, benchSelfStats(generation), config.profile);
-  const text = encoder.encode(renderText(families));
-  const om = encoder.encode(renderOpenMetrics(families));
-  return new Map<string, Uint8Array>([
-    ['text', text],
-    ['text.gz', gzipSync(text)],
-    ['om', om],
-    ['om.gz', gzipSync(om)],
-    ...renderJsonBodies(targets, node, { agentId: config.agentId, nowMs }),
-  ]);
+  return renderSnapshotBodies(aggregator.snapshot(), benchSelfStats(generation), node, config, Date.now());
 }
 
 /** publishOnce is one whole publish as the publisher thread runs it: node stats, render, snapshot write. */

@@ -18,7 +18,7 @@ let sink = 0;
 
 const bench = new Bench({ time: 2_000 });
 bench.add(`runProbeBatch: ${BATCH} synthetic targets, one probe each`, async () => {
-  const { result } = await runProbeBatch({ table, targets: batches[next++ % batches.length]!, burstMs: 0 });
+  const { result } = await runProbeBatch({ owner: 0, id: next, table, targets: batches[next++ % batches.length]!, burstMs: 0 });
   sink += result.target.length;
 });
 

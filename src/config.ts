@@ -65,7 +65,7 @@ export interface Config {
    * probe workers, scheduler, publisher and the reload thread. 0 runs them all alike. Linux only.
    */
   readonly backgroundNice: number;
-  /** snapshotBytes is the capacity of each of the two snapshot slots in the SharedArrayBuffer. */
+  /** snapshotBytes is the initial capacity of each of the two snapshot slots; a larger buffer replaces it when outgrown. */
   readonly snapshotBytes: number;
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   readonly auth: {

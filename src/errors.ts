@@ -23,6 +23,9 @@ export class ConfigError extends ExporterError {
 export class SnapshotOverflowError extends ExporterError {
   override name = 'SnapshotOverflowError';
   override code = 'EXPORTER_SNAPSHOT_OVERFLOW';
+  constructor(message: string, readonly neededBytes: number, readonly capacityBytes: number, options?: ErrorOptions) {
+    super(message, options);
+  }
 }
 
 /** NativeServerError: uWebSockets.js fell back to its JS shim or failed to load its native build. */

@@ -15,7 +15,7 @@ import { ConfigError } from './errors.ts';
 import { TokenTable } from './http/auth.ts';
 import { startServer, type ServerState } from './http/server.ts';
 import { createLogger, type Logger } from './log.ts';
-import type { ConfigLoadRequest, ConfigLoadResult, PublisherInit, PublisherMessage, SchedulerInit, SchedulerMessage, SchedulerReport, SchedulerStats } from './pool/messages.ts';
+import type { ConfigLoadRequest, ConfigLoadResult, PublisherInit, PublisherMessage, PublisherReport, SchedulerInit, SchedulerMessage, SchedulerReport, SchedulerStats } from './pool/messages.ts';
 import { createSnapshotBuffer } from './snapshot/layout.ts';
 import { SnapshotReader } from './snapshot/reader.ts';
 
@@ -139,20 +139,24 @@ async function run(initial: Config, initialFileTokens: readonly TokenConfig[], c
   const listenHost = initial.listen.host;
   let fileTokenCount = initialFileTokens.length;
   const tokens = tokenTable(initial, initialFileTokens);
+  // snapshotBytes is the first buffer's size; the publisher hands over a larger one when the snapshot outgrows it.
   const snapshotBuffer = createSnapshotBuffer(config.snapshotBytes);
+  const snapshot = new SnapshotReader(snapshotBuffer);
   const startTimeSeconds = Date.now() / 1000;
   // The scheduler thread sends every batch's results to the publisher on this channel.
   const results = new MessageChannel();
   const publisher = startThread('publisher', PUBLISHER_URL,
     { config, snapshot: snapshotBuffer, version: VERSION, startTimeSeconds, results: results.port2 } satisfies PublisherInit,
     log, { maxYoungGenerationSizeMb: PUBLISHER_YOUNG_GENERATION_MB });
+  // Between two requests (this thread serves them all): the reader drops the old buffer for the new one.
+  publisher.on('message', (msg: PublisherReport) => snapshot.attach(msg.buffer));
   const post = (msg: PublisherMessage): void => publisher.postMessage(msg);
   const state: ServerState = { tokens, agentId: config.agentId, targetNames: new Set(config.targets.map((t) => t.name)) };
   const reloads = { total: 0, failures: 0, lastOk: 1 as 0 | 1 };
 
   let server;
   try {
-    server = await startServer(config.listen.host, config.listen.port, new SnapshotReader(snapshotBuffer), state, log);
+    server = await startServer(config.listen.host, config.listen.port, snapshot, state, log);
   } catch (err) {
     log.fatal({ err }, 'cannot start the HTTP server');
     process.exit(1);

@@ -1,8 +1,9 @@
 /**
  * Scheduler (on the scheduler thread, workers/scheduler-worker.ts): decides when each target is probed,
- * hands batches to the pool and delivers each batch's results (to the publisher thread). It never probes,
- * merges or renders. For a batch whose worker failed it delivers one `worker` failure per target, so
- * those probes are still counted.
+ * hands batches to the pool and delivers each batch's results (to the publisher thread): the runs a worker
+ * reports early (ProbeProgress: those a slow batch-mate would hold back) as they come, the rest when the
+ * batch is done. It never probes, merges or renders. For a batch whose worker failed it delivers one
+ * `worker` failure per target that had not finished, so those probes are still counted.
  *
  * Targets with the same interval form a group. A group's interval is cut into phase slots (at most one
  * per MIN_SLOT_MS) and its targets are spread over them, so 1,000 targets at 10 Hz become ten batches
@@ -14,7 +15,7 @@
  */
 import type { Logger } from './log.ts';
 import { FAILURE_REASONS, type ProbeTarget } from './probes/probe.ts';
-import type { ProbeBatch, ProbeBatchResult, ProbeResults } from './pool/messages.ts';
+import type { ProbeBatch, ProbeBatchResult, ProbeProgress, ProbeResults } from './pool/messages.ts';
 import type { ProbePool } from './pool/probe-pool.ts';
 import { encodeTargetTable, markDone, type TargetTable } from './pool/target-table.ts';
 
@@ -28,6 +29,11 @@ export const BURST_MS = 200;
 /** Deliver receives every batch's results: the worker's, or the synthesized `worker` failures. */
 export type Deliver = (results: ProbeResults) => void;
 
+/** BatchSpec is a batch as the scheduler plans it; dispatch gives it its owner and id. */
+type BatchSpec = Omit<ProbeBatch, 'owner' | 'id'>;
+
+let schedulers = 0;
+
 /** Scheduler runs the probe rounds of the current target list. */
 export class Scheduler {
   private timers: NodeJS.Timeout[] = [];
@@ -35,9 +41,16 @@ export class Scheduler {
   /** table is the running config's; loops of an earlier one end when it is replaced. */
   private table: TargetTable | undefined;
   private skipped = 0;
+  /** owner tells this scheduler's batches from another's on a shared pool (tests share one). */
+  private readonly owner = ++schedulers;
+  private lastBatch = 0;
+  /** finished maps each batch in flight to a flag per target, set once a progress report says it is done. */
+  private readonly finished = new Map<number, Uint8Array>();
 
   constructor(private readonly pool: ProbePool, private readonly deliver: Deliver,
-    private readonly threads: number, private readonly log: Logger) {}
+    private readonly threads: number, private readonly log: Logger) {
+    pool.onProgress((progress) => this.progress(progress));
+  }
 
   /** probesSkipped counts rounds skipped because the target's previous round had not finished. */
   get probesSkipped(): number {
@@ -95,7 +108,7 @@ export class Scheduler {
   }
 
   private async loop(table: TargetTable, target: number, name: string, lanes: number): Promise<void> {
-    const batch: ProbeBatch = { table, targets: [target], lanes, burstMs: BURST_MS };
+    const batch: BatchSpec = { table, targets: [target], lanes, burstMs: BURST_MS };
     const names = [name];
     while (table === this.table) {
       // A failing worker resolves at once; back off so a broken target cannot spin the scheduler thread.
@@ -108,22 +121,41 @@ export class Scheduler {
    * worker answered, false when it failed. Its targets are busy until the worker marks each one done (or
    * the batch fails).
    */
-  private dispatch(batch: ProbeBatch, names: readonly string[]): Promise<boolean> {
+  private dispatch(spec: BatchSpec, names: readonly string[]): Promise<boolean> {
+    const batch: ProbeBatch = { ...spec, owner: this.owner, id: ++this.lastBatch };
     const { busy } = batch.table;
     for (const i of batch.targets) Atomics.store(busy, i, 1);
+    const finished = new Uint8Array(batch.targets.length);
+    this.finished.set(batch.id, finished);
     const done = this.pool.run(batch)
       .then((results) => {
         this.deliver(results);
         return true;
       }, (err: unknown) => {
         for (const i of batch.targets) markDone(batch.table, i);
-        this.log.error({ err, targets: names }, 'probe batch failed in its worker; counted as reason worker');
-        this.deliver({ names, result: workerFailure(names.length, String(err)) });
+        // Targets the worker reported finished have had their runs delivered: only the others failed.
+        const failed = [...finished.keys()].filter((t) => finished[t] === 0);
+        this.log.error({ err, targets: failed.map((t) => names[t]) }, 'probe batch failed in its worker; counted as reason worker');
+        if (failed.length > 0) this.deliver({ names, result: workerFailure(failed, names.length, String(err)) });
         return false;
       })
-      .finally(() => this.pending.delete(done));
+      .finally(() => {
+        this.pending.delete(done);
+        this.finished.delete(batch.id);
+      });
     this.pending.add(done);
     return done;
+  }
+
+  /**
+   * progress delivers the runs a worker reported before its batch was done. A report may come after the
+   * batch has settled (the two travel on different ports): its runs are delivered all the same.
+   */
+  private progress({ owner, batch, names, result, done }: ProbeProgress): void {
+    if (owner !== this.owner) return;
+    const finished = this.finished.get(batch);
+    if (finished !== undefined) for (const t of done) finished[t] = 1;
+    this.deliver({ names, result });
   }
 }
 
@@ -136,16 +168,21 @@ export function spread(concurrency: number, threads: number): number[] {
   return Array.from({ length: loops }, (_, i) => Math.floor(concurrency / loops) + (i < concurrency % loops ? 1 : 0));
 }
 
-/** workerFailure is the result of a batch whose worker failed: one `worker` failure per target. */
-export function workerFailure(targets: number, message: string): ProbeBatchResult {
+/**
+ * workerFailure is the result of a batch of `size` targets whose worker failed: one `worker` failure for
+ * each of the batch positions in `targets`.
+ */
+export function workerFailure(targets: readonly number[], size: number, message: string): ProbeBatchResult {
   const code = FAILURE_REASONS.indexOf('worker') + 1;
   const now = Date.now();
+  const failure = new Array<string | null>(size).fill(null);
+  for (const t of targets) failure[t] = message;
   return {
-    target: Uint32Array.from({ length: targets }, (_, i) => i),
-    latencyUs: new Float64Array(targets),
-    reason: new Uint8Array(targets).fill(code),
-    endedAtMs: new Float64Array(targets).fill(now),
-    app: new Array(targets).fill(null),
-    failure: new Array(targets).fill(message),
+    target: Uint32Array.from(targets),
+    latencyUs: new Float64Array(targets.length),
+    reason: new Uint8Array(targets.length).fill(code),
+    endedAtMs: new Float64Array(targets.length).fill(now),
+    app: new Array(size).fill(null),
+    failure,
   };
 }

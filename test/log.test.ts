@@ -18,15 +18,15 @@ function capture(everyMs = WINDOW_MS): { limited: RateLimitedLog; lines: Line[] 
   return { limited: new RateLimitedLog(logger, everyMs), lines };
 }
 
-const fail = (limited: RateLimitedLog, key: string, nowMs: number): void =>
-  limited.failure(key, { target: key, reason: 'refused' }, 'probe failed: connect ECONNREFUSED', nowMs);
+const fail = (limited: RateLimitedLog, key: string, nowMs: number, reason = 'refused'): void =>
+  limited.failure(key, reason, { target: key, reason }, `probe failed: ${reason}`, nowMs);
 const ok = (limited: RateLimitedLog, key: string, nowMs: number): void =>
   limited.recovered(key, { target: key }, 'probe recovered', nowMs);
 
 test('the first failure of a key is logged at once as a warning with its fields and nothing suppressed', () => {
   const { limited, lines } = capture();
   fail(limited, 'redis', 1_000);
-  assert.deepEqual(lines, [{ level: 40, target: 'redis', reason: 'refused', suppressed: 0, msg: 'probe failed: connect ECONNREFUSED' }]);
+  assert.deepEqual(lines, [{ level: 40, target: 'redis', reason: 'refused', suppressed: 0, msg: 'probe failed: refused' }]);
 });
 
 test('repeated failures inside the window are held back, and the next line after it reports how many', () => {
@@ -83,13 +83,13 @@ test('retain() forgets removed keys: a re-added key starts afresh, a kept key st
   fail(limited, 'kept', 30);
   fail(limited, 'removed', 40);
   assert.deepEqual(lines.map((l) => [l.target, l.msg, l.suppressed]), [
-    ['kept', 'probe failed: connect ECONNREFUSED', 0],
-    ['removed', 'probe failed: connect ECONNREFUSED', 0],
-    ['removed', 'probe failed: connect ECONNREFUSED', 0], // logged at once inside the old window, count not carried over
+    ['kept', 'probe failed: refused', 0],
+    ['removed', 'probe failed: refused', 0],
+    ['removed', 'probe failed: refused', 0], // logged at once inside the old window, count not carried over
   ]);
 });
 
-test('a flapping key writes at most two lines per window, and the held-back failures reach the next line', () => {
+test('a flapping key writes at most burst + 1 lines per window, and the held-back failures reach the next line', () => {
   const { limited, lines } = capture();
   // Fails every other probe at 20 Hz for three windows: 1800 failures and 1800 recoveries.
   const perWindow: number[] = [];
@@ -106,11 +106,57 @@ test('a flapping key writes at most two lines per window, and the held-back fail
     }
     perWindow.push(lines.length - before);
   }
-  for (const n of perWindow) assert.ok(n >= 1 && n <= 2, `lines per window: ${perWindow.join(', ')}`);
+  // Two outages logged as they start and end (the burst of 4), then one line saying the key flaps.
+  assert.deepEqual(perWindow, [5, 5, 5]);
+  assert.deepEqual(lines.slice(0, 5).map((l) => [l.level, l.msg.split(':')[0]]), [
+    [40, 'probe failed'], [30, 'probe recovered'], [40, 'probe failed'], [30, 'probe recovered'], [40, 'probe flapping'],
+  ]);
   // Every failure is a line of its own or counted in a later line; only those after the last line are still held.
-  const warned = lines.filter((l) => l.level === 40).length;
+  const warned = lines.filter((l) => l.msg.startsWith('probe failed')).length;
   const accounted = warned + lines.reduce((n, l) => n + (l.suppressed ?? 0), 0);
   assert.ok(accounted <= failures && accounted >= failures - WINDOW_MS / 100, `${accounted} of ${failures} failures accounted for`);
+});
+
+test('once its window has passed, a flapping key\'s next line tells the state it is in', () => {
+  const { limited, lines } = capture();
+  for (let t = 0; t < 1_000; t += 100) {
+    fail(limited, 'k', t);
+    ok(limited, 'k', t + 50);
+  }
+  assert.equal(lines.at(-1)!.msg.split(':')[0], 'probe flapping');
+  ok(limited, 'k', WINDOW_MS - 1); // still inside the window: held
+  assert.equal(lines.length, 5);
+  ok(limited, 'k', WINDOW_MS);
+  assert.deepEqual(lines.slice(5).map((l) => [l.level, l.msg, l.suppressed]), [[30, 'probe recovered', 8]]);
+  fail(limited, 'k', WINDOW_MS + 10);
+  assert.deepEqual(lines.slice(6).map((l) => [l.level, l.msg, l.suppressed]), [[40, 'probe failed: refused', 0]]);
+});
+
+test('a new outage right after a recovery is logged at once, and so is its recovery', () => {
+  const { limited, lines } = capture();
+  fail(limited, 'redis', 0);
+  for (let t = 50; t < 10_000; t += 50) fail(limited, 'redis', t); // a 10 s outage at 20 Hz
+  ok(limited, 'redis', 10_000);
+  ok(limited, 'redis', 12_000);
+  fail(limited, 'redis', 15_000); // a second 10 s outage, 5 s after the first ended
+  for (let t = 15_050; t < 25_000; t += 50) fail(limited, 'redis', t);
+  ok(limited, 'redis', 25_000);
+  assert.deepEqual(lines.map((l) => [l.level, l.msg, l.suppressed]), [
+    [40, 'probe failed: refused', 0],
+    [30, 'probe recovered', 199],
+    [40, 'probe failed: refused', 0],
+    [30, 'probe recovered', 199],
+  ]);
+});
+
+test('a failure with a new reason is logged at once; going back to the old reason is a change too', () => {
+  const { limited, lines } = capture();
+  fail(limited, 'db', 0, 'refused');
+  fail(limited, 'db', 100, 'refused');
+  fail(limited, 'db', 200, 'timeout');
+  fail(limited, 'db', 300, 'timeout');
+  fail(limited, 'db', 400, 'refused');
+  assert.deepEqual(lines.map((l) => [l.reason, l.suppressed]), [['refused', 0], ['timeout', 1], ['refused', 1]]);
 });
 
 test('a failure after a recovery is logged at once when the key wrote no line within the window', () => {
@@ -120,3 +166,4 @@ test('a failure after a recovery is logged at once when the key wrote no line wi
   fail(limited, 'redis', 100 + WINDOW_MS);
   assert.deepEqual(lines.map((l) => [l.level, l.suppressed]), [[40, 0], [30, 0], [40, 0]]);
 });
+

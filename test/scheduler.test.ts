@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createLogger } from '../src/log.ts';
 import { FAILURE_REASONS } from '../src/probes/probe.ts';
-import type { ProbeBatch, ProbeResults } from '../src/pool/messages.ts';
+import type { ProbeBatch, ProbeBatchResult, ProbeProgress, ProbeResults } from '../src/pool/messages.ts';
 import type { ProbePool } from '../src/pool/probe-pool.ts';
 import { decodeTargetTable, encodeTargetTable, markDone, TableCache } from '../src/pool/target-table.ts';
 import type { ProbeTarget } from '../src/probes/probe.ts';
 import { Scheduler, spread } from '../src/scheduler.ts';
+import { waitFor } from './helpers/probex-process.ts';
 
 test('a continuous target is spread over the worker threads, keeping its total concurrency', () => {
   assert.deepEqual(spread(64, 2), [32, 32]);
@@ -25,7 +26,7 @@ const synthetic = (name: string, intervalMs: number): ProbeTarget => ({ name, ki
 
 /** fakePool is a one-thread pool whose batches `run` answers. */
 const fakePool = (run: (batch: ProbeBatch) => Promise<ProbeResults>): ProbePool =>
-  ({ run, stats: () => ({ threads: 1, utilization: 0, queueSize: 0 }), close: () => Promise.resolve() });
+  ({ run, onProgress: () => {}, stats: () => ({ threads: 1, utilization: 0, queueSize: 0 }), close: () => Promise.resolve() });
 
 test('a target still probing skips its own next round, not its batch-mates\' rounds', async () => {
   // A pool that finishes every target at once except `slow`, whose round (and so its batch) never ends.
@@ -40,11 +41,10 @@ test('a target still probing skips its own next round, not its batch-mates\' rou
   const scheduler = new Scheduler(pool, () => {}, 1, createLogger('silent', 'test'));
   // 20 ms / MIN_SLOT_MS = 2 slots: `slow` and `b` share one (and its batches), `a` has the other.
   scheduler.start([target('slow'), target('a'), target('b')]);
-  await new Promise((r) => setTimeout(r, 130));
-  scheduler.start([]);
   const count = (name: string): number => runs.filter((r) => r.includes(name)).length;
+  await waitFor('six rounds of b next to slow', async () => (count('b') >= 6 ? true : undefined));
+  scheduler.start([]);
   assert.equal(count('slow'), 1, 'slow never finished its first round');
-  assert.ok(count('b') >= 5, `b ran ${count('b')} rounds next to slow, expected ~6`);
   assert.ok(Math.abs(count('a') - count('b')) <= 1, `a ${count('a')}, b ${count('b')}`);
   assert.equal(scheduler.probesSkipped, count('b') - 1, 'every later round of slow was skipped and counted');
 });
@@ -65,6 +65,50 @@ test('a batch whose worker fails is delivered as one `worker` failure per target
   assert.deepEqual([...first.result.reason], [1, 1].map(() => FAILURE_REASONS.indexOf('worker') + 1));
   assert.deepEqual([...first.result.target], [0, 1]);
   assert.deepEqual(first.result.failure, ['Error: worker died', 'Error: worker died']);
+});
+
+test('runs reported before a batch is done are delivered at once; a failing worker then fails only the unfinished targets', async () => {
+  let listener: ((p: ProbeProgress) => void) | undefined;
+  let failBatch: (err: Error) => void = () => {};
+  const sent: ProbeBatch[] = [];
+  const pool: ProbePool = {
+    ...fakePool((batch) => {
+      sent.push(batch);
+      return new Promise((_, reject) => { failBatch = reject; });
+    }),
+    onProgress: (l) => { listener = l; },
+  };
+  const delivered: ProbeResults[] = [];
+  const scheduler = new Scheduler(pool, (r) => delivered.push(r), 1, createLogger('silent', 'test'));
+  // One slot (10 ms / MIN_SLOT_MS), so a and b share the batch.
+  scheduler.start([synthetic('a', 10), synthetic('b', 10)]);
+  scheduler.start([]); // no second round
+  const [batch] = sent;
+  assert.ok(batch && listener);
+  const ok = (targets: number[]): ProbeBatchResult => ({
+    target: Uint32Array.from(targets), latencyUs: new Float64Array(targets.length).fill(1000),
+    reason: new Uint8Array(targets.length), endedAtMs: new Float64Array(targets.length).fill(Date.now()),
+    app: [null, null], failure: [null, null],
+  });
+  // Another scheduler's report on the same pool is not ours.
+  listener({ type: 'probe-progress', owner: batch.owner + 1000, batch: batch.id, names: ['x', 'y'], result: ok([0]), done: [0] });
+  assert.equal(delivered.length, 0);
+  listener({ type: 'probe-progress', owner: batch.owner, batch: batch.id, names: ['a', 'b'], result: ok([0]), done: [0] });
+  assert.equal(delivered.length, 1, 'delivered before the batch is done');
+  assert.deepEqual([...delivered[0]!.result.target], [0]);
+
+  failBatch(new Error('worker died'));
+  await scheduler.stop();
+  assert.equal(delivered.length, 2);
+  const failed = delivered[1]!;
+  assert.deepEqual(failed.names, ['a', 'b']);
+  assert.deepEqual([...failed.result.target], [1], 'a finished before the worker died: only b failed');
+  assert.deepEqual([...failed.result.reason], [FAILURE_REASONS.indexOf('worker') + 1]);
+  assert.deepEqual(failed.result.failure, [null, 'Error: worker died']);
+
+  // A report that arrives after its batch settled still carries real runs: delivered.
+  listener({ type: 'probe-progress', owner: batch.owner, batch: batch.id, names: ['a', 'b'], result: ok([0]), done: [] });
+  assert.equal(delivered.length, 3);
 });
 
 test('a target table round-trips every target, with each one\'s JSON as its key', () => {

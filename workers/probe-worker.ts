@@ -2,19 +2,27 @@
  * Piscina entry: runs one ProbeBatch. A thin adapter (STYLE.md): it reads the batch's targets from their
  * TargetTable (parsed once per config), looks each target's Prober up (one per target per worker, created
  * on first use and kept, so clients stay open between rounds), runs the probes concurrently on Lanes
- * (each keeps its AbortController across rounds), measures them, and answers the task with the runs as
- * flat typed arrays (the scheduler thread passes them on to the publisher thread).
+ * (each keeps its AbortController across rounds), measures them, and reports the runs as flat typed arrays
+ * (the scheduler thread passes them on to the publisher thread).
+ *
+ * A batch answers its task once every target in it is done, but no run waits for that longer than
+ * RESULT_FLUSH_MS: runs held that long are posted at once as a ProbeProgress (transferred, not copied), so a
+ * target that hangs until its timeout never holds back its batch-mates' results. A batch whose targets all
+ * finish within RESULT_FLUSH_MS of each other (nearly all) is still one message.
  *
  * The worker measures; the publisher thread records into HDR. Keeping histograms out of the workers
- * means a crashed worker loses only the batch in flight (counted as reason `worker` by the scheduler),
- * never counts accumulated since the last flush, and no cross-worker merge is needed.
+ * means a crashed worker loses only the runs it had not posted yet (its unfinished targets are counted
+ * as reason `worker` by the scheduler), never counts accumulated since the last flush, and no
+ * cross-worker merge is needed.
  */
 import { performance } from 'node:perf_hooks';
-import { FAILURE_REASONS, type ProbeOutcome, type ProbeTarget, type Prober } from '../src/probes/probe.ts';
+import { parentPort } from 'node:worker_threads';
+import type { ProbeTarget, Prober } from '../src/probes/probe.ts';
 import { Lane } from '../src/probes/deadline.ts';
 import { createProber } from '../src/probes/registry.ts';
 import { markDone, TableCache } from '../src/pool/target-table.ts';
-import { kOk, type ProbeBatch, type ProbeBatchResult, type ProbeResults } from '../src/pool/messages.ts';
+import { RESULT_FLUSH_MS, type ProbeBatch, type ProbeProgress, type ProbeResults } from '../src/pool/messages.ts';
+import { RunLog, transferables } from '../src/pool/run-log.ts';
 
 interface LiveProber {
   readonly key: string;
@@ -27,40 +35,76 @@ interface LiveProber {
 
 const probers = new Map<string, LiveProber>();
 const tables = new TableCache();
-const reasonCode = new Map(FAILURE_REASONS.map((r, i) => [r, i + 1]));
 
-/** runProbeBatch is the default task: run every target of the batch and answer with every run. */
+/** runProbeBatch is the default task: run every target of the batch; answer with every run not posted yet. */
 export default async function runProbeBatch(batch: ProbeBatch): Promise<ProbeResults> {
   const table = tables.get(batch.table);
+  const names = batch.targets.map((index) => table.targets[index]!.name);
   const runs = new RunLog(batch.targets.length);
+  const flusher = new Flusher(batch, names, runs);
   const deadlineAt = batch.burstMs > 0 ? performance.now() + batch.burstMs : 0;
   const running: Promise<void>[] = [];
   batch.targets.forEach((index, t) => {
     const target = table.targets[index]!;
     const live = proberFor(target, table.keys[index]!);
     const concurrency = batch.lanes ?? target.concurrency;
-    let lanes = runLane(live, target, t, deadlineAt, runs);
+    let lanes = runLane(live, target, t, deadlineAt, flusher);
     if (concurrency > 1) {
       const more = [lanes];
-      for (let lane = 1; lane < concurrency; lane++) more.push(runLane(live, target, t, deadlineAt, runs));
+      for (let lane = 1; lane < concurrency; lane++) more.push(runLane(live, target, t, deadlineAt, flusher));
       lanes = Promise.all(more).then(noop);
     }
     // The target's next round may go out now, whatever its batch-mates are still doing.
-    running.push(lanes.then(() => markDone(table, index)));
+    running.push(lanes.then(() => {
+      markDone(table, index);
+      runs.finish(t);
+    }));
   });
   await Promise.all(running);
-  return { names: batch.targets.map((index) => table.targets[index]!.name), result: runs.result() };
+  flusher.close();
+  return { names, result: runs.take().result };
+}
+
+/**
+ * Flusher posts a batch's runs as a ProbeProgress once the oldest of them has waited RESULT_FLUSH_MS. It
+ * needs a parent port: run in a plain thread (the worker bench), a batch reports everything at the end.
+ */
+class Flusher {
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly batch: ProbeBatch, private readonly names: readonly string[], readonly runs: RunLog) {}
+
+  /** ran is called after each run is added: the first run since the last flush starts the wait. */
+  ran(): void {
+    if (this.timer !== undefined || this.closed || parentPort === null) return;
+    this.timer = setTimeout(() => this.flush(), RESULT_FLUSH_MS);
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    if (this.closed || this.runs.size === 0) return;
+    const { result, done } = this.runs.take();
+    const progress: ProbeProgress = { type: 'probe-progress', owner: this.batch.owner, batch: this.batch.id, names: this.names, result, done };
+    parentPort!.postMessage(progress, transferables(result));
+  }
 }
 
 function noop(): void {}
 
-async function runLane(live: LiveProber, target: ProbeTarget, t: number, burstUntil: number, runs: RunLog): Promise<void> {
+async function runLane(live: LiveProber, target: ProbeTarget, t: number, burstUntil: number, flusher: Flusher): Promise<void> {
   const lane = live.idleLanes.pop() ?? new Lane(target.timeoutMs);
   do {
     const t0 = performance.now();
     const outcome = await lane.run(live.prober);
     const elapsedUs = (performance.now() - t0) * 1000;
-    runs.add(t, outcome, elapsedUs);
+    flusher.runs.add(t, outcome, elapsedUs);
+    flusher.ran();
   } while (performance.now() < burstUntil);
   lane.close();
   if (probers.get(target.name) === live) live.idleLanes.push(lane); // else the prober was retired meanwhile
@@ -94,43 +138,3 @@ setInterval(() => {
     }
   }
 }, 30_000).unref();
-
-/** RunLog accumulates runs and converts them to the transferable result shape. */
-class RunLog {
-  private readonly target: number[] = [];
-  private readonly latencyUs: number[] = [];
-  private readonly reason: number[] = [];
-  private readonly endedAtMs: number[] = [];
-  private readonly app: (Readonly<Record<string, number>> | null)[];
-  private readonly failure: (string | null)[];
-
-  constructor(targets: number) {
-    this.app = new Array(targets).fill(null);
-    this.failure = new Array(targets).fill(null);
-  }
-
-  add(t: number, outcome: ProbeOutcome, elapsedUs: number): void {
-    this.target.push(t);
-    this.endedAtMs.push(Date.now());
-    if (outcome.ok) {
-      this.latencyUs.push(outcome.latencyUs ?? elapsedUs);
-      this.reason.push(kOk);
-      if (outcome.app !== undefined) this.app[t] = outcome.app;
-    } else {
-      this.latencyUs.push(elapsedUs);
-      this.reason.push(reasonCode.get(outcome.reason) ?? reasonCode.get('other')!);
-      this.failure[t] = outcome.message;
-    }
-  }
-
-  result(): ProbeBatchResult {
-    return {
-      target: Uint32Array.from(this.target),
-      latencyUs: Float64Array.from(this.latencyUs),
-      reason: Uint8Array.from(this.reason),
-      endedAtMs: Float64Array.from(this.endedAtMs),
-      app: this.app,
-      failure: this.failure,
-    };
-  }
-}

@@ -72,8 +72,8 @@ export function startServer(host: string, port: number, snapshot: SnapshotReader
       if (url === '/healthz') {
         send(res, 200, TEXT_CONTENT_TYPE, 'ok\n', head);
       } else if (url === '/readyz') {
-        const ready = snapshot.generation() > 0;
-        send(res, ready ? 200 : 503, TEXT_CONTENT_TYPE, ready ? 'ready\n' : 'no snapshot published yet\n', head);
+        const unready = snapshot.unready(); // nothing published yet, or the data is older than allowed
+        send(res, unready === undefined ? 200 : 503, TEXT_CONTENT_TYPE, unready === undefined ? 'ready\n' : `${unready}\n`, head);
       } else if (url.startsWith('/system/')) {
         api(res, req, url, head);
       } else {

@@ -102,7 +102,7 @@ export interface SelfStats {
   /** publishDurationSeconds is the duration of the previous publish (build + render + gzip + write). */
   readonly publishDurationSeconds: number;
   readonly publishFailuresTotal: number;
-  /** snapshotAgeSeconds: how long the previous snapshot was served before this one replaced it. */
+  /** snapshotAgeSeconds: how long the last complete snapshot had been served when this one was rendered. */
   readonly snapshotAgeSeconds: number;
   readonly snapshotTimestampSeconds: number;
   readonly snapshotBytes: number;

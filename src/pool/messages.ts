@@ -1,8 +1,9 @@
 /**
  * The only shapes that cross threads (piscina's types.ts). A ProbeBatch goes from the scheduler thread
- * to a Piscina worker, which answers the task with the batch's ProbeResults; the scheduler thread passes
- * them on to the publisher thread on a MessagePort of their own (one receiver: nothing else wakes for them).
- * PublisherMessage is everything the main thread tells the publisher; SchedulerMessage and
+ * to a Piscina worker, which answers the task with the batch's ProbeResults; runs that would otherwise wait
+ * for a slow batch-mate come earlier as ProbeProgress. The scheduler thread passes both on to the publisher
+ * thread on a MessagePort of their own (one receiver: nothing else wakes for them).
+ * PublisherMessage is everything the main thread tells the publisher (PublisherReport the answer); SchedulerMessage and
  * SchedulerReport are what the main and scheduler threads tell each other; ConfigLoadRequest and
  * ConfigLoadResult are a reload's question to its one-shot config thread and the answer.
  */
@@ -14,6 +15,9 @@ import type { TargetTable } from './target-table.ts';
 
 /** ProbeBatch is one round of probes for a few targets, run concurrently in one worker. */
 export interface ProbeBatch {
+  /** owner identifies the scheduler that sent the batch, and id the batch among its batches (see ProbeProgress). */
+  readonly owner: number;
+  readonly id: number;
   /** table holds the config's targets; `targets` are indices into it. */
   readonly table: TargetTable;
   readonly targets: readonly number[];
@@ -30,6 +34,31 @@ export interface ProbeBatch {
 export interface ProbeResults {
   readonly names: readonly string[];
   readonly result: ProbeBatchResult;
+}
+
+/** RESULT_FLUSH_MS is the longest a finished run waits in its worker before it is posted, whatever its batch-mates do. */
+export const RESULT_FLUSH_MS = 50;
+
+/**
+ * ProbeProgress carries runs of a batch still running: a worker posts the runs it holds once the oldest of
+ * them has waited RESULT_FLUSH_MS (on the worker's parentPort; Piscina emits them as the pool's 'message'
+ * events). The task's own ProbeResults then carry only the runs not reported yet. The scheduler thread
+ * treats both alike, and uses `done` to know which targets a failing worker had already finished.
+ */
+export interface ProbeProgress {
+  readonly type: 'probe-progress';
+  readonly owner: number;
+  readonly batch: number;
+  /** names are the batch's target names, in batch order (result.target indexes them). */
+  readonly names: readonly string[];
+  readonly result: ProbeBatchResult;
+  /** done holds the batch positions of targets whose round completed since the previous report. */
+  readonly done: readonly number[];
+}
+
+/** isProbeProgress tells a worker's ProbeProgress from anything else a pool may emit. */
+export function isProbeProgress(msg: unknown): msg is ProbeProgress {
+  return typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'probe-progress';
 }
 
 /** kOk is the `reason` code of a successful run; failures are 1 + index in FAILURE_REASONS. */
@@ -71,12 +100,19 @@ export interface MainStats {
 /** PublisherInit is the publisher thread's workerData. */
 export interface PublisherInit {
   readonly config: Config;
+  /** snapshot is the first snapshot buffer; a larger one replaces it when the snapshot outgrows it. */
   readonly snapshot: SharedArrayBuffer;
   readonly version: string;
   readonly startTimeSeconds: number;
   /** results receives every batch's ProbeResults from the scheduler thread. */
   readonly results: MessagePort;
 }
+
+/**
+ * PublisherReport is what the publisher thread posts to the main thread: a larger snapshot buffer, with a
+ * complete snapshot in it, that replaces the one the front end reads (SnapshotReader.attach).
+ */
+export type PublisherReport = { readonly type: 'snapshot-buffer'; readonly buffer: SharedArrayBuffer };
 
 /** PublisherMessage is what the main thread posts to the publisher thread. */
 export type PublisherMessage =

@@ -4,7 +4,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { ProbeBatch, ProbeResults } from './messages.ts';
+import { isProbeProgress, type ProbeBatch, type ProbeProgress, type ProbeResults } from './messages.ts';
 
 /** PROBE_WORKER_URL is the worker entry, with this file's extension (.ts under tsx, .js when compiled). */
 export const PROBE_WORKER_URL = new URL(`../../workers/probe-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
@@ -21,8 +21,13 @@ export interface PoolStats {
 
 /** ProbePool runs probe batches on worker threads. */
 export interface ProbePool {
-  /** run resolves with the batch's results once all its probes are done. */
+  /**
+   * run resolves once all the batch's probes are done, with the runs not already reported to onProgress's
+   * listeners (ProbeProgress: the runs a slow batch-mate would otherwise hold back).
+   */
   run(batch: ProbeBatch): Promise<ProbeResults>;
+  /** onProgress adds a listener for every ProbeProgress of every batch (each carries its batch's owner and id). */
+  onProgress(listener: (progress: ProbeProgress) => void): void;
   stats(): PoolStats;
   close(): Promise<void>;
 }
@@ -47,8 +52,14 @@ export function createProbePool(threads: number): ProbePool {
     atomics: 'disabled',
     resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
   });
+  const listeners: Array<(progress: ProbeProgress) => void> = [];
+  // A worker's parentPort.postMessage becomes a 'message' event of the pool (piscina's onWorkerMessage).
+  pool.on('message', (msg: unknown) => {
+    if (isProbeProgress(msg)) for (const listener of listeners) listener(msg);
+  });
   return {
     run: (batch) => pool.run(batch),
+    onProgress: (listener) => void listeners.push(listener),
     stats: () => ({ threads: pool.threads.length, utilization: pool.utilization, queueSize: pool.queueSize }),
     close: () => pool.close({ force: true }),
   };

@@ -12,6 +12,13 @@
  *                    means unchanged slot contents.
  *   kSlotBytesSlot   payload capacity of each slot, in bytes (what createSnapshotBuffer was given).
  *   kMagicSlot       SNAPSHOT_MAGIC, so a reader or writer refuses a buffer that is not a snapshot.
+ *   kMaxAgeSlot      how old (ms) the newest snapshot may grow before readers call it stale; 0 = never.
+ *   kAsOfSlot        (a BigInt64 word, bytes 24-31) process.hrtime.bigint() when the probe data of the newest
+ *                    snapshot was read. hrtime is the process's monotonic clock, the same in every thread, so
+ *                    the front end compares it with its own reading: no wall-clock step makes it stale.
+ *                    0 = the snapshot holds no probe data (only self-metrics, before any complete publish).
+ * The writer stores kMaxAgeSlot and kAsOfSlot after the generation; they describe the newest snapshot, and a
+ * reader that loads them a moment apart from the generation is off by one publish at most.
  *
  * Each slot starts with SLOT_HEADER_BYTES of Uint32 words (plain memory, guarded by the slot's sequence):
  *   kSlotGenerationWord        generation stored in this slot (the reader checks it equals the one it loaded)
@@ -32,6 +39,11 @@
  *   reader: load generation → slot; load seq[slot] (retry if odd); check the slot's generation word;
  *           copy; re-read seq[slot] (retry if changed). Bounded retries, then the last good copy.
  * Generation is a Uint32 that skips 0 and 1 when it wraps (0xFFFFFFFF → 2) so parity keeps alternating.
+ *
+ * Growth: a buffer never changes size. When the bodies outgrow it, the writer's owner makes a larger one
+ * (grownSlotBytes), publishes into it with a writer that continues the old one's generations, and only
+ * then hands it to the readers, which switch between two reads (SnapshotReader.attach). A reader therefore
+ * never sees a buffer with nothing complete in it, and generations keep increasing across the switch.
  */
 
 /** kGenerationSlot is the header word holding the newest published generation (0 before the first). */
@@ -42,6 +54,10 @@ export const kSeqSlot = 1;
 export const kSlotBytesSlot = 3;
 /** kMagicSlot is the header word holding SNAPSHOT_MAGIC. */
 export const kMagicSlot = 4;
+/** kMaxAgeSlot is the header word holding how old (ms) the newest snapshot may grow before it is stale. */
+export const kMaxAgeSlot = 5;
+/** kAsOfSlot is the index, in a BigInt64Array over the header, of the newest snapshot's data time (hrtime ns). */
+export const kAsOfSlot = 3;
 /** kHeaderSlots is the number of Uint32 words reserved for the header (padded to 8-byte alignment). */
 export const kHeaderSlots = 8;
 
@@ -73,10 +89,14 @@ export const kDirectoryEntryWords = 3;
 export const DIRECTORY_ENTRY_BYTES = kDirectoryEntryWords * 4;
 /** ABSENT_OFFSET marks a fixed key that the snapshot does not contain. */
 export const ABSENT_OFFSET = 0xffffffff;
-/** SNAPSHOT_MAGIC identifies a buffer made by createSnapshotBuffer ("PRBX", layout version 1 in the low byte). */
-export const SNAPSHOT_MAGIC = 0x50524201;
+/** SNAPSHOT_MAGIC identifies a buffer made by createSnapshotBuffer ("PRB", layout version 2 in the low byte). */
+export const SNAPSHOT_MAGIC = 0x50524202;
 /** MAX_SLOT_BYTES bounds the payload of a slot so every offset fits a Uint32 and the buffer stays allocatable. */
 export const MAX_SLOT_BYTES = 2 ** 30;
+/** GROWTH_FACTOR is the headroom a grown buffer gets over what the snapshot needed. */
+export const GROWTH_FACTOR = 1.5;
+/** GROWTH_STEP_BYTES rounds grown slot sizes up, so sizes stay few and readable. */
+export const GROWTH_STEP_BYTES = 64 * 1024;
 
 /** fixedKeyIndex returns the index of key in FIXED_KEYS, or -1 when it is a directory key. */
 export function fixedKeyIndex(key: string): number {
@@ -107,6 +127,18 @@ export function slotStart(slotBytes: number, slot: number): number {
 /** nextGeneration returns the generation after g, wrapping 0xFFFFFFFF to 2 so 0 stays "never published" and parity alternates. */
 export function nextGeneration(g: number): number {
   return g === 0xffffffff ? 2 : g + 1;
+}
+
+/**
+ * grownSlotBytes is the slot size of the buffer that replaces one too small for `neededBytes`: 1.5 times
+ * what is needed, so the next few reloads that add targets fit without another switch, rounded up to
+ * 64 KiB and capped at maxSlotBytes (MAX_SLOT_BYTES unless smaller). Returns undefined when even the cap
+ * cannot hold neededBytes.
+ */
+export function grownSlotBytes(neededBytes: number, maxSlotBytes = MAX_SLOT_BYTES): number | undefined {
+  const cap = Math.min(maxSlotBytes, MAX_SLOT_BYTES);
+  if (neededBytes > cap) return undefined;
+  return Math.min(cap, Math.ceil((neededBytes * GROWTH_FACTOR) / GROWTH_STEP_BYTES) * GROWTH_STEP_BYTES);
 }
 
 /** createSnapshotBuffer allocates a header and two slots that each hold slotBytes of bodies plus directory. */

@@ -3,8 +3,10 @@ import {
   DIRECTORY_ENTRY_BYTES,
   fixedKeyIndex,
   kDirectoryEntryWords,
+  kAsOfSlot,
   kGenerationSlot,
   kHeaderSlots,
+  kMaxAgeSlot,
   kSeqSlot,
   kSlotDirectoryLengthWord,
   kSlotDirectoryOffsetWord,
@@ -63,13 +65,15 @@ interface CacheEntry {
  * and the generation it came from; while the generation is unchanged, get returns that same Uint8Array.
  */
 export class SnapshotReader {
-  readonly #header: Uint32Array;
-  readonly #words: Uint32Array;
-  readonly #bytes: Uint8Array;
-  readonly #slotBytes: number;
+  // The buffer's views; attach() replaces them all at once, between two reads.
+  #header!: Uint32Array;
+  #asOf!: BigInt64Array;
+  #words!: Uint32Array;
+  #bytes!: Uint8Array;
+  #slotBytes!: number;
   /** #slotWord is each slot's first Uint32 word index; #payload is each slot's first payload byte. */
-  readonly #slotWord: readonly [number, number];
-  readonly #payload: readonly [number, number];
+  #slotWord!: readonly [number, number];
+  #payload!: readonly [number, number];
   readonly #cache = new Map<string, CacheEntry>();
   // The directory of the newest generation a non-fixed key was asked for, loaded at most once per generation.
   #dirGeneration = 0;
@@ -84,12 +88,33 @@ export class SnapshotReader {
   #fallbacks = 0;
 
   constructor(sab: SharedArrayBuffer) {
-    this.#slotBytes = readSlotBytes(sab);
+    this.#use(sab);
+  }
+
+  /**
+   * attach switches the reader to another buffer: the larger one that replaces a buffer the snapshot has
+   * outgrown (see "Growth" in layout.ts). The new buffer must already hold a complete snapshot whose
+   * generation is above every one of the old buffer, so each cached copy is refreshed on its next get,
+   * never served in place of a newer body. The old buffer is no longer referenced once this returns.
+   */
+  attach(sab: SharedArrayBuffer): void {
+    readSlotBytes(sab);
+    const generation = Atomics.load(new Uint32Array(sab, 0, kHeaderSlots), kGenerationSlot);
+    if (generation === 0) throw new RangeError('cannot attach a snapshot buffer before a snapshot is published into it');
+    this.#use(sab);
+    // The directory index stays: the same keys in the new buffer map to the same entries (#sameKeys checks).
+    this.#dirGeneration = 0;
+  }
+
+  #use(sab: SharedArrayBuffer): void {
+    const slotBytes = readSlotBytes(sab);
+    this.#slotBytes = slotBytes;
     this.#header = new Uint32Array(sab, 0, kHeaderSlots);
+    this.#asOf = new BigInt64Array(sab, 0, kAsOfSlot + 1);
     this.#words = new Uint32Array(sab);
     this.#bytes = new Uint8Array(sab);
-    const s0 = slotStart(this.#slotBytes, 0);
-    const s1 = slotStart(this.#slotBytes, 1);
+    const s0 = slotStart(slotBytes, 0);
+    const s1 = slotStart(slotBytes, 1);
     this.#slotWord = [s0 >>> 2, s1 >>> 2];
     this.#payload = [s0 + SLOT_HEADER_BYTES, s1 + SLOT_HEADER_BYTES];
   }
@@ -97,6 +122,31 @@ export class SnapshotReader {
   /** generation of the newest published snapshot, 0 before the first publish (one Atomics.load). */
   generation(): number {
     return Atomics.load(this.#header, kGenerationSlot);
+  }
+
+  /**
+   * ageMs is how old the newest snapshot's probe data is, by the process's monotonic clock: NaN before the
+   * first publish, and while no snapshot with probe data has been published (data time 0).
+   */
+  ageMs(nowNs = process.hrtime.bigint()): number {
+    const asOfNs = Atomics.load(this.#asOf, kAsOfSlot);
+    if (this.generation() === 0 || asOfNs === 0n) return NaN;
+    return Number(nowNs - asOfNs) / 1e6;
+  }
+
+  /**
+   * unready says why the snapshot must not be served as current (for /readyz), or undefined when it may:
+   * nothing published yet, or its data older than the age its publisher allowed (the publisher is stalled,
+   * or keeps failing to publish a complete snapshot).
+   */
+  unready(nowNs = process.hrtime.bigint()): string | undefined {
+    if (this.generation() === 0) return 'no snapshot published yet';
+    const maxAgeMs = Atomics.load(this.#header, kMaxAgeSlot);
+    const ageMs = this.ageMs(nowNs);
+    if (Number.isNaN(ageMs)) return 'no complete snapshot published yet: the publisher is failing';
+    if (maxAgeMs === 0 || ageMs <= maxAgeMs) return undefined;
+    return `snapshot is stale: its data is ${(ageMs / 1000).toFixed(2)}s old, more than the ${maxAgeMs / 1000}s ` +
+      'its publisher allows; the publisher is stalled or failing';
   }
 
   /** get returns the body for key from one consistent generation, or undefined when there is none / key unknown. */

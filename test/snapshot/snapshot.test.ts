@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { SnapshotOverflowError } from '../../src/errors.ts';
-import { createSnapshotBuffer, DIRECTORY_ENTRY_BYTES, kGenerationSlot, kSeqSlot } from '../../src/snapshot/layout.ts';
+import { createSnapshotBuffer, DIRECTORY_ENTRY_BYTES, grownSlotBytes, kGenerationSlot, kSeqSlot, MAX_SLOT_BYTES } from '../../src/snapshot/layout.ts';
 import { READ_ATTEMPTS, SnapshotReader } from '../../src/snapshot/reader.ts';
 import { SnapshotWriter } from '../../src/snapshot/writer.ts';
 
@@ -157,6 +157,8 @@ test('an overflowing publish throws EXPORTER_SNAPSHOT_OVERFLOW and leaves the sn
       assert.equal(err.code, 'EXPORTER_SNAPSHOT_OVERFLOW');
       assert.match(err.message, /needs 1118 bytes/);
       assert.match(err.message, /holds 1024 bytes/);
+      assert.equal(err.neededBytes, 1118);
+      assert.equal(err.capacityBytes, 1024);
       return true;
     },
   );
@@ -225,4 +227,83 @@ test('createSnapshotBuffer and the constructors reject bad buffers', () => {
   assert.throws(() => new SnapshotReader(new SharedArrayBuffer(4096)), /bad magic/);
   assert.throws(() => new SnapshotWriter(new SharedArrayBuffer(4)), TypeError);
   assert.throws(() => new SnapshotReader(new ArrayBuffer(64) as unknown as SharedArrayBuffer), TypeError);
+});
+
+test('a reader attached to a larger buffer serves its bodies and follows its generations', () => {
+  const { writer, reader } = setup(1024);
+  writer.publish(new Map([['text', text('small 1')], ['json:a', text('a1')], ['json:b', text('b1')]]));
+  const cachedText = reader.get('text');
+  assert.equal(str(reader.get('json:a')), 'a1');
+  const loads = reader.stats.directoryLoads;
+
+  const larger = createSnapshotBuffer(8192);
+  const grown = new SnapshotWriter(larger, writer.generation);
+  assert.equal(grown.generation, 1, 'the new writer continues after the old buffer\'s generations');
+  assert.equal(grown.publish(new Map([['text', text('large 2')], ['json:a', text('a2')], ['json:b', text('b2')]])), 2);
+  // The old buffer still reads as it was until the reader switches.
+  assert.equal(reader.get('text'), cachedText);
+  reader.attach(larger);
+  assert.equal(reader.generation(), 2);
+  assert.equal(str(reader.get('text')), 'large 2', 'no cached copy of the old buffer is served in place of a newer body');
+  assert.equal(str(reader.get('json:a')), 'a2');
+  assert.equal(str(reader.get('json:b')), 'b2');
+  assert.equal(reader.stats.directoryLoads, loads + 1);
+  assert.equal(grown.publish(new Map([['text', text('large 3')], ['json:a', text('a3')]])), 3);
+  assert.equal(str(reader.get('text')), 'large 3');
+  assert.equal(reader.get('json:b'), undefined);
+});
+
+test('a reader refuses a buffer with no snapshot in it yet', () => {
+  const { writer, reader } = setup();
+  writer.publish(new Map([['text', text('t')]]));
+  assert.throws(() => reader.attach(createSnapshotBuffer(8192)), /before a snapshot is published into it/);
+  assert.throws(() => reader.attach(new SharedArrayBuffer(4096)), /bad magic/);
+  assert.equal(str(reader.get('text')), 't', 'the reader still reads its buffer');
+});
+
+test('grown buffers get 1.5 times what is needed in 64 KiB steps, up to the cap', () => {
+  assert.equal(grownSlotBytes(100_000), 196_608);
+  assert.equal(grownSlotBytes(65_536 * 2), 196_608);
+  assert.equal(grownSlotBytes(1), 65_536);
+  assert.equal(grownSlotBytes(MAX_SLOT_BYTES), MAX_SLOT_BYTES);
+  assert.equal(grownSlotBytes(MAX_SLOT_BYTES - 1), MAX_SLOT_BYTES);
+  assert.equal(grownSlotBytes(MAX_SLOT_BYTES + 1), undefined);
+  assert.equal(grownSlotBytes(200_000, 250_000), 250_000, 'capped below 1.5×');
+  assert.equal(grownSlotBytes(300_000, 250_000), undefined);
+});
+
+test('a snapshot is ready until its data is older than its publisher allows, by the reader\'s monotonic clock', () => {
+  const { writer, reader } = setup();
+  assert.equal(reader.unready(), 'no snapshot published yet');
+  assert.ok(Number.isNaN(reader.ageMs()));
+  const asOfNs = process.hrtime.bigint();
+  writer.publish(new Map([['text', text('t')]]), { asOfNs, maxAgeMs: 300 });
+  assert.equal(reader.ageMs(asOfNs + 250_000_000n), 250);
+  assert.equal(reader.unready(asOfNs + 300_000_000n), undefined);
+  assert.equal(reader.unready(asOfNs + 300_000_001n),
+    'snapshot is stale: its data is 0.30s old, more than the 0.3s its publisher allows; the publisher is stalled or failing');
+  // A publish that only repeats older data keeps its data time: it does not make the snapshot fresh.
+  writer.publish(new Map([['text', text('t2')]]), { asOfNs, maxAgeMs: 300 });
+  assert.match(reader.unready(asOfNs + 1_000_000_000n) ?? '', /data is 1\.00s old/);
+  // A snapshot without probe data (data time 0) is never ready.
+  writer.publish(new Map([['text', text('self only')]]), { asOfNs: 0n, maxAgeMs: 300 });
+  assert.equal(reader.unready(asOfNs), 'no complete snapshot published yet: the publisher is failing');
+  assert.ok(Number.isNaN(reader.ageMs()));
+  // Without a limit (maxAgeMs 0) a snapshot never goes stale.
+  writer.publish(new Map([['text', text('t3')]]), { asOfNs });
+  assert.equal(reader.unready(asOfNs + 3_600_000_000_000n), undefined);
+});
+
+test('carried keys are copied from the current snapshot when the new bodies lack them', () => {
+  const { writer, reader } = setup(4096);
+  writer.publish(new Map([['text', text('full')], ['json:node', text('{"n":1}')], ['json:c:x', text('{"x":1}')], ['other', text('o')]]));
+  writer.publish(new Map([['text', text('reduced')], ['json:c:x', text('{"x":2}')]]), { carry: (key) => key.startsWith('json:') });
+  assert.equal(str(reader.get('text')), 'reduced');
+  assert.equal(str(reader.get('json:node')), '{"n":1}', 'carried');
+  assert.equal(str(reader.get('json:c:x')), '{"x":2}', 'a body given wins over the carried one');
+  assert.equal(reader.get('other'), undefined, 'not selected, not carried');
+  // Carrying again carries what was carried.
+  writer.publish(new Map([['text', text('reduced 2')]]), { carry: (key) => key.startsWith('json:') });
+  assert.equal(str(reader.get('json:node')), '{"n":1}');
+  assert.equal(str(reader.get('json:c:x')), '{"x":2}');
 });

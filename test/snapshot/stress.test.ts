@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { test } from 'node:test';
-import { Worker } from 'node:worker_threads';
+import { test, type TestContext } from 'node:test';
+import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 
 import { createSnapshotBuffer } from '../../src/snapshot/layout.ts';
 import { SnapshotReader } from '../../src/snapshot/reader.ts';
 import type { WriterWorkerData } from './fixtures/stamp.ts';
-import { bodyLength, fillByte, kStop, MAX_BODY_BYTES, readStamp, STRESS_KEYS } from './fixtures/stamp.ts';
+import { bodyLength, CONTROL_BYTES, fillByte, kAttached, kStop, MAX_BODY_BYTES, readStamp, STRESS_KEYS } from './fixtures/stamp.ts';
 
 const MIN_READS = 1_000_000;
 const MIN_GENERATIONS = 1_000;
@@ -41,17 +41,54 @@ function validate(body: Uint8Array, k: number): string | undefined {
   return undefined;
 }
 
+/** SWAP_EVERY is how many generations the writer publishes into one buffer before it moves to another. */
+const SWAP_EVERY = 64;
+
 test('a reader racing a writer thread sees zero torn reads over a million gets', { timeout: 60_000 }, async (t) => {
+  await race(t, false);
+});
+
+test('a reader racing a writer that keeps moving to new buffers sees zero torn or out-of-order reads', { timeout: 60_000 }, async (t) => {
+  await race(t, true);
+});
+
+/**
+ * race runs the writer thread against a reader in this thread and validates every body. With swaps, the
+ * writer moves to a buffer of another size every SWAP_EVERY generations (publishing into it first, then
+ * posting it) and the reader attaches each one between two reads, as the front end does.
+ */
+async function race(t: TestContext, swapping: boolean): Promise<void> {
   const sab = createSnapshotBuffer(STRESS_KEYS.length * MAX_BODY_BYTES + 4096);
-  const control = new SharedArrayBuffer(4);
-  const workerData: WriterWorkerData = { sab, control };
-  const worker = new Worker(new URL('./fixtures/writer.mjs', import.meta.url), { workerData });
-  t.after(() => worker.terminate());
+  const control = new SharedArrayBuffer(CONTROL_BYTES);
+  const controlWords = new Int32Array(control);
+  const swaps = swapping ? new MessageChannel() : undefined;
+  const workerData: WriterWorkerData = swaps === undefined ? { sab, control } : { sab, control, swaps: swaps.port2, swapEvery: SWAP_EVERY };
+  const worker = new Worker(new URL('./fixtures/writer.mjs', import.meta.url),
+    { workerData, transferList: swaps === undefined ? [] : [swaps.port2] });
+  t.after(() => {
+    swaps?.port1.close();
+    return worker.terminate();
+  });
   const [ready] = (await once(worker, 'message')) as [{ type: string }];
   assert.equal(ready.type, 'ready');
-  const done = once(worker, 'message') as Promise<[{ type: string; published: number }]>;
+  const done = once(worker, 'message') as Promise<[{ type: string; published: number; buffers: number }]>;
 
   const reader = new SnapshotReader(sab);
+  let attached = 0;
+  let generationWentBack = 0;
+  let lastGeneration = 0;
+  /** attachPending attaches every buffer the writer has handed over since the last call, in order. */
+  const attachPending = (): void => {
+    if (swaps === undefined) return;
+    for (let msg = receiveMessageOnPort(swaps.port1); msg !== undefined; msg = receiveMessageOnPort(swaps.port1)) {
+      reader.attach((msg.message as { buffer: SharedArrayBuffer }).buffer);
+      attached += 1;
+      Atomics.store(controlWords, kAttached, attached);
+      const g = reader.generation();
+      if (g < lastGeneration) generationWentBack += 1;
+      lastGeneration = g;
+    }
+  };
   const keys = STRESS_KEYS;
   const last: (Uint8Array | undefined)[] = keys.map(() => undefined);
   const lastStamp: number[] = keys.map(() => 0);
@@ -96,6 +133,7 @@ test('a reader racing a writer thread sees zero torn reads over a million gets',
   const started = performance.now();
   let now = started;
   for (let i = 0; (reads < MIN_READS || seen.size <= MIN_GENERATIONS) && now - started < DEADLINE_MS; i++) {
+    if (i % 4 === 0) attachPending();
     if (i % SET_EVERY === 0) {
       // A multi-body read: when the generation did not move across it, every body must carry that generation.
       const g0 = reader.generation();
@@ -117,15 +155,16 @@ test('a reader racing a writer thread sees zero torn reads over a million gets',
   }
   const seconds = (performance.now() - started) / 1000;
 
-  Atomics.store(new Int32Array(control), kStop, 1);
-  const [{ published }] = await done;
+  Atomics.store(controlWords, kStop, 1);
+  const [{ published, buffers }] = await done;
   await once(worker, 'exit');
 
   const stats = reader.stats;
   t.diagnostic(
     `reads=${reads} seconds=${seconds.toFixed(2)} published=${published} generationsSeen=${seen.size} ` +
       `copies=${stats.copies} validated=${validated} directoryLoads=${stats.directoryLoads} retries=${stats.retries} ` +
-      `fallbacks=${stats.fallbacks} stale=${stale} missing=${missing} sets=${sets} consistentSets=${consistentSets} torn=${torn}`,
+      `fallbacks=${stats.fallbacks} stale=${stale} missing=${missing} sets=${sets} consistentSets=${consistentSets} torn=${torn}` +
+      (swapping ? ` buffers=${buffers} attached=${attached}` : ''),
   );
   assert.equal(torn, 0, firstFailure);
   assert.ok(reads >= MIN_READS, `only ${reads} reads in ${DEADLINE_MS} ms`);
@@ -135,4 +174,9 @@ test('a reader racing a writer thread sees zero torn reads over a million gets',
   // A writer that laps the reader READ_ATTEMPTS times in a row makes get serve its last good copy (older, or
   // undefined before the first one): whole bytes, never torn, and counted.
   assert.ok(stale + missing <= stats.fallbacks, `${stale} stale and ${missing} missing bodies but ${stats.fallbacks} fallbacks`);
-});
+  if (swapping) {
+    assert.ok(attached >= 20, `only ${attached} buffer switches (${buffers} buffers)`);
+    assert.ok(attached >= buffers - 2, `${buffers} buffers made but ${attached} attached`);
+    assert.equal(generationWentBack, 0, 'the generation never went back across a switch');
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * RunLog gathers one batch's probe runs in a worker and hands them out as the flat typed arrays that cross
+ * threads (ProbeBatchResult). `take` hands out what was gathered since the previous take, so a batch can
+ * report its runs in parts: early, for runs a slow batch-mate would hold back (ProbeProgress), and at the
+ * end, with the rest.
+ */
+import { FAILURE_REASONS, type ProbeOutcome } from '../probes/probe.ts';
+import { kOk, type ProbeBatchResult } from './messages.ts';
+
+const reasonCode = new Map(FAILURE_REASONS.map((r, i) => [r, i + 1]));
+
+/** RunLog accumulates runs of one batch of `targets` targets (by batch position). */
+export class RunLog {
+  private target: number[] = [];
+  private latencyUs: number[] = [];
+  private reason: number[] = [];
+  private endedAtMs: number[] = [];
+  private app: (Readonly<Record<string, number>> | null)[];
+  private failure: (string | null)[];
+  private done: number[] = [];
+
+  constructor(private readonly targets: number) {
+    this.app = new Array(targets).fill(null);
+    this.failure = new Array(targets).fill(null);
+  }
+
+  /** size is the number of runs gathered since the last take. */
+  get size(): number {
+    return this.target.length;
+  }
+
+  add(t: number, outcome: ProbeOutcome, elapsedUs: number): void {
+    this.target.push(t);
+    this.endedAtMs.push(Date.now());
+    if (outcome.ok) {
+      this.latencyUs.push(outcome.latencyUs ?? elapsedUs);
+      this.reason.push(kOk);
+      if (outcome.app !== undefined) this.app[t] = outcome.app;
+    } else {
+      this.latencyUs.push(elapsedUs);
+      this.reason.push(reasonCode.get(outcome.reason) ?? reasonCode.get('other')!);
+      this.failure[t] = outcome.message;
+    }
+  }
+
+  /** finish records that target t's round is complete: no run of it will follow in this batch. */
+  finish(t: number): void {
+    this.done.push(t);
+  }
+
+  /** take returns the runs since the last take and the targets finished since then, and forgets them. */
+  take(): { result: ProbeBatchResult; done: number[] } {
+    const result: ProbeBatchResult = {
+      target: Uint32Array.from(this.target),
+      latencyUs: Float64Array.from(this.latencyUs),
+      reason: Uint8Array.from(this.reason),
+      endedAtMs: Float64Array.from(this.endedAtMs),
+      app: this.app,
+      failure: this.failure,
+    };
+    const done = this.done;
+    this.target = [];
+    this.latencyUs = [];
+    this.reason = [];
+    this.endedAtMs = [];
+    this.app = new Array(this.targets).fill(null);
+    this.failure = new Array(this.targets).fill(null);
+    this.done = [];
+    return { result, done };
+  }
+}
+
+/** transferables lists a result's typed-array buffers, to move them across threads instead of copying. */
+export function transferables(result: ProbeBatchResult): ArrayBuffer[] {
+  return [result.target.buffer, result.latencyUs.buffer, result.reason.buffer, result.endedAtMs.buffer] as ArrayBuffer[];
+}

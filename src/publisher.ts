@@ -1,0 +1,246 @@
+/**
+ * Publisher: the publisher thread's work (workers/publisher-worker.ts wires it to its messages and timer).
+ * It owns the cumulative state (Aggregator) and the only SnapshotWriter. Each publish builds the model,
+ * renders Prometheus text, OpenMetrics, their gzip and every JSON body, and writes them into the shared
+ * snapshot, so the front end only ever sends bytes rendered before the request arrived.
+ *
+ * Never frozen, never blinded (DESIGN.md invariant 7):
+ * - The snapshot grows to fit. `snapshotBytes` is only the first buffer's size: bodies that outgrow it go
+ *   into a new, larger buffer (grownSlotBytes: 1.5× what is needed, up to 1 GiB a slot), which is handed
+ *   to the front end once a complete snapshot is in it.
+ * - A publish that still fails (the render throws, the buffer cannot grow) is counted, and a reduced
+ *   snapshot is published in its place: the self-metrics (with `probex_publish_failures_total` and the age
+ *   of the last complete snapshot's data) and the last complete JSON bodies, whose datapoints carry their
+ *   own timestamps. The target families are left out rather than served again as if they were new.
+ * - Every snapshot carries the time its probe data was read and how old it may grow (3 publish intervals);
+ *   the front end answers /readyz with 503 past that, whether the publisher fails or stalls.
+ */
+import { performance } from 'node:perf_hooks';
+import { gzipSync } from 'node:zlib';
+import type { Config } from './config.ts';
+import { RateLimitedLog, type Logger } from './log.ts';
+import { Aggregator } from './metrics/aggregator.ts';
+import { buildFamilies } from './metrics/families.ts';
+import type { SelfStats, TargetSnapshot } from './metrics/model.ts';
+import { collectNodeStats, type NodeStats } from './metrics/node.ts';
+import { kOk, type MainStats, type ProbeBatchResult, type ProbeResults } from './pool/messages.ts';
+import { FAILURE_REASONS } from './probes/probe.ts';
+import { renderJsonBodies } from './render/json.ts';
+import { renderOpenMetrics, renderText } from './render/text.ts';
+import { SnapshotOverflowError } from './errors.ts';
+import { createSnapshotBuffer, grownSlotBytes, MAX_SLOT_BYTES, nextGeneration } from './snapshot/layout.ts';
+import { SnapshotWriter, type PublishOptions } from './snapshot/writer.ts';
+
+/** STALE_AFTER_INTERVALS is how many publish intervals old a snapshot's data may be before /readyz says 503. */
+export const STALE_AFTER_INTERVALS = 3;
+
+/** PublisherOptions are a Publisher's fixed inputs. */
+export interface PublisherOptions {
+  readonly config: Config;
+  /** buffer is the first snapshot buffer, which the front end reads from the start. */
+  readonly buffer: SharedArrayBuffer;
+  readonly version: string;
+  readonly startTimeSeconds: number;
+  readonly log: Logger;
+  /** handOver receives each larger buffer, with a complete snapshot already in it, for the front end to attach. */
+  readonly handOver: (buffer: SharedArrayBuffer) => void;
+  /** maxSlotBytes caps how large a slot may grow (MAX_SLOT_BYTES when not given). */
+  readonly maxSlotBytes?: number;
+}
+
+/** ZERO_MAIN_STATS are the main thread's stats before its first report. */
+const ZERO_MAIN_STATS: MainStats = {
+  scrapesTotal: 0, apiRequestsTotal: 0, eventLoopDelay: { p50: 0, p99: 0, max: 0 }, poolThreads: 0,
+  poolUtilization: 0, poolQueueSize: 0, probesSkippedTotal: 0, configReloadsTotal: 0,
+  configReloadFailuresTotal: 0, configLastReloadSuccessful: 1,
+};
+
+/** Publisher aggregates probe results and publishes snapshots of them. */
+export class Publisher {
+  readonly #options: PublisherOptions;
+  readonly #log: Logger;
+  readonly #probeLog: RateLimitedLog;
+  readonly #aggregator = new Aggregator();
+  #config: Config;
+  #writer: SnapshotWriter;
+  #main: MainStats = ZERO_MAIN_STATS;
+  #failures = 0;
+  /** #completeAtMs / #completeAsOfNs: when the last complete snapshot was rendered (Unix ms) and its data read (hrtime). */
+  #completeAtMs = 0;
+  #completeAsOfNs = 0n;
+  #lastDurationSeconds = 0;
+  #lastSizeBytes = 0;
+  #publishing = false;
+
+  constructor(options: PublisherOptions) {
+    this.#options = options;
+    this.#log = options.log;
+    this.#probeLog = new RateLimitedLog(options.log);
+    this.#config = options.config;
+    this.#aggregator.setTargets(this.#config.targets);
+    this.#writer = new SnapshotWriter(options.buffer);
+  }
+
+  /** publishFailures is the number of publishes that could not publish a complete snapshot. */
+  get publishFailures(): number {
+    return this.#failures;
+  }
+
+  /** capacity is the payload size of each slot of the buffer published into now. */
+  get capacity(): number {
+    return this.#writer.capacity;
+  }
+
+  /** record adds one batch's runs (or part of them) and logs the targets' outages and recoveries. */
+  record({ names, result }: ProbeResults): void {
+    this.#aggregator.record(names, result);
+    this.#logFailures(names, result);
+  }
+
+  /** configure installs a reloaded config (targets, intervals, profile); the caller restarts its timer. */
+  configure(config: Config): void {
+    this.#config = config;
+    this.#aggregator.setTargets(config.targets);
+    this.#probeLog.retain(new Set(config.targets.map((t) => t.name)));
+  }
+
+  /** setMainStats keeps the main thread's latest self-metrics for the next publish. */
+  setMainStats(stats: MainStats): void {
+    this.#main = stats;
+  }
+
+  /**
+   * publish renders and publishes one snapshot. It never throws: a publish that fails is counted
+   * (probex_publish_failures_total) and logged, and a reduced snapshot says so until the next one succeeds.
+   */
+  async publish(): Promise<void> {
+    if (this.#publishing) return; // a slow publish (huge config, slow statfs) must not pile up behind itself
+    this.#publishing = true;
+    const t0 = performance.now();
+    const config = this.#config;
+    const stamp: PublishOptions = { asOfNs: process.hrtime.bigint(), maxAgeMs: STALE_AFTER_INTERVALS * config.publishIntervalMs };
+    try {
+      const targets = this.#aggregator.snapshot();
+      const storagePaths = config.targets.flatMap((t) => (t.kind === 'storage' ? [t.path] : []));
+      const node = await collectNodeStats(storagePaths);
+      const nowMs = Date.now();
+      const bodies = renderBodies(targets, this.#selfStats(nowMs), node, config, nowMs);
+      this.#write(bodies, stamp);
+      this.#completeAtMs = nowMs;
+      this.#completeAsOfNs = stamp.asOfNs!;
+    } catch (err) {
+      this.#failures++;
+      this.#log.error({ err, failures: this.#failures }, 'publish failed; a snapshot of the self-metrics says so');
+      this.#publishReduced(stamp.maxAgeMs!);
+    } finally {
+      this.#lastDurationSeconds = (performance.now() - t0) / 1000;
+      this.#publishing = false;
+    }
+  }
+
+  /**
+   * #publishReduced publishes the self-metrics (failures, the age of the last complete data) and carries the
+   * last complete JSON bodies over. Its data time stays that of the last complete snapshot, so it ages on
+   * and /readyz turns 503 once it is too old. If even this fails, the current snapshot stays and ages.
+   */
+  #publishReduced(maxAgeMs: number): void {
+    try {
+      const nowMs = Date.now();
+      const bodies = renderSelfBodies(this.#selfStats(nowMs), this.#config);
+      // Before any complete snapshot the data time stays 0: readers report "no complete snapshot yet".
+      this.#write(bodies, { asOfNs: this.#completeAsOfNs, maxAgeMs, carry: (key) => key.startsWith('json:') });
+    } catch (err) {
+      this.#log.error({ err }, 'the reduced snapshot failed too; the previous snapshot stays and ages');
+    }
+  }
+
+  /**
+   * #write publishes bodies, growing the buffer when they outgrow it: a new buffer 1.5× what is needed
+   * (grownSlotBytes), published into by a writer that continues the generations, and only then handed over.
+   */
+  #write(bodies: ReadonlyMap<string, Uint8Array>, stamp: PublishOptions): void {
+    try {
+      this.#writer.publish(bodies, stamp);
+    } catch (err) {
+      if (!(err instanceof SnapshotOverflowError)) throw err;
+      const slotBytes = grownSlotBytes(err.neededBytes, this.#options.maxSlotBytes ?? MAX_SLOT_BYTES);
+      if (slotBytes === undefined) {
+        throw new SnapshotOverflowError(`${err.message}, and slots may not grow past ${this.#options.maxSlotBytes ?? MAX_SLOT_BYTES} bytes`,
+          err.neededBytes, err.capacityBytes, { cause: err });
+      }
+      const buffer = createSnapshotBuffer(slotBytes);
+      const writer = new SnapshotWriter(buffer, this.#writer.generation);
+      writer.publish(bodies, stamp);
+      this.#writer = writer;
+      this.#options.handOver(buffer);
+      this.#log.info({ slotBytes, previousSlotBytes: err.capacityBytes, neededBytes: err.neededBytes },
+        'snapshot outgrew its buffer; it moved to a larger one');
+    }
+    this.#lastSizeBytes = 0;
+    for (const body of bodies.values()) this.#lastSizeBytes += body.byteLength;
+  }
+
+  #selfStats(nowMs: number): SelfStats {
+    const cpu = process.cpuUsage(); // process-wide: every thread's CPU time
+    const mem = process.memoryUsage();
+    return {
+      ...this.#main,
+      version: this.#options.version,
+      startTimeSeconds: this.#options.startTimeSeconds,
+      generation: nextGeneration(this.#writer.generation),
+      publishDurationSeconds: this.#lastDurationSeconds,
+      publishFailuresTotal: this.#failures,
+      snapshotAgeSeconds: this.#completeAtMs === 0 ? 0 : (nowMs - this.#completeAtMs) / 1000,
+      snapshotTimestampSeconds: nowMs / 1000,
+      snapshotBytes: this.#lastSizeBytes,
+      cpuUserSecondsTotal: cpu.user / 1e6,
+      cpuSystemSecondsTotal: cpu.system / 1e6,
+      residentMemoryBytes: mem.rss,
+      heapUsedBytes: mem.heapUsed,
+    };
+  }
+
+  /** #logFailures logs each target's last run of the batch: a failure (rate-limited) or a recovery. */
+  #logFailures(names: readonly string[], result: ProbeBatchResult): void {
+    const lastReason = new Array<number>(names.length).fill(-1);
+    for (let i = 0; i < result.target.length; i++) lastReason[result.target[i]!] = result.reason[i]!;
+    names.forEach((name, t) => {
+      const code = lastReason[t]!;
+      if (code < 0) return;
+      if (code === kOk) {
+        this.#probeLog.recovered(name, { target: name }, 'probe recovered');
+      } else {
+        const reason = FAILURE_REASONS[code - 1]!;
+        this.#probeLog.failure(name, reason, { target: name, reason }, `probe failed: ${result.failure[t] ?? 'no message'}`);
+      }
+    });
+  }
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * renderBodies renders every body of one complete snapshot: Prometheus text, OpenMetrics, the gzip of
+ * each (compressed once here, not per scrape) and every JSON body.
+ */
+export function renderBodies(targets: readonly TargetSnapshot[], self: SelfStats, node: NodeStats,
+  config: Pick<Config, 'profile' | 'agentId'>, nowMs: number): Map<string, Uint8Array> {
+  const families = buildFamilies(targets, self, config.profile);
+  const text = encoder.encode(renderText(families));
+  const om = encoder.encode(renderOpenMetrics(families));
+  return new Map<string, Uint8Array>([
+    ['text', text],
+    ['text.gz', gzipSync(text)],
+    ['om', om],
+    ['om.gz', gzipSync(om)],
+    ...renderJsonBodies(targets, node, { agentId: config.agentId, nowMs }),
+  ]);
+}
+
+/** renderSelfBodies renders the four `/metrics` bodies with the self-metrics alone (a reduced snapshot). */
+export function renderSelfBodies(self: SelfStats, config: Pick<Config, 'profile'>): Map<string, Uint8Array> {
+  const families = buildFamilies([], self, config.profile);
+  const text = encoder.encode(renderText(families));
+  const om = encoder.encode(renderOpenMetrics(families));
+  return new Map<string, Uint8Array>([['text', text], ['text.gz', gzipSync(text)], ['om', om], ['om.gz', gzipSync(om)]]);
+}

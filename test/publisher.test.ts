@@ -1,0 +1,165 @@
+/**
+ * src/publisher.ts: the real Publisher (aggregator, renderers, snapshot writer) publishing into a real
+ * snapshot buffer that a SnapshotReader reads, as the front end does. Targets come through the real config
+ * loader; probe runs are fed as the probe workers send them. Staleness is checked with explicit clocks.
+ */
+import assert from 'node:assert/strict';
+import { gunzipSync } from 'node:zlib';
+import { test } from 'node:test';
+import { loadConfig, type Config } from '../src/config.ts';
+import { createLogger } from '../src/log.ts';
+import { kOk, type ProbeResults } from '../src/pool/messages.ts';
+import { Publisher, STALE_AFTER_INTERVALS } from '../src/publisher.ts';
+import { createSnapshotBuffer } from '../src/snapshot/layout.ts';
+import { SnapshotReader } from '../src/snapshot/reader.ts';
+import { findSamples, parseExposition, sampleValue } from './helpers/exposition.ts';
+import { waitFor } from './helpers/probex-process.ts';
+
+const MIN_SNAPSHOT_BYTES = 64 * 1024;
+const PUBLISH_INTERVAL_MS = 100;
+
+/** config loads n synthetic targets named s0.. through the real loader. */
+function config(n: number): Config {
+  const targets = Array.from({ length: n }, (_, i) => `  - { name: s${i}, kind: synthetic, interval: 1s }`).join('\n');
+  return loadConfig({ yaml: `publishInterval: ${PUBLISH_INTERVAL_MS}ms\nagentId: test\nsnapshotBytes: ${MIN_SNAPSHOT_BYTES}\n` +
+    `log: { level: silent }\ntargets:\n${targets}\n` });
+}
+
+/** runs is one successful 2 ms run per target, as a worker reports a batch. */
+function runs(cfg: Config): ProbeResults {
+  const n = cfg.targets.length;
+  return {
+    names: cfg.targets.map((t) => t.name),
+    result: {
+      target: Uint32Array.from({ length: n }, (_, i) => i),
+      latencyUs: new Float64Array(n).fill(2000),
+      reason: new Uint8Array(n).fill(kOk),
+      endedAtMs: new Float64Array(n).fill(Date.now()),
+      app: new Array(n).fill(null),
+      failure: new Array(n).fill(null),
+    },
+  };
+}
+
+interface Setup {
+  publisher: Publisher;
+  reader: SnapshotReader;
+  handedOver: SharedArrayBuffer[];
+}
+
+/** setup wires a Publisher to a reader the way main.ts does: handed-over buffers are attached at once. */
+function setup(initial: Config, maxSlotBytes?: number): Setup {
+  const buffer = createSnapshotBuffer(initial.snapshotBytes);
+  const reader = new SnapshotReader(buffer);
+  const handedOver: SharedArrayBuffer[] = [];
+  const publisher = new Publisher({
+    config: initial, buffer, version: 'test', startTimeSeconds: 1, log: createLogger('silent', 'test'),
+    handOver: (b) => {
+      handedOver.push(b);
+      reader.attach(b);
+    },
+    ...(maxSlotBytes === undefined ? {} : { maxSlotBytes }),
+  });
+  return { publisher, reader, handedOver };
+}
+
+const text = (reader: SnapshotReader): string => Buffer.from(reader.get('text')!).toString('utf8');
+const probed = (body: string): string[] => findSamples(parseExposition(body), 'probex_probes_total').map((s) => s.labels.target!);
+
+test('a snapshot that outgrows its buffer moves to a larger one, with every target and the next generation', async () => {
+  const small = config(2);
+  const { publisher, reader, handedOver } = setup(small);
+  publisher.record(runs(small));
+  await publisher.publish();
+  assert.equal(reader.generation(), 1);
+  assert.deepEqual(probed(text(reader)), ['s0', 's1']);
+
+  const large = config(300);
+  publisher.configure(large);
+  publisher.record(runs(large));
+  await publisher.publish();
+  assert.equal(handedOver.length, 1, 'one larger buffer handed over');
+  assert.equal(reader.generation(), 2, 'generations go on across the switch');
+  const samples = parseExposition(text(reader));
+  assert.equal(probed(text(reader)).length, 300);
+  assert.equal(sampleValue(samples, 'probex_publish_failures_total'), 0);
+  assert.equal(sampleValue(samples, 'probex_snapshot_generation'), 2);
+  assert.ok(publisher.capacity > MIN_SNAPSHOT_BYTES, `capacity ${publisher.capacity}`);
+  assert.equal(publisher.capacity % (64 * 1024), 0, 'grown sizes are whole 64 KiB steps');
+  // Every body came along: gzip, OpenMetrics and the JSON API.
+  assert.equal(gunzipSync(reader.get('text.gz')!).toString('utf8'), text(reader));
+  assert.match(Buffer.from(reader.get('om')!).toString('utf8'), /# EOF\n$/);
+  assert.equal(JSON.parse(Buffer.from(reader.get('json:containers')!).toString('utf8')).length, 300);
+
+  // The next publishes fit the larger buffer: no further switch.
+  await publisher.publish();
+  await publisher.publish();
+  assert.equal(handedOver.length, 1);
+  assert.equal(reader.generation(), 4);
+  assert.equal(reader.unready(), undefined);
+});
+
+test('a publish that cannot complete publishes the self-metrics with the failure and the data\'s age, and goes stale', async () => {
+  const small = config(2);
+  // Slots may not grow past the first buffer: 300 targets cannot be published completely.
+  const { publisher, reader, handedOver } = setup(small, MIN_SNAPSHOT_BYTES);
+  publisher.record(runs(small));
+  await publisher.publish();
+  const completeAt = process.hrtime.bigint();
+  const complete = text(reader);
+  const completeNode = reader.get('json:node');
+  assert.ok(completeNode !== undefined);
+
+  const large = config(300);
+  publisher.configure(large);
+  publisher.record(runs(large));
+  await publisher.publish();
+  assert.equal(handedOver.length, 0);
+  assert.equal(publisher.publishFailures, 1);
+  assert.equal(reader.generation(), 2, 'the reduced snapshot is published');
+  let samples = parseExposition(text(reader));
+  assert.equal(sampleValue(samples, 'probex_publish_failures_total'), 1);
+  assert.deepEqual(probed(text(reader)), [], 'no target series served again as if new');
+  assert.notEqual(text(reader), complete);
+  // The JSON bodies of the last complete snapshot are carried over (their datapoints carry their own times).
+  assert.deepEqual(reader.get('json:node'), completeNode);
+  assert.deepEqual(JSON.parse(Buffer.from(reader.get('json:containers')!).toString('utf8')), ['s0', 's1']);
+  for (const key of ['text.gz', 'om', 'om.gz']) assert.ok(reader.get(key) !== undefined, key);
+
+  // Failures go on: each one counted, the age of the last complete data growing in what is served.
+  const firstAge = sampleValue(samples, 'probex_snapshot_age_seconds');
+  let failures = 1;
+  samples = await waitFor('the served age to grow while publishes fail', async () => {
+    await publisher.publish();
+    failures++;
+    const now = parseExposition(text(reader));
+    return sampleValue(now, 'probex_snapshot_age_seconds') > firstAge ? now : undefined;
+  });
+  assert.equal(sampleValue(samples, 'probex_publish_failures_total'), failures, 'every failed publish is counted');
+
+  // /readyz: ready until the complete data is 3 publish intervals old, by the front end's own clock.
+  const staleAfterNs = BigInt(STALE_AFTER_INTERVALS * PUBLISH_INTERVAL_MS) * 1_000_000n;
+  assert.equal(reader.unready(completeAt), undefined);
+  assert.match(reader.unready(completeAt + staleAfterNs + 1_000_000n) ?? '', /^snapshot is stale: its data is 0\.3\ds old, more than the 0\.3s/);
+
+  // Back to a config that fits: complete again, fresh again.
+  publisher.configure(small);
+  await publisher.publish();
+  samples = parseExposition(text(reader));
+  assert.deepEqual(probed(text(reader)), ['s0', 's1']);
+  assert.equal(sampleValue(samples, 'probex_publish_failures_total'), failures);
+  assert.equal(reader.unready(), undefined);
+});
+
+test('when the first publish already fails, the self-metrics are served and /readyz says no complete snapshot exists', async () => {
+  const large = config(300);
+  const { publisher, reader } = setup(large, MIN_SNAPSHOT_BYTES);
+  publisher.record(runs(large));
+  await publisher.publish();
+  assert.equal(reader.generation(), 1);
+  const samples = parseExposition(text(reader));
+  assert.equal(sampleValue(samples, 'probex_publish_failures_total'), 1);
+  assert.deepEqual(probed(text(reader)), []);
+  assert.equal(reader.get('json:containers'), undefined, 'no JSON body to carry yet');
+  assert.equal(reader.unready(), 'no complete snapshot published yet: the publisher is failing');
+});
