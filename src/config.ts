@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { load as parseYaml } from 'js-yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
@@ -322,7 +321,8 @@ function finishTarget(t: RawTarget, i: number, issues: string[]): ProbeTarget {
 function defaultTargets(port: number): RawTarget[] {
   const common = { interval: 1000, concurrency: 1, labels: {} };
   return [
-    { ...common, name: 'storage-local', kind: 'storage', path: join(tmpdir(), 'probex-storage'), location: 'local' },
+    // The temp directory itself: it exists on every machine, and the storage probe never creates its path.
+    { ...common, name: 'storage-local', kind: 'storage', path: tmpdir(), location: 'local' },
     { ...common, name: 'redis', kind: 'redis', url: 'redis://127.0.0.1:6379' },
     { ...common, name: 'mysql', kind: 'mysql', url: 'mysql://root@127.0.0.1:3306/test', query: 'SELECT 1' },
     { ...common, name: 'probex-self', kind: 'http', url: `http://127.0.0.1:${port}/healthz`, expectStatus: [200], headers: {} },
