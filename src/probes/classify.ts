@@ -22,9 +22,13 @@ const TIMEOUT_CODES = new Set([
   'PROTOCOL_SEQUENCE_TIMEOUT', // mysql2 per-query `timeout`
   'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
 ]);
+// mysql2 names server errors after MySQL's error list (mysql2/lib/constants/errors.js). The server refuses
+// this client's host outright with ER_HOST_NOT_PRIVILEGED (1130: no account matches the host) and
+// ER_HOST_IS_BLOCKED (1129: too many aborted connects; `FLUSH HOSTS` lifts it), in place of the greeting.
 const AUTH_CODES = new Set([
   'ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR',
   'ER_NOT_SUPPORTED_AUTH_MODE', 'ER_MUST_CHANGE_PASSWORD_LOGIN', 'HANDSHAKE_NO_SSL_SUPPORT_AUTH',
+  'ER_HOST_NOT_PRIVILEGED', 'ER_HOST_IS_BLOCKED',
 ]);
 const IO_CODES = new Set([
   'EACCES', 'EPERM', 'ENOSPC', 'EDQUOT', 'ENOENT', 'EROFS', 'ENOTDIR', 'EISDIR', 'EEXIST', 'EIO',
@@ -40,6 +44,10 @@ const TLS_CODES = new Set([
 const TLS_CODE_PREFIXES = ['ERR_TLS_', 'ERR_SSL_', 'ERR_OSSL_'];
 // node-redis reports server errors as ErrorReply objects without a code: the reply's first word is the code.
 const REDIS_AUTH_PREFIXES = ['WRONGPASS', 'NOAUTH', 'NOPERM'];
+// A password sent to a server that has none is a plain ERR: Redis 6+ says `ERR AUTH <password> called
+// without any password configured for the default user...`, Redis 5 and older `ERR Client sent AUTH, but
+// no password is set`.
+const REDIS_AUTH_ERR_RE = /^ERR (?:Client sent )?AUTH\b/;
 // node-redis client-side errors are told apart by class name (they do not set `name`, so the
 // constructor's name is checked as well).
 const RESET_NAMES = new Set([
@@ -157,7 +165,7 @@ function classifyOne(err: unknown): ProbeFailureReason {
     if (RESET_NAMES.has(n)) return 'reset';
   }
   const firstWord = message.split(' ', 1)[0] ?? '';
-  if (REDIS_AUTH_PREFIXES.includes(firstWord)) return 'auth';
+  if (REDIS_AUTH_PREFIXES.includes(firstWord) || REDIS_AUTH_ERR_RE.test(message)) return 'auth';
   return 'other';
 }
 

@@ -16,7 +16,7 @@ export const FAILURE_REASONS = [
   'refused', // connection refused (nothing listens)
   'dns', // host name did not resolve
   'reset', // connection reset or closed mid-probe
-  'auth', // credentials rejected
+  'auth', // credentials rejected, or the server refuses this client (MySQL: host not allowed or blocked)
   'tls', // TLS handshake or certificate failure
   'bad_reply', // an answer came, but not the expected one (wrong PING reply, body mismatch, read-back differs)
   'status', // HTTP status outside the expected set

@@ -212,3 +212,20 @@ test('a prober recovers when a server appears on a port where nothing listened',
   await startProxy(t, port);
   assert.equal(reasonOf(await run(prober)), 'ok');
 });
+
+test('a password sent to a Redis that has none configured fails with auth, and the password is not in the message', async (t) => {
+  if (!(await requireService(t, 'redis', REDIS_URL))) return;
+  const adminClient = await admin(t);
+  const requirepass = await adminClient.configGet('requirepass');
+  assert.equal(requirepass.requirepass, '', 'this test needs the default user without a password');
+  const url = new URL(REDIS_URL);
+  url.username = '';
+  url.password = `probex-nopass-${process.pid}`;
+  const prober = redisProbe.create(target(url.toString()));
+  t.after(() => prober.close());
+  const outcome = await run(prober);
+  assert.equal(reasonOf(outcome), 'auth', JSON.stringify(outcome));
+  // Redis 6+'s own words; the `<password>` in them is literal, not the password sent.
+  assert.match(outcome.ok ? '' : outcome.message, /^ERR AUTH <password> called without any password configured for the default user/);
+  assert.doesNotMatch(outcome.ok ? '' : outcome.message, /probex-nopass/);
+});
