@@ -6,7 +6,8 @@ import type { Connection } from 'mysql2/promise';
 import { appDatapoints, mysqlProbe } from '../../src/probes/mysql.ts';
 import type { MysqlTarget, ProbeOutcome, Prober } from '../../src/probes/probe.ts';
 import { DEADLINE_MARGIN_MS, MYSQL_URL, requireService, TARGET_DEFAULTS } from '../helpers/services.ts';
-import { startFakeServer, startMysqlErrorServer } from '../helpers/fake-servers.ts';
+import { openFds, startFakeServer, startMysqlErrorServer } from '../helpers/fake-servers.ts';
+import { waitFor } from '../helpers/probex-process.ts';
 import { closedPort, startSilentServer } from '../helpers/silent-server.ts';
 
 let targets = 0;
@@ -214,4 +215,22 @@ test('a blocked host (ER_HOST_IS_BLOCKED in place of the greeting) fails with au
   const outcome = await run(prober);
   assert.equal(reasonOf(outcome), 'auth', JSON.stringify(outcome));
   assert.match(outcome.ok ? '' : outcome.message, /^ER_HOST_IS_BLOCKED /);
+});
+
+test('an error greeting on a socket the server keeps open: every failed connect closes its socket', async (t) => {
+  const server = await startMysqlErrorServer(1040, 'Too many connections');
+  t.after(() => server.close());
+  const prober = create(t, target(`mysql://root:secret@127.0.0.1:${server.port}/test`));
+  assert.equal(reasonOf(await run(prober)), 'other'); // warm up: the first connect loads mysql2's code paths
+  const fdsBefore = openFds();
+  const runs = 50;
+  for (let i = 0; i < runs; i++) {
+    const outcome = await run(prober);
+    assert.deepEqual(outcome, { ok: false, reason: 'other', message: 'ER_CON_COUNT_ERROR Too many connections' });
+  }
+  assert.equal(server.accepted(), runs + 1, 'each run tried a new connection');
+  // The server keeps every socket open: only the client closing them brings its count to zero.
+  await waitFor('the server to see every socket closed', async () => (server.open() === 0 ? true : undefined));
+  const grown = openFds() - fdsBefore;
+  assert.ok(grown <= 2, `${grown} more open fds after ${runs} failed connects`);
 });
