@@ -42,6 +42,8 @@ const TLS_CODES = new Set([
   'EPROTO', 'HANDSHAKE_SSL_ERROR',
 ]);
 const TLS_CODE_PREFIXES = ['ERR_TLS_', 'ERR_SSL_', 'ERR_OSSL_'];
+// undici's HTTP parser (llhttp) errors: the server answered, but not in HTTP.
+const BAD_REPLY_CODE_PREFIXES = ['HPE_'];
 // node-redis reports server errors as ErrorReply objects without a code: the reply's first word is the code.
 const REDIS_AUTH_PREFIXES = ['WRONGPASS', 'NOAUTH', 'NOPERM'];
 // A password sent to a server that has none is a plain ERR: Redis 6+ says `ERR AUTH <password> called
@@ -158,6 +160,7 @@ function classifyOne(err: unknown): ProbeFailureReason {
     if (AUTH_CODES.has(code)) return 'auth';
     if (TLS_CODES.has(code) || TLS_CODE_PREFIXES.some((p) => code.startsWith(p))) return 'tls';
     if (IO_CODES.has(code)) return 'io';
+    if (BAD_REPLY_CODE_PREFIXES.some((p) => code.startsWith(p))) return 'bad_reply';
   }
   const className = (err as { constructor?: { name?: unknown } }).constructor?.name;
   for (const n of typeof className === 'string' && className !== name ? [name, className] : [name]) {

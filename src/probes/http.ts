@@ -2,21 +2,37 @@
  * http: GET the target URL with the global fetch (undici: one keep-alive connection pool per origin,
  * shared by every http target of the worker, so a prober owns no client of its own). The run's signal
  * aborts fetch's, so the deadline cancels the connect, the headers and the body read alike.
+ *
+ * The body is read at most `maxBodyBytes` (counted after content decoding, so a compressed bomb is cut
+ * too). With `bodyMatch`, what has arrived is searched as it arrives and the read stops at the first match;
+ * a body that ends, or reaches the cap, without a match is `bad_reply`. Without `bodyMatch` the body is
+ * discarded as it arrives, read to its end only so that its connection can be reused; one longer than the
+ * cap is not read further. A body not read to its end is cancelled, which closes its connection.
  */
 import { settle } from './classify.ts';
 import type { HttpTarget, Probe, ProbeOutcome, Prober } from './probe.ts';
+
+/**
+ * MATCH_STEP_BYTES bounds how often bodyMatch is tried on a body arriving in small pieces: a new try waits
+ * until the text has grown by what the last try saw, or by this much, whichever is less. Trying after every
+ * chunk would cost quadratic time on a body trickling in a byte at a time.
+ */
+const MATCH_STEP_BYTES = 64 * 1024;
 
 /** httpProbe makes probers that GET a URL and check its status and, optionally, its body. */
 export const httpProbe: Probe<'http'> = {
   kind: 'http',
   create(target: HttpTarget): Prober {
+    const bodyMatch = target.bodyMatch === undefined ? undefined : new RegExp(target.bodyMatch);
     const check: ResponseCheck = {
       url: target.url,
       headers: { ...target.headers },
       statusOk: statusPredicate(target.expectStatus),
       expected: target.expectStatus.length === 0 ? '2xx' : target.expectStatus.join(', '),
       // Compiled once per target; config has already checked that the source is a valid RegExp.
-      bodyMatch: target.bodyMatch === undefined ? undefined : new RegExp(target.bodyMatch),
+      bodyMatch,
+      matchesPrefix: bodyMatch !== undefined && prefixMatchHolds(bodyMatch.source),
+      maxBodyBytes: target.maxBodyBytes,
     };
     return {
       run: (signal) => {
@@ -37,6 +53,9 @@ interface ResponseCheck {
   readonly statusOk: (status: number) => boolean;
   readonly expected: string;
   readonly bodyMatch: RegExp | undefined;
+  /** matchesPrefix: a match in the part of the body read so far is a match of the whole body (see below). */
+  readonly matchesPrefix: boolean;
+  readonly maxBodyBytes: number;
 }
 
 async function getOnce(check: ResponseCheck, signal: AbortSignal): Promise<ProbeOutcome> {
@@ -46,23 +65,83 @@ async function getOnce(check: ResponseCheck, signal: AbortSignal): Promise<Probe
     await res.body?.cancel();
     return { ok: false, reason: 'status', message: `HTTP ${res.status}, expected ${check.expected}` };
   }
-  // Always read the body to its end: it frees the connection for reuse and measures the transfer.
-  // body_bytes counts the bytes after content decoding (what fetch hands over).
-  const chunks: Uint8Array[] | undefined = check.bodyMatch === undefined ? undefined : [];
+  if (res.body === null) return { ok: true, app: { status_code: res.status, body_bytes: 0 } };
+  const reader = res.body.getReader();
+  const body = check.bodyMatch === undefined ? undefined : new BodyText(check.bodyMatch);
   let bodyBytes = 0;
-  if (res.body !== null) {
-    for await (const chunk of res.body) {
-      bodyBytes += chunk.byteLength;
-      chunks?.push(chunk);
+  let matched = false;
+  let ended = false;
+  while (bodyBytes < check.maxBodyBytes) {
+    const { done, value } = await reader.read();
+    if (done) {
+      ended = true;
+      break;
+    }
+    const room = check.maxBodyBytes - bodyBytes;
+    const chunk = value.byteLength <= room ? value : value.subarray(0, room);
+    bodyBytes += chunk.byteLength;
+    if (body !== undefined && body.append(chunk, check.matchesPrefix)) {
+      matched = true;
+      break;
     }
   }
-  if (check.bodyMatch !== undefined && chunks !== undefined) {
-    const text = Buffer.concat(chunks).toString('utf8');
-    if (!check.bodyMatch.test(text)) {
-      return { ok: false, reason: 'bad_reply', message: `body (${bodyBytes} bytes) does not match /${check.bodyMatch.source}/` };
+  // Stop the transfer: the connection of a body not read to its end cannot be reused, and cancelling
+  // closes it now instead of leaving it to the garbage collector.
+  if (!ended) await reader.cancel();
+  if (body !== undefined && !matched) {
+    const source = check.bodyMatch!.source;
+    if (ended) {
+      if (!body.matchesAll()) return { ok: false, reason: 'bad_reply', message: `body (${bodyBytes} bytes) does not match /${source}/` };
+    } else if (!check.matchesPrefix) {
+      // `$`, `\b` or a lookahead would test the cut, not the end of the body: no answer either way.
+      return { ok: false, reason: 'bad_reply',
+        message: `body longer than maxBodyBytes (${check.maxBodyBytes}); /${source}/ looks at what follows a match, so it needs the whole body` };
+    } else if (!body.matchesAll()) {
+      return { ok: false, reason: 'bad_reply', message: `no match for /${source}/ in the first ${check.maxBodyBytes} bytes of the body (maxBodyBytes)` };
     }
   }
   return { ok: true, app: { status_code: res.status, body_bytes: bodyBytes } };
+}
+
+/**
+ * BodyText accumulates a body as text and tries the pattern as it grows, at most once per growth step
+ * (MATCH_STEP_BYTES), so the cost of the tries stays linear in the body size.
+ */
+class BodyText {
+  readonly #pattern: RegExp;
+  readonly #decoder = new TextDecoder();
+  #text = '';
+  #triedAt = -1;
+
+  constructor(pattern: RegExp) {
+    this.#pattern = pattern;
+  }
+
+  /** append adds a chunk and, when tries on a prefix are sound and one is due, says whether it matched. */
+  append(chunk: Uint8Array, triesOnPrefix: boolean): boolean {
+    this.#text += this.#decoder.decode(chunk, { stream: true });
+    if (!triesOnPrefix) return false;
+    if (this.#triedAt >= 0 && this.#text.length - this.#triedAt < Math.min(this.#triedAt, MATCH_STEP_BYTES)) return false;
+    this.#triedAt = this.#text.length;
+    return this.#pattern.test(this.#text);
+  }
+
+  /** matchesAll tries the pattern on everything read (the whole body, or its first maxBodyBytes). */
+  matchesAll(): boolean {
+    this.#text += this.#decoder.decode();
+    return this.#pattern.test(this.#text);
+  }
+}
+
+/**
+ * prefixMatchHolds says whether a match found in the first part of a body is also a match of the whole
+ * body. It is, unless the pattern looks past the end of what it matched: `$` (end of input), `\b` / `\B`
+ * (the next character), or a lookahead. Those patterns are tried once, on everything read. The check is on
+ * the source text and errs on the safe side (an escaped `\$` also counts): the cost of erring is only that
+ * the read does not stop early.
+ */
+export function prefixMatchHolds(source: string): boolean {
+  return !/\$|\\[bB]|\(\?[=!]/.test(source);
 }
 
 function statusPredicate(expect: readonly number[]): (status: number) => boolean {

@@ -53,6 +53,8 @@ const cases: Array<[string, unknown, ProbeFailureReason]> = [
   ['ENOENT is io', sysError('ENOENT', "ENOENT: no such file or directory, open '/x'"), 'io'],
   ['EROFS is io', sysError('EROFS', 'EROFS: read-only file system'), 'io'],
   ['ENOTDIR is io', sysError('ENOTDIR', "ENOTDIR: not a directory, mkdir '/f/x'"), 'io'],
+  ['an undici HTTP parser error is bad_reply',
+    sysError('HPE_INVALID_CONSTANT', 'Response does not match the HTTP/1.1 protocol (Expected HTTP/)'), 'bad_reply'],
   ['an unknown code is other', sysError('ER_PARSE_ERROR', 'You have an error in your SQL syntax'), 'other'],
   ['a plain Error is other', new Error('boom'), 'other'],
   ['a string is other', 'boom', 'other'],
