@@ -146,6 +146,15 @@ export function settle(
   });
 }
 
+/**
+ * scrubbed passes a run's outcome on with `scrub` applied to its failure message (see redact.ts's
+ * secretScrubber: a target whose URL holds secrets); with no scrub it returns the same promise.
+ */
+export function scrubbed(outcome: Promise<ProbeOutcome>, scrub: ((text: string) => string) | undefined): Promise<ProbeOutcome> {
+  if (scrub === undefined) return outcome;
+  return outcome.then((o) => (o.ok ? o : { ok: false, reason: o.reason, message: scrub(o.message) }));
+}
+
 function classifyOne(err: unknown): ProbeFailureReason {
   if (typeof err !== 'object' || err === null) return 'other';
   const e = err as { code?: unknown; name?: unknown; message?: unknown };

@@ -3,13 +3,17 @@
  * shared by every http target of the worker, so a prober owns no client of its own). The run's signal
  * aborts fetch's, so the deadline cancels the connect, the headers and the body read alike.
  *
+ * Credentials in the URL (`https://user:pass@host/`) are sent as `Authorization: Basic`, as curl does:
+ * fetch refuses a URL with userinfo. An `Authorization` header in `headers` wins over them.
+ *
  * The body is read at most `maxBodyBytes` (counted after content decoding, so a compressed bomb is cut
  * too). With `bodyMatch`, what has arrived is searched as it arrives and the read stops at the first match;
  * a body that ends, or reaches the cap, without a match is `bad_reply`. Without `bodyMatch` the body is
  * discarded as it arrives, read to its end only so that its connection can be reused; one longer than the
  * cap is not read further. A body not read to its end is cancelled, which closes its connection.
  */
-import { settle } from './classify.ts';
+import { secretScrubber } from '../redact.ts';
+import { scrubbed, settle } from './classify.ts';
 import type { HttpTarget, Probe, ProbeOutcome, Prober } from './probe.ts';
 
 /**
@@ -23,10 +27,15 @@ const MATCH_STEP_BYTES = 64 * 1024;
 export const httpProbe: Probe<'http'> = {
   kind: 'http',
   create(target: HttpTarget): Prober {
+    const { url, authorization } = splitCredentials(target.url);
+    const headers: Record<string, string> = { ...target.headers };
+    if (authorization !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'authorization')) {
+      headers.authorization = authorization;
+    }
     const bodyMatch = target.bodyMatch === undefined ? undefined : new RegExp(target.bodyMatch);
     const check: ResponseCheck = {
-      url: target.url,
-      headers: { ...target.headers },
+      url,
+      headers,
       statusOk: statusPredicate(target.expectStatus),
       expected: target.expectStatus.length === 0 ? '2xx' : target.expectStatus.join(', '),
       // Compiled once per target; config has already checked that the source is a valid RegExp.
@@ -34,13 +43,16 @@ export const httpProbe: Probe<'http'> = {
       matchesPrefix: bodyMatch !== undefined && prefixMatchHolds(bodyMatch.source),
       maxBodyBytes: target.maxBodyBytes,
     };
+    const scrub = secretScrubber(target.url);
     return {
       run: (signal) => {
         // fetch keeps the abort listener it adds to its signal until that signal is collected, and the lane
         // reuses `signal` across runs (Prober.run's contract: leave no listener). So fetch gets a signal of
         // its own, aborted by settle's cancel hook, whose listener settle removes when the run settles.
         const own = new AbortController();
-        return settle(signal, target.timeoutMs, () => getOnce(check, own.signal), () => own.abort(signal.reason));
+        const outcome = settle(signal, target.timeoutMs, () => getOnce(check, own.signal), () => own.abort(signal.reason));
+        // undici quotes the URL in some errors (`Failed to parse URL from ...`): never its secrets.
+        return scrubbed(outcome, scrub);
       },
       close: () => Promise.resolve(),
     };
@@ -142,6 +154,32 @@ class BodyText {
  */
 export function prefixMatchHolds(source: string): boolean {
   return !/\$|\\[bB]|\(\?[=!]/.test(source);
+}
+
+/**
+ * splitCredentials removes the userinfo from a URL and returns it as a Basic authorization value
+ * (percent-decoded, as RFC 3986 userinfo is encoded). A URL without userinfo is returned as written.
+ */
+export function splitCredentials(raw: string): { url: string; authorization?: string } {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    return { url: raw }; // config has validated the URL; if not, fetch rejects it in the run, as data
+  }
+  if (parsed.username === '' && parsed.password === '') return { url: raw };
+  const credentials = `${percentDecoded(parsed.username)}:${percentDecoded(parsed.password)}`;
+  parsed.username = '';
+  parsed.password = '';
+  return { url: parsed.href, authorization: `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}` };
+}
+
+function percentDecoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text; // a lone `%` not followed by two hex digits stands for itself
+  }
 }
 
 function statusPredicate(expect: readonly number[]): (status: number) => boolean {

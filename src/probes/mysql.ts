@@ -16,7 +16,8 @@
 import net from 'node:net';
 import mysql from 'mysql2';
 import type { Connection as PromiseConnection } from 'mysql2/promise';
-import { settle } from './classify.ts';
+import { secretScrubber } from '../redact.ts';
+import { scrubbed, settle } from './classify.ts';
 import type { MysqlTarget, Probe, ProbeOutcome, Prober } from './probe.ts';
 
 /** mysqlProbe makes probers that run a query against MySQL or MariaDB. */
@@ -37,6 +38,7 @@ interface Live {
 
 class MysqlProber implements Prober {
   readonly #target: MysqlTarget;
+  readonly #scrub: ((text: string) => string) | undefined;
   /** #idle holds good connections between runs; #live every connection not yet given up. */
   readonly #idle: Live[] = [];
   readonly #live = new Set<Live>();
@@ -44,10 +46,13 @@ class MysqlProber implements Prober {
 
   constructor(target: MysqlTarget) {
     this.#target = target;
+    this.#scrub = secretScrubber(target.url);
   }
 
   run(signal: AbortSignal): Promise<ProbeOutcome> {
-    return settle(signal, this.#target.timeoutMs, () => this.#query(signal));
+    const outcome = settle(signal, this.#target.timeoutMs, () => this.#query(signal));
+    // mysql2 names the user and host, never the password; this holds for every error, whatever its source.
+    return scrubbed(outcome, this.#scrub);
   }
 
   close(): Promise<void> {

@@ -240,6 +240,30 @@ test('a pattern that looks past its match ($, \\b, lookahead) is tried on the wh
   assert.equal(reasonOf(await whole.run(AbortSignal.timeout(1000))), 'ok');
 });
 
+test('credentials in the URL are sent as Basic authorization, and a configured Authorization header wins', async (t) => {
+  const seen: Array<string | undefined> = [];
+  const { url } = await serve(t, (req, res) => {
+    seen.push(req.headers.authorization);
+    res.end('ok');
+  });
+  const withUserinfo = url.replace('http://', 'http://us%40er:p%3Ass@');
+  const basic = httpProbe.create(target(`${withUserinfo}/`));
+  const header = httpProbe.create(target(`${withUserinfo}/`, { headers: { Authorization: 'Bearer configured' } }));
+  t.after(() => Promise.all([basic.close(), header.close()]));
+  assert.equal(reasonOf(await basic.run(AbortSignal.timeout(1000))), 'ok');
+  assert.equal(reasonOf(await header.run(AbortSignal.timeout(1000))), 'ok');
+  assert.deepEqual(seen, [`Basic ${Buffer.from('us@er:p:ss').toString('base64')}`, 'Bearer configured']);
+});
+
+test('a failure message never holds the URL password or a token query parameter', async (t) => {
+  const port = await closedPort();
+  const prober = httpProbe.create(target(`http://user:hunter2secret@127.0.0.1:${port}/x?token=abcsecret&db=0`));
+  t.after(() => prober.close());
+  const outcome = await prober.run(AbortSignal.timeout(1000));
+  assert.equal(reasonOf(outcome), 'refused', JSON.stringify(outcome));
+  assert.doesNotMatch(JSON.stringify(outcome), /hunter2secret|abcsecret/);
+});
+
 test('error answers on kept-open connections and unparseable answers leave no socket open', async (t) => {
   let open = 0;
   const { url, server } = await serve(t, (req, res) => {
