@@ -77,7 +77,13 @@ async function getOnce(check: ResponseCheck, signal: AbortSignal): Promise<Probe
     await res.body?.cancel();
     return { ok: false, reason: 'status', message: `HTTP ${res.status}, expected ${check.expected}` };
   }
-  if (res.body === null) return { ok: true, app: { status_code: res.status, body_bytes: 0 } };
+  if (res.body === null) {
+    // No body at all (204, 304): an empty one as far as bodyMatch is concerned.
+    if (check.bodyMatch !== undefined && !check.bodyMatch.test('')) {
+      return { ok: false, reason: 'bad_reply', message: `body (0 bytes) does not match /${check.bodyMatch.source}/` };
+    }
+    return { ok: true, app: { status_code: res.status, body_bytes: 0 } };
+  }
   const reader = res.body.getReader();
   const body = check.bodyMatch === undefined ? undefined : new BodyText(check.bodyMatch);
   let bodyBytes = 0;
@@ -141,6 +147,7 @@ class BodyText {
   /** matchesAll tries the pattern on everything read (the whole body, or its first maxBodyBytes). */
   matchesAll(): boolean {
     this.#text += this.#decoder.decode();
+    if (this.#triedAt === this.#text.length) return false; // the last try saw all of it already
     return this.#pattern.test(this.#text);
   }
 }

@@ -307,3 +307,15 @@ test('config: maxBodyBytes defaults to 1 MiB, takes a positive integer up to 64 
       (err: Error & { code?: string }) => err.code === 'EXPORTER_CONFIG_INVALID' && /targets\[0\]\.maxBodyBytes/.test(err.message), bad);
   }
 });
+
+test('a response without a body is an empty body to bodyMatch', async (t) => {
+  const { url } = await serve(t, (_req, res) => {
+    res.statusCode = 204;
+    res.end();
+  });
+  const empty = httpProbe.create(target(url, { bodyMatch: '^$' }));
+  const something = httpProbe.create(target(url, { bodyMatch: 'ok' }));
+  t.after(() => Promise.all([empty.close(), something.close()]));
+  assert.equal(reasonOf(await empty.run(AbortSignal.timeout(1000))), 'ok');
+  assert.deepEqual(await something.run(AbortSignal.timeout(1000)), { ok: false, reason: 'bad_reply', message: 'body (0 bytes) does not match /ok/' });
+});
