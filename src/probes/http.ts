@@ -17,11 +17,14 @@ import { scrubbed, settle } from './classify.ts';
 import type { HttpTarget, Probe, ProbeOutcome, Prober } from './probe.ts';
 
 /**
- * MATCH_STEP_BYTES bounds how often bodyMatch is tried on a body arriving in small pieces: a new try waits
- * until the text has grown by what the last try saw, or by this much, whichever is less. Trying after every
- * chunk would cost quadratic time on a body trickling in a byte at a time.
+ * MATCH_STEP_CHARS and MATCH_STEPS bound how often bodyMatch is tried on a body arriving in small pieces: a
+ * new try waits until the text has grown by what the last try saw, or by one step, whichever is less; a step
+ * is MATCH_STEP_CHARS or 1/MATCH_STEPS of the cap, whichever is more. So a body is tried about log2(64 Ki)
+ * + MATCH_STEPS times however it is cut, and the tries scan at most ~MATCH_STEPS times the cap in all;
+ * trying after every chunk would cost quadratic time on a body trickling in a byte at a time.
  */
-const MATCH_STEP_BYTES = 64 * 1024;
+const MATCH_STEP_CHARS = 64 * 1024;
+const MATCH_STEPS = 16;
 
 /** httpProbe makes probers that GET a URL and check its status and, optionally, its body. */
 export const httpProbe: Probe<'http'> = {
@@ -42,6 +45,7 @@ export const httpProbe: Probe<'http'> = {
       bodyMatch,
       matchesPrefix: bodyMatch !== undefined && prefixMatchHolds(bodyMatch.source),
       maxBodyBytes: target.maxBodyBytes,
+      matchStepChars: Math.max(MATCH_STEP_CHARS, Math.ceil(target.maxBodyBytes / MATCH_STEPS)),
     };
     const scrub = secretScrubber(target.url);
     return {
@@ -68,6 +72,7 @@ interface ResponseCheck {
   /** matchesPrefix: a match in the part of the body read so far is a match of the whole body (see below). */
   readonly matchesPrefix: boolean;
   readonly maxBodyBytes: number;
+  readonly matchStepChars: number;
 }
 
 async function getOnce(check: ResponseCheck, signal: AbortSignal): Promise<ProbeOutcome> {
@@ -85,7 +90,8 @@ async function getOnce(check: ResponseCheck, signal: AbortSignal): Promise<Probe
     return { ok: true, app: { status_code: res.status, body_bytes: 0 } };
   }
   const reader = res.body.getReader();
-  const body = check.bodyMatch === undefined ? undefined : new BodyText(check.bodyMatch);
+  const body = check.bodyMatch === undefined ? undefined
+    : new BodyText(check.bodyMatch, check.matchesPrefix ? check.matchStepChars : undefined);
   let bodyBytes = 0;
   let matched = false;
   let ended = false;
@@ -98,7 +104,7 @@ async function getOnce(check: ResponseCheck, signal: AbortSignal): Promise<Probe
     const room = check.maxBodyBytes - bodyBytes;
     const chunk = value.byteLength <= room ? value : value.subarray(0, room);
     bodyBytes += chunk.byteLength;
-    if (body !== undefined && body.append(chunk, check.matchesPrefix)) {
+    if (body !== undefined && body.append(chunk)) {
       matched = true;
       break;
     }
@@ -122,24 +128,27 @@ async function getOnce(check: ResponseCheck, signal: AbortSignal): Promise<Probe
 }
 
 /**
- * BodyText accumulates a body as text and tries the pattern as it grows, at most once per growth step
- * (MATCH_STEP_BYTES), so the cost of the tries stays linear in the body size.
+ * BodyText accumulates a body as text and, when a match in part of it is a match of all of it, tries the
+ * pattern as it grows (see MATCH_STEP_CHARS).
  */
 class BodyText {
   readonly #pattern: RegExp;
+  /** #stepChars is the growth that makes a try due; undefined: try only once everything is read. */
+  readonly #stepChars: number | undefined;
   readonly #decoder = new TextDecoder();
   #text = '';
   #triedAt = -1;
 
-  constructor(pattern: RegExp) {
+  constructor(pattern: RegExp, stepChars: number | undefined) {
     this.#pattern = pattern;
+    this.#stepChars = stepChars;
   }
 
-  /** append adds a chunk and, when tries on a prefix are sound and one is due, says whether it matched. */
-  append(chunk: Uint8Array, triesOnPrefix: boolean): boolean {
+  /** append adds a chunk and, when a try is due, says whether the text read so far matches. */
+  append(chunk: Uint8Array): boolean {
     this.#text += this.#decoder.decode(chunk, { stream: true });
-    if (!triesOnPrefix) return false;
-    if (this.#triedAt >= 0 && this.#text.length - this.#triedAt < Math.min(this.#triedAt, MATCH_STEP_BYTES)) return false;
+    if (this.#stepChars === undefined) return false;
+    if (this.#triedAt >= 0 && this.#text.length - this.#triedAt < Math.min(this.#triedAt, this.#stepChars)) return false;
     this.#triedAt = this.#text.length;
     return this.#pattern.test(this.#text);
   }
