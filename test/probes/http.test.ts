@@ -283,12 +283,12 @@ test('error answers on kept-open connections and unparseable answers leave no so
   const status = httpProbe.create(target(`${url}/error`));
   const garbage = httpProbe.create(target(`${url}/garbage`));
   t.after(() => Promise.all([status.close(), garbage.close()]));
-  assert.equal(reasonOf(await status.run(AbortSignal.timeout(1000))), 'status'); // warm up
-  assert.equal(reasonOf(await garbage.run(AbortSignal.timeout(1000))), 'bad_reply');
+  assert.equal(reasonOf(await status.run(AbortSignal.timeout(2000))), 'status'); // warm up
+  assert.equal(reasonOf(await garbage.run(AbortSignal.timeout(2000))), 'bad_reply');
   const fdsBefore = openFds();
   for (let i = 0; i < 25; i++) {
-    assert.equal(reasonOf(await status.run(AbortSignal.timeout(1000))), 'status');
-    const outcome = await garbage.run(AbortSignal.timeout(1000));
+    assert.equal(reasonOf(await status.run(AbortSignal.timeout(2000))), 'status');
+    const outcome = await garbage.run(AbortSignal.timeout(2000));
     assert.equal(reasonOf(outcome), 'bad_reply', JSON.stringify(outcome));
   }
   await waitFor('the server to see every connection closed', async () => (open === 0 ? true : undefined));

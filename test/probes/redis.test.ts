@@ -235,13 +235,13 @@ test('a password sent to a Redis that has none configured fails with auth, and t
 test('a server that answers every command with an error and stays open: no socket is left open', async (t) => {
   const server = await startRedisErrorServer('ERR max number of clients reached');
   t.after(() => server.close());
-  const prober = redisProbe.create(target(`redis://127.0.0.1:${server.port}`, { timeoutMs: 500 }));
+  const prober = redisProbe.create(target(`redis://127.0.0.1:${server.port}`, { timeoutMs: 2000 }));
   t.after(() => prober.close());
-  assert.equal(reasonOf(await prober.run(AbortSignal.timeout(500))), 'other'); // warm up
+  assert.equal(reasonOf(await prober.run(AbortSignal.timeout(2000))), 'other'); // warm up
   const fdsBefore = openFds();
   const runs = 50;
   for (let i = 0; i < runs; i++) {
-    const outcome = await prober.run(AbortSignal.timeout(500));
+    const outcome = await prober.run(AbortSignal.timeout(2000));
     assert.deepEqual(outcome, { ok: false, reason: 'other', message: 'ERR max number of clients reached' });
   }
   assert.equal(server.accepted(), runs + 1, 'each run tried a new connection');
