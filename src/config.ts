@@ -10,12 +10,11 @@
 import { closeSync, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { loadAll as parseYamlDocuments, YAMLException } from 'js-yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
 import { tokenProblem } from './http/auth.ts';
-import { PROBE_KINDS, type ProbeTarget } from './probes/probe.ts';
+import { DEFAULT_MAX_BODY_BYTES, PROBE_KINDS, type ProbeTarget } from './probes/probe.ts';
 
 /** PERMISSIONS a token may carry. The `dcos:` names are DC/OS's, accepted so existing policies carry over. */
 export const PERMISSIONS = [
@@ -121,6 +120,9 @@ const common = {
   buckets,
 };
 
+/** MAX_BODY_BYTES_LIMIT bounds an http target's maxBodyBytes: what one probe may hold in memory. */
+const MAX_BODY_BYTES_LIMIT = 64 * 1024 * 1024;
+
 const hostPort = z.string().regex(/^[^:\s]+:\d{1,5}$/, 'must be host:port');
 
 const targetSchema = z.discriminatedUnion('kind', [
@@ -132,6 +134,7 @@ const targetSchema = z.discriminatedUnion('kind', [
   z.object({ ...common, kind: z.literal('http'), url: z.url({ protocol: /^https?$/ }),
     expectStatus: z.array(z.number().int().min(100).max(599)).default([]),
     bodyMatch: z.string().refine(isRegExp, 'must be a valid regular expression').optional(),
+    maxBodyBytes: z.number().int().min(1).max(MAX_BODY_BYTES_LIMIT).default(DEFAULT_MAX_BODY_BYTES),
     headers: z.record(z.string(), z.string()).default({}) }).strict(),
   z.object({ ...common, kind: z.literal('tcp'), address: hostPort }).strict(),
   z.object({ ...common, kind: z.literal('synthetic'),
@@ -556,7 +559,7 @@ function finishTarget(t: RawTarget, i: number, issues: string[]): ProbeTarget {
     case 'redis': return { ...base, kind: t.kind, url: t.url };
     case 'storage': return { ...base, kind: t.kind, path: t.path, location: t.location };
     case 'http': return { ...base, kind: t.kind, url: t.url, expectStatus: t.expectStatus, headers: t.headers,
-      ...(t.bodyMatch === undefined ? {} : { bodyMatch: t.bodyMatch }) };
+      maxBodyBytes: t.maxBodyBytes, ...(t.bodyMatch === undefined ? {} : { bodyMatch: t.bodyMatch }) };
     case 'tcp': {
       const at = t.address.lastIndexOf(':');
       const port = Number(t.address.slice(at + 1));
@@ -574,10 +577,12 @@ function finishTarget(t: RawTarget, i: number, issues: string[]): ProbeTarget {
 function defaultTargets(port: number): RawTarget[] {
   const common = { interval: 1000, concurrency: 1, labels: {} };
   return [
-    { ...common, name: 'storage-local', kind: 'storage', path: join(tmpdir(), 'probex-storage'), location: 'local' },
+    // The temp directory itself: it exists on every machine, and the storage probe never creates its path.
+    { ...common, name: 'storage-local', kind: 'storage', path: tmpdir(), location: 'local' },
     { ...common, name: 'redis', kind: 'redis', url: 'redis://127.0.0.1:6379' },
     { ...common, name: 'mysql', kind: 'mysql', url: 'mysql://root@127.0.0.1:3306/test', query: 'SELECT 1' },
-    { ...common, name: 'probex-self', kind: 'http', url: `http://127.0.0.1:${port}/healthz`, expectStatus: [200], headers: {} },
+    { ...common, name: 'probex-self', kind: 'http', url: `http://127.0.0.1:${port}/healthz`, expectStatus: [200], headers: {},
+      maxBodyBytes: DEFAULT_MAX_BODY_BYTES },
   ];
 }
 

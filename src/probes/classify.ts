@@ -22,9 +22,13 @@ const TIMEOUT_CODES = new Set([
   'PROTOCOL_SEQUENCE_TIMEOUT', // mysql2 per-query `timeout`
   'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
 ]);
+// mysql2 names server errors after MySQL's error list (mysql2/lib/constants/errors.js). The server refuses
+// this client's host outright with ER_HOST_NOT_PRIVILEGED (1130: no account matches the host) and
+// ER_HOST_IS_BLOCKED (1129: too many aborted connects; `FLUSH HOSTS` lifts it), in place of the greeting.
 const AUTH_CODES = new Set([
   'ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR',
   'ER_NOT_SUPPORTED_AUTH_MODE', 'ER_MUST_CHANGE_PASSWORD_LOGIN', 'HANDSHAKE_NO_SSL_SUPPORT_AUTH',
+  'ER_HOST_NOT_PRIVILEGED', 'ER_HOST_IS_BLOCKED',
 ]);
 const IO_CODES = new Set([
   'EACCES', 'EPERM', 'ENOSPC', 'EDQUOT', 'ENOENT', 'EROFS', 'ENOTDIR', 'EISDIR', 'EEXIST', 'EIO',
@@ -38,8 +42,14 @@ const TLS_CODES = new Set([
   'EPROTO', 'HANDSHAKE_SSL_ERROR',
 ]);
 const TLS_CODE_PREFIXES = ['ERR_TLS_', 'ERR_SSL_', 'ERR_OSSL_'];
+// undici's HTTP parser (llhttp) errors: the server answered, but not in HTTP.
+const BAD_REPLY_CODE_PREFIXES = ['HPE_'];
 // node-redis reports server errors as ErrorReply objects without a code: the reply's first word is the code.
 const REDIS_AUTH_PREFIXES = ['WRONGPASS', 'NOAUTH', 'NOPERM'];
+// A password sent to a server that has none is a plain ERR: Redis 6+ says `ERR AUTH <password> called
+// without any password configured for the default user...`, Redis 5 and older `ERR Client sent AUTH, but
+// no password is set`.
+const REDIS_AUTH_ERR_RE = /^ERR (?:Client sent )?AUTH\b/;
 // node-redis client-side errors are told apart by class name (they do not set `name`, so the
 // constructor's name is checked as well).
 const RESET_NAMES = new Set([
@@ -136,6 +146,15 @@ export function settle(
   });
 }
 
+/**
+ * scrubbed passes a run's outcome on with `scrub` applied to its failure message (see redact.ts's
+ * secretScrubber: a target whose URL holds secrets); with no scrub it returns the same promise.
+ */
+export function scrubbed(outcome: Promise<ProbeOutcome>, scrub: ((text: string) => string) | undefined): Promise<ProbeOutcome> {
+  if (scrub === undefined) return outcome;
+  return outcome.then((o) => (o.ok ? o : { ok: false, reason: o.reason, message: scrub(o.message) }));
+}
+
 function classifyOne(err: unknown): ProbeFailureReason {
   if (typeof err !== 'object' || err === null) return 'other';
   const e = err as { code?: unknown; name?: unknown; message?: unknown };
@@ -150,6 +169,7 @@ function classifyOne(err: unknown): ProbeFailureReason {
     if (AUTH_CODES.has(code)) return 'auth';
     if (TLS_CODES.has(code) || TLS_CODE_PREFIXES.some((p) => code.startsWith(p))) return 'tls';
     if (IO_CODES.has(code)) return 'io';
+    if (BAD_REPLY_CODE_PREFIXES.some((p) => code.startsWith(p))) return 'bad_reply';
   }
   const className = (err as { constructor?: { name?: unknown } }).constructor?.name;
   for (const n of typeof className === 'string' && className !== name ? [name, className] : [name]) {
@@ -157,7 +177,7 @@ function classifyOne(err: unknown): ProbeFailureReason {
     if (RESET_NAMES.has(n)) return 'reset';
   }
   const firstWord = message.split(' ', 1)[0] ?? '';
-  if (REDIS_AUTH_PREFIXES.includes(firstWord)) return 'auth';
+  if (REDIS_AUTH_PREFIXES.includes(firstWord) || REDIS_AUTH_ERR_RE.test(message)) return 'auth';
   return 'other';
 }
 

@@ -16,7 +16,7 @@ export const FAILURE_REASONS = [
   'refused', // connection refused (nothing listens)
   'dns', // host name did not resolve
   'reset', // connection reset or closed mid-probe
-  'auth', // credentials rejected
+  'auth', // credentials rejected, or the server refuses this client (MySQL: host not allowed or blocked)
   'tls', // TLS handshake or certificate failure
   'bad_reply', // an answer came, but not the expected one (wrong PING reply, body mismatch, read-back differs)
   'status', // HTTP status outside the expected set
@@ -68,8 +68,13 @@ export interface HttpTarget extends TargetBase {
   readonly expectStatus: readonly number[];
   /** bodyMatch is a regular expression source the body must match, when set. */
   readonly bodyMatch?: string;
+  /** maxBodyBytes caps how much of the body is read (after content decoding); see http.ts. */
+  readonly maxBodyBytes: number;
   readonly headers: Readonly<Record<string, string>>;
 }
+
+/** DEFAULT_MAX_BODY_BYTES is an http target's `maxBodyBytes` when its config sets none: 1 MiB. */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export interface TcpTarget extends TargetBase {
   readonly kind: 'tcp';
   readonly host: string;

@@ -10,7 +10,8 @@
  * nobody is probing, and a dead server costs one connect attempt per run, which is what the probe reports.
  */
 import { createClient } from 'redis';
-import { settle } from './classify.ts';
+import { secretScrubber } from '../redact.ts';
+import { scrubbed, settle } from './classify.ts';
 import type { Probe, ProbeOutcome, Prober, RedisTarget } from './probe.ts';
 
 /** REDIS_CLIENT_NAME_PREFIX starts the CLIENT SETNAME of every probe connection (`probex:<target>`). */
@@ -35,11 +36,13 @@ interface Connection {
 
 class RedisProber implements Prober {
   readonly #target: RedisTarget;
+  readonly #scrub: ((text: string) => string) | undefined;
   #conn: Connection | undefined;
   #closed = false;
 
   constructor(target: RedisTarget) {
     this.#target = target;
+    this.#scrub = secretScrubber(target.url);
   }
 
   run(signal: AbortSignal): Promise<ProbeOutcome> {
@@ -51,11 +54,13 @@ class RedisProber implements Prober {
       conn.deadlineMs ??= this.#target.timeoutMs;
       this.#drop(conn);
     };
-    return settle(signal, this.#target.timeoutMs, () => {
+    const outcome = settle(signal, this.#target.timeoutMs, () => {
       if (this.#closed) return Promise.resolve<ProbeOutcome>({ ok: false, reason: 'other', message: 'prober is closed' });
       conn = this.#connection();
       return this.#ping(conn, signal);
     }, onDeadline);
+    // node-redis words its own errors without the password (`AUTH <password>`); this holds for every error.
+    return scrubbed(outcome, this.#scrub);
   }
 
   close(): Promise<void> {

@@ -2,9 +2,14 @@
  * storage: checks a directory the way Directus checks a storage location: write a small file, read it
  * back, compare, delete it. Each run uses its own file name, so concurrent runs (and several probex
  * processes sharing one volume) never touch each other's files.
+ *
+ * The directory must exist: probex never creates it. A missing directory is what an unmounted volume or a
+ * wrong path looks like, and creating it would report a healthy directory on whatever filesystem lies
+ * underneath (the root one) while the real volume is absent. A missing path or one that is not a directory
+ * fails with reason `io`.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { settle } from './classify.ts';
@@ -31,20 +36,35 @@ export const storageProbe: Probe<'storage'> = {
 };
 
 async function roundTrip(dir: string, signal: AbortSignal): Promise<ProbeOutcome> {
-  // mkdir -p on every run: a directory removed while probex runs comes back instead of failing forever.
-  await mkdir(dir, { recursive: true });
   const file = join(dir, `${STORAGE_FILE_PREFIX}${process.pid}-${threadId}-${++sequence}-${randomBytes(4).toString('hex')}.tmp`);
   const payload = randomBytes(STORAGE_PROBE_BYTES);
   try {
-    await writeFile(file, payload, { signal });
+    // 'wx': create the file, never follow or overwrite something already there under that name.
+    await writeFile(file, payload, { signal, flag: 'wx' }).catch((err: unknown) => {
+      throw missingDirectory(err, dir) ?? err;
+    });
     const back = await readFile(file, { signal });
     if (!payload.equals(back)) {
       return { ok: false, reason: 'bad_reply', message: `read back ${back.length} bytes that differ from the ${payload.length} written` };
     }
   } finally {
     // Runs after a failure or an abort too, so no probe file is left behind; `force` makes a file that was
-    // never created a no-op. A delete error propagates (as `io`), replacing an earlier write or read error.
-    await rm(file, { force: true });
+    // never created a no-op, and so is ENOTDIR (a path under a regular file holds no file). Any other
+    // delete error propagates (as `io`), replacing an earlier write or read error.
+    await rm(file, { force: true }).catch((err: unknown) => {
+      if ((err as { code?: unknown }).code !== 'ENOTDIR') throw err;
+    });
   }
   return { ok: true, app: { bytes_written: payload.length } };
+}
+
+/**
+ * missingDirectory turns the write's ENOENT / ENOTDIR into an error that names the directory (the
+ * system's message names the probe file, which never existed). It keeps the code, so the reason stays `io`.
+ */
+function missingDirectory(err: unknown, dir: string): Error | undefined {
+  const code = (err as { code?: unknown }).code;
+  if (code === 'ENOENT') return Object.assign(new Error(`ENOENT: directory ${dir} does not exist (probex never creates it)`), { code });
+  if (code === 'ENOTDIR') return Object.assign(new Error(`ENOTDIR: ${dir} is not a directory`), { code });
+  return undefined;
 }

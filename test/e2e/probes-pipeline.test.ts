@@ -99,7 +99,7 @@ test('healthy Redis and MariaDB keep their rate next to a refused port, a wrong 
     { ...BASE, name: 'mysql-badpass', kind: 'mysql', url: badPassword.href, query: 'SELECT 1' },
     { ...BASE, name: 'redis-silent', kind: 'redis', url: `redis://127.0.0.1:${silent.port}` },
     { ...BASE, name: 'mysql-silent', kind: 'mysql', url: `mysql://root@127.0.0.1:${silent.port}/test`, query: 'SELECT 1' },
-    { ...BASE, name: 'http-silent', kind: 'http', url: `http://127.0.0.1:${silent.port}/`, expectStatus: [], headers: {} },
+    { ...BASE, name: 'http-silent', kind: 'http', url: `http://127.0.0.1:${silent.port}/`, expectStatus: [], headers: {}, maxBodyBytes: 1024 * 1024 },
   ] as ProbeTarget[]);
   try {
     // Measure the rate after start-up (workers loading, first connections), over a fixed window.

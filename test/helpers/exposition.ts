@@ -37,7 +37,7 @@ export function makeTarget(fixture: TargetFixture): ProbeTarget {
     mysql: { url: 'mysql://root@127.0.0.1:3306/test', query: 'SELECT 1' },
     redis: { url: 'redis://127.0.0.1:6379' },
     storage: { path: '/tmp/probex-storage', location: 'local' },
-    http: { url: 'http://127.0.0.1:8080/healthz', expectStatus: [200], headers: {} },
+    http: { url: 'http://127.0.0.1:8080/healthz', expectStatus: [200], headers: {}, maxBodyBytes: 1024 * 1024 },
     tcp: { host: '127.0.0.1', port: 9 },
     synthetic: { distribution: { type: 'constant', valueMs: 2 }, errorRate: 0 },
   };

@@ -26,6 +26,8 @@ export interface ProbexProcess {
   readonly port: number;
   readonly url: string;
   readonly logs: Array<Record<string, unknown>>;
+  /** output is everything the process wrote so far, as written: stdout and stderr. */
+  output(): { readonly stdout: string; readonly stderr: string };
   readonly configPath: string | undefined;
   /** exit resolves with the exit code (or signal) once the process ended. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -69,6 +71,7 @@ export async function startProbex(yaml: string | undefined, env: NodeJS.ProcessE
     cwd: ROOT, env: { ...process.env, ...NODE_ENV_VARS, PROBEX_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
+  let stdout = '';
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr += d; });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -77,6 +80,7 @@ export async function startProbex(yaml: string | undefined, env: NodeJS.ProcessE
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`probex did not start within 15s; stderr: ${stderr}`)), 15_000);
     child.stdout!.on('data', (d: Buffer) => {
+      stdout += d;
       buffered += d;
       let nl;
       while ((nl = buffered.indexOf('\n')) >= 0) {
@@ -101,6 +105,7 @@ export async function startProbex(yaml: string | undefined, env: NodeJS.ProcessE
   });
   return {
     child, port, url: `http://127.0.0.1:${port}`, logs, configPath, exited,
+    output: () => ({ stdout, stderr }),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);

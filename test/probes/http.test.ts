@@ -2,13 +2,16 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { httpProbe } from '../../src/probes/http.ts';
-import type { HttpTarget, ProbeOutcome } from '../../src/probes/probe.ts';
+import { loadConfig } from '../../src/config.ts';
+import { httpProbe, prefixMatchHolds } from '../../src/probes/http.ts';
+import { DEFAULT_MAX_BODY_BYTES, type HttpTarget, type ProbeOutcome } from '../../src/probes/probe.ts';
+import { openFds } from '../helpers/fake-servers.ts';
+import { waitFor } from '../helpers/probex-process.ts';
 import { DEADLINE_MARGIN_MS, TARGET_DEFAULTS } from '../helpers/services.ts';
 import { closedPort, startSilentServer } from '../helpers/silent-server.ts';
 
 function target(url: string, extra: Partial<HttpTarget> = {}): HttpTarget {
-  return { ...TARGET_DEFAULTS, name: 'http-test', kind: 'http', url, expectStatus: [], headers: {}, ...extra };
+  return { ...TARGET_DEFAULTS, name: 'http-test', kind: 'http', url, expectStatus: [], headers: {}, maxBodyBytes: DEFAULT_MAX_BODY_BYTES, ...extra };
 }
 
 function reasonOf(outcome: ProbeOutcome): string {
@@ -130,4 +133,189 @@ test('a slow server times out, and the prober succeeds again once it is fast', a
   delayMs = 0;
   // A generous deadline for the fast run, so a loaded machine cannot turn it into a timeout.
   assert.equal(reasonOf(await prober.run(AbortSignal.timeout(2000))), 'ok');
+});
+
+/** FILLER is one chunk of an endless body: the same bytes every time, so the server allocates nothing. */
+const FILLER = Buffer.alloc(64 * 1024, 'x');
+
+/**
+ * serveEndless answers every request with 200 and a body that never ends (after `head`, when given),
+ * written as fast as the client reads it. It records when the server sees each connection close.
+ */
+async function serveEndless(t: TestContext, head = ''): Promise<{ url: string; open: () => number; accepted: () => number }> {
+  let open = 0;
+  let accepted = 0;
+  const { url, server } = await serve(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    if (head !== '') res.write(head);
+    const pump = (): void => {
+      while (!res.destroyed && res.write(FILLER));
+    };
+    res.on('drain', pump);
+    pump();
+  });
+  server.on('connection', (socket) => {
+    accepted++;
+    open++;
+    socket.on('close', () => open--);
+  });
+  return { url, open: () => open, accepted: () => accepted };
+}
+
+/** peakRssDuring samples the resident set size while fn runs and returns fn's result and the peak growth. */
+async function peakRssDuring<T>(fn: () => Promise<T>): Promise<{ result: T; grownBytes: number }> {
+  const before = process.memoryUsage.rss();
+  let peak = before;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 10);
+  try {
+    const result = await fn();
+    peak = Math.max(peak, process.memoryUsage.rss());
+    return { result, grownBytes: peak - before };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+test('an endless body without a match fails with bad_reply at maxBodyBytes, in bounded memory, and its connection is closed', async (t) => {
+  const endless = await serveEndless(t);
+  const prober = httpProbe.create(target(endless.url, { bodyMatch: 'never-there', timeoutMs: 5000 }));
+  t.after(() => prober.close());
+  const { result: outcome, grownBytes } = await peakRssDuring(() => prober.run(AbortSignal.timeout(5000)));
+  assert.deepEqual(outcome, {
+    ok: false, reason: 'bad_reply',
+    message: `no match for /never-there/ in the first ${DEFAULT_MAX_BODY_BYTES} bytes of the body (maxBodyBytes)`,
+  });
+  // One MiB of body, held once as bytes and once as text, plus the V8 and undici overhead of the run.
+  assert.ok(grownBytes < 64 * 1024 * 1024, `RSS grew by ${(grownBytes / 1048576).toFixed(1)} MiB`);
+  await waitFor('the server to see the connection closed', async () => (endless.open() === 0 ? true : undefined));
+});
+
+test('a match early in an endless body succeeds, stops reading and closes the connection', async (t) => {
+  const endless = await serveEndless(t, '{"status":"ok"}\n');
+  const prober = httpProbe.create(target(endless.url, { bodyMatch: '"status":"ok"', timeoutMs: 5000 }));
+  t.after(() => prober.close());
+  const outcome = await prober.run(AbortSignal.timeout(5000));
+  assert.ok(outcome.ok, JSON.stringify(outcome));
+  assert.ok((outcome.app?.body_bytes ?? Infinity) < DEFAULT_MAX_BODY_BYTES, `read ${outcome.app?.body_bytes} bytes`);
+  await waitFor('the server to see the connection closed', async () => (endless.open() === 0 ? true : undefined));
+});
+
+test('without bodyMatch an endless body is read up to maxBodyBytes and discarded: success, connection closed', async (t) => {
+  const endless = await serveEndless(t);
+  const prober = httpProbe.create(target(endless.url, { timeoutMs: 5000, maxBodyBytes: 256 * 1024 }));
+  t.after(() => prober.close());
+  const { result: outcome, grownBytes } = await peakRssDuring(() => prober.run(AbortSignal.timeout(5000)));
+  assert.deepEqual(outcome, { ok: true, app: { status_code: 200, body_bytes: 256 * 1024 } });
+  assert.ok(grownBytes < 64 * 1024 * 1024, `RSS grew by ${(grownBytes / 1048576).toFixed(1)} MiB`);
+  await waitFor('the server to see the connection closed', async () => (endless.open() === 0 ? true : undefined));
+});
+
+test('maxBodyBytes is the cap: a body one byte over it without a match fails, one at it matches at its end', async (t) => {
+  const body = `${'x'.repeat(1023)}!`;
+  const { url } = await serve(t, (_req, res) => res.end(body));
+  const at = httpProbe.create(target(url, { bodyMatch: '!', maxBodyBytes: 1024 }));
+  const under = httpProbe.create(target(url, { bodyMatch: '!', maxBodyBytes: 1023 }));
+  t.after(() => Promise.all([at.close(), under.close()]));
+  assert.equal(reasonOf(await at.run(AbortSignal.timeout(1000))), 'ok');
+  const outcome = await under.run(AbortSignal.timeout(1000));
+  assert.deepEqual(outcome, {
+    ok: false, reason: 'bad_reply', message: 'no match for /!/ in the first 1023 bytes of the body (maxBodyBytes)',
+  });
+});
+
+test('a pattern that looks past its match ($, \\b, lookahead) is tried on the whole body only', async (t) => {
+  assert.equal(prefixMatchHolds('"status":\\s*"ok"'), true);
+  assert.equal(prefixMatchHolds('^ok'), true);
+  for (const source of ['ok$', 'ok\\b', 'ok\\B', 'ok(?=!)', '^(?!.*error)']) assert.equal(prefixMatchHolds(source), false, source);
+  // A body longer than the cap cannot answer such a pattern: `ok$` would match the cut, not the end.
+  const { url } = await serve(t, (_req, res) => res.end(`status: ok${'.'.repeat(100)}`));
+  const prober = httpProbe.create(target(url, { bodyMatch: 'ok$', maxBodyBytes: 10 }));
+  t.after(() => prober.close());
+  const outcome = await prober.run(AbortSignal.timeout(1000));
+  assert.equal(reasonOf(outcome), 'bad_reply', JSON.stringify(outcome));
+  const whole = httpProbe.create(target(url, { bodyMatch: '\\.$' }));
+  t.after(() => whole.close());
+  assert.equal(reasonOf(await whole.run(AbortSignal.timeout(1000))), 'ok');
+});
+
+test('credentials in the URL are sent as Basic authorization, and a configured Authorization header wins', async (t) => {
+  const seen: Array<string | undefined> = [];
+  const { url } = await serve(t, (req, res) => {
+    seen.push(req.headers.authorization);
+    res.end('ok');
+  });
+  const withUserinfo = url.replace('http://', 'http://us%40er:p%3Ass@');
+  const basic = httpProbe.create(target(`${withUserinfo}/`));
+  const header = httpProbe.create(target(`${withUserinfo}/`, { headers: { Authorization: 'Bearer configured' } }));
+  t.after(() => Promise.all([basic.close(), header.close()]));
+  assert.equal(reasonOf(await basic.run(AbortSignal.timeout(1000))), 'ok');
+  assert.equal(reasonOf(await header.run(AbortSignal.timeout(1000))), 'ok');
+  assert.deepEqual(seen, [`Basic ${Buffer.from('us@er:p:ss').toString('base64')}`, 'Bearer configured']);
+});
+
+test('a failure message never holds the URL password or a token query parameter', async (t) => {
+  const port = await closedPort();
+  const prober = httpProbe.create(target(`http://user:hunter2secret@127.0.0.1:${port}/x?token=abcsecret&db=0`));
+  t.after(() => prober.close());
+  const outcome = await prober.run(AbortSignal.timeout(1000));
+  assert.equal(reasonOf(outcome), 'refused', JSON.stringify(outcome));
+  assert.doesNotMatch(JSON.stringify(outcome), /hunter2secret|abcsecret/);
+});
+
+test('error answers on kept-open connections and unparseable answers leave no socket open', async (t) => {
+  let open = 0;
+  const { url, server } = await serve(t, (req, res) => {
+    if (req.url === '/error') {
+      // An error page that never ends, on a keep-alive connection.
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.write(FILLER);
+      return;
+    }
+    // Not HTTP at all: the client must give the socket up, while the server keeps it.
+    res.socket?.write('NOT HTTP\r\n\r\n');
+  });
+  server.on('connection', (socket) => {
+    open++;
+    socket.on('close', () => open--);
+  });
+  const status = httpProbe.create(target(`${url}/error`));
+  const garbage = httpProbe.create(target(`${url}/garbage`));
+  t.after(() => Promise.all([status.close(), garbage.close()]));
+  assert.equal(reasonOf(await status.run(AbortSignal.timeout(2000))), 'status'); // warm up
+  assert.equal(reasonOf(await garbage.run(AbortSignal.timeout(2000))), 'bad_reply');
+  const fdsBefore = openFds();
+  for (let i = 0; i < 25; i++) {
+    assert.equal(reasonOf(await status.run(AbortSignal.timeout(2000))), 'status');
+    const outcome = await garbage.run(AbortSignal.timeout(2000));
+    assert.equal(reasonOf(outcome), 'bad_reply', JSON.stringify(outcome));
+  }
+  await waitFor('the server to see every connection closed', async () => (open === 0 ? true : undefined));
+  const grown = openFds() - fdsBefore;
+  assert.ok(grown <= 2, `${grown} more open fds after 50 failed runs`);
+});
+
+test('config: maxBodyBytes defaults to 1 MiB, takes a positive integer up to 64 MiB', () => {
+  const http = (extra: string): string => `targets:\n  - { name: api, kind: http, url: "http://127.0.0.1:8080/"${extra} }\n`;
+  const [byDefault] = loadConfig({ yaml: http('') }).targets;
+  assert.equal(byDefault?.kind === 'http' && byDefault.maxBodyBytes, 1024 * 1024);
+  const [set] = loadConfig({ yaml: http(', maxBodyBytes: 4096') }).targets;
+  assert.equal(set?.kind === 'http' && set.maxBodyBytes, 4096);
+  for (const bad of ['0', '-1', '1.5', '67108865', '"1MiB"']) {
+    assert.throws(() => loadConfig({ yaml: http(`, maxBodyBytes: ${bad}`) }),
+      (err: Error & { code?: string }) => err.code === 'EXPORTER_CONFIG_INVALID' && /targets\[0\]\.maxBodyBytes/.test(err.message), bad);
+  }
+});
+
+test('a response without a body is an empty body to bodyMatch', async (t) => {
+  const { url } = await serve(t, (_req, res) => {
+    res.statusCode = 204;
+    res.end();
+  });
+  const empty = httpProbe.create(target(url, { bodyMatch: '^$' }));
+  const something = httpProbe.create(target(url, { bodyMatch: 'ok' }));
+  t.after(() => Promise.all([empty.close(), something.close()]));
+  assert.equal(reasonOf(await empty.run(AbortSignal.timeout(1000))), 'ok');
+  assert.deepEqual(await something.run(AbortSignal.timeout(1000)), { ok: false, reason: 'bad_reply', message: 'body (0 bytes) does not match /ok/' });
 });

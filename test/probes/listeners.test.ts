@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import type { ProbeTarget } from '../../src/probes/probe.ts';
+import { DEFAULT_MAX_BODY_BYTES, type ProbeTarget } from '../../src/probes/probe.ts';
 import { createProber } from '../../src/probes/registry.ts';
 import { MYSQL_URL, REDIS_URL, requireService, TARGET_DEFAULTS } from '../helpers/services.ts';
 import { closedPort } from '../helpers/silent-server.ts';
@@ -44,10 +44,10 @@ test('http runs leave no listener: fetch gets a signal of its own', async (t) =>
   }));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const http_ = (name: string, path: string, extra = {}): ProbeTarget =>
-    ({ ...base, name, kind: 'http', url: `${url}${path}`, expectStatus: [], headers: {}, ...extra });
+    ({ ...base, name, kind: 'http', url: `${url}${path}`, expectStatus: [], headers: {}, maxBodyBytes: DEFAULT_MAX_BODY_BYTES, ...extra });
   await runsLeaveNoListener(t, [
     http_('ok', '/'), http_('status', '/fail'), http_('body', '/', { bodyMatch: 'nope' }),
-    { ...base, name: 'refused', kind: 'http', url: `http://127.0.0.1:${await closedPort()}/`, expectStatus: [], headers: {} },
+    { ...base, name: 'refused', kind: 'http', url: `http://127.0.0.1:${await closedPort()}/`, expectStatus: [], headers: {}, maxBodyBytes: DEFAULT_MAX_BODY_BYTES },
   ], ['ok', 'status', 'bad_reply', 'refused']);
 });
 

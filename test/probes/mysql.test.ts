@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import mysql from 'mysql2/promise';
 import type { Connection } from 'mysql2/promise';
 import { appDatapoints, mysqlProbe } from '../../src/probes/mysql.ts';
 import type { MysqlTarget, ProbeOutcome, Prober } from '../../src/probes/probe.ts';
 import { DEADLINE_MARGIN_MS, MYSQL_URL, requireService, TARGET_DEFAULTS } from '../helpers/services.ts';
+import { openFds, startFakeServer, startMysqlErrorServer } from '../helpers/fake-servers.ts';
+import { waitFor } from '../helpers/probex-process.ts';
 import { closedPort, startSilentServer } from '../helpers/silent-server.ts';
 
 let targets = 0;
@@ -175,4 +178,59 @@ test('appDatapoints reads rows, a single numeric cell and affected rows', () => 
   assert.deepEqual(appDatapoints([[1], [2], [3]]), { rows: 3 });
   assert.deepEqual(appDatapoints([]), { rows: 0 });
   assert.deepEqual(appDatapoints({ affectedRows: 4, insertId: 0 }), { affected_rows: 4 });
+});
+
+/**
+ * startSourceProxy forwards each connection to the real MariaDB/MySQL from another loopback source address,
+ * so the server sees this client coming from a host that no account names (the test server's accounts are
+ * root@localhost and root@127.0.0.1). Closed after the test.
+ */
+async function startSourceProxy(t: TestContext, localAddress: string): Promise<number> {
+  const upstream = new URL(MYSQL_URL);
+  const server = await startFakeServer((client) => {
+    const remote = net.connect({ host: upstream.hostname, port: Number(upstream.port || 3306), localAddress });
+    remote.on('error', () => client.destroy());
+    remote.on('close', () => client.destroy());
+    client.on('close', () => remote.destroy());
+    client.pipe(remote).pipe(client);
+  });
+  t.after(() => server.close());
+  return server.port;
+}
+
+test('a host the server does not allow (ER_HOST_NOT_PRIVILEGED from the real server) fails with auth', async (t) => {
+  if (!(await requireService(t, 'mysql', MYSQL_URL))) return;
+  const port = await startSourceProxy(t, '127.0.0.2');
+  const prober = create(t, target(`mysql://root@127.0.0.1:${port}/test`));
+  const outcome = await run(prober);
+  assert.equal(reasonOf(outcome), 'auth', JSON.stringify(outcome));
+  assert.match(outcome.ok ? '' : outcome.message, /^ER_HOST_NOT_PRIVILEGED Host '127\.0\.0\.2' is not allowed to connect/);
+});
+
+test('a blocked host (ER_HOST_IS_BLOCKED in place of the greeting) fails with auth', async (t) => {
+  const server = await startMysqlErrorServer(1129,
+    "Host '127.0.0.1' is blocked because of many connection errors; unblock with 'mariadb-admin flush-hosts'", true);
+  t.after(() => server.close());
+  const prober = create(t, target(`mysql://root@127.0.0.1:${server.port}/test`));
+  const outcome = await run(prober);
+  assert.equal(reasonOf(outcome), 'auth', JSON.stringify(outcome));
+  assert.match(outcome.ok ? '' : outcome.message, /^ER_HOST_IS_BLOCKED /);
+});
+
+test('an error greeting on a socket the server keeps open: every failed connect closes its socket', async (t) => {
+  const server = await startMysqlErrorServer(1040, 'Too many connections');
+  t.after(() => server.close());
+  const prober = create(t, target(`mysql://root:secret@127.0.0.1:${server.port}/test`));
+  assert.equal(reasonOf(await run(prober)), 'other'); // warm up: the first connect loads mysql2's code paths
+  const fdsBefore = openFds();
+  const runs = 50;
+  for (let i = 0; i < runs; i++) {
+    const outcome = await run(prober);
+    assert.deepEqual(outcome, { ok: false, reason: 'other', message: 'ER_CON_COUNT_ERROR Too many connections' });
+  }
+  assert.equal(server.accepted(), runs + 1, 'each run tried a new connection');
+  // The server keeps every socket open: only the client closing them brings its count to zero.
+  await waitFor('the server to see every socket closed', async () => (server.open() === 0 ? true : undefined));
+  const grown = openFds() - fdsBefore;
+  assert.ok(grown <= 2, `${grown} more open fds after ${runs} failed connects`);
 });

@@ -5,6 +5,8 @@ import { createClient } from 'redis';
 import type { ProbeOutcome, RedisTarget } from '../../src/probes/probe.ts';
 import { REDIS_CLIENT_NAME_PREFIX, redisProbe } from '../../src/probes/redis.ts';
 import { DEADLINE_MARGIN_MS, REDIS_URL, requireService, TARGET_DEFAULTS } from '../helpers/services.ts';
+import { openFds, startRedisErrorServer } from '../helpers/fake-servers.ts';
+import { waitFor } from '../helpers/probex-process.ts';
 import { closedPort, startSilentServer } from '../helpers/silent-server.ts';
 
 let targets = 0;
@@ -211,4 +213,39 @@ test('a prober recovers when a server appears on a port where nothing listened',
   assert.equal(reasonOf(await run(prober)), 'refused');
   await startProxy(t, port);
   assert.equal(reasonOf(await run(prober)), 'ok');
+});
+
+test('a password sent to a Redis that has none configured fails with auth, and the password is not in the message', async (t) => {
+  if (!(await requireService(t, 'redis', REDIS_URL))) return;
+  const adminClient = await admin(t);
+  const requirepass = await adminClient.configGet('requirepass');
+  assert.equal(requirepass.requirepass, '', 'this test needs the default user without a password');
+  const url = new URL(REDIS_URL);
+  url.username = '';
+  url.password = `probex-nopass-${process.pid}`;
+  const prober = redisProbe.create(target(url.toString()));
+  t.after(() => prober.close());
+  const outcome = await run(prober);
+  assert.equal(reasonOf(outcome), 'auth', JSON.stringify(outcome));
+  // Redis 6+'s own words; the `<password>` in them is literal, not the password sent.
+  assert.match(outcome.ok ? '' : outcome.message, /^ERR AUTH <password> called without any password configured for the default user/);
+  assert.doesNotMatch(outcome.ok ? '' : outcome.message, /probex-nopass/);
+});
+
+test('a server that answers every command with an error and stays open: no socket is left open', async (t) => {
+  const server = await startRedisErrorServer('ERR max number of clients reached');
+  t.after(() => server.close());
+  const prober = redisProbe.create(target(`redis://127.0.0.1:${server.port}`, { timeoutMs: 2000 }));
+  t.after(() => prober.close());
+  assert.equal(reasonOf(await prober.run(AbortSignal.timeout(2000))), 'other'); // warm up
+  const fdsBefore = openFds();
+  const runs = 50;
+  for (let i = 0; i < runs; i++) {
+    const outcome = await prober.run(AbortSignal.timeout(2000));
+    assert.deepEqual(outcome, { ok: false, reason: 'other', message: 'ERR max number of clients reached' });
+  }
+  assert.equal(server.accepted(), runs + 1, 'each run tried a new connection');
+  await waitFor('the server to see every socket closed', async () => (server.open() === 0 ? true : undefined));
+  const grown = openFds() - fdsBefore;
+  assert.ok(grown <= 2, `${grown} more open fds after ${runs} failed connects`);
 });

@@ -4,6 +4,8 @@ import { test } from 'node:test';
 import type { ProbeOutcome, TcpTarget } from '../../src/probes/probe.ts';
 import { tcpProbe } from '../../src/probes/tcp.ts';
 import { DEADLINE_MARGIN_MS, TARGET_DEFAULTS } from '../helpers/services.ts';
+import { openFds, startFakeServer } from '../helpers/fake-servers.ts';
+import { waitFor } from '../helpers/probex-process.ts';
 import { closedPort } from '../helpers/silent-server.ts';
 
 function target(host: string, port: number, timeoutMs = 1000): TcpTarget {
@@ -92,4 +94,17 @@ test('concurrent runs each get their own connection', async (t) => {
   assert.ok(outcomes.every((o) => o.ok));
   await new Promise((resolve) => setTimeout(resolve, 50));
   assert.equal(accepted, 8);
+});
+
+test('a server that greets with an error and keeps the socket open: every run closes its socket', async (t) => {
+  const server = await startFakeServer((socket) => socket.write('421 too many connections\r\n'));
+  t.after(() => server.close());
+  const prober = tcpProbe.create(target('127.0.0.1', server.port));
+  t.after(() => prober.close());
+  assert.equal(reasonOf(await prober.run(AbortSignal.timeout(1000))), 'ok'); // warm up
+  const fdsBefore = openFds();
+  for (let i = 0; i < 50; i++) assert.equal(reasonOf(await prober.run(AbortSignal.timeout(1000))), 'ok');
+  await waitFor('the server to see every socket closed', async () => (server.open() === 0 ? true : undefined));
+  const grown = openFds() - fdsBefore;
+  assert.ok(grown <= 2, `${grown} more open fds after 50 runs`);
 });
