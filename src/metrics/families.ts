@@ -42,6 +42,8 @@ export const ALWAYS_EMITTED_REASONS: Readonly<Record<ProbeKind, readonly ProbeFa
   tcp: ['timeout', 'refused'],
   storage: ['timeout', 'io'],
   synthetic: ['timeout', 'other'],
+  postgres: ['timeout', 'refused'],
+  sqlite: ['timeout', 'busy'],
 });
 
 /** buildFamilies builds every family of one publish, in a stable order; families without series are left out. */
