@@ -103,7 +103,7 @@ async function publish(): Promise<void> {
       snapshotBytes: lastSizeBytes,
       ...processStats(),
     };
-    const families = buildFamilies(targets, self, config.profile);
+    const families = buildFamilies(targets, self, config.profile, config.directus.namePrefix);
     const text = encoder.encode(renderText(families));
     const om = encoder.encode(renderOpenMetrics(families));
     const bodies = new Map<string, Uint8Array>([
