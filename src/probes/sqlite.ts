@@ -28,8 +28,8 @@ import type { SqliteSessionOptions } from './sqlite-session.ts';
 export const SQLITE_WORKER_URL = new URL(`../../workers/sqlite-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
 /**
- * SQLITE_THREAD_LIMITS bound a sqlite thread's heap: it holds one connection, one prepared statement and
- * one row at a time, so a query whose rows would not fit fails that thread (`worker`), not probex.
+ * SQLITE_THREAD_LIMITS keep a sqlite thread's heap small: it holds one connection, one prepared statement
+ * and one row at a time (rows are stepped through, not collected).
  */
 export const SQLITE_THREAD_LIMITS = Object.freeze({ maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 48 });
 
