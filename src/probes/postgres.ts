@@ -61,6 +61,13 @@ class PostgresProber implements Prober {
 
   close(): Promise<void> {
     this.#closed = true;
+    // Idle sessions say goodbye (Terminate), so the server does not log an unexpected EOF for each on every
+    // reload or shutdown; a session a run is still using is cut off.
+    for (const conn of this.#idle.splice(0)) {
+      conn.gone = true;
+      this.#open.delete(conn);
+      conn.client.end().catch(() => conn.client.connection.stream.destroy());
+    }
     for (const conn of [...this.#open]) this.#drop(conn);
     return Promise.resolve();
   }
