@@ -29,8 +29,9 @@ test('a SQLite query that runs for seconds is a timeout, and a Redis target on t
   const dir = mkdtempSync(join(tmpdir(), 'probex-sqlite-isolation-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'app.db');
+  // The writer waits for the probe's read lock (a slow query holds it for seconds), however long it takes.
   const setN = (n: number): void => {
-    const db = new Database(path);
+    const db = new Database(path, { timeout: 120_000 });
     db.exec(`CREATE TABLE IF NOT EXISTS cfg (n INTEGER); DELETE FROM cfg; INSERT INTO cfg VALUES (${n});`);
     db.close();
   };

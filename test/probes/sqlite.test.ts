@@ -139,7 +139,8 @@ test('a query slower than the deadline times out on time; the target holds one t
   assert.match(meanwhile.ok ? '' : meanwhile.message, /still running/);
   assert.ok(performance.now() - t1 < 50, 'a run during the stuck query settles at once');
 
-  const fast = new Database(path);
+  // This write waits for the slow query's read lock to go (seconds on a loaded machine).
+  const fast = new Database(path, { timeout: 120_000 });
   fast.exec('UPDATE cfg SET n = 1');
   fast.close();
   // Once the abandoned query ends, its thread exits and the next run starts a fresh one.
