@@ -68,10 +68,11 @@ test('a SQLite query that runs for seconds is a timeout, and a Redis target on t
     t.diagnostic(`redis: ${redisProbes} probes in ${elapsed.toFixed(0)} ms (${rounds.toFixed(0)} rounds due)`);
     assert.ok(redisProbes >= rounds * 0.7, `redis ran ${redisProbes} of ${rounds.toFixed(0)} rounds next to the slow query`);
     assert.equal(redisObserved, redisProbes, `redis failed next to the slow query: ${JSON.stringify(redis.errors)}`);
-    // A stalled event loop would show in redis's own latency: every probe of the window stays under 100 ms.
-    const at100ms = BUCKETS.indexOf(0.1);
-    const fastInWindow = redis.bucketCounts[at100ms]! - before.redis.bucketCounts[at100ms]!;
-    assert.equal(fastInWindow, redisObserved, `redis probes slower than 100 ms: ${redisObserved - fastInWindow}`);
+    // A stalled event loop would show in redis's own latency (the query stalls for seconds): every probe of
+    // the window stays under 250 ms, which leaves room for a loaded machine's scheduling.
+    const at250ms = BUCKETS.indexOf(0.25);
+    const fastInWindow = redis.bucketCounts[at250ms]! - before.redis.bucketCounts[at250ms]!;
+    assert.equal(fastInWindow, redisObserved, `redis probes slower than 250 ms: ${redisObserved - fastInWindow}`);
 
     const sqliteTimeouts = (sqlite.errors.timeout ?? 0) - (before.sqlite.errors.timeout ?? 0);
     assert.ok(sqliteTimeouts >= 2, `sqlite: ${sqliteTimeouts} timeouts in ${elapsed.toFixed(0)} ms`);
