@@ -32,6 +32,9 @@ export const DEFAULT_LATENCY_BUCKETS_SECONDS: readonly number[] = Object.freeze(
   0.001, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.2, 0.5, 0.75, 1,
 ]);
 
+/** DEFAULT_DIRECTUS_NAME_PREFIX is Directus's default METRICS_NAME_PREFIX. */
+export const DEFAULT_DIRECTUS_NAME_PREFIX = 'directus_';
+
 export const DEFAULT_PORT = 9469;
 export const DEFAULT_HOST = '127.0.0.1';
 /**
@@ -55,6 +58,8 @@ export interface Config {
   readonly publishIntervalMs: number;
   /** profile picks the metric naming: probex (Prometheus conventions) or directus (the seed's families). */
   readonly profile: 'probex' | 'directus';
+  /** directus holds the directus profile's settings: namePrefix starts every Directus family (METRICS_NAME_PREFIX). */
+  readonly directus: { readonly namePrefix: string };
   /** agentId is this host's id in /system/v1/agent/{agent_id}/metrics/v0/. */
   readonly agentId: string;
   /** threads is the number of probe worker threads. */
@@ -128,7 +133,9 @@ const hostPort = z.string().regex(/^[^:\s]+:\d{1,5}$/, 'must be host:port');
 const targetSchema = z.discriminatedUnion('kind', [
   z.object({ ...common, kind: z.literal('mysql'),
     url: z.url({ protocol: /^mysql$/ }), query: z.string().min(1).default('SELECT 1') }).strict(),
-  z.object({ ...common, kind: z.literal('redis'), url: z.url({ protocol: /^rediss?$/ }) }).strict(),
+  z.object({ ...common, kind: z.literal('redis'), url: z.url({ protocol: /^rediss?$/ }),
+    command: z.enum(['ping', 'setdel']).optional(),
+    directusServices: z.array(z.enum(['redis', 'cache'])).min(1).optional() }).strict(),
   z.object({ ...common, kind: z.literal('storage'), path: z.string().min(1),
     location: z.string().regex(/^[a-z0-9_]+$/).default('local') }).strict(),
   z.object({ ...common, kind: z.literal('http'), url: z.url({ protocol: /^https?$/ }),
@@ -146,6 +153,12 @@ const targetSchema = z.discriminatedUnion('kind', [
       z.object({ type: z.literal('exponential'), meanMs: z.number().positive() }).strict(),
     ]).default({ type: 'lognormal', medianMs: 2, sigma: 0.5 }),
     errorRate: z.number().min(0).max(1).default(0) }).strict(),
+  z.object({ ...common, kind: z.literal('postgres'),
+    url: z.url({ protocol: /^postgres(ql)?$/ }), query: z.string().min(1).default('SELECT 1'),
+    tls: z.union([z.boolean(), z.object({ rejectUnauthorized: z.boolean().default(true) }).strict()]).optional(),
+    directusClient: z.enum(['pg', 'postgres', 'cockroachdb']).optional() }).strict(),
+  z.object({ ...common, kind: z.literal('sqlite'), path: z.string().min(1),
+    query: z.string().min(1).default('SELECT 1') }).strict(),
 ], { error: (issue) => issue.code === 'invalid_union'
   ? `kind must be one of ${PROBE_KINDS.join(', ')}` : undefined });
 
@@ -172,6 +185,11 @@ const configSchema = z.object({
   listen: listenSchema,
   publishInterval: duration.pipe(z.number().min(10, 'must be at least 10ms')).default(1000),
   profile: z.enum(['probex', 'directus']).default('probex'),
+  directus: z.object({
+    // Directus builds family names from it verbatim; it must keep them valid metric names (or be empty).
+    namePrefix: z.string().regex(/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/, 'must be empty or start a valid metric name: [a-zA-Z_:][a-zA-Z0-9_:]*')
+      .default(DEFAULT_DIRECTUS_NAME_PREFIX),
+  }).strict().default({ namePrefix: DEFAULT_DIRECTUS_NAME_PREFIX }),
   agentId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/).default(() => safeHostname()),
   threads: z.number().int().min(1).max(64).default(2),
   backgroundNice: z.number().int().min(0).max(19).default(DEFAULT_BACKGROUND_NICE),
@@ -207,6 +225,11 @@ export interface LoadedConfig {
  */
 export function loadConfig(sources: ConfigSources = {}): Config {
   return load(sources).config;
+}
+
+/** loadConfigSources is loadConfig with what was read alongside the config (token file, warnings). */
+export function loadConfigSources(sources: ConfigSources): LoadedConfig {
+  return load(sources);
 }
 
 /**
@@ -335,6 +358,7 @@ function load({ yaml, file, env = {} }: ConfigSources, stats?: Stats): LoadedCon
     listen: cfg.listen,
     publishIntervalMs: cfg.publishInterval,
     profile: cfg.profile,
+    directus: cfg.directus,
     agentId: cfg.agentId,
     threads: cfg.threads,
     backgroundNice: cfg.backgroundNice,
@@ -516,6 +540,8 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
   if (env.PROBEX_LOG_LEVEL !== undefined) out.log = { ...(raw.log as object | undefined), level: env.PROBEX_LOG_LEVEL };
   if (env.PROBEX_AGENT_ID !== undefined) out.agentId = env.PROBEX_AGENT_ID;
   if (env.PROBEX_PROFILE !== undefined) out.profile = env.PROBEX_PROFILE;
+  // Directus's own variable: the directus profile names its families with it, as Directus does.
+  if (env.METRICS_NAME_PREFIX !== undefined) out.directus = { ...(raw.directus as object | undefined), namePrefix: env.METRICS_NAME_PREFIX };
   return out;
 }
 
@@ -556,7 +582,8 @@ function finishTarget(t: RawTarget, i: number, issues: string[]): ProbeTarget {
   };
   switch (t.kind) {
     case 'mysql': return { ...base, kind: t.kind, url: t.url, query: t.query };
-    case 'redis': return { ...base, kind: t.kind, url: t.url };
+    case 'redis': return { ...base, kind: t.kind, url: t.url, ...(t.command === undefined ? {} : { command: t.command }),
+      ...(t.directusServices === undefined ? {} : { directusServices: [...new Set(t.directusServices)] }) };
     case 'storage': return { ...base, kind: t.kind, path: t.path, location: t.location };
     case 'http': return { ...base, kind: t.kind, url: t.url, expectStatus: t.expectStatus, headers: t.headers,
       maxBodyBytes: t.maxBodyBytes, ...(t.bodyMatch === undefined ? {} : { bodyMatch: t.bodyMatch }) };
@@ -567,12 +594,19 @@ function finishTarget(t: RawTarget, i: number, issues: string[]): ProbeTarget {
       return { ...base, kind: t.kind, host: t.address.slice(0, at), port };
     }
     case 'synthetic': return { ...base, kind: t.kind, distribution: t.distribution, errorRate: t.errorRate };
+    case 'postgres': {
+      const tls = t.tls === undefined || t.tls === false ? undefined : t.tls === true ? { rejectUnauthorized: true } : t.tls;
+      return { ...base, kind: t.kind, url: t.url, query: t.query, ...(tls === undefined ? {} : { tls }),
+        ...(t.directusClient === undefined ? {} : { directusClient: t.directusClient }) };
+    }
+    case 'sqlite': return { ...base, kind: t.kind, path: t.path, query: t.query };
   }
 }
 
 /**
- * defaultTargets is the embedded default: local storage, the local Redis and MariaDB/MySQL, and probex's own
- * /healthz, so a newcomer sees real numbers at once (an absent dependency shows as up 0 and rising errors).
+ * defaultTargets is the embedded default: local storage, the local Redis, MariaDB/MySQL and PostgreSQL, and
+ * probex's own /healthz, so a newcomer sees real numbers at once (an absent dependency shows as up 0 and
+ * rising errors).
  */
 function defaultTargets(port: number): RawTarget[] {
   const common = { interval: 1000, concurrency: 1, labels: {} };
@@ -581,6 +615,7 @@ function defaultTargets(port: number): RawTarget[] {
     { ...common, name: 'storage-local', kind: 'storage', path: tmpdir(), location: 'local' },
     { ...common, name: 'redis', kind: 'redis', url: 'redis://127.0.0.1:6379' },
     { ...common, name: 'mysql', kind: 'mysql', url: 'mysql://root@127.0.0.1:3306/test', query: 'SELECT 1' },
+    { ...common, name: 'postgres', kind: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/test', query: 'SELECT 1' },
     { ...common, name: 'probex-self', kind: 'http', url: `http://127.0.0.1:${port}/healthz`, expectStatus: [200], headers: {},
       maxBodyBytes: DEFAULT_MAX_BODY_BYTES },
   ];

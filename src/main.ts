@@ -1,7 +1,7 @@
 /**
  * Composition root: loadConfig → publisher thread → uWS server → scheduler thread (which runs the probe
  * pool); signals. The main thread itself only serves HTTP.
- * `probex [--config probex.yaml] [--check-config]`. With no config, the embedded default runs.
+ * `probex [--config probex.yaml | --directus-env] [--check-config]`. With no config, the embedded default runs.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { extname } from 'node:path';
@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
 import { coalesce } from './coalesce.ts';
 import { loadConfigFile, reloadProblems, type Config, type LoadedConfig, type TokenConfig } from './config.ts';
+import { loadDirectusEnvConfig } from './directus-env.ts';
 import { ConfigError } from './errors.ts';
 import { TokenTable } from './http/auth.ts';
 import { startServer, type ServerState } from './http/server.ts';
@@ -44,15 +45,17 @@ const SHUTDOWN_GRACE_MS = 500;
 /** POOL_CLOSE_MS bounds how long SIGTERM then waits for the scheduler thread to close the pool and answer. */
 const POOL_CLOSE_MS = 1_000;
 
-const USAGE = `usage: probex [--config FILE] [--check-config]
+const USAGE = `usage: probex [--config FILE | --directus-env] [--check-config]
   --config FILE     YAML config (env: PROBEX_CONFIG); without it the embedded default runs
+  --directus-env    build the targets and the directus profile from a Directus container's environment
+                    (DB_CLIENT, REDIS, CACHE_*, STORAGE_*, METRICS_*) instead of a config file
   --check-config    validate the config and exit (0 valid, 2 invalid; every problem at once, warnings on stderr)
 env overrides: PROBEX_HOST, PROBEX_PORT, METRICS_TOKENS, PROBEX_TOKEN_FILE, PROBEX_LOG_LEVEL, PROBEX_AGENT_ID, PROBEX_PROFILE`;
 
 async function main(): Promise<void> {
   let args;
   try {
-    args = parseArgs({ options: { config: { type: 'string' }, 'check-config': { type: 'boolean' },
+    args = parseArgs({ options: { config: { type: 'string' }, 'check-config': { type: 'boolean' }, 'directus-env': { type: 'boolean' },
       help: { type: 'boolean' }, version: { type: 'boolean' } } }).values;
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
@@ -61,24 +64,34 @@ async function main(): Promise<void> {
   if (args.help) return void process.stdout.write(`${USAGE}\n`);
   if (args.version) return void process.stdout.write(`${VERSION}\n`);
   const configPath = args.config ?? process.env.PROBEX_CONFIG;
+  const directusEnv = args['directus-env'] === true;
+  if (directusEnv && configPath !== undefined) {
+    process.stderr.write(`--directus-env builds the whole config from the environment: drop --config (and PROBEX_CONFIG)\n${USAGE}\n`);
+    process.exit(2);
+  }
 
   let loaded: LoadedConfig;
+  let notes: readonly string[] = [];
   try {
-    loaded = loadConfigFile(configPath);
+    const fromEnv = directusEnv ? loadDirectusEnvConfig(process.env) : undefined;
+    loaded = fromEnv ?? loadConfigFile(configPath);
+    notes = fromEnv?.notes ?? [];
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`${err.message}\n`);
     process.exit(2);
   }
   const { config, fileTokens, warnings } = loaded;
+  const source = directusEnv ? 'the Directus environment' : configPath ?? 'embedded default config';
   if (args['check-config']) {
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
-    process.stdout.write(`${configPath ?? 'embedded default config'}: valid, ${config.targets.length} targets\n`);
+    process.stdout.write(`${source}: valid, ${config.targets.length} targets\n${notes.map((n) => `note: ${n}\n`).join('')}`);
     return;
   }
   const log = createLogger(config.log.level, 'main');
   for (const warning of warnings) log.warn(warning);
-  await run(config, fileTokens, configPath, log);
+  for (const note of notes) log.warn({ note }, 'directus environment: not probed');
+  await run(config, fileTokens, directusEnv ? { directusEnv } : { path: configPath }, log);
 }
 
 /** readVersion reads probex's version from package.json: `../` from src/, `../../` from the build in dist/src/. */
@@ -122,9 +135,10 @@ function startThread(name: string, url: URL, workerData: PublisherInit | Schedul
  * loadConfigOffThread loads the config file (and its token file) on a one-shot thread. It never rejects:
  * a thread that fails or ends without answering is a failed load.
  */
-function loadConfigOffThread(path: string | undefined, nice: number): Promise<ConfigLoadResult> {
+function loadConfigOffThread(source: ConfigSource, nice: number): Promise<ConfigLoadResult> {
   return new Promise((resolve) => {
-    const thread = new Worker(workerBootstrap(CONFIG_URL), { eval: true, workerData: { path, nice } satisfies ConfigLoadRequest });
+    const thread = new Worker(workerBootstrap(CONFIG_URL), { eval: true,
+      workerData: { path: source.path, nice, ...(source.directusEnv ? { directusEnv: true } : {}) } satisfies ConfigLoadRequest });
     const fail = (why: string): void => resolve({ ok: false, issues: [`the config thread ${why}`] });
     thread.once('message', (result: ConfigLoadResult) => resolve(result));
     thread.once('error', (err) => fail(`failed: ${String(err)}`));
@@ -132,8 +146,15 @@ function loadConfigOffThread(path: string | undefined, nice: number): Promise<Co
   });
 }
 
-async function run(initial: Config, initialFileTokens: readonly TokenConfig[], configPath: string | undefined,
+/** ConfigSource is where the running config comes from, and where a reload reads it again. */
+interface ConfigSource {
+  readonly path?: string | undefined;
+  readonly directusEnv?: boolean;
+}
+
+async function run(initial: Config, initialFileTokens: readonly TokenConfig[], source: ConfigSource,
   log: Logger): Promise<void> {
+  const configPath = source.path;
   let config = initial;
   // The listen address is the one probex started with: a reload does not move it.
   const listenHost = initial.listen.host;
@@ -213,7 +234,7 @@ async function run(initial: Config, initialFileTokens: readonly TokenConfig[], c
    * without saying auth.open: true (reloadProblems). SIGHUPs during a reload queue one more.
    */
   const reload = coalesce(async () => {
-    const result = await loadConfigOffThread(configPath, config.backgroundNice);
+    const result = await loadConfigOffThread(source, config.backgroundNice);
     reloads.total++;
     try {
       if (!result.ok) throw new ConfigError(result.issues);
@@ -254,7 +275,8 @@ async function run(initial: Config, initialFileTokens: readonly TokenConfig[], c
   warnIfOpen(config, tokens, listenHost, log);
   // Announce last: whoever waits for this line may signal us at once, and has seen every start-up warning.
   log.info({ host: config.listen.host, port: server.port, targets: config.targets.length, threads: config.threads,
-    backgroundNice: config.backgroundNice, config: configPath ?? 'embedded default', version: VERSION }, 'probex listening');
+    backgroundNice: config.backgroundNice, config: source.directusEnv ? 'directus environment' : configPath ?? 'embedded default',
+    version: VERSION }, 'probex listening');
 }
 
 await main();

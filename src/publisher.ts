@@ -224,8 +224,8 @@ const encoder = new TextEncoder();
  * each (compressed once here, not per scrape) and every JSON body.
  */
 export function renderBodies(targets: readonly TargetSnapshot[], self: SelfStats, node: NodeStats,
-  config: Pick<Config, 'profile' | 'agentId'>, nowMs: number): Map<string, Uint8Array> {
-  const families = buildFamilies(targets, self, config.profile);
+  config: Pick<Config, 'profile' | 'agentId' | 'directus'>, nowMs: number): Map<string, Uint8Array> {
+  const families = buildFamilies(targets, self, config.profile, config.directus.namePrefix);
   const text = encoder.encode(renderText(families));
   const om = encoder.encode(renderOpenMetrics(families));
   return new Map<string, Uint8Array>([
@@ -238,8 +238,8 @@ export function renderBodies(targets: readonly TargetSnapshot[], self: SelfStats
 }
 
 /** renderSelfBodies renders the four `/metrics` bodies with the self-metrics alone (a reduced snapshot). */
-export function renderSelfBodies(self: SelfStats, config: Pick<Config, 'profile'>): Map<string, Uint8Array> {
-  const families = buildFamilies([], self, config.profile);
+export function renderSelfBodies(self: SelfStats, config: Pick<Config, 'profile' | 'directus'>): Map<string, Uint8Array> {
+  const families = buildFamilies([], self, config.profile, config.directus.namePrefix);
   const text = encoder.encode(renderText(families));
   const om = encoder.encode(renderOpenMetrics(families));
   return new Map<string, Uint8Array>([['text', text], ['text.gz', gzipSync(text)], ['om', om], ['om.gz', gzipSync(om)]]);

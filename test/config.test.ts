@@ -21,13 +21,13 @@ function configError(fn: () => unknown): ConfigError {
   assert.fail('expected a ConfigError');
 }
 
-test('the embedded default probes local storage, redis, mysql and probex itself', () => {
+test('the embedded default probes local storage, redis, mysql, postgres and probex itself', () => {
   const config = loadConfig();
   assert.deepEqual(config.targets.map((t) => `${t.name}:${t.kind}`),
-    ['storage-local:storage', 'redis:redis', 'mysql:mysql', 'probex-self:http']);
+    ['storage-local:storage', 'redis:redis', 'mysql:mysql', 'postgres:postgres', 'probex-self:http']);
   assert.equal(config.listen.host, '127.0.0.1');
   assert.equal(config.listen.port, DEFAULT_PORT);
-  const self = config.targets[3]!;
+  const self = config.targets[4]!;
   assert.equal(self.kind === 'http' && self.url, `http://127.0.0.1:${DEFAULT_PORT}/healthz`);
   assert.deepEqual(config.targets[0]!.buckets, DEFAULT_LATENCY_BUCKETS_SECONDS);
   assert.equal(config.auth.tokens.length, 0);
@@ -67,6 +67,9 @@ const invalid: Array<[file: string, path: RegExp]> = [
   ['invalid-unknown-key.yaml', /^targets\[0\]: .*colour/],
   ['invalid-yaml-syntax.yaml', /^config:2:3: not valid YAML: missed comma between flow collection entries$/],
   ['invalid-not-mapping.yaml', /^config: must be a YAML mapping/],
+  ['invalid-postgres-url.yaml', /^targets\[0\]\.url: /],
+  ['invalid-redis-command.yaml', /^targets\[0\]\.command: /],
+  ['invalid-directus-prefix.yaml', /^directus\.namePrefix: must be empty or start a valid metric name/],
 ];
 for (const [file, path] of invalid) {
   test(`${file} is rejected with the failing path`, () => {
@@ -357,4 +360,27 @@ test('reloadProblems: a reload never drops every token without auth.open, nor em
   assert.match(reloadProblems(wide, loopbackOpen).join('\n'), /^auth: probex listens on 0\.0\.0\.0, not a loopback address .* set auth\.open: true/);
   assert.deepEqual(reloadProblems(wide, loaded('auth: { open: true }\n')), []);
   assert.deepEqual(reloadProblems(wide, loaded('threads: 1\n', { METRICS_TOKENS: 'env-token-123' })), []);
+});
+
+test('postgres, sqlite and redis setdel targets load with their defaults', () => {
+  const config = loadConfig({ yaml: fixture('valid-all-kinds.yaml') });
+  const byName = new Map(config.targets.map((t) => [t.name, t]));
+  assert.deepEqual(byName.get('pg'), { name: 'pg', kind: 'postgres', intervalMs: 1000, timeoutMs: 1000, concurrency: 1,
+    labels: {}, buckets: DEFAULT_LATENCY_BUCKETS_SECONDS, url: 'postgres://postgres@127.0.0.1:5432/test', query: 'SELECT 1',
+    tls: { rejectUnauthorized: true }, directusClient: 'postgres' });
+  const lite = byName.get('lite');
+  assert.deepEqual(lite?.kind === 'sqlite' && [lite.path, lite.query], ['/var/lib/app/app.db', 'SELECT count(*) FROM jobs']);
+  const setdel = byName.get('cache-setdel');
+  assert.deepEqual(setdel?.kind === 'redis' && [setdel.command, setdel.directusServices], ['setdel', ['cache']]);
+  const ping = byName.get('cache');
+  assert.deepEqual(ping?.kind === 'redis' && [ping.command, ping.directusServices], [undefined, undefined], 'PING and both services by default');
+});
+
+test('the directus name prefix defaults to directus_ and METRICS_NAME_PREFIX overrides it', () => {
+  assert.equal(loadConfig().directus.namePrefix, 'directus_');
+  assert.equal(loadConfig({ yaml: 'directus: { namePrefix: app_ }' }).directus.namePrefix, 'app_');
+  assert.equal(loadConfig({ yaml: 'directus: { namePrefix: app_ }', env: { METRICS_NAME_PREFIX: 'cms_' } }).directus.namePrefix, 'cms_');
+  assert.equal(loadConfig({ env: { METRICS_NAME_PREFIX: '' } }).directus.namePrefix, '');
+  const err = configError(() => loadConfig({ env: { METRICS_NAME_PREFIX: 'bad-prefix' } }));
+  assert.ok(err.issues.some((i) => i.startsWith('directus.namePrefix: ')), JSON.stringify(err.issues));
 });

@@ -5,8 +5,9 @@
  *
  * Profiles:
  * - `probex`: Prometheus naming, base unit seconds (families listed in metrics/names.ts).
- * - `directus`: mysql, redis and storage targets appear as Directus's own `/metrics` families
- *   (`directus_db_mysql_response_time_ms`, `..._connection_errors`, in ms, with Directus's HELP text and
+ * - `directus`: mysql, postgres, sqlite, redis and storage targets appear as Directus's own `/metrics` families
+ *   (`directus_db_mysql_response_time_ms`, `directus_db_pg_*`, `directus_db_sqlite3_*`, `..._connection_errors`,
+ *   named with METRICS_NAME_PREFIX, in ms, with Directus's HELP text and
  *   buckets, counters without `_total` in text 0.0.4). Directus has no family for http, tcp or synthetic
  *   checks, so those targets keep the probex duration and error families: inventing `directus_http_*`
  *   names would look like Directus's but match nothing Directus emits. Every target also keeps
@@ -19,7 +20,7 @@ import type {
   TargetSnapshot,
 } from './model.ts';
 import {
-  type MetricName, PROBE_METRICS, PROCESS_METRICS, SELF_METRICS, directusDbMetrics, directusRedisMetrics,
+  DIRECTUS_PREFIX, type MetricName, PROBE_METRICS, PROCESS_METRICS, SELF_METRICS, directusDbMetrics, directusRedisMetrics,
   directusStorageMetrics,
 } from './names.ts';
 
@@ -42,12 +43,18 @@ export const ALWAYS_EMITTED_REASONS: Readonly<Record<ProbeKind, readonly ProbeFa
   tcp: ['timeout', 'refused'],
   storage: ['timeout', 'io'],
   synthetic: ['timeout', 'other'],
+  postgres: ['timeout', 'refused'],
+  sqlite: ['timeout', 'busy'],
 });
 
-/** buildFamilies builds every family of one publish, in a stable order; families without series are left out. */
-export function buildFamilies(targets: readonly TargetSnapshot[], self: SelfStats, profile: Profile): MetricFamily[] {
+/**
+ * buildFamilies builds every family of one publish, in a stable order; families without series are left out.
+ * `directusNamePrefix` starts the directus profile's family names (Directus's METRICS_NAME_PREFIX).
+ */
+export function buildFamilies(targets: readonly TargetSnapshot[], self: SelfStats, profile: Profile,
+  directusNamePrefix = DIRECTUS_PREFIX): MetricFamily[] {
   const families: MetricFamily[] = [];
-  const probexTargets = profile === 'directus' ? pushDirectusFamilies(targets, families) : targets;
+  const probexTargets = profile === 'directus' ? pushDirectusFamilies(targets, families, directusNamePrefix) : targets;
   pushProbeFamilies(probexTargets, targets, families);
   pushSelfFamilies(self, families);
   return families.filter((family) => family.samples.length > 0);
@@ -118,9 +125,10 @@ function cumulativeOf(snapshot: TargetSnapshot): readonly number[] {
     `target ${snapshot.name}: bucketCounts has ${snapshot.bucketCounts.length} entries for ${bounds} buckets`);
 }
 
-interface DirectusGroup {
-  readonly responseTime: MetricName;
-  readonly counters: readonly MetricName[];
+/** DirectusFamily collects one Directus family's series: a histogram's or a counter's. */
+interface DirectusFamily {
+  readonly name: MetricName;
+  readonly type: 'histogram' | 'counter';
   readonly members: TargetSnapshot[];
 }
 
@@ -128,69 +136,78 @@ interface DirectusGroup {
  * pushDirectusFamilies appends the Directus-shaped families and returns the targets it did not map.
  *
  * Redis: Directus checks its Redis twice, as `directus_redis_connection_errors` (the shared Redis) and,
- * when CACHE_STORE=redis, as `directus_cache_redis_connection_errors` (the cache, on the same Redis
- * connection settings). A probex redis target is that one Redis, so its failures feed both counters and
- * dashboards built on either name keep working; its latency goes to one `directus_redis_response_time_ms`.
+ * when CACHE_STORE=redis, as `directus_cache_redis_connection_errors` (the cache). A redis target stands
+ * for the services its `directusServices` lists (default both: one Redis serving both, as Directus's
+ * REDIS does), so its failures feed each of those counters and dashboards built on either name keep
+ * working; its latency goes to `directus_redis_response_time_ms` (`directus_cache_redis_response_time_ms`
+ * for a Redis that only serves the cache).
  *
  * Directus has one database and one Redis, so its families carry no labels. When several targets map
  * onto one family name (two mysql targets, two redis targets, two storage targets with the same
  * location), each series gets a `target` label so they stay distinct; a family with a single target keeps
  * Directus's exact label-less shape. Configured target labels are added either way.
  */
-function pushDirectusFamilies(targets: readonly TargetSnapshot[], families: MetricFamily[]): TargetSnapshot[] {
-  const groups = new Map<string, DirectusGroup>();
+function pushDirectusFamilies(targets: readonly TargetSnapshot[], families: MetricFamily[], prefix: string): TargetSnapshot[] {
+  const byName = new Map<string, DirectusFamily>();
   const unmapped: TargetSnapshot[] = [];
+  const add = (name: MetricName, type: DirectusFamily['type'], snapshot: TargetSnapshot): void => {
+    let family = byName.get(name.name);
+    if (family === undefined) {
+      family = { name, type, members: [] };
+      byName.set(name.name, family);
+    }
+    family.members.push(snapshot);
+  };
   for (const snapshot of targets) {
-    const names = directusNames(snapshot);
+    const names = directusNames(snapshot, prefix);
     if (names === undefined) {
       unmapped.push(snapshot);
       continue;
     }
-    const key = names.responseTime.name;
-    let group = groups.get(key);
-    if (group === undefined) {
-      group = { ...names, members: [] };
-      groups.set(key, group);
-    }
-    group.members.push(snapshot);
+    add(names.responseTime, 'histogram', snapshot);
+    for (const counterName of names.counters) add(counterName, 'counter', snapshot);
   }
-  for (const group of groups.values()) {
-    const distinct = group.members.length > 1;
-    const hist: HistogramSample[] = [];
-    const errors: ScalarSample[] = [];
-    for (const snapshot of group.members) {
-      const labels: Labels = distinct
-        ? { target: snapshot.name, ...snapshot.target.labels }
-        : snapshot.target.labels;
-      hist.push({
-        labels,
+  for (const family of byName.values()) {
+    const distinct = family.members.length > 1;
+    const labelsOf = (snapshot: TargetSnapshot): Labels => (distinct
+      ? { target: snapshot.name, ...snapshot.target.labels }
+      : snapshot.target.labels);
+    if (family.type === 'histogram') {
+      families.push(histogram(family.name, family.members.map((snapshot) => ({
+        labels: labelsOf(snapshot),
         bounds: boundsInMs(snapshot.target.buckets),
         cumulative: cumulativeOf(snapshot),
         count: snapshot.count,
         sum: secondsToMs(snapshot.sumSeconds),
-      });
-      errors.push({ labels, value: totalErrors(snapshot) });
+      }))));
+    } else {
+      // prom-client writes Directus's counters under their own name in text 0.0.4 (no `_total`).
+      const errors = family.members.map((snapshot) => ({ labels: labelsOf(snapshot), value: totalErrors(snapshot) }));
+      families.push({ ...counter(family.name, errors), textName: family.name.name });
     }
-    families.push(histogram(group.responseTime, hist));
-    // prom-client writes Directus's counters under their own name in text 0.0.4 (no `_total`).
-    for (const name of group.counters) families.push({ ...counter(name, errors), textName: name.name });
   }
   return unmapped;
 }
 
-function directusNames(snapshot: TargetSnapshot): { responseTime: MetricName; counters: MetricName[] } | undefined {
+function directusNames(snapshot: TargetSnapshot, prefix: string): { responseTime: MetricName; counters: MetricName[] } | undefined {
   const target = snapshot.target;
   switch (target.kind) {
-    case 'mysql': {
-      const m = directusDbMetrics('mysql');
+    case 'mysql':
+    case 'postgres':
+    case 'sqlite': {
+      // Directus names its database families after DB_CLIENT: mysql, pg (or postgres, cockroachdb), sqlite3.
+      const client = target.kind === 'mysql' ? 'mysql' : target.kind === 'sqlite' ? 'sqlite3' : target.directusClient ?? 'pg';
+      const m = directusDbMetrics(client, prefix);
       return { responseTime: m.responseTime, counters: [m.errors] };
     }
     case 'redis': {
-      const m = directusRedisMetrics();
-      return { responseTime: m.responseTime, counters: [m.errors, m.cacheErrors] };
+      const m = directusRedisMetrics(prefix);
+      const services = target.directusServices ?? ['redis', 'cache'];
+      const counters = [...(services.includes('redis') ? [m.errors] : []), ...(services.includes('cache') ? [m.cacheErrors] : [])];
+      return { responseTime: services.includes('redis') ? m.responseTime : m.cacheResponseTime, counters };
     }
     case 'storage': {
-      const m = directusStorageMetrics(target.location);
+      const m = directusStorageMetrics(target.location, prefix);
       return { responseTime: m.responseTime, counters: [m.errors] };
     }
     case 'http':

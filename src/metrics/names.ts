@@ -98,11 +98,12 @@ export const DIRECTUS_BUCKETS_MS: readonly number[] = Object.freeze([1, 10, 20, 
 /**
  * directusDbMetrics names the database families as Directus's create-metrics.ts does for `DB_CLIENT`
  * (`directus_db_<client>_response_time_ms`, `directus_db_<client>_connection_errors`), HELP included.
+ * `prefix` is Directus's METRICS_NAME_PREFIX (default `directus_`), as create-metrics.ts applies it.
  */
-export function directusDbMetrics(client: string): { responseTime: MetricName; errors: MetricName } {
+export function directusDbMetrics(client: string, prefix = DIRECTUS_PREFIX): { responseTime: MetricName; errors: MetricName } {
   return {
-    responseTime: { name: `${DIRECTUS_PREFIX}db_${client}_response_time_ms`, help: `${client} Database connection response time` },
-    errors: { name: `${DIRECTUS_PREFIX}db_${client}_connection_errors`, help: `${client} Database connection error count` },
+    responseTime: { name: `${prefix}db_${client}_response_time_ms`, help: `${client} Database connection response time` },
+    errors: { name: `${prefix}db_${client}_connection_errors`, help: `${client} Database connection error count` },
   };
 }
 
@@ -112,11 +113,15 @@ export function directusDbMetrics(client: string): { responseTime: MetricName; e
  * Redis connection settings); the response-time histogram has no Directus original, so it follows the
  * database family's pattern.
  */
-export function directusRedisMetrics(): { responseTime: MetricName; errors: MetricName; cacheErrors: MetricName } {
+export function directusRedisMetrics(prefix = DIRECTUS_PREFIX): {
+  responseTime: MetricName; errors: MetricName; cacheResponseTime: MetricName; cacheErrors: MetricName;
+} {
   return {
-    responseTime: { name: `${DIRECTUS_PREFIX}redis_response_time_ms`, help: 'Redis connection response time' },
-    errors: { name: `${DIRECTUS_PREFIX}redis_connection_errors`, help: 'Redis connection error count' },
-    cacheErrors: { name: `${DIRECTUS_PREFIX}cache_redis_connection_errors`, help: 'Cache connection error count' },
+    responseTime: { name: `${prefix}redis_response_time_ms`, help: 'Redis connection response time' },
+    errors: { name: `${prefix}redis_connection_errors`, help: 'Redis connection error count' },
+    // The histogram of a Redis that only stands for the cache (a separate cache Redis).
+    cacheResponseTime: { name: `${prefix}cache_redis_response_time_ms`, help: 'Cache connection response time' },
+    cacheErrors: { name: `${prefix}cache_redis_connection_errors`, help: 'Cache connection error count' },
   };
 }
 
@@ -124,12 +129,12 @@ export function directusRedisMetrics(): { responseTime: MetricName; errors: Metr
  * directusStorageMetrics names the storage families of one location (`directus_storage_<location>_*`);
  * the error counter is Directus's, the response-time histogram follows the database family's pattern.
  */
-export function directusStorageMetrics(location: string): { responseTime: MetricName; errors: MetricName } {
+export function directusStorageMetrics(location: string, prefix = DIRECTUS_PREFIX): { responseTime: MetricName; errors: MetricName } {
   return {
     responseTime: {
-      name: `${DIRECTUS_PREFIX}storage_${location}_response_time_ms`,
+      name: `${prefix}storage_${location}_response_time_ms`,
       help: `${location} storage connection response time`,
     },
-    errors: { name: `${DIRECTUS_PREFIX}storage_${location}_connection_errors`, help: `${location} storage connection error count` },
+    errors: { name: `${prefix}storage_${location}_connection_errors`, help: `${location} storage connection error count` },
   };
 }

@@ -155,6 +155,8 @@ export type SchedulerReport =
 export interface ConfigLoadRequest {
   /** path of the config file; undefined loads the embedded default (with the env's overrides). */
   readonly path: string | undefined;
+  /** directusEnv, when true, builds the config from the Directus environment instead (`--directus-env`). */
+  readonly directusEnv?: boolean;
   /** nice is how many steps the thread lowers its priority (the running config's backgroundNice). */
   readonly nice: number;
 }

@@ -57,6 +57,32 @@ const RESET_NAMES = new Set([
 ]);
 const TIMEOUT_NAMES = new Set(['AbortError', 'TimeoutError', 'ConnectionTimeoutError', 'SocketTimeoutError']);
 
+// PostgreSQL SQLSTATE codes, as pg reports them in DatabaseError.code
+// (https://www.postgresql.org/docs/current/errcodes-appendix.html). A wrong database (3D000) is `auth`:
+// like a wrong password or a missing CONNECT privilege (42501), it means "cannot connect with these
+// settings", which is how Directus users read a failed database check.
+// SQLite result codes, as better-sqlite3 reports them in SqliteError.code
+// (https://www.sqlite.org/rescode.html); an extended code (SQLITE_IOERR_READ) is looked up by its primary
+// code (SQLITE_IOERR).
+const DATABASE_CODES = new Map<string, ProbeFailureReason>([
+  ['28000', 'auth'], ['28P01', 'auth'], ['3D000', 'auth'], ['42501', 'auth'],
+  ['57P01', 'reset'], ['57P02', 'reset'], ['08003', 'reset'], ['08006', 'reset'], // terminated, crash, connection gone
+  ['57P03', 'refused'], // cannot_connect_now: the server is starting up or shutting down
+  ['57014', 'timeout'], // query_canceled: statement_timeout
+  ['08P01', 'bad_reply'], // protocol_violation
+  ['SQLITE_BUSY', 'busy'], ['SQLITE_LOCKED', 'busy'],
+  ['SQLITE_CANTOPEN', 'io'], ['SQLITE_IOERR', 'io'], ['SQLITE_PERM', 'io'], ['SQLITE_FULL', 'io'], ['SQLITE_READONLY', 'io'],
+  ['SQLITE_NOTADB', 'bad_reply'], ['SQLITE_CORRUPT', 'bad_reply'],
+  ['SQLITE_AUTH', 'auth'],
+]);
+// pg's own client-side errors carry no code; these are how its messages start (pg lib/client.js,
+// lib/connection.js; pg-protocol's parser for a message type it does not know).
+const MESSAGE_PREFIX_REASONS: ReadonlyArray<readonly [string, ProbeFailureReason]> = [
+  ['Connection terminated unexpectedly', 'reset'],
+  ['The server does not support SSL connections', 'tls'],
+  ['received invalid response: ', 'bad_reply'],
+];
+
 /** MAX_CAUSE_DEPTH bounds the walk down `cause` / `errors` chains (fetch wraps the real error in a TypeError). */
 const MAX_CAUSE_DEPTH = 5;
 
@@ -170,12 +196,16 @@ function classifyOne(err: unknown): ProbeFailureReason {
     if (TLS_CODES.has(code) || TLS_CODE_PREFIXES.some((p) => code.startsWith(p))) return 'tls';
     if (IO_CODES.has(code)) return 'io';
     if (BAD_REPLY_CODE_PREFIXES.some((p) => code.startsWith(p))) return 'bad_reply';
+    const database = DATABASE_CODES.get(code) ?? DATABASE_CODES.get(code.replace(/^(SQLITE_[A-Z]+)_.*$/, '$1'));
+    if (database !== undefined) return database;
   }
   const className = (err as { constructor?: { name?: unknown } }).constructor?.name;
   for (const n of typeof className === 'string' && className !== name ? [name, className] : [name]) {
     if (TIMEOUT_NAMES.has(n)) return 'timeout';
     if (RESET_NAMES.has(n)) return 'reset';
   }
+  const byMessage = MESSAGE_PREFIX_REASONS.find(([prefix]) => message.startsWith(prefix));
+  if (byMessage !== undefined) return byMessage[1];
   const firstWord = message.split(' ', 1)[0] ?? '';
   if (REDIS_AUTH_PREFIXES.includes(firstWord) || REDIS_AUTH_ERR_RE.test(message)) return 'auth';
   return 'other';

@@ -4,7 +4,7 @@
  */
 
 /** PROBE_KINDS lists every kind; a kind's file name, registry key, config `kind` and label value are this string. */
-export const PROBE_KINDS = ['mysql', 'redis', 'storage', 'http', 'tcp', 'synthetic'] as const;
+export const PROBE_KINDS = ['mysql', 'redis', 'storage', 'http', 'tcp', 'synthetic', 'postgres', 'sqlite'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
 
 /**
@@ -21,6 +21,7 @@ export const FAILURE_REASONS = [
   'bad_reply', // an answer came, but not the expected one (wrong PING reply, body mismatch, read-back differs)
   'status', // HTTP status outside the expected set
   'io', // local I/O failed (storage: ENOSPC, EACCES, ENOENT ...)
+  'busy', // the database was locked for longer than its busy timeout (sqlite: SQLITE_BUSY, SQLITE_LOCKED)
   'worker', // the worker running the probe failed (crash, task rejected)
   'other', // anything not classified above (the log has the message)
 ] as const;
@@ -53,6 +54,35 @@ export interface RedisTarget extends TargetBase {
   readonly kind: 'redis';
   /** url like redis://[:pass@]host:6379[/db] */
   readonly url: string;
+  /**
+   * command is the check: `ping` (PING, expect PONG; the default) or `setdel` (SET a throwaway key with a
+   * 5 s expiry, then DEL it: Directus's own check, which also proves the server accepts writes).
+   */
+  readonly command?: RedisCommand;
+  /**
+   * directusServices are the Directus services this Redis stands for in the directus profile: `redis`
+   * (directus_redis_connection_errors) and `cache` (directus_cache_redis_connection_errors). Default both.
+   */
+  readonly directusServices?: readonly DirectusRedisService[];
+}
+export type RedisCommand = 'ping' | 'setdel';
+export type DirectusRedisService = 'redis' | 'cache';
+export interface PostgresTarget extends TargetBase {
+  readonly kind: 'postgres';
+  /** url like postgres://user:pass@host:5432/db (postgresql:// too); `?sslmode=` is read as pg reads it. */
+  readonly url: string;
+  readonly query: string;
+  /** tls, when set, connects with TLS (`rejectUnauthorized` false accepts any certificate). */
+  readonly tls?: { readonly rejectUnauthorized: boolean };
+  /** directusClient is Directus's DB_CLIENT for this database (directus_db_<client>_*): pg, postgres or cockroachdb. */
+  readonly directusClient?: PostgresDirectusClient;
+}
+export type PostgresDirectusClient = 'pg' | 'postgres' | 'cockroachdb';
+export interface SqliteTarget extends TargetBase {
+  readonly kind: 'sqlite';
+  /** path of an existing SQLite database file; it is opened read-only and never created. */
+  readonly path: string;
+  readonly query: string;
 }
 export interface StorageTarget extends TargetBase {
   readonly kind: 'storage';
@@ -94,7 +124,8 @@ export type SyntheticDistribution =
   | { readonly type: 'exponential'; readonly meanMs: number };
 
 /** ProbeTarget is one configured target, discriminated by kind. It is plain data: it crosses threads. */
-export type ProbeTarget = MysqlTarget | RedisTarget | StorageTarget | HttpTarget | TcpTarget | SyntheticTarget;
+export type ProbeTarget = MysqlTarget | RedisTarget | StorageTarget | HttpTarget | TcpTarget | SyntheticTarget
+  | PostgresTarget | SqliteTarget;
 export type TargetOfKind<K extends ProbeKind> = Extract<ProbeTarget, { kind: K }>;
 
 /**

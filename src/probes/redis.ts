@@ -9,6 +9,7 @@
  * that outlives the target, no queue of PINGs waiting for a server that is gone, no error events while
  * nobody is probing, and a dead server costs one connect attempt per run, which is what the probe reports.
  */
+import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
 import { secretScrubber } from '../redact.ts';
 import { scrubbed, settle } from './classify.ts';
@@ -17,7 +18,13 @@ import type { Probe, ProbeOutcome, Prober, RedisTarget } from './probe.ts';
 /** REDIS_CLIENT_NAME_PREFIX starts the CLIENT SETNAME of every probe connection (`probex:<target>`). */
 export const REDIS_CLIENT_NAME_PREFIX = 'probex:';
 
-/** redisProbe makes probers that PING a Redis server and expect PONG. */
+/** SETDEL_KEY_PREFIX starts the throwaway key of a `setdel` run (`probex-metric-<uuid>`, as Directus's `directus-metric-<uuid>`). */
+export const SETDEL_KEY_PREFIX = 'probex-metric-';
+
+/** SETDEL_EXPIRY_SECONDS is the key's expiry, so a run cut off between SET and DEL leaves nothing for long. */
+export const SETDEL_EXPIRY_SECONDS = 5;
+
+/** redisProbe makes probers that PING a Redis server and expect PONG (or, with `command: setdel`, SET and DEL a key). */
 export const redisProbe: Probe<'redis'> = {
   kind: 'redis',
   create(target: RedisTarget): Prober {
@@ -72,6 +79,7 @@ class RedisProber implements Prober {
   async #ping(conn: Connection, signal: AbortSignal): Promise<ProbeOutcome> {
     try {
       await conn.ready;
+      if (this.#target.command === 'setdel') return await setDel(conn.client);
       const reply = await conn.client.ping();
       if (reply !== 'PONG') {
         return { ok: false, reason: 'bad_reply', message: `PING answered ${JSON.stringify(reply).slice(0, 80)}, expected PONG` };
@@ -136,3 +144,16 @@ function newClient({ url, name, timeoutMs }: RedisTarget) {
  * found closed (isOpen false) by the next run, which replaces it. So the event itself needs no handling.
  */
 function reportedElsewhere(): void {}
+
+/**
+ * setDel is Directus's Redis check: SET a key of its own (with an expiry) and DEL it, two round trips.
+ * Unlike PING it fails on a server that refuses writes (a read-only replica, OOM with noeviction).
+ */
+async function setDel(client: RedisClient): Promise<ProbeOutcome> {
+  const key = `${SETDEL_KEY_PREFIX}${randomUUID()}`;
+  const set = await client.set(key, '1', { EX: SETDEL_EXPIRY_SECONDS });
+  if (set !== 'OK') return { ok: false, reason: 'bad_reply', message: `SET answered ${JSON.stringify(set).slice(0, 80)}, expected OK` };
+  const deleted = await client.del(key);
+  if (deleted !== 1) return { ok: false, reason: 'bad_reply', message: `DEL answered ${JSON.stringify(deleted).slice(0, 80)}, expected 1` };
+  return { ok: true };
+}

@@ -4,8 +4,10 @@
  */
 import { httpProbe } from './http.ts';
 import { mysqlProbe } from './mysql.ts';
+import { postgresProbe } from './postgres.ts';
 import type { Probe, ProbeKind, ProbeTarget, Prober, TargetOfKind } from './probe.ts';
 import { redisProbe } from './redis.ts';
+import { sqliteProbe } from './sqlite.ts';
 import { storageProbe } from './storage.ts';
 import { syntheticProbe } from './synthetic.ts';
 import { tcpProbe } from './tcp.ts';
@@ -18,6 +20,8 @@ export const PROBES: { readonly [K in ProbeKind]: Probe<K> } = {
   http: httpProbe,
   tcp: tcpProbe,
   synthetic: syntheticProbe,
+  postgres: postgresProbe,
+  sqlite: sqliteProbe,
 };
 
 /** createProber makes the live Prober for a target, with the probe of the target's kind. */

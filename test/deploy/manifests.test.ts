@@ -271,6 +271,14 @@ describe('deploy/Dockerfile', () => {
     assert.equal(pkg.scripts.build, 'tsc -p tsconfig.build.json');
   });
 
+  it('builds better-sqlite3 in the deps stage and proves it loads there', () => {
+    const deps = all.find((s) => s.body.some((i) => i.op === 'RUN' && /\bnpm ci\b.*--omit=dev\b/.test(i.args)))!;
+    const runs = deps.body.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
+    assert.match(runs, /apt-get install[^\n]*\bpython3\b[^\n]*\bmake\b[^\n]*\bg\+\+/, 'node-gyp needs python3, make and g++');
+    assert.match(runs, /require\('better-sqlite3'\)/, 'the deps stage must load better-sqlite3 once');
+    assert.notEqual(deps, runtime, 'the compilers stay out of the runtime image');
+  });
+
   it('copies only what exists and what .dockerignore lets in', () => {
     const ignore = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
     assert.equal(ignore[0], '*', '.dockerignore is an allowlist: it starts with *');

@@ -189,16 +189,17 @@ test('start-up fails loudly, exit 1, when the native uWebSockets.js build is ref
   assert.match(res.stdout, /requires the native uWebSockets\.js build/);
 });
 
-test('the embedded default shows real numbers from storage, Redis, MariaDB and itself within seconds', async () => {
+test('the embedded default shows real numbers from storage, Redis, MariaDB, PostgreSQL and itself within seconds', async () => {
   const port = await freePort();
   const dflt = await startProbex(undefined, { PROBEX_PORT: String(port) });
   try {
     const samples = await waitFor('all default targets up', async () => {
       const s = parseExposition(await (await fetch(`${dflt.url}/metrics`)).text());
-      const up = ['storage-local', 'redis', 'mysql', 'probex-self'].map((t) => sampleValue(s, 'probex_probe_up', { target: t }));
+      const up = ['storage-local', 'redis', 'mysql', 'postgres', 'probex-self'].map((t) => sampleValue(s, 'probex_probe_up', { target: t }));
       return up.every((v) => v === 1) ? s : undefined;
     }, 10_000);
     assert.ok(sampleValue(samples, 'probex_probe_duration_seconds_count', { target: 'mysql' }) >= 1);
+    assert.ok(sampleValue(samples, 'probex_probe_duration_seconds_count', { target: 'postgres' }) >= 1);
   } finally {
     await dflt.stop();
   }

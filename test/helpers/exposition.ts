@@ -40,6 +40,8 @@ export function makeTarget(fixture: TargetFixture): ProbeTarget {
     http: { url: 'http://127.0.0.1:8080/healthz', expectStatus: [200], headers: {}, maxBodyBytes: 1024 * 1024 },
     tcp: { host: '127.0.0.1', port: 9 },
     synthetic: { distribution: { type: 'constant', valueMs: 2 }, errorRate: 0 },
+    postgres: { url: 'postgres://postgres@127.0.0.1:5432/test', query: 'SELECT 1' },
+    sqlite: { path: '/tmp/probex.db', query: 'SELECT 1' },
   };
   return { ...targetDefaults, ...kindDefaults[fixture.kind], ...fixture } as ProbeTarget;
 }

@@ -61,12 +61,12 @@ export function runProbex(args: string[], env: NodeJS.ProcessEnv = {}): Promise<
 }
 
 /**
- * startProbex starts probex with a YAML config (or the embedded default when yaml is undefined) and
- * resolves once it logs that it listens. Its port comes from that log line.
+ * startProbex starts probex with a YAML config (or the embedded default when yaml is undefined; `extraArgs`
+ * are appended, e.g. --directus-env) and resolves once it logs that it listens. Its port comes from that log line.
  */
-export async function startProbex(yaml: string | undefined, env: NodeJS.ProcessEnv = {}): Promise<ProbexProcess> {
+export async function startProbex(yaml: string | undefined, env: NodeJS.ProcessEnv = {}, extraArgs: readonly string[] = []): Promise<ProbexProcess> {
   const configPath = yaml === undefined ? undefined : writeConfig(yaml);
-  const args = [...NODE_ARGS, ...(configPath === undefined ? [] : ['--config', configPath])];
+  const args = [...NODE_ARGS, ...(configPath === undefined ? [] : ['--config', configPath]), ...extraArgs];
   const child = spawn(process.execPath, args, {
     cwd: ROOT, env: { ...process.env, ...NODE_ENV_VARS, PROBEX_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -12,11 +12,15 @@ export const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/t
 /** REDIS_URL is the Redis server the redis tests use. */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** ServiceName names a service the tests can require. */
-export type ServiceName = 'mysql' | 'redis';
+/** POSTGRES_URL is the PostgreSQL server the postgres tests use (trust auth on 127.0.0.1). */
+export const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-const DEFAULT_PORTS: Record<ServiceName, number> = { mysql: 3306, redis: 6379 };
+/** ServiceName names a service the tests can require. */
+export type ServiceName = 'mysql' | 'redis' | 'postgres';
+
+const DEFAULT_PORTS: Record<ServiceName, number> = { mysql: 3306, redis: 6379, postgres: 5432 };
 const START_HINTS: Record<ServiceName, string> = {
+  postgres: 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start',
   mysql: 'start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd',
   redis: 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
 };

@@ -9,6 +9,8 @@ export interface SilentServer {
   readonly port: number;
   /** connections counts the connections accepted so far. */
   readonly connections: () => number;
+  /** open counts the accepted connections that are still open (the client has not closed them). */
+  readonly open: () => number;
   /** close destroys the accepted sockets and stops listening. */
   close(): Promise<void>;
 }
@@ -20,6 +22,9 @@ export async function startSilentServer(): Promise<SilentServer> {
   const server = net.createServer((socket) => {
     accepted++;
     sockets.add(socket);
+    // Read and drop what the client sends: a paused socket with unread data never sees the client's
+    // close, and `open` must count what the client really closed.
+    socket.resume();
     socket.on('error', () => sockets.delete(socket)); // the prober resetting its socket is expected
     socket.on('close', () => sockets.delete(socket));
   });
@@ -31,6 +36,7 @@ export async function startSilentServer(): Promise<SilentServer> {
   return {
     port,
     connections: () => accepted,
+    open: () => sockets.size,
     close: () => new Promise<void>((resolve) => {
       for (const socket of sockets) socket.destroy();
       server.close(() => resolve());

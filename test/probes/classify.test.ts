@@ -139,3 +139,28 @@ test('settle reports timeout when the work fails because of the abort', async ()
   ac.abort();
   assert.deepEqual(await outcome, timeoutOutcome(10));
 });
+
+const databaseCases: Array<[string, unknown, ProbeFailureReason]> = [
+  ['pg 28P01 (invalid_password) is auth', sysError('28P01', 'password authentication failed for user "app"'), 'auth'],
+  ['pg 28000 (invalid_authorization_specification) is auth', sysError('28000', 'no pg_hba.conf entry for host'), 'auth'],
+  ['pg 3D000 (invalid_catalog_name: no such database) is auth', sysError('3D000', 'database "app" does not exist'), 'auth'],
+  ['pg 57P01 (admin_shutdown) is reset', sysError('57P01', 'terminating connection due to administrator command'), 'reset'],
+  ['pg 57P03 (cannot_connect_now) is refused', sysError('57P03', 'the database system is starting up'), 'refused'],
+  ['pg 57014 (query_canceled) is timeout', sysError('57014', 'canceling statement due to statement timeout'), 'timeout'],
+  ['pg 42P01 (undefined_table) is other', sysError('42P01', 'relation "nope" does not exist'), 'other'],
+  ['pg "Connection terminated unexpectedly" is reset', new Error('Connection terminated unexpectedly'), 'reset'],
+  ['pg "The server does not support SSL connections" is tls', new Error('The server does not support SSL connections'), 'tls'],
+  ['pg-protocol "received invalid response" is bad_reply', new Error('received invalid response: 78'), 'bad_reply'],
+  ['SQLITE_BUSY is busy', sysError('SQLITE_BUSY', 'database is locked'), 'busy'],
+  ['an extended SQLITE_BUSY_SNAPSHOT is busy', sysError('SQLITE_BUSY_SNAPSHOT', 'database is locked'), 'busy'],
+  ['SQLITE_LOCKED is busy', sysError('SQLITE_LOCKED', 'database table is locked'), 'busy'],
+  ['SQLITE_CANTOPEN is io', sysError('SQLITE_CANTOPEN', 'unable to open database file'), 'io'],
+  ['an extended SQLITE_IOERR_READ is io', sysError('SQLITE_IOERR_READ', 'disk I/O error'), 'io'],
+  ['SQLITE_NOTADB is bad_reply', sysError('SQLITE_NOTADB', 'file is not a database'), 'bad_reply'],
+  ['SQLITE_CORRUPT is bad_reply', sysError('SQLITE_CORRUPT', 'database disk image is malformed'), 'bad_reply'],
+  ['SQLITE_ERROR (an SQL error) is other', sysError('SQLITE_ERROR', 'no such table: nope'), 'other'],
+];
+
+for (const [name, err, reason] of databaseCases) {
+  test(`classifyError: ${name}`, () => assert.equal(classifyError(err), reason));
+}
