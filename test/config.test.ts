@@ -270,7 +270,7 @@ test('an empty or comment-only config file is {}: defaults, no targets, and a wa
     assert.equal(config.listen.port, DEFAULT_PORT);
     assert.deepEqual(warnings, [`${path} is empty (no settings, only comments or blank lines): probex runs with the defaults and no targets`]);
   }
-  assert.equal(loadConfigFile(undefined, {}).config.targets.length, 4, 'no file at all runs the embedded default');
+  assert.equal(loadConfigFile(undefined, {}).config.targets.length, 5, 'no file at all runs the embedded default');
   const two = configError(() => loadConfig({ yaml: 'threads: 1\n---\nthreads: 2\n' }));
   assert.deepEqual(two.issues, ['config: not valid YAML: 2 documents, probex reads one']);
 });
