@@ -4,13 +4,15 @@
  * Inputs come from the real code: a synthetic-target config through loadConfig, 100 recorded runs per
  * target in the real Aggregator, then buildFamilies and the real renderers. "publish" is the whole of
  * workers/publisher-worker.ts publish() (node stats, model, families, text, OpenMetrics, both gzips,
- * every JSON body, snapshot write); the other rows split it, so a regression points at its step.
+ * every JSON body, snapshot write); the other rows split it, so a regression points at its step. The
+ * protobuf rows (body and its gzip) are not yet part of "publish": they show what adding it will cost.
  */
 import { gzipSync } from 'node:zlib';
 import { Bench } from 'tinybench';
 import { buildFamilies } from '../src/metrics/families.ts';
 import { collectNodeStats } from '../src/metrics/node.ts';
 import { renderJsonBodies } from '../src/render/json.ts';
+import { renderProtobuf } from '../src/render/protobuf.ts';
 import { renderOpenMetrics, renderText } from '../src/render/text.ts';
 import { createSnapshotBuffer } from '../src/snapshot/layout.ts';
 import { SnapshotWriter } from '../src/snapshot/writer.ts';
@@ -36,6 +38,7 @@ for (const wanted of SERIES) {
   const targets = aggregator.snapshot();
   const families = buildFamilies(targets, benchSelfStats(), config.profile);
   const text = encoder.encode(renderText(families));
+  const protobufBody = renderProtobuf(families);
   const writer = new SnapshotWriter(createSnapshotBuffer(SLOT_BYTES));
   const bodies = renderBodies(inputs, node, 1);
   const label = `${countSeries(families).toLocaleString('en-US')} series (${config.targets.length} targets, `
@@ -58,6 +61,12 @@ for (const wanted of SERIES) {
     })
     .add(`  gzipSync text, ${label}`, () => {
       sink += gzipSync(text).byteLength;
+    })
+    .add(`  renderProtobuf (classic + native buckets), ${label}`, () => {
+      sink += renderProtobuf(families).byteLength;
+    })
+    .add(`  gzipSync protobuf, ${label}`, () => {
+      sink += gzipSync(protobufBody).byteLength;
     })
     .add(`  renderJsonBodies, ${label}`, () => {
       sink += renderJsonBodies(targets, node, { agentId: config.agentId, nowMs: Date.now() }).size;

@@ -1,12 +1,14 @@
 /**
- * Aggregator holds the cumulative per-target state in the publisher thread: fixed buckets counted
- * exactly, an HDR histogram (3 significant digits) for percentiles, error counters by reason, up and
- * app values. It is fed ProbeBatchResults and read once per publish; it does no I/O.
+ * Aggregator holds the cumulative per-target state in the publisher thread: fixed buckets and native
+ * (exponential) buckets counted exactly, an HDR histogram (3 significant digits) for percentiles, error
+ * counters by reason, up and app values, and when they started counting. It is fed ProbeBatchResults and
+ * read once per publish; it does no I/O.
  */
 import * as hdr from 'hdr-histogram-js';
 import { FAILURE_REASONS, type ProbeFailureReason, type ProbeTarget } from '../probes/probe.ts';
 import { kOk, type ProbeBatchResult } from '../pool/messages.ts';
 import type { LatencySummary, TargetSnapshot } from './model.ts';
+import { NATIVE_DEFAULTS, NativeHistogram, validateNativeOptions, type NativeHistogramOptions } from './native-histogram.ts';
 
 /** HDR_SIGNIFICANT_DIGITS is the recording precision: values within 0.1% are indistinguishable. */
 export const HDR_SIGNIFICANT_DIGITS = 3;
@@ -23,13 +25,16 @@ class TargetState {
   readonly perBucket: Float64Array;
   readonly boundsUs: Float64Array;
   histogram: hdr.JsHistogram = newHistogram(hdr.Int32Histogram);
+  /** native counts the same latencies, in seconds, into exponential buckets. */
+  readonly native: NativeHistogram;
   /** summary is `latency()`'s answer as of summaryCount observations. */
   private summary: LatencySummary | undefined;
   private summaryCount = 0;
 
-  constructor(public target: ProbeTarget) {
+  constructor(public target: ProbeTarget, native: NativeHistogramOptions, readonly createdMs: number) {
     this.boundsUs = Float64Array.from(target.buckets, (s) => s * 1e6);
     this.perBucket = new Float64Array(target.buckets.length + 1);
+    this.native = new NativeHistogram(native);
   }
 
   observe(latencyUs: number): void {
@@ -39,6 +44,8 @@ class TargetState {
     let i = 0;
     while (i < bounds.length && latencyUs > bounds[i]!) i++;
     this.perBucket[i]!++;
+    this.native.observe(latencyUs / 1e6); // the one µs → s conversion; the classic sum converts sumUs at read
+
     if (this.count === UINT32_COUNT_LIMIT) this.widen();
     this.histogram.recordValue(Math.max(0, Math.round(latencyUs)));
   }
@@ -81,25 +88,46 @@ function newHistogram(Counts: typeof hdr.Int32Histogram | typeof hdr.Float64Hist
   return h;
 }
 
+/** AggregatorOptions: the native histogram settings and, for tests, the clock of created timestamps. */
+export interface AggregatorOptions {
+  /** native configures every target's native histogram (default NATIVE_DEFAULTS). */
+  readonly native?: NativeHistogramOptions;
+  /** now returns Unix time in ms (default Date.now); it stamps when a target's state starts. */
+  readonly now?: () => number;
+}
+
 /** Aggregator merges batch results into cumulative per-target state. */
 export class Aggregator {
   private readonly states = new Map<string, TargetState>();
   private order: string[] = [];
+  private native: NativeHistogramOptions;
+  private readonly now: () => number;
+
+  constructor(options: AggregatorOptions = {}) {
+    this.native = validateNativeOptions(options.native ?? NATIVE_DEFAULTS, 'native');
+    this.now = options.now ?? Date.now;
+  }
 
   /**
-   * setTargets installs the target list. A target whose kind and buckets are unchanged keeps its counters
-   * (a changed URL or interval is the same series); a new or re-shaped target starts from zero, and a
-   * removed one is dropped, so every family stays cumulative for as long as its series exists.
+   * setTargets installs the target list (and, when given, new native histogram options). A target whose
+   * kind, buckets and native options are unchanged keeps its counters (a changed URL or interval is the
+   * same series); a new or re-shaped target starts from zero with a new created timestamp, and a removed
+   * one is dropped, so every family stays cumulative for as long as its series exists. A native schema
+   * or zero threshold change cannot carry counts over (finer buckets cannot be split out of coarser
+   * ones) and the classic and native buckets share one created timestamp, so it re-shapes the target.
    */
-  setTargets(targets: readonly ProbeTarget[]): void {
+  setTargets(targets: readonly ProbeTarget[], native?: NativeHistogramOptions): void {
+    if (native !== undefined) this.native = validateNativeOptions(native, 'native');
+    const createdMs = this.now();
     const next = new Map<string, TargetState>();
     for (const target of targets) {
       const old = this.states.get(target.name);
-      if (old !== undefined && old.target.kind === target.kind && sameBuckets(old.target.buckets, target.buckets)) {
+      if (old !== undefined && old.target.kind === target.kind && sameBuckets(old.target.buckets, target.buckets)
+        && sameNative(old.native.options, this.native)) {
         old.target = target;
         next.set(target.name, old);
       } else {
-        next.set(target.name, new TargetState(target));
+        next.set(target.name, new TargetState(target, this.native, createdMs));
       }
     }
     this.states.clear();
@@ -157,6 +185,8 @@ function toSnapshot(s: TargetState): TargetSnapshot {
     lastProbeMs: s.lastProbeMs,
     ...(s.count > 0 ? { latency: s.latency() } : {}),
     app: s.app,
+    createdSeconds: s.createdMs / 1000,
+    native: s.native.buckets(),
   };
 }
 
@@ -197,4 +227,8 @@ function rankOf(p: number, total: number): number {
 
 function sameBuckets(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+function sameNative(a: NativeHistogramOptions, b: NativeHistogramOptions): boolean {
+  return a.schema === b.schema && a.zeroThreshold === b.zeroThreshold && a.maxBuckets === b.maxBuckets;
 }

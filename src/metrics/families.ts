@@ -74,17 +74,20 @@ function pushProbeFamilies(
   const errors: ScalarSample[] = [];
   for (const snapshot of detailed) {
     const labels = targetLabels(snapshot);
+    const created = snapshot.createdSeconds;
     duration.push({
       labels,
       bounds: snapshot.target.buckets,
       cumulative: cumulativeOf(snapshot),
       count: snapshot.count,
       sum: snapshot.sumSeconds,
+      ...(created === undefined ? {} : { created }),
+      ...(snapshot.native === undefined ? {} : { native: snapshot.native }),
     });
     const always = ALWAYS_EMITTED_REASONS[snapshot.kind];
     for (const reason of FAILURE_REASONS) {
       const value = snapshot.errors[reason] ?? 0;
-      if (value > 0 || always.includes(reason)) errors.push({ labels: targetLabels(snapshot, reason), value });
+      if (value > 0 || always.includes(reason)) errors.push(counterSample(targetLabels(snapshot, reason), value, created));
     }
   }
   const up: ScalarSample[] = [];
@@ -94,7 +97,7 @@ function pushProbeFamilies(
     const labels = targetLabels(snapshot);
     up.push({ labels, value: snapshot.up });
     last.push({ labels, value: snapshot.lastProbeMs / 1000 });
-    probes.push({ labels, value: snapshot.probes });
+    probes.push(counterSample(labels, snapshot.probes, snapshot.createdSeconds));
   }
   families.push(
     histogram(PROBE_METRICS.duration, duration),
@@ -173,16 +176,18 @@ function pushDirectusFamilies(targets: readonly TargetSnapshot[], families: Metr
       ? { target: snapshot.name, ...snapshot.target.labels }
       : snapshot.target.labels);
     if (family.type === 'histogram') {
+      // Directus's families stay classic: their unit is ms, and native buckets are counted in seconds.
       families.push(histogram(family.name, family.members.map((snapshot) => ({
         labels: labelsOf(snapshot),
         bounds: boundsInMs(snapshot.target.buckets),
         cumulative: cumulativeOf(snapshot),
         count: snapshot.count,
         sum: secondsToMs(snapshot.sumSeconds),
+        ...(snapshot.createdSeconds === undefined ? {} : { created: snapshot.createdSeconds }),
       }))));
     } else {
       // prom-client writes Directus's counters under their own name in text 0.0.4 (no `_total`).
-      const errors = family.members.map((snapshot) => ({ labels: labelsOf(snapshot), value: totalErrors(snapshot) }));
+      const errors = family.members.map((snapshot) => counterSample(labelsOf(snapshot), totalErrors(snapshot), snapshot.createdSeconds));
       families.push({ ...counter(family.name, errors), textName: family.name.name });
     }
   }
@@ -235,32 +240,37 @@ function secondsToMs(seconds: number): number {
   return Math.round(seconds * 1e9) / 1e6;
 }
 
+/**
+ * pushSelfFamilies appends probex's own families. Its counters start at 0 when the process starts, so
+ * their created timestamp is the start time.
+ */
 function pushSelfFamilies(self: SelfStats, families: MetricFamily[]): void {
   const m = SELF_METRICS;
   const p = PROCESS_METRICS;
+  const since = (value: number): ScalarSample[] => [counterSample(NO_LABELS, value, self.startTimeSeconds)];
   families.push(
     gauge(m.buildInfo, [{ labels: { version: self.version }, value: 1 }]),
-    counter(m.scrapes, one(self.scrapesTotal)),
-    counter(m.apiRequests, one(self.apiRequestsTotal)),
+    counter(m.scrapes, since(self.scrapesTotal)),
+    counter(m.apiRequests, since(self.apiRequestsTotal)),
     gauge(m.snapshotGeneration, one(self.generation)),
     gauge(m.snapshotTimestamp, one(self.snapshotTimestampSeconds)),
     gauge(m.snapshotAge, one(self.snapshotAgeSeconds)),
     gauge(m.snapshotSize, one(self.snapshotBytes)),
     gauge(m.publishDuration, one(self.publishDurationSeconds)),
-    counter(m.publishFailures, one(self.publishFailuresTotal)),
+    counter(m.publishFailures, since(self.publishFailuresTotal)),
     gauge(m.poolThreads, one(self.poolThreads)),
     gauge(m.poolUtilization, one(self.poolUtilization)),
     gauge(m.poolQueueSize, one(self.poolQueueSize)),
-    counter(m.probesSkipped, one(self.probesSkippedTotal)),
+    counter(m.probesSkipped, since(self.probesSkippedTotal)),
     gauge(m.eventLoopDelayP50, one(self.eventLoopDelay.p50)),
     gauge(m.eventLoopDelayP99, one(self.eventLoopDelay.p99)),
     gauge(m.eventLoopDelayMax, one(self.eventLoopDelay.max)),
-    counter(m.configReloads, one(self.configReloadsTotal)),
-    counter(m.configReloadFailures, one(self.configReloadFailuresTotal)),
+    counter(m.configReloads, since(self.configReloadsTotal)),
+    counter(m.configReloadFailures, since(self.configReloadFailuresTotal)),
     gauge(m.configLastReloadSuccessful, one(self.configLastReloadSuccessful)),
-    counter(p.cpuUser, one(self.cpuUserSecondsTotal)),
-    counter(p.cpuSystem, one(self.cpuSystemSecondsTotal)),
-    counter(p.cpu, one(self.cpuUserSecondsTotal + self.cpuSystemSecondsTotal)),
+    counter(p.cpuUser, since(self.cpuUserSecondsTotal)),
+    counter(p.cpuSystem, since(self.cpuSystemSecondsTotal)),
+    counter(p.cpu, since(self.cpuUserSecondsTotal + self.cpuSystemSecondsTotal)),
     gauge(p.residentMemory, one(self.residentMemoryBytes)),
     gauge(p.heapUsed, one(self.heapUsedBytes)),
     gauge(p.startTime, one(self.startTimeSeconds)),
@@ -271,6 +281,11 @@ const NO_LABELS: Labels = Object.freeze({});
 
 function one(value: number): ScalarSample[] {
   return [{ labels: NO_LABELS, value }];
+}
+
+/** counterSample is a counter series, with its created timestamp when it is known. */
+function counterSample(labels: Labels, value: number, created: number | undefined): ScalarSample {
+  return created === undefined ? { labels, value } : { labels, value, created };
 }
 
 function counter(name: MetricName, samples: readonly ScalarSample[]): CounterFamily {

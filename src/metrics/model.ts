@@ -1,9 +1,11 @@
 /**
- * The single data model both renderers read. The publisher thread builds it from the aggregator's
- * cumulative state once per publish; render/text.ts turns families into exposition text, render/json.ts
- * turns target and node snapshots into DC/OS-shaped JSON bodies.
+ * The single data model the renderers read. The publisher thread builds it from the aggregator's
+ * cumulative state once per publish; render/text.ts turns families into exposition text,
+ * render/protobuf.ts into delimited io.prometheus.client messages, render/json.ts turns target and node
+ * snapshots into DC/OS-shaped JSON bodies.
  */
 import type { ProbeFailureReason, ProbeKind, ProbeTarget } from '../probes/probe.ts';
+import type { NativeBuckets } from './native-histogram.ts';
 
 export type Labels = Readonly<Record<string, string>>;
 
@@ -11,6 +13,11 @@ export type Labels = Readonly<Record<string, string>>;
 export interface ScalarSample {
   readonly labels: Labels;
   readonly value: number;
+  /**
+   * created is when a counter series started counting from 0, in Unix seconds (OpenMetrics `_created`,
+   * protobuf `created_timestamp`). Absent on gauges and where it is unknown.
+   */
+  readonly created?: number;
 }
 
 /** HistogramSample is one histogram series: cumulative counts per upper bound, +Inf implied by `count`. */
@@ -23,6 +30,13 @@ export interface HistogramSample {
   /** count is the total number of observations; it is the +Inf bucket. */
   readonly count: number;
   readonly sum: number;
+  /** created is when the histogram started counting from 0, in Unix seconds (see ScalarSample.created). */
+  readonly created?: number;
+  /**
+   * native is the same observations counted into exponential buckets (a native histogram). It shares
+   * `count` and `sum` with the classic buckets; only the protobuf exposition carries it.
+   */
+  readonly native?: NativeBuckets;
 }
 
 interface FamilyBase {
@@ -88,6 +102,13 @@ export interface TargetSnapshot {
   readonly latency?: LatencySummary;
   /** app holds the last application-level values the probe reported (rows, status, bytes ...). */
   readonly app: Readonly<Record<string, number>>;
+  /**
+   * createdSeconds is when this target's counters and histogram started from 0 (Unix seconds): the
+   * start of probex, or the reload that added or re-shaped the target.
+   */
+  readonly createdSeconds?: number;
+  /** native holds the successful probes' latencies in exponential buckets (seconds). */
+  readonly native?: NativeBuckets;
 }
 
 /** SelfStats are probex's own measurements, gathered by the publisher at publish time. */

@@ -34,7 +34,9 @@ export function renderText(families: readonly MetricFamily[]): string {
 
 /**
  * renderOpenMetrics renders families as OpenMetrics 1.0 text: TYPE, UNIT, HELP metadata, counter samples
- * named `<name>_total`, canonical `le` values (`1.0`, `0.001`, `+Inf`), and a final `# EOF` line.
+ * named `<name>_total`, canonical `le` values (`1.0`, `0.001`, `+Inf`), and a final `# EOF` line. A
+ * counter or histogram sample whose model carries `created` gets a `<name>_created` line (Unix seconds)
+ * after its other samples, as client_golang writes them.
  */
 export function renderOpenMetrics(families: readonly MetricFamily[]): string {
   const parts: string[] = new Array<string>(families.length + 1);
@@ -46,29 +48,32 @@ export function renderOpenMetrics(families: readonly MetricFamily[]): string {
     if (family.unit !== undefined && family.unit !== '') out += `# UNIT ${name} ${family.unit}\n`;
     if (family.help !== '') out += `# HELP ${name} ${escapeOpenMetricsString(family.help)}\n`;
     if (family.type === 'histogram') out += histogramLines(name, family.samples, formatCanonicalLe, true, cache);
-    else out += scalarLines(family.type === 'counter' ? `${name}_total` : name, family.samples, cache);
+    else if (family.type === 'counter') out += scalarLines(`${name}_total`, family.samples, cache, `${name}_created`);
+    else out += scalarLines(name, family.samples, cache);
     parts[i] = out;
   }
   parts[families.length] = '# EOF\n';
   return parts.join('');
 }
 
-function scalarLines(name: string, samples: readonly ScalarSample[], cache: LabelCache): string {
+/** scalarLines writes one line per sample, plus its `createdName` line when given and the sample has `created`. */
+function scalarLines(name: string, samples: readonly ScalarSample[], cache: LabelCache, createdName?: string): string {
   let out = '';
   for (let i = 0; i < samples.length; i++) {
     const sample = samples[i]!;
     const pairs = labelPairs(sample.labels, cache);
-    out += pairs === ''
-      ? `${name} ${formatValue(sample.value)}\n`
-      : `${name}{${pairs}} ${formatValue(sample.value)}\n`;
+    const suffix = pairs === '' ? ' ' : `{${pairs}} `;
+    out += `${name}${suffix}${formatValue(sample.value)}\n`;
+    if (createdName !== undefined && sample.created !== undefined) out += `${createdName}${suffix}${formatValue(sample.created)}\n`;
   }
   return out;
 }
 
 /**
  * histogramLines writes, per sample, the cumulative buckets, the `+Inf` bucket (always equal to `_count`),
- * `_sum` and `_count`. OpenMetrics puts `_count` before `_sum`, as the spec's examples do; 0.0.4 follows
- * the Go and JS clients (`_sum` first). `le` is the last label, as the Go client writes it.
+ * `_sum` and `_count`. OpenMetrics puts `_count` before `_sum`, as the spec's examples do, then `_created`
+ * when the sample has it; 0.0.4 follows the Go and JS clients (`_sum` first, no `_created`). `le` is the
+ * last label, as the Go client writes it.
  */
 function histogramLines(
   name: string, samples: readonly HistogramSample[], le: (v: number) => string, om: boolean, cache: LabelCache,
@@ -76,6 +81,7 @@ function histogramLines(
   const bucket = `${name}_bucket{`;
   const sumName = `${name}_sum`;
   const countName = `${name}_count`;
+  const createdName = `${name}_created`;
   let out = '';
   let lastBounds: readonly number[] | undefined;
   // leTails[b] is `<le>"} `: each bucket line is then prefix + tail + value + newline.
@@ -98,6 +104,7 @@ function histogramLines(
     out += om
       ? `${countName}${suffix}${count}\n${sumName}${suffix}${formatValue(sample.sum)}\n`
       : `${sumName}${suffix}${formatValue(sample.sum)}\n${countName}${suffix}${count}\n`;
+    if (om && sample.created !== undefined) out += `${createdName}${suffix}${formatValue(sample.created)}\n`;
   }
   return out;
 }

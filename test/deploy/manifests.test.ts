@@ -526,6 +526,15 @@ describe('deploy/prometheus', () => {
     assert.equal(down.for, '1m');
   });
 
+  /** uncommentBlock uncomments the whole lines between `# BEGIN <name>` and `# END <name>`. */
+  function uncommentBlock(text: string, name: string): string {
+    const begin = text.lastIndexOf('\n', text.indexOf(`# BEGIN ${name}`)) + 1;
+    const end = text.lastIndexOf('\n', text.indexOf(`# END ${name}`)) + 1;
+    assert.ok(begin > 0 && end > begin, `the ${name} markers are missing`);
+    const block = text.slice(begin, end).split('\n').slice(1).map((l) => l.replace(/^(\s*)# ?/, '$1')).join('\n');
+    return text.slice(0, begin) + block + text.slice(end);
+  }
+
   // promtool checks that credentials_file exists: check a copy whose credentials file is a temp file.
   function checkableCopy(uncommentSd: boolean): { dir: string; file: string } {
     const dir = mkdtempSync(join(tmpdir(), 'probex-prom-'));
@@ -549,6 +558,42 @@ describe('deploy/prometheus', () => {
     writeFileSync(join(dir, 'rules.yml'), read(RULES));
     return { dir, file };
   }
+
+  it('promtool check config (native histogram example uncommented)', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'probex-prom-'));
+    try {
+      writeFileSync(join(dir, 'token'), 'a-test-token-0123456789\n');
+      writeFileSync(join(dir, 'rules.yml'), read(RULES));
+      const text = uncommentBlock(read(PROMETHEUS).replaceAll(/credentials_file:\s*\S+/g, `credentials_file: ${join(dir, 'token')}`),
+        'native example');
+      const job = only((parse(text) as { scrape_configs: Obj[] }).scrape_configs.filter((j) => j.job_name === 'probex-native'),
+        'probex-native job');
+      assert.equal(job.scrape_native_histograms, true);
+      assert.equal(job.always_scrape_classic_histograms, true);
+      assert.equal(job.metrics_path, '/metrics');
+      const file = join(dir, 'prometheus.yml');
+      writeFileSync(file, text);
+      if (PROMTOOL === undefined) {
+        await promtool(t, PROMTOOL, []);
+        return;
+      }
+      const version = (await execFileP(PROMTOOL, ['--version'])).stdout;
+      const [major = 0, minor = 0] = (/version (\d+)\.(\d+)/.exec(version) ?? []).slice(1).map(Number);
+      if (major > 3 || (major === 3 && minor >= 8)) {
+        assert.match((await promtool(t, PROMTOOL, ['check', 'config', file]))!, /SUCCESS/);
+        return;
+      }
+      // An older promtool does not know the 3.x fields (the first its parser meets is reported) and the
+      // rest of the job must check clean without them.
+      const old = await execFileP(PROMTOOL, ['check', 'config', file]).then(() => '', (err: { stdout?: string; stderr?: string }) =>
+        `${err.stdout ?? ''}${err.stderr ?? ''}`);
+      assert.match(old, /field (scrape_native_histograms|always_scrape_classic_histograms) not found/);
+      writeFileSync(file, text.replace(/^\s*(scrape_native_histograms|always_scrape_classic_histograms): true\n/gm, ''));
+      assert.match((await promtool(t, PROMTOOL, ['check', 'config', file]))!, /SUCCESS: 1 rule files found/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   for (const sd of [false, true]) {
     it(`promtool check config${sd ? ' (kubernetes_sd example uncommented)' : ''}`, async (t) => {

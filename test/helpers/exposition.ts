@@ -56,6 +56,8 @@ export interface SnapshotState {
   readonly up?: 0 | 1;
   readonly lastProbeMs?: number;
   readonly app?: Readonly<Record<string, number>>;
+  /** createdSeconds is when the target's counters started (absent: unknown, no `_created`). */
+  readonly createdSeconds?: number;
 }
 
 /** makeSnapshot builds a TargetSnapshot; with no state it is a never-probed target (all zeros, up 0). */
@@ -72,6 +74,7 @@ export function makeSnapshot(target: ProbeTarget, state: SnapshotState = {}): Ta
     up: state.up ?? 0,
     lastProbeMs: state.lastProbeMs ?? 0,
     app: state.app ?? {},
+    ...(state.createdSeconds === undefined ? {} : { createdSeconds: state.createdSeconds }),
   };
 }
 
@@ -80,39 +83,42 @@ export const FIXTURE_HTTP_NOTE = 'say "hi" \\ back\nslash – ünï ✓';
 
 /**
  * fixtureTargets is the golden input: a healthy mysql, two redis (one up, one refused), local storage,
- * an http target with custom buckets and a label needing every escape, a never-probed tcp target (no
- * bucket counts at all) and a synthetic target with a non-terminating float sum.
+ * an http target with custom buckets and a label needing every escape (re-shaped by a reload, so its
+ * created time is later), a never-probed tcp target (no bucket counts at all) and a synthetic target with
+ * a non-terminating float sum.
  */
 export function fixtureTargets(): TargetSnapshot[] {
   const t0 = 1_700_000_000_000;
+  const start = fixtureSelfStats().startTimeSeconds; // targets counting since probex started
+  const reloaded = 1_700_000_000.75; // a target re-shaped by a reload, before its last probe
   return [
     makeSnapshot(makeTarget({ name: 'mysql', kind: 'mysql' }), {
       probes: 120, count: 118, sumSeconds: 1.234567,
       bucketCounts: [3, 90, 110, 115, 116, 117, 117, 118, 118, 118, 118],
-      errors: { timeout: 2 }, up: 1, lastProbeMs: t0 + 123,
+      errors: { timeout: 2 }, up: 1, lastProbeMs: t0 + 123, createdSeconds: start,
     }),
     makeSnapshot(makeTarget({ name: 'redis-cache', kind: 'redis', labels: { role: 'cache' } }), {
       probes: 200, count: 199, sumSeconds: 0.0875,
       bucketCounts: [150, 199, 199, 199, 199, 199, 199, 199, 199, 199, 199],
-      errors: { refused: 1 }, up: 1, lastProbeMs: t0 + 250,
+      errors: { refused: 1 }, up: 1, lastProbeMs: t0 + 250, createdSeconds: start,
     }),
     makeSnapshot(makeTarget({ name: 'redis-queue', kind: 'redis', url: 'redis://127.0.0.1:6380/1', labels: { role: 'queue' } }), {
-      probes: 50, errors: { refused: 45, timeout: 5 }, up: 0, lastProbeMs: t0 + 500,
+      probes: 50, errors: { refused: 45, timeout: 5 }, up: 0, lastProbeMs: t0 + 500, createdSeconds: start,
     }),
     makeSnapshot(makeTarget({ name: 'storage-local', kind: 'storage' }), {
       probes: 60, count: 60, sumSeconds: 0.3,
       bucketCounts: [0, 12, 40, 55, 58, 60, 60, 60, 60, 60, 60],
-      up: 1, lastProbeMs: t0 + 750,
+      up: 1, lastProbeMs: t0 + 750, createdSeconds: start,
     }),
     makeSnapshot(makeTarget({ name: 'api', kind: 'http', buckets: [0.005, 0.05, 0.5, 5], labels: { note: FIXTURE_HTTP_NOTE } }), {
       probes: 10, count: 8, sumSeconds: 0.25, bucketCounts: [1, 6, 8, 8],
-      errors: { status: 2 }, up: 0, lastProbeMs: t0 + 1000,
+      errors: { status: 2 }, up: 0, lastProbeMs: t0 + 1000, createdSeconds: reloaded,
     }),
-    makeSnapshot(makeTarget({ name: 'tcp-never', kind: 'tcp' }), { bucketCounts: [] }),
+    makeSnapshot(makeTarget({ name: 'tcp-never', kind: 'tcp' }), { bucketCounts: [], createdSeconds: start }),
     makeSnapshot(makeTarget({ name: 'synth-1', kind: 'synthetic', labels: { team: 'core' } }), {
       probes: 1000, count: 990, sumSeconds: 0.1 + 0.2,
       bucketCounts: [400, 980, 985, 987, 988, 989, 989, 990, 990, 990, 990],
-      errors: { other: 10 }, up: 1, lastProbeMs: t0 + 1500,
+      errors: { other: 10 }, up: 1, lastProbeMs: t0 + 1500, createdSeconds: start,
     }),
   ];
 }

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { DEFAULT_LATENCY_BUCKETS_SECONDS } from '../../src/config.ts';
 import * as hdr from 'hdr-histogram-js';
 import { Aggregator, HDR_SIGNIFICANT_DIGITS } from '../../src/metrics/aggregator.ts';
+import { NATIVE_DEFAULTS, nativeBucketKey, type NativeBuckets } from '../../src/metrics/native-histogram.ts';
 import { FAILURE_REASONS, type ProbeTarget } from '../../src/probes/probe.ts';
 import { kOk, type ProbeBatchResult } from '../../src/pool/messages.ts';
 
@@ -172,4 +173,75 @@ test('app values keep the last reported set', () => {
   agg.record(['t'], { ...batch([10]), app: [{ rows: 1 }] });
   agg.record(['t'], { ...batch([10]), app: [null] });
   assert.deepEqual(agg.snapshot()[0]!.app, { rows: 1 });
+});
+
+/** bucketCounts expands native spans and deltas into key → count (non-empty buckets only). */
+function nativeCounts(native: NativeBuckets): Map<number, number> {
+  const out = new Map<number, number>();
+  let key = 0;
+  let count = 0;
+  let d = 0;
+  for (const span of native.positiveSpans) {
+    key += span.offset;
+    for (let i = 0; i < span.length; i++, key++) {
+      count += native.positiveDeltas[d++]!;
+      if (count > 0) out.set(key, count);
+    }
+  }
+  return out;
+}
+
+test('native buckets are exact for a known set of latencies, with the classic count and sum', () => {
+  // µs, converted once to seconds: 1 s and 2 s lie exactly on schema-3 boundaries (upper-inclusive), 0 µs
+  // goes to the zero bucket, 1.000001 s to the bucket above 1 s.
+  const latencies = [0, 250, 500, 1000, 1000, 1001, 2000, 3000, 1_000_000, 1_000_001, 2_000_000, 1_500_000];
+  const agg = new Aggregator();
+  agg.setTargets([target('t')]);
+  agg.record(['t'], batch(latencies));
+  const snap = agg.snapshot()[0]!;
+  const native = snap.native!;
+  assert.equal(native.schema, 3);
+  assert.equal(native.zeroThreshold, 2 ** -128);
+  assert.equal(native.zeroCount, 1);
+  // Schema 3: 1 s is bucket 0 (upper bound 1, inclusive), 1.000001 s bucket 1, 1.5 s bucket 5, 2 s bucket 8;
+  // 1 ms is bucket ceil(8 * log2(0.001)) = -79, 2 ms bucket -71, 3 ms -67, 0.5 ms -87, 0.25 ms -95.
+  assert.deepEqual([...nativeCounts(native)], [[-95, 1], [-87, 1], [-79, 3], [-71, 1], [-67, 1], [0, 1], [1, 1], [5, 1], [8, 1]]);
+  for (const us of latencies.slice(1)) assert.ok(nativeCounts(native).has(nativeBucketKey(us / 1e6, 3)), String(us));
+  let inBuckets = native.zeroCount;
+  for (const c of nativeCounts(native).values()) inBuckets += c;
+  assert.equal(inBuckets, snap.count, 'native buckets hold every observation the classic _count has');
+  // The classic le="1" bucket and the native buckets up to key 0 (upper bound 1 s) hold the same observations.
+  let upToOne = native.zeroCount;
+  for (const [key, c] of nativeCounts(native)) if (key <= 0) upToOne += c;
+  assert.equal(DEFAULT_LATENCY_BUCKETS_SECONDS.at(-1), 1);
+  assert.equal(snap.bucketCounts.at(-1), upToOne);
+});
+
+test('native histograms follow the aggregator\'s options; an option change re-shapes the target with a new created time', () => {
+  let now = 1_700_000_000_000;
+  const agg = new Aggregator({ native: { ...NATIVE_DEFAULTS, schema: 1 }, now: () => now });
+  agg.setTargets([target('t')]);
+  agg.record(['t'], batch([1000, 2000]));
+  const before = agg.snapshot()[0]!;
+  assert.equal(before.native!.schema, 1);
+  assert.equal(before.createdSeconds, 1_700_000_000);
+  now += 60_000;
+  agg.setTargets([target('t')]); // same options: same state, same created time
+  assert.equal(agg.snapshot()[0]!.count, 2);
+  assert.equal(agg.snapshot()[0]!.createdSeconds, 1_700_000_000);
+  now += 60_000;
+  agg.setTargets([target('t')], { ...NATIVE_DEFAULTS, schema: 4 });
+  const after = agg.snapshot()[0]!;
+  assert.deepEqual([after.count, after.native!.schema, after.createdSeconds], [0, 4, 1_700_000_120]);
+  assert.throws(() => agg.setTargets([target('t')], { ...NATIVE_DEFAULTS, schema: 9 }), /native\.schema must be an integer/);
+  assert.throws(() => new Aggregator({ native: { ...NATIVE_DEFAULTS, maxBuckets: 0 } }), /native\.maxBuckets/);
+});
+
+test('a target re-shaped by a reload gets the reload\'s created time; an unchanged one keeps its own', () => {
+  let now = 1_000_000;
+  const agg = new Aggregator({ now: () => now });
+  agg.setTargets([target('keep'), target('reshape')]);
+  now = 2_000_000;
+  agg.setTargets([target('keep'), target('reshape', [0.5, 1]), target('new')]);
+  assert.deepEqual(agg.snapshot().map((s) => [s.name, s.createdSeconds]), [['keep', 1000], ['reshape', 2000], ['new', 2000]]);
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Aggregator } from '../../src/metrics/aggregator.ts';
 import { ALWAYS_EMITTED_REASONS, buildFamilies } from '../../src/metrics/families.ts';
 import type { HistogramFamily, MetricFamily, ScalarSample } from '../../src/metrics/model.ts';
 import { DIRECTUS_BUCKETS_MS, isValidLabelName, isValidMetricName } from '../../src/metrics/names.ts';
@@ -137,6 +138,48 @@ describe('both profiles', () => {
       assert.deepEqual(up.map((s) => s.labels.target), targets.map((t) => t.name));
     });
   }
+});
+
+describe('created timestamps and native histograms', () => {
+  const aggregated = (): ReturnType<Aggregator['snapshot']> => {
+    const agg = new Aggregator({ now: () => 1_700_000_000_500 });
+    agg.setTargets([makeTarget({ name: 'db', kind: 'mysql' }), makeTarget({ name: 'api', kind: 'http' })]);
+    agg.record(['db', 'api'], {
+      target: Uint32Array.of(0, 0, 1), latencyUs: Float64Array.of(1000, 2000, 0), reason: Uint8Array.of(0, 0, 1),
+      endedAtMs: Float64Array.of(1, 2, 3), app: [null, null], failure: [null, null],
+    });
+    return agg.snapshot();
+  };
+
+  test('probex: the duration histogram carries the native buckets; counters and histograms carry the target\'s created time', () => {
+    const targets = aggregated();
+    const families = buildFamilies(targets, fixtureSelfStats(), 'probex');
+    const duration = histogramOf(families, 'probex_probe_duration_seconds');
+    assert.deepEqual(duration.samples.map((s) => s.native), targets.map((t) => t.native));
+    assert.ok(duration.samples.every((s) => s.native !== undefined && s.created === 1_700_000_000.5));
+    for (const name of ['probex_probe_errors', 'probex_probes']) {
+      assert.ok(scalarSamples(families, name).every((s) => s.created === 1_700_000_000.5), name);
+    }
+    for (const f of families) {
+      if (f.type === 'gauge') assert.ok(f.samples.every((s) => s.created === undefined), `${f.name} is a gauge`);
+      if (f.type === 'counter' && !f.name.startsWith('probex_probe')) {
+        assert.ok(f.samples.every((s) => s.created === fixtureSelfStats().startTimeSeconds), `${f.name} counts from start`);
+      }
+    }
+  });
+
+  test('directus: the ms histograms stay classic and carry the created time', () => {
+    const families = buildFamilies(aggregated(), fixtureSelfStats(), 'directus');
+    const ms = histogramOf(families, 'directus_db_mysql_response_time_ms');
+    assert.deepEqual(ms.samples.map((s) => [s.native, s.created]), [[undefined, 1_700_000_000.5]]);
+    assert.ok(histogramOf(families, 'probex_probe_duration_seconds').samples.every((s) => s.native !== undefined));
+  });
+
+  test('snapshots without created times (older producers) render no created fields', () => {
+    const families = buildFamilies([makeSnapshot(makeTarget({ name: 'db', kind: 'mysql' }))], fixtureSelfStats(), 'probex');
+    assert.ok(histogramOf(families, 'probex_probe_duration_seconds').samples.every((s) => !('created' in s) && !('native' in s)));
+    assert.ok(scalarSamples(families, 'probex_probes').every((s) => !('created' in s)));
+  });
 });
 
 describe('directus profile', () => {

@@ -169,6 +169,25 @@ describe('counters and metadata', () => {
   });
 });
 
+describe('_created', () => {
+  const created: MetricFamily[] = [
+    { ...counterFamily, samples: [{ labels: { reason: 'timeout' }, value: 3, created: 1_700_000_000.5 }, { labels: { reason: 'io' }, value: 1 }] },
+    { ...gaugeFamily, samples: [{ labels: {}, value: 1, created: 1_700_000_000 }] },
+    { ...histogramFamily, samples: [{ ...histogramFamily.samples[0]!, created: 1_700_000_000 }] },
+  ];
+
+  test('OpenMetrics writes _created after a counter\'s _total and after a histogram\'s _sum, only where the model has it', () => {
+    const om = renderOpenMetrics(created);
+    assert.ok(om.includes('x_errors_total{reason="timeout"} 3\nx_errors_created{reason="timeout"} 1700000000.5\nx_errors_total{reason="io"} 1\n'));
+    assert.ok(om.includes('x_duration_seconds_sum{target="a"} 9.5\nx_duration_seconds_created{target="a"} 1700000000\n'));
+    assert.equal((om.match(/_created/g) ?? []).length, 2, 'not for the io counter without created, never for a gauge');
+  });
+
+  test('text 0.0.4 has no _created lines', () => {
+    assert.equal(renderText(created).includes('_created'), false);
+  });
+});
+
 describe('wantsOpenMetrics', () => {
   test('Prometheus\'s own Accept header gets OpenMetrics', () => {
     assert.equal(wantsOpenMetrics(PROMETHEUS_ACCEPT), true);
