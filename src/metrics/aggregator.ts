@@ -7,7 +7,7 @@
 import * as hdr from 'hdr-histogram-js';
 import { FAILURE_REASONS, type ProbeFailureReason, type ProbeTarget } from '../probes/probe.ts';
 import { kOk, type ProbeBatchResult } from '../pool/messages.ts';
-import type { LatencySummary, TargetSnapshot } from './model.ts';
+import type { LastError, LatencySummary, TargetSnapshot } from './model.ts';
 import { NATIVE_DEFAULTS, NativeHistogram, validateNativeOptions, type NativeHistogramOptions } from './native-histogram.ts';
 
 /** HDR_SIGNIFICANT_DIGITS is the recording precision: values within 0.1% are indistinguishable. */
@@ -20,6 +20,7 @@ class TargetState {
   up: 0 | 1 = 0;
   lastProbeMs = 0;
   app: Readonly<Record<string, number>> = {};
+  lastError: LastError | undefined;
   readonly errors = new Float64Array(FAILURE_REASONS.length);
   /** perBucket[i] counts observations in (bound[i-1], bound[i]]; the last slot is (last bound, +Inf). */
   readonly perBucket: Float64Array;
@@ -148,6 +149,10 @@ export class Aggregator {
         state.observe(result.latencyUs[i]!);
       } else {
         state.errors[reason - 1]!++;
+        if (endedAt >= (state.lastError?.atMs ?? 0)) {
+          // The batch carries one message per target: its last failure's, which this run is when it ends last.
+          state.lastError = { reason: FAILURE_REASONS[reason - 1]!, message: result.failure[result.target[i]!] ?? '', atMs: endedAt };
+        }
       }
       if (endedAt >= state.lastProbeMs) {
         state.lastProbeMs = endedAt;
@@ -158,6 +163,15 @@ export class Aggregator {
       const state = states[t];
       if (app !== null && state !== undefined) state.app = app;
     });
+  }
+
+  /**
+   * histogram returns a target's cumulative HDR histogram of successful probe latencies in µs, or undefined
+   * for a name that is not configured. It is the live histogram, for reading during a publish (HDR
+   * exports, the status page): never record into it or keep it past the publish.
+   */
+  histogram(name: string): hdr.JsHistogram | undefined {
+    return this.states.get(name)?.histogram;
   }
 
   /** snapshot returns every configured target's state, in config order. */
@@ -184,6 +198,7 @@ function toSnapshot(s: TargetState): TargetSnapshot {
     up: s.up,
     lastProbeMs: s.lastProbeMs,
     ...(s.count > 0 ? { latency: s.latency() } : {}),
+    ...(s.lastError !== undefined ? { lastError: s.lastError } : {}),
     app: s.app,
     createdSeconds: s.createdMs / 1000,
     native: s.native.buckets(),

@@ -109,6 +109,17 @@ export interface TargetSnapshot {
   readonly createdSeconds?: number;
   /** native holds the successful probes' latencies in exponential buckets (seconds). */
   readonly native?: NativeBuckets;
+  /** lastError is the target's most recent failure, undefined until one happens (it stays after a recovery). */
+  readonly lastError?: LastError;
+}
+
+/** LastError is a target's most recent failed probe. */
+export interface LastError {
+  readonly reason: ProbeFailureReason;
+  /** message is the probe's one-line failure message (describeError), as the log has it. */
+  readonly message: string;
+  /** atMs is the Unix time in ms the failed probe ended. */
+  readonly atMs: number;
 }
 
 /** SelfStats are probex's own measurements, gathered by the publisher at publish time. */

@@ -79,7 +79,7 @@ export interface ProbeBatchResult {
   readonly endedAtMs: Float64Array;
   /** app[t] is the last app datapoints of target t in this batch, or null. */
   readonly app: ReadonlyArray<Readonly<Record<string, number>> | null>;
-  /** failure[t] is the message of target t's last failure in this batch, or null (for the log only). */
+  /** failure[t] is the message of target t's last failure in this batch, or null (for the log and the status page). */
   readonly failure: ReadonlyArray<string | null>;
 }
 

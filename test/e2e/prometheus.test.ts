@@ -3,6 +3,7 @@
  * (deploy/prometheus/), rewritten only for the test's ports and token file: 1 s scrapes with a Bearer
  * token. Then its HTTP API must show both targets up, finite p99s from the Redis and MariaDB histograms,
  * a dead dependency's error counter rising, and the recording rules aggregating across the instances.
+ * Every panel and variable query of the shipped Grafana dashboard (deploy/grafana/) must return data.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { freePort, startProbex, waitFor, type ProbexProcess } from '../helpers/probex-process.ts';
+import { loadDashboard, panelQueries, variableSelectors } from '../helpers/grafana.ts';
 import { MYSQL_URL, REDIS_URL, requireService } from '../helpers/services.ts';
 import { closedPort } from '../helpers/silent-server.ts';
 
@@ -142,4 +144,34 @@ test('the shipped recording rules aggregate both instances into one p99 series p
   assert.equal(p99[0]!.metric.instance, undefined, 'summed across instances');
   const ratio = await query('probex:probe_error_ratio:rate1m{target="dead"}');
   assert.deepEqual(values(ratio), [1], 'every probe of the dead target fails');
+});
+
+test('every query of the Grafana dashboard returns data from the live Prometheus', async (t) => {
+  if (!(await ready(t))) return;
+  const dashboard = loadDashboard();
+  // The recording rules need a few evaluations (every 5 s over 1m rates) before every panel has data.
+  let missing: string[] = [];
+  await waitFor('data for every dashboard query', async () => {
+    missing = [];
+    for (const q of panelQueries(dashboard)) {
+      const series = await query(q.promql);
+      if (!series.some((s) => Number.isFinite(Number(s.value[1])))) missing.push(`${q.panel} ${q.refId}: ${q.promql}`);
+    }
+    return missing.length === 0 ? true : undefined;
+  }, 60_000).catch(() => undefined);
+  assert.deepEqual(missing, [], 'queries without data');
+
+  // The heatmap is one series per bucket bound, as its `{{le}}` rows need.
+  const heatmap = panelQueries(dashboard).find((q) => q.type === 'heatmap')!;
+  const buckets = await query(heatmap.promql);
+  assert.ok(buckets.length > 5 && buckets.every((s) => s.metric.le !== undefined), `${buckets.length} bucket series`);
+  // Error ratio by reason: the dead target's refused probes, and only reasons that occurred.
+  const byReason = await query(panelQueries(dashboard).find((q) => q.panel === 'Error ratio by reason')!.promql);
+  const dead = byReason.find((s) => s.metric.target === 'dead' && s.metric.reason === 'refused');
+  assert.ok(dead !== undefined && Number(dead.value[1]) > 0.99, JSON.stringify(byReason.map((s) => s.metric)));
+
+  for (const v of variableSelectors(dashboard)) {
+    const values = new Set((await query(v.selector)).map((s) => s.metric[v.label]));
+    assert.ok(values.size >= (v.name === 'instance' ? INSTANCES : 3), `${v.name}: ${[...values].join(', ')}`);
+  }
 });

@@ -245,3 +245,25 @@ test('a target re-shaped by a reload gets the reload\'s created time; an unchang
   agg.setTargets([target('keep'), target('reshape', [0.5, 1]), target('new')]);
   assert.deepEqual(agg.snapshot().map((s) => [s.name, s.createdSeconds]), [['keep', 1000], ['reshape', 2000], ['new', 2000]]);
 });
+
+test('lastError keeps the most recent failure\'s reason, message and time, and stays after a recovery', () => {
+  const agg = new Aggregator();
+  agg.setTargets([target('t')]);
+  assert.equal(agg.snapshot()[0]!.lastError, undefined);
+  agg.record(['t'], { ...batch([0, 0, 500], [code('refused'), code('timeout'), kOk], 5_000), failure: ['deadline of 1000 ms exceeded'] });
+  assert.deepEqual(agg.snapshot()[0]!.lastError, { reason: 'timeout', message: 'deadline of 1000 ms exceeded', atMs: 5_001 });
+  agg.record(['t'], batch([400], [kOk], 6_000));
+  assert.equal(agg.snapshot()[0]!.lastError!.reason, 'timeout', 'a success does not clear it');
+  agg.record(['t'], { ...batch([0], [code('auth')], 4_000), failure: ['late batch'] });
+  assert.equal(agg.snapshot()[0]!.lastError!.message, 'deadline of 1000 ms exceeded', 'an older failure arriving late does not replace it');
+});
+
+test('histogram(name) is the target\'s live HDR histogram of successful latencies; unknown names are undefined', () => {
+  const agg = new Aggregator();
+  agg.setTargets([target('t')]);
+  agg.record(['t'], batch([100, 200, 300, 0], [kOk, kOk, kOk, code('refused')]));
+  const h = agg.histogram('t')!;
+  assert.equal(h.totalCount, 3);
+  assert.equal(h.maxValue, 300);
+  assert.equal(agg.histogram('nope'), undefined);
+});
