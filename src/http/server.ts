@@ -1,7 +1,8 @@
 /**
  * The uWebSockets.js front end. Every route answers in the handler's synchronous part: it checks auth,
  * reads the current snapshot generation and sends bytes rendered before the request arrived. There is
- * no await anywhere on this path, so no onAborted handler is needed and uWS's automatic cork applies.
+ * no await anywhere on this path, so uWS's automatic cork applies and no onAborted handler is needed;
+ * only a body the socket cannot take at once, and HEAD, register one (respond.ts says why).
  */
 import { createServer } from 'node:net';
 import type * as UWS from 'uWebSockets.js';
