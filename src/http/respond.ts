@@ -44,11 +44,12 @@ export function send(res: HttpResponse, status: Status, contentType: string, bod
 
 /*
  * Backpressure. uWS's end() copies whatever the kernel does not take into a buffer of the connection's own,
- * and goes on parsing: a client that pipelines requests and never reads would make probex hold every
- * response it asked for (1,000 scrapes of a 120 KB body: +120 MB). tryEnd never copies a body: it writes
- * what the kernel takes and reports whether that was all. So:
+ * and goes on parsing: a client that pipelines requests and never reads would make probex hold a copy of
+ * every body it asked for, without limit. tryEnd never copies a body: it writes what the kernel takes and
+ * reports whether that was all. So:
  *  - Normally it was (or the response fits uWS's 16 KB cork buffer, flushed when the handler returns):
- *    the response is done, as with end(), and nothing is allocated here.
+ *    the response is done, as with end(), and probex allocates nothing (uWS.js returns [ok, done] in a
+ *    small array of its own).
  *  - Otherwise the response stays in flight and the rest is sent from the same bytes (the snapshot's own
  *    copy, shared by every connection) each time the socket drains, as uWS's VideoStreamer example does.
  *  - A request that arrives on a connection whose response is still in flight makes uWS close that
