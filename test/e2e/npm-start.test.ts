@@ -15,14 +15,18 @@ import { freePort, waitFor, writeConfig } from '../helpers/probex-process.ts';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const linuxOnly = process.platform === 'linux' ? {} : { skip: 'the process tree is read from /proc' };
 
-/** processGroup lists the pids in process group pgid (field 5 of /proc/<pid>/stat; the name before it may hold spaces). */
+/**
+ * processGroup lists the live pids in process group pgid: /proc/<pid>/stat fields 3 (state) and 5 (pgrp),
+ * after the name, which may hold spaces. A zombie has ended and waits only to be reaped, so it is left out.
+ */
 function processGroup(pgid: number): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pgid) pids.push(Number(entry));
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pgrp) === pgid && state !== 'Z') pids.push(Number(entry));
     } catch {
       // The process ended between the listing and the read.
     }
