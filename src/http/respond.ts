@@ -30,21 +30,66 @@ export type Headers = ReadonlyArray<readonly [string, string]>;
  */
 export function send(res: HttpResponse, status: Status, contentType: string, body: Uint8Array | string,
   head = false, headers: Headers = []): void {
-  // This uWS build's endWithoutBody does not count as responding: returning from the handler after it
-  // aborts the process ("Returning from a request handler without responding..."). A no-op abort
-  // handler satisfies that check; the response is complete either way.
-  if (head || status === 204) res.onAborted(noop);
   res.writeStatus(STATUS[status]);
   if (status !== 204) res.writeHeader('content-type', contentType);
   for (const [name, value] of headers) res.writeHeader(name, value);
   if (status === 204) {
-    res.endWithoutBody(0);
+    res.endWithoutBody(); // no Content-Length on a 204 (RFC 9110 §8.6)
   } else if (head) {
-    res.endWithoutBody(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+    endHead(res, typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
   } else {
-    res.end(body);
+    endBody(res, body);
   }
 }
+
+/*
+ * Backpressure. uWS's end() copies whatever the kernel does not take into a buffer of the connection's own,
+ * and goes on parsing: a client that pipelines requests and never reads would make probex hold a copy of
+ * every body it asked for, without limit. tryEnd never copies a body: it writes what the kernel takes and
+ * reports whether that was all. So:
+ *  - Normally it was (or the response fits uWS's 16 KB cork buffer, flushed when the handler returns):
+ *    the response is done, as with end(), and probex allocates nothing (uWS.js returns [ok, done] in a
+ *    small array of its own).
+ *  - Otherwise the response stays in flight and the rest is sent from the same bytes (the snapshot's own
+ *    copy, shared by every connection) each time the socket drains, as uWS's VideoStreamer example does.
+ *  - A request that arrives on a connection whose response is still in flight makes uWS close that
+ *    connection ("not ready for another request"): a client gets at most one response ahead of what it
+ *    has read. What probex holds per connection is bounded by the cork buffer plus one response's headers.
+ * A reader that stops reading for ~10 s is dropped by uWS's own timeout, which tryEnd arms when it falls
+ * short; onAborted then releases the body.
+ */
+
+/** endBody sends body, streaming the part the kernel does not take at once as the socket drains. */
+function endBody(res: HttpResponse, body: Uint8Array | string): void {
+  const total = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+  // tryEnd answers [ok, done]; index it rather than destructure (no iterator on the hot path).
+  if (res.tryEnd(body, total)[0]) return;
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  res.onAborted(noop);
+  res.onWritable((offset) => res.tryEnd(bytes.subarray(offset), total)[0]);
+}
+
+/**
+ * endHead ends a HEAD response: the headers with the GET body's length, then the connection closes. In this
+ * uWS build a response that reports a length without sending it never counts as done (it waits for body
+ * bytes that HEAD must not send): the connection takes no further request, and nothing ever times it out.
+ * So probex says `Connection: close` and closes it once the handler has returned and uWS has flushed the
+ * headers. Closing also bounds a HEAD flood, whose answers have no body for tryEnd to measure
+ * backpressure with. HEAD is not the scrape path; the two closures here are its only allocations.
+ */
+function endHead(res: HttpResponse, length: number): void {
+  if (length === 0) {
+    res.endWithoutBody(0, true); // nothing to wait for: done, and uWS closes the connection after the flush
+    return;
+  }
+  let aborted = false;
+  res.onAborted(() => { aborted = true; });
+  res.writeHeader('connection', 'close');
+  res.tryEnd(EMPTY, length); // the headers, Content-Length: length; stays in flight
+  setImmediate(() => { if (!aborted) res.close(); });
+}
+
+const EMPTY = new Uint8Array(0);
 
 function noop(): void {}
 

@@ -1,9 +1,13 @@
 /**
  * The uWebSockets.js front end. Every route answers in the handler's synchronous part: it checks auth,
  * reads the current snapshot generation and sends bytes rendered before the request arrived. There is
- * no await anywhere on this path, so no onAborted handler is needed and uWS's automatic cork applies.
+ * no await anywhere on this path, so uWS's automatic cork applies and no onAborted handler is needed;
+ * only a body the socket cannot take at once, and HEAD, register one (respond.ts says why).
  */
-import type { HttpRequest, HttpResponse, us_listen_socket } from 'uWebSockets.js';
+import { createServer } from 'node:net';
+import type * as UWS from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import { NativeServerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { jsonKey } from '../render/json.ts';
 import { OPENMETRICS_CONTENT_TYPE, PROM_TEXT_CONTENT_TYPE, wantsOpenMetrics } from '../render/text.ts';
@@ -140,9 +144,9 @@ export function startServer(host: string, port: number, snapshot: SnapshotReader
   }
 
   return new Promise((resolve, reject) => {
-    app.listen(host, port, (token: us_listen_socket | false) => {
+    listenExclusive(uws, app, host, port, (token) => {
       if (token === false) {
-        reject(new Error(`cannot listen on ${host}:${port} (address in use or not available)`));
+        void listenFailure(host, port).then((why) => reject(new Error(`cannot listen on ${host}:${port}: ${why}`)));
         return;
       }
       resolve({
@@ -151,6 +155,41 @@ export function startServer(host: string, port: number, snapshot: SnapshotReader
         close: () => uws.us_listen_socket_close(token),
       });
     });
+  });
+}
+
+/**
+ * listenExclusive listens without SO_REUSEPORT. uWS's plain listen sets it, so a second process (another
+ * probex, or anything else that sets it) binds the same host:port and the kernel spreads new connections
+ * over both: scrapes would reach either at random. LIBUS_LISTEN_EXCLUSIVE_PORT leaves it unset, and such
+ * a bind fails. The native listen takes (host, port, options, callback); index.d.ts only declares the
+ * options overload without a host.
+ */
+function listenExclusive(uws: typeof UWS, app: TemplatedApp, host: string, port: number,
+  callback: (token: us_listen_socket | false) => void): void {
+  const exclusive = (uws as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT?: unknown }).LIBUS_LISTEN_EXCLUSIVE_PORT;
+  if (typeof exclusive !== 'number') {
+    throw new NativeServerError('this uWebSockets.js build has no LIBUS_LISTEN_EXCLUSIVE_PORT; probex will not share its port');
+  }
+  (app.listen as unknown as (h: string, p: number, options: number, cb: typeof callback) => void)(host, port, exclusive, callback);
+}
+
+/** LISTEN_ERRORS words the errno of a failed bind for the operator. */
+const LISTEN_ERRORS: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'address in use (another process listens on this port)',
+  EADDRNOTAVAIL: 'address not available (no interface of this host has it)',
+  EACCES: 'permission denied (ports below 1024 need privilege)',
+};
+
+/**
+ * listenFailure says why host:port cannot be listened on. uWS hands its callback only `false`, so the
+ * bind is tried once more with node:net (no SO_REUSEPORT either), whose error carries the errno.
+ */
+function listenFailure(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(LISTEN_ERRORS[err.code ?? ''] ?? err.message));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve('the bind failed, and a retry found the address free')));
   });
 }
 

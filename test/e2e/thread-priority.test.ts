@@ -52,17 +52,19 @@ test('backgroundNice: 10 runs the scheduler, publisher and probe workers 10 nice
   assert.ok(counts.get(10)! >= THREADS + 2, `${THREADS} probe workers, scheduler and publisher at +10: ${[...counts]}`);
 
   // backgroundNice is read at start-up only: a reload asking for another says so and changes nothing.
+  const pid = probex.child.pid!;
+  const threadsBefore = new Set(processThreadNices(pid).keys());
   writeFileSync(probex.configPath!, config(3));
   probex.child.kill('SIGHUP');
   await waitFor('the reload', async () => (probex.logs.some((l) => l.msg === 'config reloaded') ? true : undefined));
   assert.ok(probex.logs.some((l) => l.level === 40 && /backgroundNice change only on restart/.test(String(l.msg))));
-  // The reload's own one-shot thread runs at +10 too and may not have exited when the reload is logged:
-  // wait for it to go, then the +10 threads must be exactly the ones from before.
-  const after = await waitFor('the reload thread to exit', async () => {
-    const now = niceCounts(probex.child.pid!).get(10);
-    return now === counts.get(10) ? now : undefined;
-  }, 5_000).catch(() => niceCounts(probex.child.pid!).get(10));
-  assert.deepEqual(after, counts.get(10));
+  // The reload reads the file on a one-shot thread at backgroundNice, which answers before it ends: count
+  // once every thread that was not there before the SIGHUP has left /proc/<pid>/task.
+  await waitFor('the reload thread to end', async () => {
+    const added = [...processThreadNices(pid).keys()].filter((tid) => !threadsBefore.has(tid));
+    return added.length === 0 ? true : undefined;
+  });
+  assert.deepEqual(niceCounts(pid).get(10), counts.get(10));
 });
 
 test('by default every thread runs at the front end\'s priority', linuxOnly, async (t) => {

@@ -13,12 +13,12 @@ import { startDist } from './start-dist.ts';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DIST = process.env.PROBEX_ENTRY === 'dist' ? startDist() : undefined;
 /** NODE_ARGS start probex: node's own flags and the entry script, without probex's arguments. */
-const NODE_ARGS = DIST !== undefined
+export const NODE_ARGS = DIST !== undefined
   ? [...DIST.nodeFlags, join(ROOT, DIST.entry)] // as `npm run start:dist`
   // node with tsx's loader (no tsx CLI wrapper in between), so signals reach probex itself.
   : ['--import', 'tsx', join(ROOT, 'src/main.ts')];
 /** NODE_ENV_VARS are the variables `npm run start:dist` sets for node (none under tsx). */
-const NODE_ENV_VARS = DIST?.env ?? {};
+export const NODE_ENV_VARS = DIST?.env ?? {};
 
 /** ProbexProcess is a running probex with its parsed log lines. */
 export interface ProbexProcess {

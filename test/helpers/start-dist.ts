@@ -1,6 +1,7 @@
 /**
  * startDist reads package.json's `start:dist` script, the one place that says how the build runs:
- * `[NAME=value ...] node [node flags ...] <entry>`. The e2e helper starts dist/ that way, and the
+ * `[NAME=value ...] exec node [node flags ...] <entry>` (exec: npm's shell must not stay between npm and
+ * node, or npm's SIGTERM stops at the shell). The e2e helper starts dist/ that way, and the
  * manifests test checks the container image does the same.
  */
 import { readFileSync } from 'node:fs';
@@ -22,9 +23,11 @@ export function startDist(): StartDist {
   const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: Record<string, string> };
   const words = pkg.scripts['start:dist']!.trim().split(/\s+/);
   const node = words.indexOf('node');
-  if (node < 0 || node === words.length - 1) throw new Error(`start:dist is not "[NAME=value ...] node [flags ...] <entry>": ${words.join(' ')}`);
+  if (node < 1 || words[node - 1] !== 'exec' || node === words.length - 1) {
+    throw new Error(`start:dist is not "[NAME=value ...] exec node [flags ...] <entry>": ${words.join(' ')}`);
+  }
   const env: Record<string, string> = {};
-  for (const word of words.slice(0, node)) {
+  for (const word of words.slice(0, node - 1)) {
     const eq = word.indexOf('=');
     if (eq <= 0) throw new Error(`start:dist: "${word}" before node is not NAME=value`);
     env[word.slice(0, eq)] = word.slice(eq + 1);
