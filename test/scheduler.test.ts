@@ -7,7 +7,7 @@ import type { ProbePool } from '../src/pool/probe-pool.ts';
 import { decodeTargetTable, encodeTargetTable, markDone, TableCache } from '../src/pool/target-table.ts';
 import type { ProbeTarget } from '../src/probes/probe.ts';
 import { Scheduler, spread } from '../src/scheduler.ts';
-import { waitFor } from './helpers/probex-process.ts';
+import { waitFor } from '../support/probex-process.ts';
 
 test('a continuous target is spread over the worker threads, keeping its total concurrency', () => {
   assert.deepEqual(spread(64, 2), [32, 32]);

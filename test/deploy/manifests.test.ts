@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { load as parse, loadAll } from 'js-yaml';
 import { DEFAULT_PORT, loadConfig, readTokenFile, type Config } from '../../src/config.ts';
 import { PROBE_KINDS } from '../../src/probes/probe.ts';
-import { startDist } from '../helpers/start-dist.ts';
+import { startDist } from '../../support/start-dist.ts';
 
 const execFileP = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

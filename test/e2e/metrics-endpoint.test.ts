@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { findSamples, parseExposition, sampleValue } from '../helpers/exposition.ts';
-import { freePort, runProbex, startProbex, waitFor, writeConfig, type ProbexProcess } from '../helpers/probex-process.ts';
+import { findSamples, parseExposition, sampleValue } from '../../support/exposition.ts';
+import { freePort, runProbex, startProbex, waitFor, writeConfig, type ProbexProcess } from '../../support/probex-process.ts';
 
 const TOKEN = 'scrape-token-e2e-1';
 const API_TOKEN = 'api-only-token-e2e';

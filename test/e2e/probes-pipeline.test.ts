@@ -15,8 +15,8 @@ import type { TargetSnapshot } from '../../src/metrics/model.ts';
 import { createProbePool, type ProbePool } from '../../src/pool/probe-pool.ts';
 import type { ProbeTarget } from '../../src/probes/probe.ts';
 import { Scheduler } from '../../src/scheduler.ts';
-import { freePort, waitFor } from '../helpers/probex-process.ts';
-import { MYSQL_URL, REDIS_URL, requireService } from '../helpers/services.ts';
+import { freePort, waitFor } from '../../support/probex-process.ts';
+import { MYSQL_URL, REDIS_URL, requireService } from '../../support/services.ts';
 import { closedPort, startSilentServer, type SilentServer } from '../helpers/silent-server.ts';
 
 const THREADS = 2;

@@ -5,9 +5,9 @@ import mysql from 'mysql2/promise';
 import type { Connection } from 'mysql2/promise';
 import { appDatapoints, mysqlProbe } from '../../src/probes/mysql.ts';
 import type { MysqlTarget, ProbeOutcome, Prober } from '../../src/probes/probe.ts';
-import { DEADLINE_MARGIN_MS, MYSQL_URL, requireService, TARGET_DEFAULTS } from '../helpers/services.ts';
+import { DEADLINE_MARGIN_MS, MYSQL_URL, requireService, TARGET_DEFAULTS } from '../../support/services.ts';
 import { openFds, startFakeServer, startMysqlErrorServer } from '../helpers/fake-servers.ts';
-import { waitFor } from '../helpers/probex-process.ts';
+import { waitFor } from '../../support/probex-process.ts';
 import { closedPort, startSilentServer } from '../helpers/silent-server.ts';
 
 let targets = 0;

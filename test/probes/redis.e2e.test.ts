@@ -4,9 +4,9 @@ import { test, type TestContext } from 'node:test';
 import { createClient } from 'redis';
 import type { ProbeOutcome, RedisTarget } from '../../src/probes/probe.ts';
 import { REDIS_CLIENT_NAME_PREFIX, redisProbe } from '../../src/probes/redis.ts';
-import { DEADLINE_MARGIN_MS, REDIS_URL, requireService, TARGET_DEFAULTS } from '../helpers/services.ts';
+import { DEADLINE_MARGIN_MS, REDIS_URL, requireService, TARGET_DEFAULTS } from '../../support/services.ts';
 import { openFds, startRedisErrorServer } from '../helpers/fake-servers.ts';
-import { waitFor } from '../helpers/probex-process.ts';
+import { waitFor } from '../../support/probex-process.ts';
 import { closedPort, startSilentServer } from '../helpers/silent-server.ts';
 
 let targets = 0;

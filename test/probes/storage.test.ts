@@ -6,7 +6,7 @@ import { test, type TestContext } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
 import type { ProbeOutcome, StorageTarget } from '../../src/probes/probe.ts';
 import { STORAGE_PROBE_BYTES, storageProbe } from '../../src/probes/storage.ts';
-import { TARGET_DEFAULTS } from '../helpers/services.ts';
+import { TARGET_DEFAULTS } from '../../support/services.ts';
 
 function target(path: string): StorageTarget {
   return { ...TARGET_DEFAULTS, name: 'storage-test', kind: 'storage', path, location: 'local' };

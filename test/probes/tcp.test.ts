@@ -3,9 +3,9 @@ import net from 'node:net';
 import { test } from 'node:test';
 import type { ProbeOutcome, TcpTarget } from '../../src/probes/probe.ts';
 import { tcpProbe } from '../../src/probes/tcp.ts';
-import { DEADLINE_MARGIN_MS, TARGET_DEFAULTS } from '../helpers/services.ts';
+import { DEADLINE_MARGIN_MS, TARGET_DEFAULTS } from '../../support/services.ts';
 import { openFds, startFakeServer } from '../helpers/fake-servers.ts';
-import { waitFor } from '../helpers/probex-process.ts';
+import { waitFor } from '../../support/probex-process.ts';
 import { closedPort } from '../helpers/silent-server.ts';
 
 function target(host: string, port: number, timeoutMs = 1000): TcpTarget {
