@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { parseExposition, parseMetadata, type ExpositionSample } from '../test/helpers/exposition.ts';
+import { parseExposition, parseMetadata, type ExpositionSample } from '../support/exposition.ts';
 import { announcePort, readCapture } from './load-ipc.ts';
 
 const gzipAsync = promisify(gzip);

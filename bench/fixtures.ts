@@ -12,7 +12,7 @@ import { collectNodeStats, type NodeStats } from '../src/metrics/node.ts';
 import { kOk, type ProbeBatchResult } from '../src/pool/messages.ts';
 import { renderBodies as renderSnapshotBodies } from '../src/publisher.ts';
 import type { SnapshotWriter } from '../src/snapshot/writer.ts';
-import { mulberry32 } from '../test/helpers/rng.ts';
+import { mulberry32 } from '../support/rng.ts';
 
 /** SYNTHETIC_TARGET is the YAML body of one bench target: lognormal latencies around 2 ms, 1% failures. */
 const SYNTHETIC_TARGET = 'kind: synthetic, interval: 1s, errorRate: 0.01, distribution: { type: lognormal, medianMs: 2, sigma: 0.5 }';

@@ -14,9 +14,9 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { parseExposition, sampleValue } from '../test/helpers/exposition.ts';
-import { startProbex, waitFor } from '../test/helpers/probex-process.ts';
-import { POSTGRES_URL } from '../test/helpers/services.ts';
+import { parseExposition, sampleValue } from '../support/exposition.ts';
+import { startProbex, waitFor } from '../support/probex-process.ts';
+import { POSTGRES_URL } from '../support/services.ts';
 import { fmt, writeResult } from './report.ts';
 
 /** BUDGET: probex must keep at least this share of a bare loop's rate (the Redis PING budget, issue #3). */

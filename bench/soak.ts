@@ -12,8 +12,8 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { startProbex, waitFor } from '../test/helpers/probex-process.ts';
-import { MYSQL_URL, REDIS_URL } from '../test/helpers/services.ts';
+import { startProbex, waitFor } from '../support/probex-process.ts';
+import { MYSQL_URL, REDIS_URL } from '../support/services.ts';
 import { fmt, writeResult } from './report.ts';
 
 const SYNTHETIC_TARGETS = 500;

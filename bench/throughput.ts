@@ -25,9 +25,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import { createClient } from 'redis';
-import { parseExposition, sampleValue } from '../test/helpers/exposition.ts';
-import { startProbex, waitFor, type ProbexProcess } from '../test/helpers/probex-process.ts';
-import { REDIS_URL } from '../test/helpers/services.ts';
+import { parseExposition, sampleValue } from '../support/exposition.ts';
+import { startProbex, waitFor, type ProbexProcess } from '../support/probex-process.ts';
+import { REDIS_URL } from '../support/services.ts';
 import { fmt, writeResult } from './report.ts';
 
 const CONCURRENCY = 64;

@@ -12,8 +12,8 @@ import { kOk, type ProbeResults } from '../src/pool/messages.ts';
 import { Publisher, STALE_AFTER_INTERVALS } from '../src/publisher.ts';
 import { createSnapshotBuffer } from '../src/snapshot/layout.ts';
 import { SnapshotReader } from '../src/snapshot/reader.ts';
-import { findSamples, parseExposition, sampleValue } from './helpers/exposition.ts';
-import { waitFor } from './helpers/probex-process.ts';
+import { findSamples, parseExposition, sampleValue } from '../support/exposition.ts';
+import { waitFor } from '../support/probex-process.ts';
 
 const MIN_SNAPSHOT_BYTES = 64 * 1024;
 const PUBLISH_INTERVAL_MS = 100;

@@ -7,7 +7,7 @@ import type { ProbePool } from '../src/pool/probe-pool.ts';
 import { decodeTargetTable, encodeTargetTable, markDone, TableCache } from '../src/pool/target-table.ts';
 import type { ProbeTarget } from '../src/probes/probe.ts';
 import { Scheduler, spread } from '../src/scheduler.ts';
-import { waitFor } from './helpers/probex-process.ts';
+import { waitFor } from '../support/probex-process.ts';
 
 test('a continuous target is spread over the worker threads, keeping its total concurrency', () => {
   assert.deepEqual(spread(64, 2), [32, 32]);
@@ -55,10 +55,9 @@ test('a batch whose worker fails is delivered as one `worker` failure per target
   const delivered: ProbeResults[] = [];
   const scheduler = new Scheduler(pool, (r) => delivered.push(r), 1, createLogger('silent', 'test'));
   scheduler.start([synthetic('a', 10), synthetic('b', 10)]);
-  await new Promise((r) => setTimeout(r, 30));
+  // Had the failure left a and b busy, their next round would have been skipped and this would time out.
+  await waitFor('the round after the failed one', async () => (calls >= 2 ? true : undefined));
   scheduler.start([]);
-  // Had the failure left a and b busy, their next round would have been skipped.
-  assert.ok(calls >= 2, `the round after the failed one went out (${calls} batches)`);
   const [first] = delivered;
   assert.ok(first, 'the failed batch was delivered');
   assert.deepEqual(first.names, ['a', 'b']);

@@ -24,7 +24,7 @@ test('the dashboard is templated by data source, instance and target, with All a
   const d = loadDashboard();
   assert.equal(d.uid, 'probex');
   assert.equal(typeof d.schemaVersion, 'number');
-  const vars = d.templating.list as Array<Record<string, any>>;
+  const vars = d.templating.list;
   assert.deepEqual(vars.map((v) => v.name), ['datasource', 'instance', 'target']);
   assert.equal(vars[0]!.type, 'datasource');
   assert.equal(vars[0]!.query, 'prometheus');
@@ -64,7 +64,7 @@ test('the dashboard shows up, probe rate, error ratio by reason, p50/p90/p99 fro
   for (const q of ['p50', 'p90', 'p99']) assert.ok(has(new RegExp(`probex:probe_duration_seconds:${q}\\b`)), q);
   assert.ok(has(/probex_probe_duration_seconds_bucket/, 'heatmap'));
   const heatmap = panels(loadDashboard()).find((p) => p.type === 'heatmap')!;
-  assert.equal(heatmap.targets[0].format, 'heatmap');
+  assert.equal(heatmap.targets[0]!.format, 'heatmap');
   assert.equal(heatmap.repeat, 'target');
 });
 

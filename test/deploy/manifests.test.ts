@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { load as parse, loadAll } from 'js-yaml';
 import { DEFAULT_PORT, loadConfig, readTokenFile, type Config } from '../../src/config.ts';
 import { PROBE_KINDS } from '../../src/probes/probe.ts';
-import { startDist } from '../helpers/start-dist.ts';
+import { startDist } from '../../support/start-dist.ts';
 
 const execFileP = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -27,7 +27,10 @@ const CONFIG_PATH = '/etc/probex/probex.yaml';
 // ---------------------------------------------------------------------------------------------------
 // Helpers
 
-type Obj = Record<string, any>; // parsed manifests are untyped YAML
+// Parsed Kubernetes manifests are untyped YAML that the tests walk field by field; a missing field fails
+// the assertion that reads it.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 
 function read(rel: string): string {
   return readFileSync(join(ROOT, rel), 'utf8');

@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { parseExposition } from '../helpers/exposition.ts';
-import { startProbex, waitFor, type ProbexProcess } from '../helpers/probex-process.ts';
+import { parseExposition } from '../../support/exposition.ts';
+import { startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
 
 const linuxOnly = process.platform === 'linux' ? {} : { skip: 'RSS and socket states are read from /proc' };
 /** TARGETS synthetic targets with long names and labels make a text body of about 150 KB. */

@@ -12,7 +12,7 @@ import { createProbePool, type ProbePool } from '../../src/pool/probe-pool.ts';
 import { decodeTargetTable } from '../../src/pool/target-table.ts';
 import type { ProbeTarget } from '../../src/probes/probe.ts';
 import { Scheduler } from '../../src/scheduler.ts';
-import { waitFor } from '../helpers/probex-process.ts';
+import { waitFor } from '../../support/probex-process.ts';
 import { startSilentServer, type SilentServer } from '../helpers/silent-server.ts';
 
 const INTERVAL_MS = 100;

@@ -9,9 +9,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { findSamples, parseExposition } from '../helpers/exposition.ts';
+import { findSamples, parseExposition } from '../../support/exposition.ts';
 import { startMysqlErrorServer, startRedisErrorServer } from '../helpers/fake-servers.ts';
-import { startProbex, waitFor } from '../helpers/probex-process.ts';
+import { startProbex, waitFor } from '../../support/probex-process.ts';
 
 const PROBES = 200;
 

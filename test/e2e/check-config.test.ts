@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { parseExposition } from '../helpers/exposition.ts';
-import { runProbex, startProbex, waitFor, writeConfig } from '../helpers/probex-process.ts';
+import { parseExposition } from '../../support/exposition.ts';
+import { runProbex, startProbex, waitFor, writeConfig } from '../../support/probex-process.ts';
 
 /** SECRET stands for a real token: no part of it may reach stdout or stderr (LEAK is its first 8 characters). */
 const SECRET = 'Zq9xW3kP-secret';

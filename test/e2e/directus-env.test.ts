@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import { createClient } from 'redis';
-import { parseExposition, parseMetadata, sampleValue } from '../helpers/exposition.ts';
-import { freePort, runProbex, startProbex, waitFor, type ProbexProcess } from '../helpers/probex-process.ts';
-import { POSTGRES_URL, REDIS_URL, requireService } from '../helpers/services.ts';
+import { parseExposition, parseMetadata, sampleValue } from '../../support/exposition.ts';
+import { freePort, runProbex, startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
+import { POSTGRES_URL, REDIS_URL, requireService } from '../../support/services.ts';
 
 const TOKEN = `directus-metrics-token-${process.pid}`;
 /** The seed's five families: what Directus's GET /metrics shows for this setup. */

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { MAX_PATH_LENGTH } from '../../src/http/routes.ts';
-import { startProbex, waitFor, type ProbexProcess } from '../helpers/probex-process.ts';
-import { mulberry32 } from '../helpers/rng.ts';
+import { startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
+import { mulberry32 } from '../../support/rng.ts';
 
 const TOKEN = 'fuzz-valid-token-1';
 const AGENT = 'fuzz-agent';

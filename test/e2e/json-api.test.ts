@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { startProbex, waitFor, type ProbexProcess } from '../helpers/probex-process.ts';
-import { MYSQL_URL, requireService } from '../helpers/services.ts';
+import { startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
+import { MYSQL_URL, requireService } from '../../support/services.ts';
 import { startSilentServer, type SilentServer } from '../helpers/silent-server.ts';
 
 const AGENT = 'agent-7';

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { freePort, NODE_ARGS, NODE_ENV_VARS, startProbex, waitFor, writeConfig } from '../helpers/probex-process.ts';
+import { freePort, NODE_ARGS, NODE_ENV_VARS, startProbex, waitFor, writeConfig } from '../../support/probex-process.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** SECOND_EXIT_MS bounds how long the second process may take to start and give up. */

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { findSamples, parseExposition, sampleValue } from '../helpers/exposition.ts';
-import { freePort, runProbex, startProbex, waitFor, writeConfig, type ProbexProcess } from '../helpers/probex-process.ts';
+import { findSamples, parseExposition, sampleValue } from '../../support/exposition.ts';
+import { freePort, runProbex, startProbex, waitFor, writeConfig, type ProbexProcess } from '../../support/probex-process.ts';
 
 const TOKEN = 'scrape-token-e2e-1';
 const API_TOKEN = 'api-only-token-e2e';
@@ -107,8 +107,12 @@ test('counters only grow between scrapes', async () => {
   const scrape = async (): Promise<number> => sampleValue(parseExposition(await (await get('/metrics', { authorization: `Bearer ${TOKEN}` })).text()),
     'probex_probe_duration_seconds_count', { target: 'fast' });
   const first = await scrape();
-  await new Promise((r) => setTimeout(r, 500));
-  assert.ok((await scrape()) > first);
+  // A counter that never grows times this out; one that shrank fails the assertion.
+  const next = await waitFor('the count to change', async () => {
+    const n = await scrape();
+    return n === first ? undefined : n;
+  });
+  assert.ok(next > first, `${next} after ${first}`);
 });
 
 test('promtool accepts the live exposition', { skip: spawnSync('promtool', ['--version']).error !== undefined && process.env.CI !== 'true' ? 'promtool not installed: apt-get install prometheus' : false }, async () => {

@@ -17,8 +17,8 @@ import { buildFamilies } from '../../src/metrics/families.ts';
 import { nativeBucketKey, nativeBucketUpperBound } from '../../src/metrics/native-histogram.ts';
 import { kOk } from '../../src/pool/messages.ts';
 import { PROTOBUF_CONTENT_TYPE, renderProtobuf } from '../../src/render/protobuf.ts';
-import { fixtureSelfStats, makeTarget } from '../helpers/exposition.ts';
-import { freePort, waitFor } from '../helpers/probex-process.ts';
+import { fixtureSelfStats, makeTarget } from '../../support/exposition.ts';
+import { freePort, waitFor } from '../../support/probex-process.ts';
 
 const HAS_PROMETHEUS = spawnSync('prometheus', ['--version']).error === undefined;
 

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { freePort, waitFor, writeConfig } from '../helpers/probex-process.ts';
+import { freePort, waitFor, writeConfig } from '../../support/probex-process.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const linuxOnly = process.platform === 'linux' ? {} : { skip: 'the process tree is read from /proc' };

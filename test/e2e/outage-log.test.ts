@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import net from 'node:net';
 import { dirname } from 'node:path';
 import { after, before, test } from 'node:test';
-import { startProbex, waitFor, type ProbexProcess } from '../helpers/probex-process.ts';
+import { startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
 
 /** Dependency is a loopback TCP server that can stop and start listening on the same port. */
 class Dependency {

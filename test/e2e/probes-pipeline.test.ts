@@ -15,8 +15,8 @@ import type { TargetSnapshot } from '../../src/metrics/model.ts';
 import { createProbePool, type ProbePool } from '../../src/pool/probe-pool.ts';
 import type { ProbeTarget } from '../../src/probes/probe.ts';
 import { Scheduler } from '../../src/scheduler.ts';
-import { freePort, waitFor } from '../helpers/probex-process.ts';
-import { MYSQL_URL, REDIS_URL, requireService } from '../helpers/services.ts';
+import { freePort, waitFor } from '../../support/probex-process.ts';
+import { MYSQL_URL, REDIS_URL, requireService } from '../../support/services.ts';
 import { closedPort, startSilentServer, type SilentServer } from '../helpers/silent-server.ts';
 
 const THREADS = 2;
@@ -69,7 +69,8 @@ class Run {
   async probesDuring(windowMs: number): Promise<Map<string, number>> {
     await this.settled(2);
     const start = new Map(this.aggregator.snapshot().map((s) => [s.name, s.probes]));
-    await sleep(windowMs);
+    // A measurement window, not a wait: the tests compare rates over a fixed time.
+    await new Promise((r) => setTimeout(r, windowMs));
     return new Map(this.aggregator.snapshot().map((s) => [s.name, s.probes - start.get(s.name)!]));
   }
 
@@ -79,7 +80,6 @@ class Run {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const errorTotal = (s: TargetSnapshot): number => Object.values(s.errors).reduce((a, b) => a + b, 0);
 const nonZeroErrors = (s: TargetSnapshot): Record<string, number> =>
   Object.fromEntries(Object.entries(s.errors).filter(([, n]) => n > 0));
@@ -289,10 +289,13 @@ test('Redis killed mid-run counts errors and goes down, then recovers when it is
       const s = run.get('flaky');
       return s.up === 1 && s.count >= down.count + 5 ? s : undefined;
     });
-    // Errors stop growing once it is back: the last probes all succeeded.
+    // Errors stop growing once it is back: the next five probes all succeed.
     const errorsAtRecovery = errorTotal(recovered);
-    await sleep(500);
-    assert.equal(errorTotal(run.get('flaky')), errorsAtRecovery);
+    const later = await waitFor('five more probes', async () => {
+      const s = run.get('flaky');
+      return s.probes >= recovered.probes + 5 ? s : undefined;
+    });
+    assert.equal(errorTotal(later), errorsAtRecovery);
     // The other target never noticed.
     const steady = run.get('steady');
     assert.equal(errorTotal(steady), 0);

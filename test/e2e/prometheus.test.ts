@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { freePort, startProbex, waitFor, type ProbexProcess } from '../helpers/probex-process.ts';
+import { freePort, startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
 import { loadDashboard, panelQueries, variableSelectors } from '../helpers/grafana.ts';
-import { MYSQL_URL, REDIS_URL, requireService } from '../helpers/services.ts';
+import { MYSQL_URL, REDIS_URL, requireService } from '../../support/services.ts';
 import { closedPort } from '../helpers/silent-server.ts';
 
 const DEPLOY = fileURLToPath(new URL('../../deploy/prometheus/', import.meta.url));

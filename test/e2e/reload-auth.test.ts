@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
-import { parseExposition, sampleValue } from '../helpers/exposition.ts';
-import { startProbex, waitFor, type ProbexProcess } from '../helpers/probex-process.ts';
+import { parseExposition, sampleValue } from '../../support/exposition.ts';
+import { startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
 
 const TOKEN = 'reload-auth-token-1';
 /** SECRET stands for a real token in a broken file: no part of it may reach the log (LEAK: its first 8 characters). */

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { after, before, test } from 'node:test';
-import { findSamples, parseExposition, sampleValue, type ExpositionSample } from '../helpers/exposition.ts';
-import { freePort, startProbex, waitFor, type ProbexProcess } from '../helpers/probex-process.ts';
+import { findSamples, parseExposition, sampleValue, type ExpositionSample } from '../../support/exposition.ts';
+import { freePort, startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
 
 const TOKEN = 'reload-test-token-1';
 /** DEAD_INTERVAL probes the dead target at 20 Hz, so ~2 s of it is ~40 failed probes. */

@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { findSamples, parseExposition } from '../helpers/exposition.ts';
-import { runProbex, startProbex, waitFor } from '../helpers/probex-process.ts';
-import { MYSQL_URL, REDIS_URL, requireService } from '../helpers/services.ts';
+import { findSamples, parseExposition } from '../../support/exposition.ts';
+import { runProbex, startProbex, waitFor } from '../../support/probex-process.ts';
+import { MYSQL_URL, REDIS_URL, requireService } from '../../support/services.ts';
 import { closedPort } from '../helpers/silent-server.ts';
 
 test('URL passwords and token parameters reach no log line, no metric and no API body', async (t) => {

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { findSamples, parseExposition, sampleValue } from '../helpers/exposition.ts';
-import { startProbex, waitFor, type ProbexProcess } from '../helpers/probex-process.ts';
+import { findSamples, parseExposition, sampleValue } from '../../support/exposition.ts';
+import { startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
 import { stopThread, type StoppedThread } from '../helpers/stop-thread.ts';
 
 /**

@@ -15,8 +15,8 @@ import type { TargetSnapshot } from '../../src/metrics/model.ts';
 import { createProbePool } from '../../src/pool/probe-pool.ts';
 import type { ProbeTarget } from '../../src/probes/probe.ts';
 import { Scheduler } from '../../src/scheduler.ts';
-import { waitFor } from '../helpers/probex-process.ts';
-import { REDIS_URL, requireService } from '../helpers/services.ts';
+import { waitFor } from '../../support/probex-process.ts';
+import { REDIS_URL, requireService } from '../../support/services.ts';
 
 const BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.25, 1];
 const COMMON = { concurrency: 1, labels: {}, buckets: BUCKETS };
@@ -57,6 +57,7 @@ test('a SQLite query that runs for seconds is a timeout, and a Redis target on t
     const before = { redis: get('redis'), sqlite: get('sqlite-slow') };
     const windowMs = 4_000;
     const t0 = performance.now();
+    // A measurement window, not a wait: redis's rounds are counted over a fixed time next to the slow query.
     await new Promise((r) => setTimeout(r, windowMs));
     const elapsed = performance.now() - t0;
     const redis = get('redis');

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { parseExposition, sampleValue } from '../helpers/exposition.ts';
+import { parseExposition, sampleValue } from '../../support/exposition.ts';
 import { processThreadNices } from '../helpers/nice.ts';
-import { startProbex, waitFor, type ProbexProcess } from '../helpers/probex-process.ts';
+import { startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
 
 const linuxOnly = process.platform === 'linux' ? {} : { skip: 'thread priorities are set on Linux only' };
 const THREADS = 3;

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { startProbex, waitFor, type ProbexProcess } from '../helpers/probex-process.ts';
+import { startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
 
 /** IDLE_CLOSE_MS bounds uWS's idle close: 10 s, on a timer that ticks every 4 s, so at most ~12-14 s. */
 const IDLE_CLOSE_MS = 16_000;

@@ -6,7 +6,7 @@ import {
 } from '../../src/http/negotiate.ts';
 import { OPENMETRICS_CONTENT_TYPE, PROM_TEXT_CONTENT_TYPE } from '../../src/render/text.ts';
 import { PROTOBUF_CONTENT_TYPE } from '../../src/render/protobuf.ts';
-import { mulberry32 } from '../helpers/rng.ts';
+import { mulberry32 } from '../../support/rng.ts';
 
 // What Prometheus sends, from prometheus/prometheus scrape/scrape.go (acceptHeader, 3.x; scrapeAcceptHeader*, 2.42).
 const PROM3_DEFAULT = 'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,'

@@ -5,7 +5,7 @@ import {
   acceptsJson, errorBody, JSON_CONTENT_TYPE, matchJsonRoute, MAX_PATH_LENGTH, NOT_FOUND, type JsonRoute,
 } from '../../src/http/routes.ts';
 import { jsonKey } from '../../src/render/json.ts';
-import { mulberry32 } from '../helpers/rng.ts';
+import { mulberry32 } from '../../support/rng.ts';
 
 const AGENT = 'agent-1';
 const M = '/system/v1/metrics/v0';

@@ -14,7 +14,7 @@ import { Aggregator } from '../../src/metrics/aggregator.ts';
 import { kOk } from '../../src/pool/messages.ts';
 import { FAILURE_REASONS, type ProbeFailureReason, type ProbeTarget } from '../../src/probes/probe.ts';
 import { renderOpenMetrics, renderText } from '../../src/render/text.ts';
-import { fixtureSelfStats, makeTarget } from '../helpers/exposition.ts';
+import { fixtureSelfStats, makeTarget } from '../../support/exposition.ts';
 
 const GOLDEN = new URL('../fixtures/directus-seed.prom', import.meta.url);
 /** DIRECTUS_BUCKETS are create-metrics.ts's response-time buckets (ms). */

@@ -8,7 +8,7 @@ import { FAILURE_REASONS } from '../../src/probes/probe.ts';
 import { renderText } from '../../src/render/text.ts';
 import {
   fixtureSelfStats, fixtureTargets, makeSnapshot, makeTarget, parseExposition, sampleValue,
-} from '../helpers/exposition.ts';
+} from '../../support/exposition.ts';
 
 function family(families: readonly MetricFamily[], name: string): MetricFamily {
   const found = families.find((f) => f.name === name);

@@ -4,7 +4,7 @@ import {
   MAX_NATIVE_WINDOW, NATIVE_DEFAULTS, NATIVE_DEFAULT_ZERO_THRESHOLD, NativeHistogram, nativeBucketKey,
   nativeBucketUpperBound, validateNativeOptions, type NativeBuckets, type NativeHistogramOptions,
 } from '../../src/metrics/native-histogram.ts';
-import { mulberry32 } from '../helpers/rng.ts';
+import { mulberry32 } from '../../support/rng.ts';
 
 const bits = new Float64Array(1);
 const word = new BigUint64Array(bits.buffer);

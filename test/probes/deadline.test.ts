@@ -4,7 +4,7 @@ import { LISTENER_CHECK_RUNS, Lane } from '../../src/probes/deadline.ts';
 import { getEventListeners } from 'node:events';
 import type { ProbeOutcome, Prober, TcpTarget } from '../../src/probes/probe.ts';
 import { tcpProbe } from '../../src/probes/tcp.ts';
-import { TARGET_DEFAULTS } from '../helpers/services.ts';
+import { TARGET_DEFAULTS } from '../../support/services.ts';
 import { closedPort } from '../helpers/silent-server.ts';
 
 const tcp = (port: number, timeoutMs: number): Prober =>

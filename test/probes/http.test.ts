@@ -6,8 +6,8 @@ import { loadConfig } from '../../src/config.ts';
 import { httpProbe, prefixMatchHolds } from '../../src/probes/http.ts';
 import { DEFAULT_MAX_BODY_BYTES, type HttpTarget, type ProbeOutcome } from '../../src/probes/probe.ts';
 import { openFds } from '../helpers/fake-servers.ts';
-import { waitFor } from '../helpers/probex-process.ts';
-import { DEADLINE_MARGIN_MS, TARGET_DEFAULTS } from '../helpers/services.ts';
+import { waitFor } from '../../support/probex-process.ts';
+import { DEADLINE_MARGIN_MS, TARGET_DEFAULTS } from '../../support/services.ts';
 import { closedPort, startSilentServer } from '../helpers/silent-server.ts';
 
 function target(url: string, extra: Partial<HttpTarget> = {}): HttpTarget {

@@ -6,8 +6,8 @@ import { test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import type { ProbeOutcome, Prober, SqliteTarget } from '../../src/probes/probe.ts';
 import { sqliteProbe } from '../../src/probes/sqlite.ts';
-import { waitFor } from '../helpers/probex-process.ts';
-import { DEADLINE_MARGIN_MS, TARGET_DEFAULTS } from '../helpers/services.ts';
+import { waitFor } from '../../support/probex-process.ts';
+import { DEADLINE_MARGIN_MS, TARGET_DEFAULTS } from '../../support/services.ts';
 
 let targets = 0;
 

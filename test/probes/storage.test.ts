@@ -6,7 +6,8 @@ import { test, type TestContext } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
 import type { ProbeOutcome, StorageTarget } from '../../src/probes/probe.ts';
 import { STORAGE_PROBE_BYTES, storageProbe } from '../../src/probes/storage.ts';
-import { TARGET_DEFAULTS } from '../helpers/services.ts';
+import { waitFor } from '../../support/probex-process.ts';
+import { TARGET_DEFAULTS } from '../../support/services.ts';
 
 function target(path: string): StorageTarget {
   return { ...TARGET_DEFAULTS, name: 'storage-test', kind: 'storage', path, location: 'local' };
@@ -82,9 +83,8 @@ test('an aborted run answers timeout and still removes its file', async (t) => {
   const pending = prober.run(ac.signal);
   ac.abort();
   assert.equal(reasonOf(await pending), 'timeout');
-  // The abandoned attempt finishes in the background; give it a moment to clean up.
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  assert.deepEqual(await readdir(dir), []);
+  // The abandoned attempt finishes in the background and removes its file there.
+  await waitFor('the abandoned attempt to remove its file', async () => ((await readdir(dir)).length === 0 ? true : undefined));
 });
 
 test('a directory removed while probed fails with io until it is back, and is never recreated', async (t) => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SyntheticDistribution, SyntheticTarget } from '../../src/probes/probe.ts';
 import { sampler, syntheticProbe } from '../../src/probes/synthetic.ts';
-import { TARGET_DEFAULTS } from '../helpers/services.ts';
+import { TARGET_DEFAULTS } from '../../support/services.ts';
 
 const DRAWS = 10_000;
 

@@ -3,9 +3,9 @@ import net from 'node:net';
 import { test } from 'node:test';
 import type { ProbeOutcome, TcpTarget } from '../../src/probes/probe.ts';
 import { tcpProbe } from '../../src/probes/tcp.ts';
-import { DEADLINE_MARGIN_MS, TARGET_DEFAULTS } from '../helpers/services.ts';
+import { DEADLINE_MARGIN_MS, TARGET_DEFAULTS } from '../../support/services.ts';
 import { openFds, startFakeServer } from '../helpers/fake-servers.ts';
-import { waitFor } from '../helpers/probex-process.ts';
+import { waitFor } from '../../support/probex-process.ts';
 import { closedPort } from '../helpers/silent-server.ts';
 
 function target(host: string, port: number, timeoutMs = 1000): TcpTarget {
@@ -32,7 +32,7 @@ test('a listening port succeeds and the connection is closed again', async (t) =
   const prober = tcpProbe.create(target('127.0.0.1', port));
   t.after(() => prober.close());
   assert.deepEqual(await prober.run(new AbortController().signal), { ok: true });
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await waitFor('the server to see the connection close', async () => (closed > 0 ? true : undefined));
   assert.equal(closed, 1);
 });
 
@@ -65,8 +65,7 @@ test('a run aborted before the connect completes answers timeout at once and lea
   ac.abort();
   assert.deepEqual(await pending, { ok: false, reason: 'timeout', message: 'deadline of 50 ms exceeded' });
   assert.ok(performance.now() - t0 < DEADLINE_MARGIN_MS);
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  assert.equal(open.size, 0);
+  await waitFor('every accepted socket to close', async () => (open.size === 0 ? true : undefined), 2000);
 });
 
 test('a prober recovers when a listener appears on a port that was closed', async (t) => {
@@ -92,7 +91,7 @@ test('concurrent runs each get their own connection', async (t) => {
   t.after(() => prober.close());
   const outcomes = await Promise.all(Array.from({ length: 8 }, () => prober.run(new AbortController().signal)));
   assert.ok(outcomes.every((o) => o.ok));
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await waitFor('the server to accept every connection', async () => (accepted >= 8 ? true : undefined));
   assert.equal(accepted, 8);
 });
 

@@ -8,7 +8,7 @@ import { buildFamilies } from '../../src/metrics/families.ts';
 import type { MetricFamily } from '../../src/metrics/model.ts';
 import { MetricFamilyMessage, PROTOBUF_CONTENT_TYPE, renderProtobuf } from '../../src/render/protobuf.ts';
 import { formatGoFloat, renderText } from '../../src/render/text.ts';
-import { fixtureSelfStats, fixtureTargets, makeTarget, parseExposition, type ExpositionSample } from '../helpers/exposition.ts';
+import { fixtureSelfStats, fixtureTargets, makeTarget, parseExposition, type ExpositionSample } from '../../support/exposition.ts';
 
 const PROTO = fileURLToPath(new URL('../../src/render/proto/io/prometheus/client/metrics.proto', import.meta.url));
 const DESCRIPTOR = fileURLToPath(new URL('../../src/render/metrics-proto.ts', import.meta.url));

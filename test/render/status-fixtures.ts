@@ -10,7 +10,7 @@ import { RateWindow } from '../../src/metrics/rate-window.ts';
 import { kOk, type ProbeBatchResult } from '../../src/pool/messages.ts';
 import { FAILURE_REASONS, type ProbeFailureReason, type ProbeKind, type ProbeTarget } from '../../src/probes/probe.ts';
 import { statusModel, type StatusModelInput } from '../../src/render/status-page.ts';
-import { mulberry32 } from '../helpers/rng.ts';
+import { mulberry32 } from '../../support/rng.ts';
 
 /** NOW_MS is the fixtures' publish time. */
 export const NOW_MS = Date.UTC(2026, 2, 14, 9, 30, 0);

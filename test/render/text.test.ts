@@ -13,7 +13,7 @@ import {
 import {
   FIXTURES_DIR, FIXTURE_HTTP_NOTE, GOLDEN_CASES, fixtureSelfStats, makeSnapshot, makeTarget, parseExposition,
   parseMetadata, sampleValue,
-} from '../helpers/exposition.ts';
+} from '../../support/exposition.ts';
 
 const PROMETHEUS_ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,'
   + 'text/plain;version=0.0.4;q=0.5,*/*;q=0.1';

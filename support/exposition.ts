@@ -4,14 +4,14 @@
  * (Prometheus 0.0.4 or OpenMetrics) into samples that tests can assert values on.
  */
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_LATENCY_BUCKETS_SECONDS } from '../../src/config.ts';
-import { buildFamilies } from '../../src/metrics/families.ts';
-import type { SelfStats, TargetSnapshot } from '../../src/metrics/model.ts';
-import { FAILURE_REASONS, type ProbeFailureReason, type ProbeTarget } from '../../src/probes/probe.ts';
-import { renderOpenMetrics, renderText } from '../../src/render/text.ts';
+import { DEFAULT_LATENCY_BUCKETS_SECONDS } from '../src/config.ts';
+import { buildFamilies } from '../src/metrics/families.ts';
+import type { SelfStats, TargetSnapshot } from '../src/metrics/model.ts';
+import { FAILURE_REASONS, type ProbeFailureReason, type ProbeTarget } from '../src/probes/probe.ts';
+import { renderOpenMetrics, renderText } from '../src/render/text.ts';
 
 /** FIXTURES_DIR is the absolute path of test/fixtures/. */
-export const FIXTURES_DIR = fileURLToPath(new URL('../fixtures/', import.meta.url));
+export const FIXTURES_DIR = fileURLToPath(new URL('../test/fixtures/', import.meta.url));
 
 /** zeroErrors returns an error record with every reason at 0, overridden by `counts`. */
 export function zeroErrors(counts: Partial<Record<ProbeFailureReason, number>> = {}): Record<ProbeFailureReason, number> {

@@ -3,8 +3,8 @@ import { test, type TestContext } from 'node:test';
 import { createClient } from 'redis';
 import type { ProbeOutcome, RedisTarget } from '../../src/probes/probe.ts';
 import { redisProbe, SETDEL_EXPIRY_SECONDS, SETDEL_KEY_PREFIX } from '../../src/probes/redis.ts';
-import { waitFor } from '../helpers/probex-process.ts';
-import { DEADLINE_MARGIN_MS, REDIS_URL, requireService, TARGET_DEFAULTS } from '../helpers/services.ts';
+import { waitFor } from '../../support/probex-process.ts';
+import { DEADLINE_MARGIN_MS, REDIS_URL, requireService, TARGET_DEFAULTS } from '../../support/services.ts';
 import { startSilentServer } from '../helpers/silent-server.ts';
 
 let targets = 0;

@@ -4,7 +4,7 @@ import * as hdr from 'hdr-histogram-js';
 import { percentileDistribution } from '../../src/hdr/export.ts';
 import { recordWithExpectedInterval, valuesAtPercentiles } from '../../src/hdr/quantiles.ts';
 import { reference, requireJavaHdr } from '../helpers/java-hdr.ts';
-import { mulberry32 } from '../helpers/rng.ts';
+import { mulberry32 } from '../../support/rng.ts';
 
 function histogram(): hdr.JsHistogram {
   const h = new hdr.Int32Histogram(1, 2, 3);

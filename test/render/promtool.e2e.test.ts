@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { GOLDEN_CASES, type GoldenCase } from '../helpers/exposition.ts';
+import { GOLDEN_CASES, type GoldenCase } from '../../support/exposition.ts';
 
 const PROMTOOL = process.env.PROMTOOL ?? 'promtool';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDist } from './start-dist.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const DIST = process.env.PROBEX_ENTRY === 'dist' ? startDist() : undefined;
 /** NODE_ARGS start probex: node's own flags and the entry script, without probex's arguments. */
 export const NODE_ARGS = DIST !== undefined

@@ -5,8 +5,8 @@ import { test, type TestContext } from 'node:test';
 import pg from 'pg';
 import { POSTGRES_APPLICATION_NAME_PREFIX, postgresProbe } from '../../src/probes/postgres.ts';
 import type { PostgresTarget, ProbeOutcome, Prober } from '../../src/probes/probe.ts';
-import { waitFor } from '../helpers/probex-process.ts';
-import { DEADLINE_MARGIN_MS, POSTGRES_URL, requireService, TARGET_DEFAULTS } from '../helpers/services.ts';
+import { waitFor } from '../../support/probex-process.ts';
+import { DEADLINE_MARGIN_MS, POSTGRES_URL, requireService, TARGET_DEFAULTS } from '../../support/services.ts';
 import { closedPort, startSilentServer } from '../helpers/silent-server.ts';
 
 let targets = 0;

@@ -14,7 +14,7 @@ import {
 } from '../../src/hdr/export.ts';
 import { formatFixed, javaDateUtc } from '../../src/hdr/java-format.ts';
 import { java, reference, requireJavaHdr } from '../helpers/java-hdr.ts';
-import { mulberry32 } from '../helpers/rng.ts';
+import { mulberry32 } from '../../support/rng.ts';
 
 /** histogramOf records values as the aggregator's histograms do (1..2 auto-resizing, 3 digits, Int32 counts). */
 function histogramOf(values: readonly number[]): hdr.JsHistogram {

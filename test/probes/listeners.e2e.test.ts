@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { DEFAULT_MAX_BODY_BYTES, type ProbeTarget } from '../../src/probes/probe.ts';
 import { createProber } from '../../src/probes/registry.ts';
-import { MYSQL_URL, REDIS_URL, requireService, TARGET_DEFAULTS } from '../helpers/services.ts';
+import { MYSQL_URL, REDIS_URL, requireService, TARGET_DEFAULTS } from '../../support/services.ts';
 import { closedPort } from '../helpers/silent-server.ts';
 
 /** runsLeaveNoListener runs each target three times on one signal and checks nothing stays on it. */
