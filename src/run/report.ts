@@ -96,7 +96,7 @@ function overlay(names: readonly string[], histograms: ReadonlyMap<string, HdrHi
     return { name, values: h !== undefined && h.totalCount > 0 ? valuesAtPercentiles(h, PERCENTILES).map((v) => Math.max(1, v)) : [] };
   });
   const legendRows = Math.ceil(names.length / 4);
-  const height = H + legendRows * 18;
+  const height = H + 12 + legendRows * 18;
   const x0 = M.left;
   const x1 = W - M.right;
   const y0 = H - M.bottom;
@@ -126,7 +126,7 @@ function overlay(names: readonly string[], histograms: ReadonlyMap<string, HdrHi
   svg += '<g class="legend">';
   curves.forEach((c, i) => {
     const x = x0 + (i % 4) * ((x1 - x0) / 4);
-    const y = H + Math.floor(i / 4) * 18;
+    const y = H + 16 + Math.floor(i / 4) * 18; // below the percentile labels
     svg += `<rect class="k${i % PALETTE.length}" x="${r(x)}" y="${y - 9}" width="14" height="4"/>`
       + `<text x="${r(x + 20)}" y="${y - 4}">${esc(c.name)}${c.values.length === 0 ? ' (no success)' : ''}</text>`;
   });
