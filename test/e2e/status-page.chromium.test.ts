@@ -107,7 +107,7 @@ describe('the status page of a running probex in headless Chromium', () => {
 
       assert.deepEqual(requests, [`${probex!.url}/`], 'the page loads nothing but itself');
       assert.deepEqual(messages.filter((m) => /Content Security Policy|Refused to|pageerror/i.test(m)), []);
-      const badge = await page.locator('.badge.down').first().evaluate((el) => getComputedStyle(el).borderTopStyle);
+      const badge = await page.locator('.badge.down').first().evaluate((el) => el.ownerDocument.defaultView!.getComputedStyle(el).borderTopStyle);
       assert.equal(badge, 'solid', 'the stylesheet applied under the CSP probex sent');
       const widths = await page.locator('html').evaluate((el) => ({ scroll: el.scrollWidth, client: el.clientWidth }));
       assert.ok(widths.scroll <= widths.client, `${vp.name}: no sideways scroll (${widths.scroll} > ${widths.client})`);
