@@ -2,7 +2,8 @@
  * `probex run`: a bounded benchmark run. It probes the config's targets for --duration with the same
  * scheduler, probe pool and workers as the exporter (no HTTP server), then writes into --out:
  * NAME.hgrm and NAME.hlog per target, summary.json and report.html, and exits 0, or 1 when an --slo is
- * missed, or 2 on bad arguments or config. Each worker thread probes every target once before the clock
+ * missed, or 2 on bad arguments or config. SIGINT or SIGTERM ends the run early; its results are written
+ * all the same. Each worker thread probes every target once before the clock
  * starts (warmUp); those probes are not recorded. While it runs, a progress line per second goes to stderr when
  * that is a terminal.
  */
@@ -113,7 +114,23 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   };
   scheduler.start(config.targets);
   const ticker = setInterval(flushInterval, INTERVAL_MS);
-  await new Promise((resolve) => setTimeout(resolve, durationMs));
+  // The run ends after --duration, or earlier on SIGINT/SIGTERM (Ctrl-C): what was measured is still written.
+  let interrupted = false;
+  await new Promise<void>((resolve) => {
+    const end = (): void => {
+      clearTimeout(timer);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    const stop = (): void => {
+      interrupted = true;
+      end();
+    };
+    const timer = setTimeout(end, durationMs);
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
   clearInterval(ticker);
   await Promise.race([scheduler.stop(), new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS))]);
   await pool.close();
@@ -137,7 +154,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
       + (t.coordinatedOmission.lateProbes > 0 ? `, ${t.coordinatedOmission.lateProbes} late (corrected)` : '') + '\n');
   }
   for (const r of results) process.stdout.write(`slo ${r.message}\n`);
-  process.stdout.write(`wrote ${out}\n`);
+  process.stdout.write(`${interrupted ? `interrupted after ${durationSeconds}s; ` : ''}wrote ${out}\n`);
   return results.every((r) => r.ok) ? 0 : 1;
 }
 

@@ -5,12 +5,13 @@
  * 1 missed, 2 bad arguments).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { java, requireJavaHdr } from '../helpers/java-hdr.ts';
-import { runProbex, writeConfig } from '../helpers/probex-process.ts';
+import { spawn } from 'node:child_process';
+import { NODE_ARGS, NODE_ENV_VARS, runProbex, waitFor, writeConfig } from '../helpers/probex-process.ts';
 import { MYSQL_URL, REDIS_URL, requireService } from '../helpers/services.ts';
 import type { RunSummary } from '../../src/run/summary.ts';
 
@@ -120,4 +121,26 @@ describe('probex run against Redis and MariaDB', () => {
       assert.match(r.stderr, /usage: probex run/);
     }
   });
+});
+
+test('Ctrl-C ends a run early and still writes what it measured', async (t) => {
+  if (!(await requireService(t, 'redis', REDIS_URL))) return;
+  const out = outDir();
+  const configPath = writeConfig(`targets:\n  - { name: redis, kind: redis, url: "${REDIS_URL}", interval: 50ms }\n`);
+  const child = spawn(process.execPath, [...NODE_ARGS, 'run', '--config', configPath, '--duration', '10m', '--out', out],
+    { env: { ...process.env, ...NODE_ENV_VARS }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => { stdout += d; });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  t.after(() => child.kill('SIGKILL'));
+  const hlog = join(out, 'redis.hlog');
+  await waitFor('two intervals in the log', async () =>
+    (existsSync(hlog) && readFileSync(hlog, 'utf8').split('\n').filter((l) => /^\d/.test(l)).length >= 2 ? true : undefined), 30_000);
+  child.kill('SIGINT');
+  assert.equal(await exited, 0);
+  assert.match(stdout, /interrupted after [\d.]+s; wrote /);
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as RunSummary;
+  assert.ok(summary.durationSeconds >= 2 && summary.durationSeconds < 600, String(summary.durationSeconds));
+  assert.ok(summary.targets.redis!.count > 0);
+  assert.ok(existsSync(join(out, 'report.html')) && existsSync(join(out, 'redis.hgrm')));
 });
