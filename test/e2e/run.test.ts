@@ -5,12 +5,12 @@
  * 1 missed, 2 bad arguments).
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { java, requireJavaHdr } from '../helpers/java-hdr.ts';
-import { spawn } from 'node:child_process';
 import { NODE_ARGS, NODE_ENV_VARS, runProbex, waitFor, writeConfig } from '../helpers/probex-process.ts';
 import { MYSQL_URL, REDIS_URL, requireService } from '../helpers/services.ts';
 import type { RunSummary } from '../../src/run/summary.ts';
