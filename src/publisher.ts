@@ -37,6 +37,12 @@ import { renderStatusPage, statusModel } from './render/status-page.ts';
 /** STATUS_REFRESH_SECONDS is how often the status page asks the browser to reload it (a meta refresh). */
 export const STATUS_REFRESH_SECONDS = 10;
 
+/**
+ * STATUS_MIN_INTERVAL_MS is the least time between two renders of the status page: its plots cost
+ * milliseconds per target, too much for every 100 ms publish. In between, the page is carried over.
+ */
+export const STATUS_MIN_INTERVAL_MS = 1000;
+
 /** STALE_AFTER_INTERVALS is how many publish intervals old a snapshot's data may be before /readyz says 503. */
 export const STALE_AFTER_INTERVALS = 3;
 
@@ -80,6 +86,8 @@ export class Publisher {
   /** #hdrExports renders the changed targets' HDR exports within a budget; #rates gives the status page probes/s. */
   readonly #hdrExports = new HdrExportRotation();
   readonly #rates = new RateWindow();
+  /** #statusAtMs is when the status page in the snapshot was rendered (0: never). */
+  #statusAtMs = 0;
 
   constructor(options: PublisherOptions) {
     this.#options = options;
@@ -196,21 +204,29 @@ export class Publisher {
   }
 
   /**
-   * #addStatusAndExports adds the status page (and its gzip) and this publish's share of HDR exports to
-   * bodies, and returns the export keys to carry over from the current snapshot (HdrExportRotation).
+   * #addStatusAndExports adds the status page (and its gzip, at most once per STATUS_MIN_INTERVAL_MS) and
+   * this publish's share of HDR exports (HdrExportRotation) to bodies, and returns the keys of those it
+   * did not render, to carry over from the current snapshot.
    */
   #addStatusAndExports(bodies: Map<string, Uint8Array>, targets: readonly TargetSnapshot[], generation: number,
     nowMs: number): ReadonlySet<string> {
     const histogram = (name: string): ReturnType<Aggregator['histogram']> => this.#aggregator.histogram(name);
-    const page = encoder.encode(renderStatusPage(statusModel({ targets, histogram, nowMs, generation,
-      rates: this.#rates.update(nowMs, targets), version: this.#options.version, refreshSeconds: STATUS_REFRESH_SECONDS })));
-    bodies.set('status', page);
-    bodies.set('status.gz', gzipSync(page));
+    const carry = new Set<string>();
+    if (this.#statusAtMs === 0 || nowMs - this.#statusAtMs >= STATUS_MIN_INTERVAL_MS) {
+      const page = encoder.encode(renderStatusPage(statusModel({ targets, histogram, nowMs, generation,
+        rates: this.#rates.update(nowMs, targets), version: this.#options.version, refreshSeconds: STATUS_REFRESH_SECONDS })));
+      bodies.set('status', page);
+      bodies.set('status.gz', gzipSync(page));
+      this.#statusAtMs = nowMs;
+    } else {
+      carry.add('status').add('status.gz');
+    }
     const budgetMs = HDR_EXPORT_BUDGET_SHARE * this.#config.publishIntervalMs;
     const exports = this.#hdrExports.next(targets.map((t) => ({ name: t.name, histogram: histogram(t.name) })), budgetMs,
       () => performance.now());
     for (const [key, body] of exports.bodies) bodies.set(key, body);
-    return exports.carry;
+    for (const key of exports.carry) carry.add(key);
+    return carry;
   }
 
   #selfStats(nowMs: number): SelfStats {

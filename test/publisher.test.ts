@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { loadConfig, type Config } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { kOk, type ProbeResults } from '../src/pool/messages.ts';
-import { Publisher, STALE_AFTER_INTERVALS } from '../src/publisher.ts';
+import { Publisher, STALE_AFTER_INTERVALS, STATUS_MIN_INTERVAL_MS } from '../src/publisher.ts';
 import { createSnapshotBuffer } from '../src/snapshot/layout.ts';
 import { SnapshotReader } from '../src/snapshot/reader.ts';
 import { findSamples, parseExposition, sampleValue } from './helpers/exposition.ts';
@@ -189,4 +189,27 @@ test('the status page and every target\'s HDR exports are in the snapshot, and c
   for (const t of cfg.targets.slice(1)) {
     assert.match(Buffer.from(reader.get(`hgrm:${t.name}`)!).toString('ascii'), /Total count {4}= {12}1\]/, `${t.name} carried`);
   }
+});
+
+test('the status page is rendered at most once per STATUS_MIN_INTERVAL_MS and carried over in between', async () => {
+  const cfg = config(3);
+  const { publisher, reader } = setup(cfg);
+  publisher.record(runs(cfg));
+  await publisher.publish();
+  const page = (): string => Buffer.from(reader.get('status')!).toString('utf8');
+  const first = page();
+  const renderedAt = Date.now();
+  await publisher.publish();
+  if (Date.now() - renderedAt < STATUS_MIN_INTERVAL_MS) {
+    assert.equal(page(), first, 'the second publish carried the page');
+    assert.equal(gunzipSync(reader.get('status.gz')!).toString('utf8'), first);
+  }
+  assert.equal(reader.generation(), 2);
+  // Later, a publish renders it again (its snapshot number moves on).
+  const next = await waitFor('a newly rendered page', async () => {
+    await publisher.publish();
+    return page() !== first ? page() : undefined;
+  });
+  assert.ok(Date.now() - renderedAt >= STATUS_MIN_INTERVAL_MS);
+  assert.match(next, /snapshot \d+/);
 });
