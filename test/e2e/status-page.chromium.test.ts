@@ -69,8 +69,10 @@ describe('the status page of a running probex in headless Chromium', () => {
       // Wait until the page has something to show for every target: both services up, the login refused.
       await waitFor('every target probed', async () => {
         const html = await (await fetch(`${probex!.url}/`)).text();
-        const ok = /id="row-redis"[^]*?badge up/.test(html) && /id="row-mariadb"[^]*?badge up/.test(html)
-          && /\(auth\): <code>/.test(html) && /id="row-synthetic-tail"[^]*?Probes\/s">\d/.test(html);
+        // Each probed target's card has its curve, and the refused login's error is on the page.
+        const cards = new Map([...html.matchAll(/<section class="panel card" id="t-([^"]+)">([^]*?)<\/section>/g)].map((m) => [m[1]!, m[2]!]));
+        const ok = TARGETS.every((n) => n === 'refused-login' || cards.get(n)?.includes('class="curve"'))
+          && /\(auth\): <code>/.test(html) && /id="row-synthetic-tail"[^>]*>(?:(?!<\/tr>)[^])*Probes\/s">\d/.test(html);
         return ok ? true : undefined;
       }, 30_000);
       const context = await browser!.newContext({ viewport: { width: vp.width, height: vp.height }, deviceScaleFactor: 1 });

@@ -109,7 +109,8 @@ describe('GET / (status page)', () => {
     if (!(await requireService(t, 'mysql', MYSQL_URL)) || !(await requireService(t, 'redis', REDIS_URL))) return;
     const html = await waitFor('rows with latencies and the auth error', async () => {
       const text = await (await fetch(`${probex.url}/`, { headers: auth(TOKENS.metrics) })).text();
-      const ready = /id="row-redis"[^]*?badge up/.test(text) && /id="row-db"[^]*?badge up/.test(text)
+      const up = (name: string): boolean => new RegExp(`id="row-${name}"(?:(?!</tr>)[^])*badge up`).test(text);
+      const ready = up('redis') && up('db')
         && /Last error [^<]*\(auth\)/.test(text);
       return ready ? text : undefined;
     }, 20_000);
