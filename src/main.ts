@@ -46,6 +46,7 @@ const SHUTDOWN_GRACE_MS = 500;
 const POOL_CLOSE_MS = 1_000;
 
 const USAGE = `usage: probex [--config FILE | --directus-env] [--check-config]
+       probex run --config FILE --duration 60s --out DIR [--slo "redis:p99<5ms"]   (probex run --help)
   --config FILE     YAML config (env: PROBEX_CONFIG); without it the embedded default runs
   --directus-env    build the targets and the directus profile from a Directus container's environment
                     (DB_CLIENT, REDIS, CACHE_*, STORAGE_*, METRICS_*) instead of a config file
@@ -279,4 +280,10 @@ async function run(initial: Config, initialFileTokens: readonly TokenConfig[], s
     version: VERSION }, 'probex listening');
 }
 
-await main();
+if (process.argv[2] === 'run') {
+  // `probex run ...`: a bounded benchmark run (src/run/cli.ts); exit once stdout has drained.
+  const code = await (await import('./run/cli.ts')).runCli(process.argv.slice(3));
+  process.stdout.write('', () => process.exit(code));
+} else {
+  await main();
+}

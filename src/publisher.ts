@@ -30,6 +30,18 @@ import { renderOpenMetrics, renderText } from './render/text.ts';
 import { SnapshotOverflowError } from './errors.ts';
 import { createSnapshotBuffer, grownSlotBytes, MAX_SLOT_BYTES, nextGeneration } from './snapshot/layout.ts';
 import { SnapshotWriter, type PublishOptions } from './snapshot/writer.ts';
+import { HDR_EXPORT_BUDGET_SHARE, HdrExportRotation, isHdrKey } from './hdr/export-rotation.ts';
+import { RateWindow } from './metrics/rate-window.ts';
+import { renderStatusPage, statusModel } from './render/status-page.ts';
+
+/** STATUS_REFRESH_SECONDS is how often the status page asks the browser to reload it (a meta refresh). */
+export const STATUS_REFRESH_SECONDS = 10;
+
+/**
+ * STATUS_MIN_INTERVAL_MS is the least time between two renders of the status page: its plots cost
+ * milliseconds per target, too much for every 100 ms publish. In between, the page is carried over.
+ */
+export const STATUS_MIN_INTERVAL_MS = 1000;
 
 /** STALE_AFTER_INTERVALS is how many publish intervals old a snapshot's data may be before /readyz says 503. */
 export const STALE_AFTER_INTERVALS = 3;
@@ -71,6 +83,11 @@ export class Publisher {
   #lastDurationSeconds = 0;
   #lastSizeBytes = 0;
   #publishing = false;
+  /** #hdrExports renders the changed targets' HDR exports within a budget; #rates gives the status page probes/s. */
+  readonly #hdrExports = new HdrExportRotation();
+  readonly #rates = new RateWindow();
+  /** #statusAtMs is when the status page in the snapshot was rendered (0: never). */
+  #statusAtMs = 0;
 
   constructor(options: PublisherOptions) {
     this.#options = options;
@@ -124,12 +141,15 @@ export class Publisher {
       const storagePaths = config.targets.flatMap((t) => (t.kind === 'storage' ? [t.path] : []));
       const node = await collectNodeStats(storagePaths);
       const nowMs = Date.now();
-      const bodies = renderBodies(targets, this.#selfStats(nowMs), node, config, nowMs);
-      this.#write(bodies, stamp);
+      const self = this.#selfStats(nowMs);
+      const bodies = renderBodies(targets, self, node, config, nowMs);
+      const carry = this.#addStatusAndExports(bodies, targets, self.generation, nowMs);
+      this.#write(bodies, { ...stamp, carry: (key) => carry.has(key) });
       this.#completeAtMs = nowMs;
       this.#completeAsOfNs = stamp.asOfNs!;
     } catch (err) {
       this.#failures++;
+      this.#hdrExports.invalidate(); // exports rendered by this publish may not have reached the snapshot
       this.#log.error({ err, failures: this.#failures }, 'publish failed; a snapshot of the self-metrics says so');
       this.#publishReduced(stamp.maxAgeMs!);
     } finally {
@@ -148,7 +168,9 @@ export class Publisher {
       const nowMs = Date.now();
       const bodies = renderSelfBodies(this.#selfStats(nowMs), this.#config);
       // Before any complete snapshot the data time stays 0: readers report "no complete snapshot yet".
-      this.#write(bodies, { asOfNs: this.#completeAsOfNs, maxAgeMs, carry: (key) => key.startsWith('json:') });
+      // The status page and HDR exports say when they were made, as the JSON datapoints do: carried too.
+      this.#write(bodies, { asOfNs: this.#completeAsOfNs, maxAgeMs,
+        carry: (key) => key.startsWith('json:') || key === 'status' || key === 'status.gz' || isHdrKey(key) });
     } catch (err) {
       this.#log.error({ err }, 'the reduced snapshot failed too; the previous snapshot stays and ages');
     }
@@ -170,7 +192,8 @@ export class Publisher {
       }
       const buffer = createSnapshotBuffer(slotBytes);
       const writer = new SnapshotWriter(buffer, this.#writer.generation);
-      writer.publish(bodies, stamp);
+      // The new buffer holds nothing to carry from: the carried bodies come from the current one.
+      writer.publish(stamp.carry === undefined ? bodies : this.#writer.carried(bodies, stamp.carry), { ...stamp, carry: undefined });
       this.#writer = writer;
       this.#options.handOver(buffer);
       this.#log.info({ slotBytes, previousSlotBytes: err.capacityBytes, neededBytes: err.neededBytes },
@@ -178,6 +201,32 @@ export class Publisher {
     }
     this.#lastSizeBytes = 0;
     for (const body of bodies.values()) this.#lastSizeBytes += body.byteLength;
+  }
+
+  /**
+   * #addStatusAndExports adds the status page (and its gzip, at most once per STATUS_MIN_INTERVAL_MS) and
+   * this publish's share of HDR exports (HdrExportRotation) to bodies, and returns the keys of those it
+   * did not render, to carry over from the current snapshot.
+   */
+  #addStatusAndExports(bodies: Map<string, Uint8Array>, targets: readonly TargetSnapshot[], generation: number,
+    nowMs: number): ReadonlySet<string> {
+    const histogram = (name: string): ReturnType<Aggregator['histogram']> => this.#aggregator.histogram(name);
+    const carry = new Set<string>();
+    if (this.#statusAtMs === 0 || nowMs - this.#statusAtMs >= STATUS_MIN_INTERVAL_MS) {
+      const page = encoder.encode(renderStatusPage(statusModel({ targets, histogram, nowMs, generation,
+        rates: this.#rates.update(nowMs, targets), version: this.#options.version, refreshSeconds: STATUS_REFRESH_SECONDS })));
+      bodies.set('status', page);
+      bodies.set('status.gz', gzipSync(page));
+      this.#statusAtMs = nowMs;
+    } else {
+      carry.add('status').add('status.gz');
+    }
+    const budgetMs = HDR_EXPORT_BUDGET_SHARE * this.#config.publishIntervalMs;
+    const exports = this.#hdrExports.next(targets.map((t) => ({ name: t.name, histogram: histogram(t.name) })), budgetMs,
+      () => performance.now());
+    for (const [key, body] of exports.bodies) bodies.set(key, body);
+    for (const key of exports.carry) carry.add(key);
+    return carry;
   }
 
   #selfStats(nowMs: number): SelfStats {

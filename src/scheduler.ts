@@ -97,13 +97,14 @@ export class Scheduler {
   }
 
   private round(table: TargetTable, targets: readonly ProbeTarget[], slot: readonly number[]): void {
+    const dueAtMs = performance.timeOrigin + performance.now(); // when this round fired: runs report how late they start
     const due = slot.filter((i) => Atomics.load(table.busy, i) === 0);
     this.skipped += slot.length - due.length;
     if (due.length === 0) return;
     const size = Math.min(MAX_BATCH, Math.ceil(due.length / this.threads));
     for (let i = 0; i < due.length; i += size) {
       const batch = due.slice(i, i + size);
-      void this.dispatch({ table, targets: batch, burstMs: 0 }, batch.map((t) => targets[t]!.name));
+      void this.dispatch({ table, targets: batch, burstMs: 0, dueAtMs }, batch.map((t) => targets[t]!.name));
     }
   }
 

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { loadConfig, type Config } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { kOk, type ProbeResults } from '../src/pool/messages.ts';
-import { Publisher, STALE_AFTER_INTERVALS } from '../src/publisher.ts';
+import { Publisher, STALE_AFTER_INTERVALS, STATUS_MIN_INTERVAL_MS } from '../src/publisher.ts';
 import { createSnapshotBuffer } from '../src/snapshot/layout.ts';
 import { SnapshotReader } from '../src/snapshot/reader.ts';
 import { findSamples, parseExposition, sampleValue } from '../support/exposition.ts';
@@ -19,9 +19,9 @@ const MIN_SNAPSHOT_BYTES = 64 * 1024;
 const PUBLISH_INTERVAL_MS = 100;
 
 /** config loads n synthetic targets named s0.. through the real loader. */
-function config(n: number): Config {
+function config(n: number, publishIntervalMs = PUBLISH_INTERVAL_MS): Config {
   const targets = Array.from({ length: n }, (_, i) => `  - { name: s${i}, kind: synthetic, interval: 1s }`).join('\n');
-  return loadConfig({ yaml: `publishInterval: ${PUBLISH_INTERVAL_MS}ms\nagentId: test\nsnapshotBytes: ${MIN_SNAPSHOT_BYTES}\n` +
+  return loadConfig({ yaml: `publishInterval: ${publishIntervalMs}ms\nagentId: test\nsnapshotBytes: ${MIN_SNAPSHOT_BYTES}\n` +
     `log: { level: silent }\ntargets:\n${targets}\n` });
 }
 
@@ -162,4 +162,54 @@ test('when the first publish already fails, the self-metrics are served and /rea
   assert.deepEqual(probed(text(reader)), []);
   assert.equal(reader.get('json:containers'), undefined, 'no JSON body to carry yet');
   assert.equal(reader.unready(), 'no complete snapshot published yet: the publisher is failing');
+});
+
+test('the status page and every target\'s HDR exports are in the snapshot, and carried ones survive a move to a larger buffer', async () => {
+  // A long publish interval gives the exports a budget (5% of it) that covers every target on this loaded machine.
+  const cfg = config(40, 60_000);
+  const { publisher, reader, handedOver } = setup(cfg);
+  publisher.record(runs(cfg));
+  await publisher.publish();
+  assert.match(Buffer.from(reader.get('status')!).toString('utf8'), /^<!doctype html>[^]*id="row-s39"/);
+  assert.match(gunzipSync(reader.get('status.gz')!).toString('utf8'), /^<!doctype html>/);
+  for (const t of cfg.targets) {
+    assert.match(Buffer.from(reader.get(`hdr:${t.name}`)!).toString('ascii'), /^HISTF/, t.name);
+    assert.match(Buffer.from(reader.get(`hgrm:${t.name}`)!).toString('ascii'), /Total count {4}= {12}1\]/, t.name);
+  }
+  // Only s0 changes, and its next publish no longer fits: the other 39 exports are carried into the new buffer.
+  const one: ProbeResults = { names: ['s0'], result: { ...runs(cfg).result, target: Uint32Array.of(0), latencyUs: Float64Array.of(3000),
+    reason: Uint8Array.of(kOk), endedAtMs: Float64Array.of(Date.now()), app: [null], failure: [null] } };
+  publisher.record(one);
+  const filler = config(40 + 400, 60_000); // many more targets in the status page and JSON: the snapshot must grow
+  publisher.configure(filler);
+  const before = handedOver.length;
+  await publisher.publish();
+  assert.ok(handedOver.length > before, 'the snapshot moved to a larger buffer');
+  assert.match(Buffer.from(reader.get('hgrm:s0')!).toString('ascii'), /Total count {4}= {12}2\]/);
+  for (const t of cfg.targets.slice(1)) {
+    assert.match(Buffer.from(reader.get(`hgrm:${t.name}`)!).toString('ascii'), /Total count {4}= {12}1\]/, `${t.name} carried`);
+  }
+});
+
+test('the status page is rendered at most once per STATUS_MIN_INTERVAL_MS and carried over in between', async () => {
+  const cfg = config(3);
+  const { publisher, reader } = setup(cfg);
+  publisher.record(runs(cfg));
+  await publisher.publish();
+  const page = (): string => Buffer.from(reader.get('status')!).toString('utf8');
+  const first = page();
+  const renderedAt = Date.now();
+  await publisher.publish();
+  if (Date.now() - renderedAt < STATUS_MIN_INTERVAL_MS) {
+    assert.equal(page(), first, 'the second publish carried the page');
+    assert.equal(gunzipSync(reader.get('status.gz')!).toString('utf8'), first);
+  }
+  assert.equal(reader.generation(), 2);
+  // Later, a publish renders it again (its snapshot number moves on).
+  const next = await waitFor('a newly rendered page', async () => {
+    await publisher.publish();
+    return page() !== first ? page() : undefined;
+  });
+  assert.ok(Date.now() - renderedAt >= STATUS_MIN_INTERVAL_MS);
+  assert.match(next, /snapshot \d+/);
 });

@@ -132,3 +132,25 @@ test('the table cache keeps the newest epoch and decodes an older batch\'s table
   assert.equal(cache.get(v1).targets[0]!.name, 'old');
   assert.equal(cache.get(v2), first, 'an older table does not evict the newest');
 });
+
+test('a scheduled round carries when it fired, so runs can report how late they started; a continuous one does not', async () => {
+  const batches: ProbeBatch[] = [];
+  const pool = fakePool((batch) => {
+    batches.push(batch);
+    const table = decodeTargetTable(batch.table);
+    for (const i of batch.targets) markDone(table, i);
+    return new Promise(() => {});
+  });
+  const scheduler = new Scheduler(pool, () => {}, 1, createLogger('silent', 'test'));
+  const before = performance.timeOrigin + performance.now();
+  scheduler.start([synthetic('a', 10), { ...synthetic('c', 0), intervalMs: 0 }]);
+  await waitFor('a few rounds of a', async () => (batches.filter((b) => b.burstMs === 0).length >= 3 ? true : undefined));
+  scheduler.start([]);
+  const after = performance.timeOrigin + performance.now();
+  const scheduled = batches.filter((b) => b.burstMs === 0);
+  for (const b of scheduled) assert.ok(b.dueAtMs! >= before && b.dueAtMs! <= after, `dueAtMs ${b.dueAtMs} in [${before}, ${after}]`);
+  assert.ok(scheduled.every((b, i) => i === 0 || b.dueAtMs! > scheduled[i - 1]!.dueAtMs!), 'each round fired after the one before');
+  const continuous = batches.filter((b) => b.burstMs > 0);
+  assert.ok(continuous.length > 0);
+  assert.ok(continuous.every((b) => b.dueAtMs === undefined));
+});

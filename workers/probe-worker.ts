@@ -48,10 +48,10 @@ export default async function runProbeBatch(batch: ProbeBatch): Promise<ProbeRes
     const target = table.targets[index]!;
     const live = proberFor(target, table.keys[index]!);
     const concurrency = batch.lanes ?? target.concurrency;
-    let lanes = runLane(live, target, t, deadlineAt, flusher);
+    let lanes = runLane(live, target, t, deadlineAt, flusher, batch.dueAtMs);
     if (concurrency > 1) {
       const more = [lanes];
-      for (let lane = 1; lane < concurrency; lane++) more.push(runLane(live, target, t, deadlineAt, flusher));
+      for (let lane = 1; lane < concurrency; lane++) more.push(runLane(live, target, t, deadlineAt, flusher, batch.dueAtMs));
       lanes = Promise.all(more).then(noop);
     }
     // The target's next round may go out now, whatever its batch-mates are still doing.
@@ -97,13 +97,18 @@ class Flusher {
 
 function noop(): void {}
 
-async function runLane(live: LiveProber, target: ProbeTarget, t: number, burstUntil: number, flusher: Flusher): Promise<void> {
+async function runLane(live: LiveProber, target: ProbeTarget, t: number, burstUntil: number, flusher: Flusher,
+  dueAtMs: number | undefined): Promise<void> {
   const lane = live.idleLanes.pop() ?? new Lane(target.timeoutMs);
+  let first = true;
   do {
     const t0 = performance.now();
+    // performance.timeOrigin + now() is the wall clock at sub-ms precision, comparable across threads.
+    const startDelayUs = first && dueAtMs !== undefined ? Math.max(0, (performance.timeOrigin + t0 - dueAtMs) * 1000) : 0;
+    first = false;
     const outcome = await lane.run(live.prober);
     const elapsedUs = (performance.now() - t0) * 1000;
-    flusher.runs.add(t, outcome, elapsedUs);
+    flusher.runs.add(t, outcome, elapsedUs, startDelayUs);
     flusher.ran();
   } while (performance.now() < burstUntil);
   lane.close();

@@ -19,8 +19,8 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import type { Permission, TokenConfig } from '../config.ts';
 
-/** RouteScope is what a route needs: `/metrics`, the JSON API under /system/v1/metrics/v0/, or under /system/v1/agent/{id}/metrics/v0/. */
-export type RouteScope = 'metrics' | 'api-metrics' | 'api-agent';
+/** RouteScope is what a route needs: `/metrics`, the JSON API under /system/v1/metrics/v0/, or under /system/v1/agent/{id}/metrics/v0/, or the status page. */
+export type RouteScope = 'metrics' | 'api-metrics' | 'api-agent' | 'status';
 
 /** AuthResult is the outcome of a check: serve, 401 (no or unknown token) or 403 (known token, no permission). */
 export type AuthResult = 'ok' | 'unauthorized' | 'forbidden';
@@ -61,6 +61,8 @@ const SCOPE_BITS: Readonly<Record<RouteScope, number>> = {
   metrics: kScopeMetrics,
   'api-metrics': kScopeApiMetrics,
   'api-agent': kScopeApiAgent,
+  // The status page (`/`) is open to any token that reaches /metrics or the JSON API.
+  status: kScopeAll,
 };
 
 /** PERMISSION_SCOPES maps each permission to the route scopes it opens (a bit set of kScope*). */

@@ -8,6 +8,7 @@ import type { HttpResponse } from 'uWebSockets.js';
 export const STATUS = {
   200: '200 OK',
   204: '204 No Content',
+  400: '400 Bad Request',
   401: '401 Unauthorized',
   403: '403 Forbidden',
   404: '404 Not Found',

@@ -15,6 +15,7 @@ import type { SnapshotReader } from '../snapshot/reader.ts';
 import { WWW_AUTHENTICATE, type RouteScope, type TokenTable } from './auth.ts';
 import { acceptsGzip, lastValueCache, send, TEXT_CONTENT_TYPE, type Headers, type Status } from './respond.ts';
 import { acceptsJson, errorBody, JSON_CONTENT_TYPE, matchJsonRoute } from './routes.ts';
+import { HDR_PREFIX, serveHdr, serveStatus } from './status-routes.ts';
 import { loadNativeUws } from './uws.ts';
 
 /** ServerState is what a config reload may change; main.ts swaps these fields in place. */
@@ -80,6 +81,10 @@ export function startServer(host: string, port: number, snapshot: SnapshotReader
         send(res, unready === undefined ? 200 : 503, TEXT_CONTENT_TYPE, unready === undefined ? 'ready\n' : `${unready}\n`, head);
       } else if (url.startsWith('/system/')) {
         api(res, req, url, head);
+      } else if (url === '/') {
+        serveStatus({ snapshot, state }, res, req, head);
+      } else if (url.startsWith(HDR_PREFIX)) {
+        serveHdr({ snapshot, state }, res, req, url, head);
       } else {
         send(res, 404, TEXT_CONTENT_TYPE, 'not found\n', head);
       }

@@ -28,6 +28,11 @@ export interface ProbeBatch {
    * each of the `concurrency` lanes runs probes back to back until burstMs has passed.
    */
   readonly burstMs: number;
+  /**
+   * dueAtMs, when set, is when the scheduler fired this round (Unix ms, sub-ms precision): a probe that
+   * starts later than that reports how much later (ProbeBatchResult.startDelayUs). Unset for continuous targets.
+   */
+  readonly dueAtMs?: number;
 }
 
 /** ProbeResults is one finished batch: the names of its targets, in batch order, and its runs. */
@@ -77,6 +82,11 @@ export interface ProbeBatchResult {
   readonly reason: Uint8Array;
   /** endedAtMs[i] is the Unix time in ms at which run i finished (for `up` and last-probe time). */
   readonly endedAtMs: Float64Array;
+  /**
+   * startDelayUs[i], when present, is how late run i started after its round was due (ProbeBatch.dueAtMs),
+   * in µs; 0 for runs after a lane's first and for batches without a due time. For coordinated-omission correction.
+   */
+  readonly startDelayUs?: Float64Array;
   /** app[t] is the last app datapoints of target t in this batch, or null. */
   readonly app: ReadonlyArray<Readonly<Record<string, number>> | null>;
   /** failure[t] is the message of target t's last failure in this batch, or null (for the log and the status page). */

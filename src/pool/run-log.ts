@@ -15,6 +15,7 @@ export class RunLog {
   private latencyUs: number[] = [];
   private reason: number[] = [];
   private endedAtMs: number[] = [];
+  private startDelayUs: number[] = [];
   private app: (Readonly<Record<string, number>> | null)[];
   private failure: (string | null)[];
   private done: number[] = [];
@@ -29,9 +30,11 @@ export class RunLog {
     return this.target.length;
   }
 
-  add(t: number, outcome: ProbeOutcome, elapsedUs: number): void {
+  /** add records one run; startDelayUs is how late it started after its round was due (0 when not known). */
+  add(t: number, outcome: ProbeOutcome, elapsedUs: number, startDelayUs = 0): void {
     this.target.push(t);
     this.endedAtMs.push(Date.now());
+    this.startDelayUs.push(startDelayUs);
     if (outcome.ok) {
       this.latencyUs.push(outcome.latencyUs ?? elapsedUs);
       this.reason.push(kOk);
@@ -55,6 +58,7 @@ export class RunLog {
       latencyUs: Float64Array.from(this.latencyUs),
       reason: Uint8Array.from(this.reason),
       endedAtMs: Float64Array.from(this.endedAtMs),
+      startDelayUs: Float64Array.from(this.startDelayUs),
       app: this.app,
       failure: this.failure,
     };
@@ -63,6 +67,7 @@ export class RunLog {
     this.latencyUs = [];
     this.reason = [];
     this.endedAtMs = [];
+    this.startDelayUs = [];
     this.app = new Array(this.targets).fill(null);
     this.failure = new Array(this.targets).fill(null);
     this.done = [];
@@ -72,5 +77,7 @@ export class RunLog {
 
 /** transferables lists a result's typed-array buffers, to move them across threads instead of copying. */
 export function transferables(result: ProbeBatchResult): ArrayBuffer[] {
-  return [result.target.buffer, result.latencyUs.buffer, result.reason.buffer, result.endedAtMs.buffer] as ArrayBuffer[];
+  const buffers = [result.target.buffer, result.latencyUs.buffer, result.reason.buffer, result.endedAtMs.buffer];
+  if (result.startDelayUs !== undefined) buffers.push(result.startDelayUs.buffer);
+  return buffers as ArrayBuffer[];
 }

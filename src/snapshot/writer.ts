@@ -165,6 +165,15 @@ export class SnapshotWriter {
   }
 
   /**
+   * carried returns bodies plus the current snapshot's keys that `carry` selects and bodies lacks (views into
+   * the current slot, valid until this writer publishes twice): what publish writes with that `carry`. A
+   * publisher moving to a larger buffer hands these to the new buffer's writer, which has nothing to carry from.
+   */
+  carried(bodies: ReadonlyMap<string, Uint8Array>, carry: (key: string) => boolean): Map<string, Uint8Array> {
+    return this.#withCarried(bodies, carry);
+  }
+
+  /**
    * #withCarried adds to bodies the current snapshot's directory keys that `carry` selects and bodies lacks,
    * as views into the current slot. That slot is not written by this publish (it fills the other one), and
    * this writer is the only one, so the views stay valid until publish has copied them.

@@ -35,7 +35,14 @@ test('a part\'s typed arrays are its own buffers, so they can be transferred', (
   log.add(0, { ok: true }, 1);
   const { result } = log.take();
   const buffers = transferables(result);
-  assert.equal(new Set(buffers).size, 4);
+  assert.equal(new Set(buffers).size, 5);
   structuredClone(result, { transfer: buffers });
   assert.equal(result.target.length, 0, 'moved, not copied');
+});
+
+test('each run carries how late it started after its round was due (0 when not given)', () => {
+  const log = new RunLog(2);
+  log.add(0, { ok: true }, 100, 2500);
+  log.add(1, { ok: false, reason: 'timeout', message: 'deadline' }, 100);
+  assert.deepEqual([...log.take().result.startDelayUs!], [2500, 0]);
 });

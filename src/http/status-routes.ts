@@ -1,0 +1,91 @@
+/**
+ * The status page (`GET /`) and the HDR exports (`GET /hdr/{target}`), as module-level handlers over a
+ * small context. Like every route they answer in the handler's synchronous part with bytes the publisher
+ * rendered into the snapshot (`status`, `status.gz`, `hdr:{target}`, `hgrm:{target}`): no rendering, no await.
+ */
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { HDR_CONTENT_TYPE, HGRM_CONTENT_TYPE } from '../hdr/export.ts';
+import { hdrKey } from '../hdr/export-rotation.ts';
+import { STATUS_PAGE_CONTENT_TYPE, STATUS_PAGE_CSP } from '../render/status-page.ts';
+import type { SnapshotReader } from '../snapshot/reader.ts';
+import { WWW_AUTHENTICATE, type RouteScope, type TokenTable } from './auth.ts';
+import { acceptsGzip, send, TEXT_CONTENT_TYPE, type Headers } from './respond.ts';
+
+/** StatusContext is what these routes read: the snapshot, and the tokens and target names a reload may swap. */
+export interface StatusContext {
+  readonly snapshot: SnapshotReader;
+  readonly state: { readonly tokens: TokenTable; readonly targetNames: ReadonlySet<string> };
+}
+
+/** HDR_PREFIX is the path prefix of the HDR exports. */
+export const HDR_PREFIX = '/hdr/';
+
+const PAGE_HEADERS: Headers = [
+  ['content-security-policy', STATUS_PAGE_CSP],
+  ['x-content-type-options', 'nosniff'],
+  ['cache-control', 'no-store'],
+  ['vary', 'Accept-Encoding'],
+];
+const PAGE_GZIP: Headers = [...PAGE_HEADERS, ['content-encoding', 'gzip']];
+const EXPORT_HEADERS: Headers = [['x-content-type-options', 'nosniff'], ['cache-control', 'no-store']];
+const CHALLENGE: Headers = [['www-authenticate', WWW_AUTHENTICATE]];
+
+/** serveStatus answers `GET /` (and HEAD): the status page, gzip when accepted. */
+export function serveStatus(ctx: StatusContext, res: HttpResponse, req: HttpRequest, head: boolean): void {
+  if (!authorized(ctx, res, req, 'status', head)) return;
+  const gzip = acceptsGzip(req.getHeader('accept-encoding'));
+  const body = ctx.snapshot.get(gzip ? 'status.gz' : 'status');
+  if (body === undefined) {
+    send(res, 503, TEXT_CONTENT_TYPE, 'no status page published yet\n', head, [['retry-after', '1']]);
+    return;
+  }
+  send(res, 200, STATUS_PAGE_CONTENT_TYPE, body, head, gzip ? PAGE_GZIP : PAGE_HEADERS);
+}
+
+/**
+ * serveHdr answers `GET /hdr/{target}`: the target's cumulative HDR histogram of successful probe latencies
+ * in µs, as V2 compressed base64, or with `?format=hgrm` as the `.hgrm` percentile distribution (ms).
+ * `url` is req.getUrl() (no query). Unknown target 404; a known target not exported yet 503.
+ */
+export function serveHdr(ctx: StatusContext, res: HttpResponse, req: HttpRequest, url: string, head: boolean): void {
+  const format = req.getQuery('format') ?? '';
+  const target = targetOf(url);
+  if (!authorized(ctx, res, req, 'api-metrics', head)) return;
+  if (format !== '' && format !== 'hgrm' && format !== 'base64') {
+    send(res, 400, TEXT_CONTENT_TYPE, 'format must be hgrm or base64\n', head);
+    return;
+  }
+  if (target === undefined || !ctx.state.targetNames.has(target)) {
+    send(res, 404, TEXT_CONTENT_TYPE, 'no such target\n', head);
+    return;
+  }
+  const hgrm = format === 'hgrm';
+  const body = ctx.snapshot.get(hgrm ? hdrKey.hgrm(target) : hdrKey.base64(target));
+  if (body === undefined) {
+    send(res, 503, TEXT_CONTENT_TYPE, 'this target\'s histogram is not exported yet\n', head, [['retry-after', '1']]);
+    return;
+  }
+  send(res, 200, hgrm ? HGRM_CONTENT_TYPE : HDR_CONTENT_TYPE, body, head, EXPORT_HEADERS);
+}
+
+/** targetOf decodes the one path segment after /hdr/; undefined for none, more than one, or bad encoding. */
+function targetOf(url: string): string | undefined {
+  const raw = url.slice(HDR_PREFIX.length);
+  if (raw === '' || raw.includes('/') || raw.length > 1024) return undefined;
+  try {
+    return decodeURIComponent(raw);
+  } catch (err) {
+    if (err instanceof URIError) return undefined;
+    throw err;
+  }
+}
+
+function authorized(ctx: StatusContext, res: HttpResponse, req: HttpRequest, scope: RouteScope, head: boolean): boolean {
+  const tokens = ctx.state.tokens;
+  if (tokens.open) return true;
+  const verdict = tokens.check(req.getHeader('authorization'), scope);
+  if (verdict === 'ok') return true;
+  if (verdict === 'unauthorized') send(res, 401, TEXT_CONTENT_TYPE, 'missing or unknown token\n', head, CHALLENGE);
+  else send(res, 403, TEXT_CONTENT_TYPE, 'token lacks the permission for this route\n', head);
+  return false;
+}

@@ -1,0 +1,146 @@
+/**
+ * `probex run` as a user runs it, against the local Redis and MariaDB and a synthetic target for a few
+ * seconds: the files it writes, its .hlog read by HdrHistogram's own HistogramLogProcessor, summary.json
+ * consistent with the .hgrm and the .hlog, report.html without script, and its exit status (0 met,
+ * 1 missed, 2 bad arguments).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { java, requireJavaHdr } from '../helpers/java-hdr.ts';
+import { NODE_ARGS, NODE_ENV_VARS, runProbex, waitFor, writeConfig } from '../../support/probex-process.ts';
+import { MYSQL_URL, REDIS_URL, requireService } from '../../support/services.ts';
+import type { RunSummary } from '../../src/run/summary.ts';
+
+const dirs: string[] = [];
+const outDir = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), 'probex-run-'));
+  dirs.push(dir);
+  return dir;
+};
+after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+
+const CONFIG = `
+threads: 2
+targets:
+  - { name: redis, kind: redis, url: "${REDIS_URL}", interval: 50ms }
+  - { name: db, kind: mysql, url: "${MYSQL_URL}", interval: 50ms }
+  - { name: synth, kind: synthetic, interval: 20ms, distribution: { type: lognormal, medianMs: 2, sigma: 0.5 } }
+`;
+
+describe('probex run against Redis and MariaDB', () => {
+  let configPath = '';
+  let out = '';
+  let result: { code: number | null; stdout: string; stderr: string };
+
+  before(async () => {
+    configPath = writeConfig(CONFIG);
+    out = outDir();
+    // A generous objective: it must pass.
+    result = await runProbex(['run', '--config', configPath, '--duration', '3s', '--out', out, '--slo', 'redis:p50<10s,db:p99.9<30s', '--slo', 'synth:errors<=0%']);
+  });
+
+  test('exits 0 when every objective is met, and writes every file', async (t) => {
+    if (!(await requireService(t, 'redis', REDIS_URL)) || !(await requireService(t, 'mysql', MYSQL_URL))) return;
+    assert.equal(result.code, 0, `stdout: ${result.stdout}\nstderr: ${result.stderr}`);
+    assert.deepEqual(readdirSync(out).sort(),
+      ['db.hgrm', 'db.hlog', 'redis.hgrm', 'redis.hlog', 'report.html', 'summary.json', 'synth.hgrm', 'synth.hlog']);
+    assert.match(result.stdout, /slo redis p50 .* < 10s: ok/);
+    assert.equal(result.stderr, '', 'no progress line when stderr is not a terminal');
+  });
+
+  test('summary.json agrees with the .hgrm totals, and probed every target for real', async (t) => {
+    if (!(await requireService(t, 'redis', REDIS_URL)) || !(await requireService(t, 'mysql', MYSQL_URL))) return;
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as RunSummary;
+    assert.ok(summary.durationSeconds >= 3);
+    for (const name of ['redis', 'db', 'synth']) {
+      const s = summary.targets[name]!;
+      assert.ok(s.count >= 10, `${name}: ${s.count} successes in 3 s`);
+      assert.equal(s.probes, s.count + Object.values(s.errors).reduce((a, b) => a + b, 0), name);
+      assert.equal(s.recorded, s.count + s.coordinatedOmission.madeUpValues, name);
+      const hgrm = readFileSync(join(out, `${name}.hgrm`), 'utf8');
+      assert.equal(Number(/Total count {4}= +(\d+)\]/.exec(hgrm)?.[1]), s.recorded, `${name}: .hgrm total`);
+      const l = s.latencyMs!;
+      assert.ok(l.min <= l.p50 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max, name);
+    }
+  });
+
+  test('HistogramLogProcessor (Java) reads each .hlog, and its intervals add up to the summary', async (t) => {
+    if (!requireJavaHdr(t)) return;
+    if (!(await requireService(t, 'redis', REDIS_URL)) || !(await requireService(t, 'mysql', MYSQL_URL))) return;
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as RunSummary;
+    for (const name of ['redis', 'db', 'synth']) {
+      const hlog = readFileSync(join(out, `${name}.hlog`), 'utf8');
+      const intervals = hlog.split('\n').filter((l) => /^\d/.test(l));
+      assert.ok(intervals.length >= 3, `${name}: one interval per second (${intervals.length})`);
+      // -csv: the per-interval table; the accumulated histogram's percentiles go to the -o file's .hgrm.
+      const dir = outDir();
+      await java(['org.HdrHistogram.HistogramLogProcessor', '-i', join(out, `${name}.hlog`), '-o', join(dir, 'p'), '-csv', '-outputValueUnitRatio', '1000'], '');
+      const csv = readFileSync(join(dir, 'p'), 'utf8').trim().split('\n').filter((l) => !l.startsWith('#'));
+      const header = csv[0]!.split(',');
+      const totalCol = header.indexOf('"Total_Count"');
+      assert.ok(totalCol >= 0, `${name}: ${csv[0]}`);
+      const last = csv.at(-1)!.split(',');
+      assert.equal(Number(last[totalCol]), summary.targets[name]!.recorded, `${name}: the log's accumulated count is the summary's`);
+      // Its percentile distribution of the whole log (CSV: Value,Percentile,TotalCount,...) ends at the same count.
+      const hgrm = readFileSync(join(dir, 'p.hgrm'), 'utf8').trim().split('\n');
+      assert.equal(Number(hgrm.at(-1)!.split(',')[2]), summary.targets[name]!.recorded, `${name}: the log's distribution`);
+    }
+  });
+
+  test('report.html overlays every target\'s curve with no script and a CSP', async (t) => {
+    if (!(await requireService(t, 'redis', REDIS_URL)) || !(await requireService(t, 'mysql', MYSQL_URL))) return;
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    assert.match(html, /<meta http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;; style-src &#39;sha256-/);
+    assert.equal((html.match(/<path class="curve/g) ?? []).length, 3);
+    assert.doesNotMatch(html, /<script|javascript:|\son[a-z]+=/i);
+    assert.match(html, /Late probes/);
+  });
+
+  test('an impossible objective exits 1 and says which', async (t) => {
+    if (!(await requireService(t, 'redis', REDIS_URL))) return;
+    const missed = await runProbex(['run', '--config', configPath, '--duration', '1s', '--out', outDir(), '--slo', 'redis:p50<1us']);
+    assert.equal(missed.code, 1, missed.stderr);
+    assert.match(missed.stdout, /slo redis p50 \S+ < 1us: MISSED/);
+  });
+
+  test('bad arguments exit 2 before probing', async () => {
+    for (const args of [
+      ['run', '--config', configPath, '--out', outDir()], // no duration
+      ['run', '--config', configPath, '--duration', 'soon', '--out', outDir()],
+      ['run', '--config', configPath, '--duration', '1s', '--out', outDir(), '--slo', 'nosuch:p99<5ms'],
+      ['run', '--config', configPath, '--duration', '1s', '--out', outDir(), '--slo', 'redis:p99<5'],
+      ['run', '--config', '/nonexistent/probex.yaml', '--duration', '1s', '--out', outDir()],
+      ['run', '--bogus'],
+    ]) {
+      const r = await runProbex(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /usage: probex run/);
+    }
+  });
+});
+
+test('Ctrl-C ends a run early and still writes what it measured', async (t) => {
+  if (!(await requireService(t, 'redis', REDIS_URL))) return;
+  const out = outDir();
+  const configPath = writeConfig(`targets:\n  - { name: redis, kind: redis, url: "${REDIS_URL}", interval: 50ms }\n`);
+  const child = spawn(process.execPath, [...NODE_ARGS, 'run', '--config', configPath, '--duration', '10m', '--out', out],
+    { env: { ...process.env, ...NODE_ENV_VARS }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => { stdout += d; });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  t.after(() => child.kill('SIGKILL'));
+  const hlog = join(out, 'redis.hlog');
+  await waitFor('two intervals in the log', async () =>
+    (existsSync(hlog) && readFileSync(hlog, 'utf8').split('\n').filter((l) => /^\d/.test(l)).length >= 2 ? true : undefined), 30_000);
+  child.kill('SIGINT');
+  assert.equal(await exited, 0);
+  assert.match(stdout, /interrupted after [\d.]+s; wrote /);
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as RunSummary;
+  assert.ok(summary.durationSeconds >= 2 && summary.durationSeconds < 600, String(summary.durationSeconds));
+  assert.ok(summary.targets.redis!.count > 0);
+  assert.ok(existsSync(join(out, 'report.html')) && existsSync(join(out, 'redis.hgrm')));
+});
