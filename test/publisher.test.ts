@@ -9,7 +9,9 @@ import { test } from 'node:test';
 import { loadConfig, type Config } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { kOk, type ProbeResults } from '../src/pool/messages.ts';
+import protobuf from 'protobufjs/light.js';
 import { Publisher, STALE_AFTER_INTERVALS } from '../src/publisher.ts';
+import { MetricFamilyMessage } from '../src/render/protobuf.ts';
 import { createSnapshotBuffer } from '../src/snapshot/layout.ts';
 import { SnapshotReader } from '../src/snapshot/reader.ts';
 import { findSamples, parseExposition, sampleValue } from './helpers/exposition.ts';
@@ -163,3 +165,52 @@ test('when the first publish already fails, the self-metrics are served and /rea
   assert.equal(reader.get('json:containers'), undefined, 'no JSON body to carry yet');
   assert.equal(reader.unready(), 'no complete snapshot published yet: the publisher is failing');
 });
+
+/** nativeOf decodes the snapshot's protobuf body and returns target s0's duration histogram. */
+function nativeOf(reader: SnapshotReader): Record<string, any> {
+  const reader2 = protobuf.Reader.create(reader.get('pb')!);
+  while (reader2.pos < reader2.len) {
+    const family = MetricFamilyMessage.toObject(MetricFamilyMessage.decodeDelimited(reader2), { longs: Number }) as Record<string, any>;
+    if (family.name !== 'probex_probe_duration_seconds') continue;
+    return family.metric.find((m: any) => m.label.some((l: any) => l.name === 'target' && l.value === 's0')).histogram;
+  }
+  assert.fail('no probex_probe_duration_seconds family in the protobuf body');
+}
+
+test('the protobuf body and its gzip are published with the configured native schema; a schema change on reload starts over', async () => {
+  const first = loadConfig({ yaml: `agentId: test\nlog: { level: silent }\nnativeHistograms: { schema: 2 }\n`
+    + 'targets:\n  - { name: s0, kind: synthetic, interval: 1s }\n' });
+  const { publisher, reader } = setup(first);
+  publisher.record(runs(first));
+  publisher.record(runs(first));
+  await publisher.publish();
+  assert.deepEqual(gunzipSync(reader.get('pb.gz')!), Buffer.from(reader.get('pb')!));
+  const before = nativeOf(reader);
+  assert.equal(before.schema, 2);
+  assert.equal(before.sampleCount, 2);
+  assert.deepEqual(before.positiveDelta, [2], 'both 2 ms runs in one bucket');
+
+  // Same options again: counts stay cumulative, the created timestamp stays.
+  publisher.configure(first);
+  publisher.record(runs(first));
+  await publisher.publish();
+  const same = nativeOf(reader);
+  assert.equal(same.sampleCount, 3);
+  assert.deepEqual(same.createdTimestamp, before.createdTimestamp);
+
+  // A new schema: the histogram starts from zero with a new created timestamp.
+  await waitFor('the clock to move past the first created timestamp', async () => (Date.now() > createdMs(before) ? true : undefined));
+  const second = loadConfig({ yaml: `agentId: test\nlog: { level: silent }\nnativeHistograms: { schema: 5 }\n`
+    + 'targets:\n  - { name: s0, kind: synthetic, interval: 1s }\n' });
+  publisher.configure(second);
+  publisher.record(runs(second));
+  await publisher.publish();
+  const after = nativeOf(reader);
+  assert.equal(after.schema, 5);
+  assert.equal(after.sampleCount, 1);
+  assert.ok(createdMs(after) > createdMs(before), `created ${createdMs(after)} after ${createdMs(before)}`);
+});
+
+function createdMs(histogram: Record<string, any>): number {
+  return histogram.createdTimestamp.seconds * 1000 + histogram.createdTimestamp.nanos / 1e6;
+}
