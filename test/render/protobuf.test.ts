@@ -7,61 +7,12 @@ import { Aggregator } from '../../src/metrics/aggregator.ts';
 import { buildFamilies } from '../../src/metrics/families.ts';
 import type { MetricFamily } from '../../src/metrics/model.ts';
 import { MetricFamilyMessage, PROTOBUF_CONTENT_TYPE, renderProtobuf } from '../../src/render/protobuf.ts';
-import { formatGoFloat, renderText } from '../../src/render/text.ts';
-import { fixtureSelfStats, fixtureTargets, makeTarget, parseExposition, type ExpositionSample } from '../helpers/exposition.ts';
+import { renderText } from '../../src/render/text.ts';
+import { fixtureSelfStats, fixtureTargets, makeTarget, parseExposition } from '../helpers/exposition.ts';
+import { asTextSamples, decodeFamilies as decode, type DecodedFamily as Decoded } from '../helpers/protobuf.ts';
 
 const PROTO = fileURLToPath(new URL('../../src/render/proto/io/prometheus/client/metrics.proto', import.meta.url));
 const DESCRIPTOR = fileURLToPath(new URL('../../src/render/metrics-proto.ts', import.meta.url));
-
-interface Decoded {
-  name: string;
-  help?: string;
-  type: number;
-  unit?: string;
-  metric: {
-    label?: { name: string; value: string }[];
-    gauge?: { value: number };
-    counter?: { value: number; createdTimestamp?: { seconds: number; nanos?: number } };
-    histogram?: {
-      sampleCount: number; sampleSum: number; bucket?: { cumulativeCount: number; upperBound: number }[];
-      createdTimestamp?: { seconds: number; nanos: number };
-      schema?: number; zeroThreshold?: number; zeroCount?: number;
-      positiveSpan?: { offset?: number; length?: number }[]; positiveDelta?: number[];
-    };
-  }[];
-}
-
-/** decode reads a delimited body back into plain MetricFamily objects (int64 as numbers). */
-function decode(body: Uint8Array): Decoded[] {
-  const reader = protobuf.Reader.create(body);
-  const out: Decoded[] = [];
-  while (reader.pos < reader.len) {
-    out.push(MetricFamilyMessage.toObject(MetricFamilyMessage.decodeDelimited(reader), { longs: Number }) as Decoded);
-  }
-  return out;
-}
-
-/** asTextSamples spells decoded families as the text format's samples (buckets with `le`, +Inf, _sum, _count). */
-function asTextSamples(families: Decoded[]): ExpositionSample[] {
-  const out: ExpositionSample[] = [];
-  for (const f of families) {
-    for (const m of f.metric) {
-      const labels = Object.fromEntries((m.label ?? []).map((l) => [l.name, l.value]));
-      if (m.gauge !== undefined) out.push({ name: f.name, labels, value: m.gauge.value });
-      else if (m.counter !== undefined) out.push({ name: f.name, labels, value: m.counter.value });
-      else {
-        const h = m.histogram!;
-        for (const b of h.bucket ?? []) {
-          out.push({ name: `${f.name}_bucket`, labels: { ...labels, le: formatGoFloat(b.upperBound) }, value: b.cumulativeCount });
-        }
-        out.push({ name: `${f.name}_bucket`, labels: { ...labels, le: '+Inf' }, value: h.sampleCount });
-        out.push({ name: `${f.name}_sum`, labels, value: h.sampleSum });
-        out.push({ name: `${f.name}_count`, labels, value: h.sampleCount });
-      }
-    }
-  }
-  return out;
-}
 
 /** aggregatedFamilies runs known latencies through the real Aggregator, so samples carry native buckets and created times. */
 function aggregatedFamilies(): MetricFamily[] {
