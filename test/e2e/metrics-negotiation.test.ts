@@ -39,7 +39,7 @@ before(async () => {
   probex = await startProbex(CONFIG);
   await waitFor('both targets probed and published', async () => {
     const samples = parseExposition(await (await fetch(`${probex.url}/metrics`)).text());
-    return ['spread', 'flaky'].every((target) => sampleValue(samples, 'probex_probes_total', { target }) > 5) ? true : undefined;
+    return ['spread', 'flaky'].every((target) => sampleValue(samples, 'probex_probes_total', { target }) > 30) ? true : undefined;
   }, 30_000);
 });
 after(() => probex.stop());
