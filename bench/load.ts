@@ -366,7 +366,8 @@ async function runLoad(load: Load, generator: GeneratorName, rounds: number, tar
   try {
     const probex = await startProbexServer(targets);
     started.push(probex);
-    writeCapture(dir, await fetchMetrics(probex, false), await fetchMetrics(probex, true));
+    writeCapture(dir, await fetchMetrics(probex, false, {}), await fetchMetrics(probex, true, {}),
+      values.protobuf ? { plain: await fetchMetrics(probex, false), gzip: await fetchMetrics(probex, true) } : undefined);
     const promClient = await spawnServer('baseline-prom-client.ts', dir);
     started.push(promClient);
     const raw = await spawnServer('raw-uws.ts', dir);
