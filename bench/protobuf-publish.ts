@@ -4,7 +4,7 @@
  * Each round runs, in turn, a whole publish as the publisher does it (publishOnce: node stats, model,
  * text, OpenMetrics, protobuf, the gzip of each, every JSON body, snapshot write) and the same publish
  * without the two protobuf bodies, then the protobuf steps alone (renderProtobuf; gzip at level 6, the
- * default, and at level 1). Medians of each side and their ratio; it exits 1 when the ratio is over the
+ * default, and at level 1, which the publisher uses: src/publisher.ts PROTOBUF_GZIP_LEVEL). Medians of each side and their ratio; it exits 1 when the ratio is over the
  * 1.3× budget. Alternating the sides in every round keeps a loaded machine's noise off the ratio.
  */
 import { parseArgs } from 'node:util';
