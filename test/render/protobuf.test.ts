@@ -9,7 +9,7 @@ import type { MetricFamily } from '../../src/metrics/model.ts';
 import { MetricFamilyMessage, PROTOBUF_CONTENT_TYPE, renderProtobuf } from '../../src/render/protobuf.ts';
 import { renderText } from '../../src/render/text.ts';
 import { fixtureSelfStats, fixtureTargets, makeTarget, parseExposition } from '../helpers/exposition.ts';
-import { asTextSamples, decodeFamilies as decode, type DecodedFamily as Decoded } from '../helpers/protobuf.ts';
+import { asTextSamples, decodeFamilies as decode, encodeWithMessages, type DecodedFamily as Decoded } from '../helpers/protobuf.ts';
 
 const PROTO = fileURLToPath(new URL('../../src/render/proto/io/prometheus/client/metrics.proto', import.meta.url));
 const DESCRIPTOR = fileURLToPath(new URL('../../src/render/metrics-proto.ts', import.meta.url));
@@ -122,6 +122,20 @@ describe('renderProtobuf', () => {
     const values = decode(renderProtobuf([family]))[0]!.metric.map((m) => m.gauge!.value);
     assert.ok(Number.isNaN(values[0]));
     assert.deepEqual(values.slice(1), [Infinity, 0.1 + 0.2, -0, 2 ** 60]);
+  });
+
+  test('the hand-written bytes are the bytes protobufjs encodes for the same message objects', () => {
+    const created = 1_700_000_000; // whole seconds: the Timestamp's nanos (proto3, zero) must be left out
+    const edge: MetricFamily[] = [
+      { type: 'gauge', name: 'g', help: '', samples: [{ labels: {}, value: Number.NaN }, { labels: { a: '' }, value: -0 },
+        { labels: { a: 'ü"\\' }, value: Number.POSITIVE_INFINITY }, { labels: {}, value: 2 ** 60 }] },
+      { type: 'counter', name: 'c', help: 'h', unit: 'seconds', samples: [{ labels: {}, value: 0, created }, { labels: {}, value: 1.5 }] },
+      { type: 'histogram', name: 'h', help: 'h', samples: [{ labels: {}, bounds: [], cumulative: [], count: 0, sum: 0, created: 0.5 }] },
+    ];
+    for (const families of [buildFamilies(fixtureTargets(), fixtureSelfStats(), 'probex'),
+      buildFamilies(fixtureTargets(), fixtureSelfStats(), 'directus'), aggregatedFamilies(), edge]) {
+      assert.deepEqual(Buffer.from(renderProtobuf(families)), Buffer.from(encodeWithMessages(families)));
+    }
   });
 
   test('the content type is client_golang\'s delimited protobuf format', () => {
