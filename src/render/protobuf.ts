@@ -7,9 +7,9 @@
  * Messages follow Prometheus's own metrics.proto (render/proto/io/prometheus/client/, verbatim from
  * prometheus/client_model; metrics-proto.ts is its descriptor, MetricFamilyMessage its protobufjs type).
  * They are written field by field with protobufjs's Writer rather than built as objects for
- * MetricFamilyMessage.encode: the same bytes in about 60% of the time and without an object per
- * bucket, which keeps the publish within its budget (docs/benchmarks.md, "Protobuf exposition"). The layout follows
- * client_golang: counters are named as in text 0.0.4 (`<name>_total`), a histogram carries its classic
+ * MetricFamilyMessage.encode: the same bytes in about half the time and without an object per bucket,
+ * which keeps the publish within its budget (docs/benchmarks.md, "Protobuf exposition").
+ * The layout follows client_golang: counters are named as in text 0.0.4 (`<name>_total`), a histogram carries its classic
  * buckets (no +Inf bucket: sample_count is it) and, when the model has one, its native histogram in the
  * same message, and counters and histograms carry created_timestamp when the model knows it.
  */
