@@ -16,20 +16,33 @@ export interface CapturedResponse {
   readonly headers: Readonly<Record<string, string>>;
 }
 
-/** Capture is probex's /metrics answer without and with Accept-Encoding: gzip. */
+/**
+ * Capture is probex's text /metrics answer without and with Accept-Encoding: gzip, and, when the run
+ * scrapes protobuf (load.ts --protobuf), its protobuf answers, which raw uWS then serves instead.
+ */
 export interface Capture {
   readonly plain: CapturedResponse;
   readonly gzip: CapturedResponse;
+  readonly protobuf?: { readonly plain: CapturedResponse; readonly gzip: CapturedResponse };
 }
 
-/** writeCapture writes both bodies and the manifest into `dir`. */
-export function writeCapture(dir: string, plain: CapturedBody, gzip: CapturedBody): Capture {
+/** writeCapture writes the bodies and the manifest into `dir`. */
+export function writeCapture(dir: string, plain: CapturedBody, gzip: CapturedBody,
+  protobuf?: { plain: CapturedBody; gzip: CapturedBody }): Capture {
   const capture: Capture = {
     plain: { file: 'metrics.txt', headers: plain.headers },
     gzip: { file: 'metrics.txt.gz', headers: gzip.headers },
+    ...(protobuf === undefined ? {} : { protobuf: {
+      plain: { file: 'metrics.pb', headers: protobuf.plain.headers },
+      gzip: { file: 'metrics.pb.gz', headers: protobuf.gzip.headers },
+    } }),
   };
   writeFileSync(join(dir, capture.plain.file), plain.body);
   writeFileSync(join(dir, capture.gzip.file), gzip.body);
+  if (protobuf !== undefined && capture.protobuf !== undefined) {
+    writeFileSync(join(dir, capture.protobuf.plain.file), protobuf.plain.body);
+    writeFileSync(join(dir, capture.protobuf.gzip.file), protobuf.gzip.body);
+  }
   writeFileSync(join(dir, MANIFEST), JSON.stringify(capture));
   return capture;
 }

@@ -11,6 +11,10 @@
  *                                                         publish time and RSS
  *   npm run bench:guard                                   c=64 only; exits 1 naming a req/s ratio under its
  *                                                         budget (probex ≥ 0.9× raw uWS and ≥ 25× prom-client)
+ *   --protobuf                                            every request sends the Accept header of Prometheus 3
+ *                                                         with native histograms: probex and raw uWS serve the
+ *                                                         protobuf body (the same bytes); prom-client, which has
+ *                                                         no protobuf, still serves text
  *
  * Load generator: wrk when it is on PATH (apt-get install wrk), else autocannon (`--generator` picks).
  * wrk is C on epoll; one wrk thread drives ~50k responses/s of this body from one core, leaving the other
@@ -57,6 +61,12 @@ const STOP_TIMEOUT_MS = 5_000;
 /** CLOCK_TICKS_PER_SECOND is the unit of /proc/<pid>/stat CPU times (getconf CLK_TCK on Linux). */
 const CLOCK_TICKS_PER_SECOND = 100;
 const GZIP_HEADERS = { 'accept-encoding': 'gzip' };
+/** PROTOBUF_ACCEPT is what Prometheus 3 sends with native histograms on (http/negotiate.ts cites it). */
+const PROTOBUF_ACCEPT = 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,'
+  + 'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,'
+  + 'text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1';
+/** scrapeHeaders are sent with every /metrics request of a run: the protobuf Accept under --protobuf. */
+let scrapeHeaders: Readonly<Record<string, string>> = {};
 /** GENERATORS is how many autocannon processes share a run's connections: one per core. */
 const GENERATORS = availableParallelism();
 /** HAS_WRK: wrk is installed (it prints its version and exits 1 for --version, so only a spawn error counts). */
@@ -98,7 +108,7 @@ interface Row {
 }
 
 /** BodySizes are the bytes each server sends for /metrics, plain and gzip, and the series in the text. */
-type BodySizes = Record<ServerName, { plain: number; gzip: number; series: number }>;
+type BodySizes = Record<ServerName, { plain: number; gzip: number; series: number; text: number }>;
 
 /** startProbexServer runs probex with `targets` synthetic targets and resolves once every target has latencies. */
 async function startProbexServer(targets: number): Promise<Server> {
@@ -164,9 +174,9 @@ async function spawnServer(script: string, captureDir: string): Promise<Server> 
 }
 
 /** fetchMetrics GETs /metrics and returns the body as sent (not decompressed) with the headers to repeat. */
-function fetchMetrics(server: Server, gzip: boolean): Promise<CapturedBody> {
+function fetchMetrics(server: Server, gzip: boolean, extra: Readonly<Record<string, string>> = scrapeHeaders): Promise<CapturedBody> {
   return new Promise((resolve, reject) => {
-    http.get(`${server.url}/metrics`, { headers: gzip ? GZIP_HEADERS : {} }, (res) => {
+    http.get(`${server.url}/metrics`, { headers: { ...extra, ...(gzip ? GZIP_HEADERS : {}) } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (d: Buffer) => chunks.push(d));
       res.on('end', () => {
@@ -184,9 +194,9 @@ function fetchMetrics(server: Server, gzip: boolean): Promise<CapturedBody> {
   });
 }
 
-/** text fetches the plain /metrics body as a string. */
+/** text fetches the plain /metrics text body as a string. */
 async function text(server: Server): Promise<string> {
-  return (await fetchMetrics(server, false)).body.toString('utf8');
+  return (await fetchMetrics(server, false, {})).body.toString('utf8');
 }
 
 /** bodySizes measures what each server sends, and fails when prom-client's text is not comparable to probex's. */
@@ -195,15 +205,22 @@ async function bodySizes(servers: Record<ServerName, Server>): Promise<BodySizes
   for (const name of SERVERS) {
     const plain = await fetchMetrics(servers[name], false);
     const gzip = await fetchMetrics(servers[name], true);
-    const series = parseExposition(plain.body.toString('utf8')).length;
-    sizes[name] = { plain: plain.body.byteLength, gzip: gzip.body.byteLength, series };
+    // Under --protobuf, the series are counted in the text body (raw uWS has only the protobuf one: probex's count).
+    const textBody = isProtobuf(plain) ? await fetchMetrics(servers[name], false, {}) : plain;
+    const series = isProtobuf(textBody) ? sizes.probex.series : parseExposition(textBody.body.toString('utf8')).length;
+    sizes[name] = { plain: plain.body.byteLength, gzip: gzip.body.byteLength, series, text: textBody.body.byteLength };
   }
-  const deviation = sizes['prom-client'].plain / sizes.probex.plain - 1;
+  const deviation = sizes['prom-client'].text / sizes.probex.text - 1;
   if (Math.abs(deviation) > MAX_BODY_SIZE_DEVIATION) {
-    throw new Error(`prom-client body is ${sizes['prom-client'].plain} bytes, probex's ${sizes.probex.plain}: `
+    throw new Error(`prom-client text body is ${sizes['prom-client'].text} bytes, probex's ${sizes.probex.text}: `
       + `more than ${MAX_BODY_SIZE_DEVIATION * 100}% apart`);
   }
   return sizes;
+}
+
+/** isProtobuf: the response is the delimited protobuf exposition. */
+function isProtobuf(body: CapturedBody): boolean {
+  return body.headers['content-type']?.startsWith('application/vnd.google.protobuf') === true;
 }
 
 /** cpuSeconds reads a process's user + system CPU time, all threads, from /proc. */
@@ -238,7 +255,7 @@ type Load = (url: string, connections: number, gzip: boolean, seconds: number) =
 /** runAutocannon runs load-generator.ts children that together hold `connections` connections to url. */
 async function runAutocannon(url: string, connections: number, gzip: boolean, seconds: number): Promise<Generated> {
   const children = splitConnections(connections).map((c) => {
-    const task: GeneratorTask = { url, connections: c, seconds, headers: gzip ? GZIP_HEADERS : {} };
+    const task: GeneratorTask = { url, connections: c, seconds, headers: { ...scrapeHeaders, ...(gzip ? GZIP_HEADERS : {}) } };
     return spawnScript('load-generator.ts', JSON.stringify(task), (seconds * 1000) + STARTUP_TIMEOUT_MS);
   });
   let reports: GeneratorReport[];
@@ -265,7 +282,8 @@ interface WrkReport { requests: number; durationUs: number; non2xx: number; erro
 async function runWrk(url: string, connections: number, gzip: boolean, seconds: number): Promise<Generated> {
   const busy0 = machineBusySeconds();
   const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', WRK_REPORT,
-    ...(gzip ? ['-H', 'Accept-Encoding: gzip'] : []), url], { stdio: ['ignore', 'pipe', 'inherit'] });
+    ...(gzip ? ['-H', 'Accept-Encoding: gzip'] : []),
+    ...Object.entries(scrapeHeaders).flatMap(([name, value]) => ['-H', `${name}: ${value}`]), url], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => { out += d; });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -348,7 +366,8 @@ async function runLoad(load: Load, generator: GeneratorName, rounds: number, tar
   try {
     const probex = await startProbexServer(targets);
     started.push(probex);
-    writeCapture(dir, await fetchMetrics(probex, false), await fetchMetrics(probex, true));
+    writeCapture(dir, await fetchMetrics(probex, false, {}), await fetchMetrics(probex, true, {}),
+      values.protobuf ? { plain: await fetchMetrics(probex, false), gzip: await fetchMetrics(probex, true) } : undefined);
     const promClient = await spawnServer('baseline-prom-client.ts', dir);
     started.push(promClient);
     const raw = await spawnServer('raw-uws.ts', dir);
@@ -373,9 +392,9 @@ function rowLabel(row: Row): string {
 
 /** printResult prints the body sizes, the results table and the CPU table. */
 function printResult({ generator, rounds, targets, seconds, bodies, rows }: LoadResult): void {
-  console.log(`\nGET /metrics, ${targets} synthetic targets, ${generator} ${seconds} s per cell (median of ${rounds} interleaved rounds) after a ${WARMUP_SECONDS} s warm-up`);
+  console.log(`\nGET /metrics${values.protobuf ? ' (protobuf Accept)' : ''}, ${targets} synthetic targets, ${generator} ${seconds} s per cell (median of ${rounds} interleaved rounds) after a ${WARMUP_SECONDS} s warm-up`);
   console.table(Object.fromEntries(SERVERS.map((name) => [name, {
-    'text bytes': bodies[name].plain, 'gzip bytes': bodies[name].gzip, series: bodies[name].series }])));
+    'body bytes': bodies[name].plain, 'gzip bytes': bodies[name].gzip, 'text bytes': bodies[name].text, series: bodies[name].series }])));
   console.table(Object.fromEntries(rows.map((row) => [rowLabel(row), {
     ...Object.fromEntries(SERVERS.flatMap((name) => [
       [`${name} req/s`, fmt(row.results[name].reqPerSec)],
@@ -466,8 +485,10 @@ const { values } = parseArgs({
     /** rounds defaults to 3 for the guard (a verdict), 1 for the full table. */
     rounds: { type: 'string' },
     generator: { type: 'string', default: HAS_WRK ? 'wrk' : 'autocannon' },
+    protobuf: { type: 'boolean', default: false },
   },
 });
+if (values.protobuf) scrapeHeaders = { accept: PROTOBUF_ACCEPT };
 if (values.generator !== 'wrk' && values.generator !== 'autocannon') throw new RangeError('--generator must be wrk or autocannon');
 if (values.generator === 'wrk' && !HAS_WRK) throw new Error('--generator wrk: wrk is not installed (apt-get install wrk)');
 const generator = values.generator;

@@ -1,7 +1,7 @@
 /**
  * The physical limit for bench/load.ts: a bare uWebSockets.js server that answers every GET /metrics with
- * bytes it already holds, the very bytes probex served (plain and gzip), with probex's headers. No auth,
- * no snapshot read, no Accept-Encoding parsing beyond a substring test.
+ * bytes it already holds, the very bytes probex served (plain and gzip; protobuf in a --protobuf run),
+ * with probex's headers. No auth, no snapshot read, no Accept-Encoding parsing beyond a substring test.
  *   tsx bench/raw-uws.ts <dir>   (dir holds the files written by load.ts `writeCapture`)
  * Announces its port on stdout once listening (load-ipc.ts `announcePort`); SIGTERM ends it (no handler).
  */
@@ -34,8 +34,10 @@ if (!Function.prototype.toString.call(uWS.App).includes('[native code]')) {
   throw new Error('uWebSockets.js fell back to its JS shim: the raw baseline must be the native build');
 }
 const capture = readCapture(dir);
-const plain = toResponse(dir, capture.plain);
-const gzip = toResponse(dir, capture.gzip);
+// A protobuf run (load.ts --protobuf) serves the protobuf bytes probex served for its Accept header.
+const served = capture.protobuf ?? capture;
+const plain = toResponse(dir, served.plain);
+const gzip = toResponse(dir, served.gzip);
 
 const app = uWS.App();
 app.get('/metrics', (res, req) => {

@@ -3,9 +3,9 @@
  *   npm run bench:render
  * Inputs come from the real code: a synthetic-target config through loadConfig, 100 recorded runs per
  * target in the real Aggregator, then buildFamilies and the real renderers. "publish" is the whole of
- * workers/publisher-worker.ts publish() (node stats, model, families, text, OpenMetrics, both gzips,
- * every JSON body, snapshot write); the other rows split it, so a regression points at its step. The
- * protobuf rows (body and its gzip) are not yet part of "publish": they show what adding it will cost.
+ * src/publisher.ts publish() (node stats, model, families, text, OpenMetrics, protobuf, the gzip of
+ * each, every JSON body, snapshot write); the other rows split it, so a regression points at its step.
+ * bench/protobuf-publish.ts compares the publish with and without the protobuf bodies.
  */
 import { gzipSync } from 'node:zlib';
 import { Bench } from 'tinybench';

@@ -13,6 +13,7 @@ import { hostname, tmpdir } from 'node:os';
 import { loadAll as parseYamlDocuments, YAMLException } from 'js-yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
+import { NATIVE_DEFAULTS, validateNativeOptions, type NativeHistogramOptions } from './metrics/native-histogram.ts';
 import { tokenProblem } from './http/auth.ts';
 import { DEFAULT_MAX_BODY_BYTES, PROBE_KINDS, type ProbeTarget } from './probes/probe.ts';
 
@@ -72,6 +73,12 @@ export interface Config {
   /** snapshotBytes is the initial capacity of each of the two snapshot slots; a larger buffer replaces it when outgrown. */
   readonly snapshotBytes: number;
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  /**
+   * nativeHistograms configures every duration histogram's native (exponential) buckets: schema (resolution,
+   * -4..8), zeroThreshold (seconds) and maxBuckets (above it the resolution halves). A reload that changes
+   * them starts every native-carrying histogram again from zero with a new created timestamp.
+   */
+  readonly nativeHistograms: NativeHistogramOptions;
   readonly auth: {
     readonly tokens: readonly TokenConfig[];
     /** tokenFile holds one token per line, optionally followed by its permissions: `<token> metrics,api`. */
@@ -197,6 +204,21 @@ const configSchema = z.object({
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }).strict().default({ level: 'info' }),
+  nativeHistograms: z.object({
+    schema: z.number().default(NATIVE_DEFAULTS.schema),
+    zeroThreshold: z.number().default(NATIVE_DEFAULTS.zeroThreshold),
+    maxBuckets: z.number().default(NATIVE_DEFAULTS.maxBuckets),
+  }).strict().default({ ...NATIVE_DEFAULTS }).superRefine((options, ctx) => {
+    // The histogram's own validator, so the config and the aggregator accept exactly the same options.
+    try {
+      validateNativeOptions(options, 'nativeHistograms');
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      // Its message is `nativeHistograms.<field> <expectation>`: the field becomes the issue's path.
+      const [, field = '', expectation = err.message] = /^nativeHistograms\.(\w+) (.*)$/.exec(err.message) ?? [];
+      ctx.addIssue({ code: 'custom', message: expectation, path: field === '' ? [] : [field] });
+    }
+  }),
   auth: authSchema,
 }).strict();
 const targetList = z.array(z.unknown());
@@ -364,6 +386,7 @@ function load({ yaml, file, env = {} }: ConfigSources, stats?: Stats): LoadedCon
     backgroundNice: cfg.backgroundNice,
     snapshotBytes: cfg.snapshotBytes,
     log: cfg.log,
+    nativeHistograms: cfg.nativeHistograms,
     auth: tokenFilePath === undefined ? { tokens, open: cfg.auth.open } : { tokens, tokenFile: tokenFilePath, open: cfg.auth.open },
     targets,
   });

@@ -21,14 +21,15 @@ import type { Config } from './config.ts';
 import { RateLimitedLog, type Logger } from './log.ts';
 import { Aggregator } from './metrics/aggregator.ts';
 import { buildFamilies } from './metrics/families.ts';
-import type { SelfStats, TargetSnapshot } from './metrics/model.ts';
+import type { MetricFamily, SelfStats, TargetSnapshot } from './metrics/model.ts';
 import { collectNodeStats, type NodeStats } from './metrics/node.ts';
 import { kOk, type MainStats, type ProbeBatchResult, type ProbeResults } from './pool/messages.ts';
 import { FAILURE_REASONS } from './probes/probe.ts';
 import { renderJsonBodies } from './render/json.ts';
+import { renderProtobuf } from './render/protobuf.ts';
 import { renderOpenMetrics, renderText } from './render/text.ts';
 import { SnapshotOverflowError } from './errors.ts';
-import { createSnapshotBuffer, grownSlotBytes, MAX_SLOT_BYTES, nextGeneration } from './snapshot/layout.ts';
+import { createSnapshotBuffer, grownSlotBytes, MAX_SLOT_BYTES, nextGeneration, type FixedKey } from './snapshot/layout.ts';
 import { SnapshotWriter, type PublishOptions } from './snapshot/writer.ts';
 import { HDR_EXPORT_BUDGET_SHARE, HdrExportRotation, isHdrKey } from './hdr/export-rotation.ts';
 import { RateWindow } from './metrics/rate-window.ts';
@@ -94,7 +95,7 @@ export class Publisher {
     this.#log = options.log;
     this.#probeLog = new RateLimitedLog(options.log);
     this.#config = options.config;
-    this.#aggregator.setTargets(this.#config.targets);
+    this.#aggregator.setTargets(this.#config.targets, this.#config.nativeHistograms);
     this.#writer = new SnapshotWriter(options.buffer);
   }
 
@@ -114,10 +115,13 @@ export class Publisher {
     this.#logFailures(names, result);
   }
 
-  /** configure installs a reloaded config (targets, intervals, profile); the caller restarts its timer. */
+  /**
+   * configure installs a reloaded config (targets, intervals, profile, native histogram options); the caller
+   * restarts its timer. Changed native options re-shape every histogram that carries them (Aggregator.setTargets).
+   */
   configure(config: Config): void {
     this.#config = config;
-    this.#aggregator.setTargets(config.targets);
+    this.#aggregator.setTargets(config.targets, config.nativeHistograms);
     this.#probeLog.retain(new Set(config.targets.map((t) => t.name)));
   }
 
@@ -269,27 +273,39 @@ export class Publisher {
 const encoder = new TextEncoder();
 
 /**
- * renderBodies renders every body of one complete snapshot: Prometheus text, OpenMetrics, the gzip of
- * each (compressed once here, not per scrape) and every JSON body.
+ * renderBodies renders every body of one complete snapshot: Prometheus text, OpenMetrics, protobuf, the
+ * gzip of each (compressed once here, not per scrape) and every JSON body.
  */
 export function renderBodies(targets: readonly TargetSnapshot[], self: SelfStats, node: NodeStats,
   config: Pick<Config, 'profile' | 'agentId' | 'directus'>, nowMs: number): Map<string, Uint8Array> {
   const families = buildFamilies(targets, self, config.profile, config.directus.namePrefix);
-  const text = encoder.encode(renderText(families));
-  const om = encoder.encode(renderOpenMetrics(families));
   return new Map<string, Uint8Array>([
-    ['text', text],
-    ['text.gz', gzipSync(text)],
-    ['om', om],
-    ['om.gz', gzipSync(om)],
+    ...metricsBodies(families),
     ...renderJsonBodies(targets, node, { agentId: config.agentId, nowMs }),
   ]);
 }
 
-/** renderSelfBodies renders the four `/metrics` bodies with the self-metrics alone (a reduced snapshot). */
+/** renderSelfBodies renders the `/metrics` bodies with the self-metrics alone (a reduced snapshot). */
 export function renderSelfBodies(self: SelfStats, config: Pick<Config, 'profile' | 'directus'>): Map<string, Uint8Array> {
-  const families = buildFamilies([], self, config.profile, config.directus.namePrefix);
+  return new Map<string, Uint8Array>(metricsBodies(buildFamilies([], self, config.profile, config.directus.namePrefix)));
+}
+
+/**
+ * PROTOBUF_GZIP_LEVEL compresses the protobuf body at zlib level 1, not the default 6: at 1,000 targets
+ * that takes ~6 ms instead of ~21 ms of each publish, for a body ~17% larger (76 KB instead of 65 KB,
+ * still below the 82 KB of gzipped text), which keeps a publish with protobuf within 1.3x of one without
+ * (docs/benchmarks.md, "Protobuf exposition").
+ */
+export const PROTOBUF_GZIP_LEVEL = 1;
+
+/** metricsBodies are the six `/metrics` bodies (snapshot/layout.ts FIXED_KEYS): each format and its gzip. */
+function metricsBodies(families: readonly MetricFamily[]): Array<[FixedKey, Uint8Array]> {
   const text = encoder.encode(renderText(families));
   const om = encoder.encode(renderOpenMetrics(families));
-  return new Map<string, Uint8Array>([['text', text], ['text.gz', gzipSync(text)], ['om', om], ['om.gz', gzipSync(om)]]);
+  const pb = renderProtobuf(families);
+  return [
+    ['text', text], ['text.gz', gzipSync(text)],
+    ['om', om], ['om.gz', gzipSync(om)],
+    ['pb', pb], ['pb.gz', gzipSync(pb, { level: PROTOBUF_GZIP_LEVEL })],
+  ];
 }

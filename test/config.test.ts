@@ -7,6 +7,7 @@ import {
   DEFAULT_LATENCY_BUCKETS_SECONDS, DEFAULT_PORT, isLoopback, loadConfig, loadConfigFile, readTokenFile, reloadProblems,
 } from '../src/config.ts';
 import { ConfigError } from '../src/errors.ts';
+import { NATIVE_DEFAULTS } from '../src/metrics/native-histogram.ts';
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/config/${name}`, import.meta.url), 'utf8');
 
@@ -70,6 +71,7 @@ const invalid: Array<[file: string, path: RegExp]> = [
   ['invalid-postgres-url.yaml', /^targets\[0\]\.url: /],
   ['invalid-redis-command.yaml', /^targets\[0\]\.command: /],
   ['invalid-directus-prefix.yaml', /^directus\.namePrefix: must be empty or start a valid metric name/],
+  ['invalid-native-schema.yaml', /^nativeHistograms\.schema: must be an integer from -4 to 8, got 9$/],
 ];
 for (const [file, path] of invalid) {
   test(`${file} is rejected with the failing path`, () => {
@@ -383,4 +385,12 @@ test('the directus name prefix defaults to directus_ and METRICS_NAME_PREFIX ove
   assert.equal(loadConfig({ env: { METRICS_NAME_PREFIX: '' } }).directus.namePrefix, '');
   const err = configError(() => loadConfig({ env: { METRICS_NAME_PREFIX: 'bad-prefix' } }));
   assert.ok(err.issues.some((i) => i.startsWith('directus.namePrefix: ')), JSON.stringify(err.issues));
+});
+
+test('nativeHistograms defaults to schema 3 and takes each option the native histogram accepts', () => {
+  assert.deepEqual(loadConfig({ yaml: 'targets: []' }).nativeHistograms, NATIVE_DEFAULTS);
+  const set = loadConfig({ yaml: 'nativeHistograms: { schema: -2, zeroThreshold: 0.0001, maxBuckets: 40 }\ntargets: []' });
+  assert.deepEqual(set.nativeHistograms, { schema: -2, zeroThreshold: 0.0001, maxBuckets: 40 });
+  const err = configError(() => loadConfig({ yaml: 'nativeHistograms: { zeroThreshold: -1, maxBuckets: 1.5 }\ntargets: []' }));
+  assert.ok(err.issues.some((i) => i.startsWith('nativeHistograms.zeroThreshold: must be a finite number >= 0')), JSON.stringify(err.issues));
 });

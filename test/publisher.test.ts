@@ -9,7 +9,9 @@ import { test } from 'node:test';
 import { loadConfig, type Config } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { kOk, type ProbeResults } from '../src/pool/messages.ts';
+import protobuf from 'protobufjs/light.js';
 import { Publisher, STALE_AFTER_INTERVALS, STATUS_MIN_INTERVAL_MS } from '../src/publisher.ts';
+import { MetricFamilyMessage } from '../src/render/protobuf.ts';
 import { createSnapshotBuffer } from '../src/snapshot/layout.ts';
 import { SnapshotReader } from '../src/snapshot/reader.ts';
 import { findSamples, parseExposition, sampleValue } from '../support/exposition.ts';
@@ -213,3 +215,68 @@ test('the status page is rendered at most once per STATUS_MIN_INTERVAL_MS and ca
   assert.ok(Date.now() - renderedAt >= STATUS_MIN_INTERVAL_MS);
   assert.match(next, /snapshot \d+/);
 });
+
+/** DecodedHistogram is the part of a decoded protobuf Histogram these checks read. */
+interface DecodedHistogram {
+  readonly schema: number;
+  readonly sampleCount: number;
+  readonly positiveDelta: number[];
+  readonly createdTimestamp: { readonly seconds: number; readonly nanos: number };
+}
+
+/** DecodedMetric is a decoded protobuf Metric with its labels and histogram. */
+interface DecodedMetric {
+  readonly label: ReadonlyArray<{ readonly name: string; readonly value: string }>;
+  readonly histogram: DecodedHistogram;
+}
+
+/** nativeOf decodes the snapshot's protobuf body and returns target s0's duration histogram. */
+function nativeOf(reader: SnapshotReader): DecodedHistogram {
+  const reader2 = protobuf.Reader.create(reader.get('pb')!);
+  while (reader2.pos < reader2.len) {
+    const family = MetricFamilyMessage.toObject(MetricFamilyMessage.decodeDelimited(reader2), { longs: Number }) as
+      { name: string; metric: DecodedMetric[] };
+    if (family.name !== 'probex_probe_duration_seconds') continue;
+    const s0 = family.metric.find((m) => m.label.some((l) => l.name === 'target' && l.value === 's0'));
+    if (s0 !== undefined) return s0.histogram;
+  }
+  assert.fail('no probex_probe_duration_seconds family in the protobuf body');
+}
+
+test('the protobuf body and its gzip are published with the configured native schema; a schema change on reload starts over', async () => {
+  const first = loadConfig({ yaml: `agentId: test\nlog: { level: silent }\nnativeHistograms: { schema: 2 }\n`
+    + 'targets:\n  - { name: s0, kind: synthetic, interval: 1s }\n' });
+  const { publisher, reader } = setup(first);
+  publisher.record(runs(first));
+  publisher.record(runs(first));
+  await publisher.publish();
+  assert.deepEqual(gunzipSync(reader.get('pb.gz')!), Buffer.from(reader.get('pb')!));
+  const before = nativeOf(reader);
+  assert.equal(before.schema, 2);
+  assert.equal(before.sampleCount, 2);
+  assert.deepEqual(before.positiveDelta, [2], 'both 2 ms runs in one bucket');
+
+  // Same options again: counts stay cumulative, the created timestamp stays.
+  publisher.configure(first);
+  publisher.record(runs(first));
+  await publisher.publish();
+  const same = nativeOf(reader);
+  assert.equal(same.sampleCount, 3);
+  assert.deepEqual(same.createdTimestamp, before.createdTimestamp);
+
+  // A new schema: the histogram starts from zero with a new created timestamp.
+  await waitFor('the clock to move past the first created timestamp', async () => (Date.now() > createdMs(before) ? true : undefined));
+  const second = loadConfig({ yaml: `agentId: test\nlog: { level: silent }\nnativeHistograms: { schema: 5 }\n`
+    + 'targets:\n  - { name: s0, kind: synthetic, interval: 1s }\n' });
+  publisher.configure(second);
+  publisher.record(runs(second));
+  await publisher.publish();
+  const after = nativeOf(reader);
+  assert.equal(after.schema, 5);
+  assert.equal(after.sampleCount, 1);
+  assert.ok(createdMs(after) > createdMs(before), `created ${createdMs(after)} after ${createdMs(before)}`);
+});
+
+function createdMs(histogram: DecodedHistogram): number {
+  return histogram.createdTimestamp.seconds * 1000 + histogram.createdTimestamp.nanos / 1e6;
+}

@@ -1,6 +1,6 @@
 /**
  * Pure request parsing for the JSON metrics API (DC/OS shape), so http/server.ts stays a thin uWS adapter:
- * path → snapshot key and auth scope, Accept → 406 or not, and pre-encoded JSON error bodies. Nothing here
+ * path → snapshot key and auth scope, and pre-encoded JSON error bodies (http/negotiate.ts reads Accept). Nothing here
  * throws, whatever the client sends; the fuzz test in test/http/routes.test.ts holds us to that.
  */
 import { jsonKey } from '../render/json.ts';
@@ -11,9 +11,6 @@ export const JSON_CONTENT_TYPE = 'application/json';
 
 /** MAX_PATH_LENGTH is the longest path matchJsonRoute looks at; longer ones are not_found unparsed. */
 export const MAX_PATH_LENGTH = 2048;
-
-/** MAX_ACCEPT_LENGTH is the longest Accept header acceptsJson parses; longer ones are refused (406). */
-export const MAX_ACCEPT_LENGTH = 4096;
 
 /** JsonRouteBody is a matched route: the snapshot key of its body, the scope to authorize, the target if any. */
 export interface JsonRouteBody {
@@ -133,46 +130,6 @@ function segment(path: string, start: number, end: number): string | JsonRouteNo
     if (c < 0x20 || c === 0x7f || c === 0x2f /* / */ || c === 0x5c /* \ */) return NOT_FOUND.badCharacter;
   }
   return s;
-}
-
-/**
- * acceptsJson reports whether an Accept header allows application/json (RFC 9110 §12.5.1): absent or
- * empty (uWS gives '' for a missing header), or its most specific matching range (`application/json`,
- * then `application/*`, then `*\/*`) has q > 0. A malformed q counts as 1; an over-long header is refused.
- */
-export function acceptsJson(accept: string | undefined): boolean {
-  if (accept === undefined || accept === '' || accept === JSON_CONTENT_TYPE || accept === '*/*') return true;
-  if (typeof accept !== 'string' || accept.length > MAX_ACCEPT_LENGTH) return false;
-  let bestSpecificity = 0;
-  let bestQ = 0;
-  let sawRange = false;
-  for (const range of accept.split(',')) {
-    const semi = range.indexOf(';');
-    const type = (semi < 0 ? range : range.slice(0, semi)).trim().toLowerCase();
-    if (type === '') continue;
-    sawRange = true;
-    const specificity = type === JSON_CONTENT_TYPE ? 3 : type === 'application/*' ? 2 : type === '*/*' ? 1 : 0;
-    if (specificity === 0 || specificity < bestSpecificity) continue;
-    const q = semi < 0 ? 1 : qValue(range.slice(semi + 1));
-    if (specificity > bestSpecificity || q > bestQ) {
-      bestSpecificity = specificity;
-      bestQ = q;
-    }
-  }
-  if (!sawRange) return true; // only commas and whitespace: as good as absent
-  return bestQ > 0;
-}
-
-/** qValue reads `q=` from a media range's parameters; 1 when absent or malformed (lenient, like most servers). */
-function qValue(params: string): number {
-  for (const p of params.split(';')) {
-    const eq = p.indexOf('=');
-    if (eq < 0 || p.slice(0, eq).trim().toLowerCase() !== 'q') continue;
-    const v = p.slice(eq + 1).trim();
-    if (!/^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/.test(v)) return 1;
-    return Number(v);
-  }
-  return 1;
 }
 
 /** STATUS_TEXT is the reason phrase for each status errorBody is used with. */

@@ -10,11 +10,14 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '
 import { NativeServerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { jsonKey } from '../render/json.ts';
-import { OPENMETRICS_CONTENT_TYPE, PROM_TEXT_CONTENT_TYPE, wantsOpenMetrics } from '../render/text.ts';
+import type { FixedKey } from '../snapshot/layout.ts';
 import type { SnapshotReader } from '../snapshot/reader.ts';
 import { WWW_AUTHENTICATE, type RouteScope, type TokenTable } from './auth.ts';
-import { acceptsGzip, lastValueCache, send, TEXT_CONTENT_TYPE, type Headers, type Status } from './respond.ts';
-import { acceptsJson, errorBody, JSON_CONTENT_TYPE, matchJsonRoute } from './routes.ts';
+import {
+  acceptsGzip, acceptsJson, lastValueCache, negotiateMetrics, type MetricsBody, type MetricsNegotiation,
+} from './negotiate.ts';
+import { send, TEXT_CONTENT_TYPE, type Headers, type Status } from './respond.ts';
+import { errorBody, JSON_CONTENT_TYPE, matchJsonRoute } from './routes.ts';
 import { HDR_PREFIX, serveHdr, serveStatus } from './status-routes.ts';
 import { loadNativeUws } from './uws.ts';
 
@@ -39,32 +42,85 @@ export interface RunningServer {
   close(): void;
 }
 
+/**
+ * ServerContext is everything a handler reads: the snapshot, the reloadable state, the counters, and the
+ * header answers, each cached for its last distinct value (a scraper sends the same headers every time,
+ * so a scrape costs a string comparison per header, not a parse, and allocates nothing).
+ */
+export interface ServerContext {
+  readonly snapshot: SnapshotReader;
+  readonly state: ServerState;
+  readonly counters: ServerCounters;
+  readonly log: Logger;
+  readonly negotiate: (accept: string | undefined) => MetricsNegotiation;
+  readonly gzip: (acceptEncoding: string | undefined) => boolean;
+  readonly json: (accept: string | undefined) => boolean;
+}
+
+/** createContext builds a server's context with its own header caches. */
+function createContext(snapshot: SnapshotReader, state: ServerState, log: Logger): ServerContext {
+  return {
+    snapshot, state, log,
+    counters: { scrapes: 0, apiRequests: 0 },
+    negotiate: lastValueCache((accept) => negotiateMetrics(accept)),
+    gzip: lastValueCache(acceptsGzip),
+    json: lastValueCache(acceptsJson),
+  };
+}
+
 const METRICS_VARY: Headers = [['vary', 'Accept, Accept-Encoding'], ['cache-control', 'no-store']];
 const METRICS_GZIP: Headers = [...METRICS_VARY, ['content-encoding', 'gzip']];
 const JSON_HEADERS: Headers = [['cache-control', 'no-store']];
 const CHALLENGE: Headers = [['www-authenticate', WWW_AUTHENTICATE]];
 const ALLOW: Headers = [['allow', 'GET, HEAD']];
 
+/** BODY_KEYS[body] is the snapshot key of each rendered /metrics body: [plain, gzip]. */
+const BODY_KEYS: Readonly<Record<MetricsBody, readonly [FixedKey, FixedKey]>> = {
+  protobuf: ['pb', 'pb.gz'],
+  openmetrics: ['om', 'om.gz'],
+  text: ['text', 'text.gz'],
+};
+
 /** startServer listens on host:port (port 0 picks a free one) and resolves once listening. */
 export function startServer(host: string, port: number, snapshot: SnapshotReader, state: ServerState,
   log: Logger): Promise<RunningServer> {
   const uws = loadNativeUws();
-  const counters: ServerCounters = { scrapes: 0, apiRequests: 0 };
-  const wantsOm = lastValueCache(wantsOpenMetrics);
-  const wantsGzip = lastValueCache(acceptsGzip);
+  const ctx = createContext(snapshot, state, log);
   const app = uws.App();
-
   // /metrics has its own routes, matched by uWS's router in C++: a scrape reads no method or URL string.
-  const metricsRoute = (head: boolean) => (res: HttpResponse, req: HttpRequest): void => {
+  app.get('/metrics', metricsRoute(ctx, false));
+  app.head('/metrics', metricsRoute(ctx, true));
+  app.any('/*', otherRoute(ctx));
+
+  return new Promise((resolve, reject) => {
+    listenExclusive(uws, app, host, port, (token) => {
+      if (token === false) {
+        void listenFailure(host, port).then((why) => reject(new Error(`cannot listen on ${host}:${port}: ${why}`)));
+        return;
+      }
+      resolve({
+        port: uws.us_socket_local_port(token as never),
+        counters: ctx.counters,
+        close: () => uws.us_listen_socket_close(token),
+      });
+    });
+  });
+}
+
+/** metricsRoute is the handler of GET (or HEAD) /metrics. */
+function metricsRoute(ctx: ServerContext, head: boolean): (res: HttpResponse, req: HttpRequest) => void {
+  return (res, req) => {
     try {
-      metrics(res, req, head);
+      metrics(ctx, res, req, head);
     } catch (err) {
-      failed(res, '/metrics', head, err);
+      failed(ctx, res, '/metrics', head, err);
     }
   };
-  app.get('/metrics', metricsRoute(false));
-  app.head('/metrics', metricsRoute(true));
-  app.any('/*', (res: HttpResponse, req: HttpRequest) => {
+}
+
+/** otherRoute handles every other path: health, readiness, the JSON API, and 404/405. */
+function otherRoute(ctx: ServerContext): (res: HttpResponse, req: HttpRequest) => void {
+  return (res, req) => {
     // Read everything from req now: it is invalid once this handler returns.
     const method = req.getMethod();
     const url = req.getUrl();
@@ -77,90 +133,84 @@ export function startServer(host: string, port: number, snapshot: SnapshotReader
       if (url === '/healthz') {
         send(res, 200, TEXT_CONTENT_TYPE, 'ok\n', head);
       } else if (url === '/readyz') {
-        const unready = snapshot.unready(); // nothing published yet, or the data is older than allowed
+        const unready = ctx.snapshot.unready(); // nothing published yet, or the data is older than allowed
         send(res, unready === undefined ? 200 : 503, TEXT_CONTENT_TYPE, unready === undefined ? 'ready\n' : `${unready}\n`, head);
       } else if (url.startsWith('/system/')) {
-        api(res, req, url, head);
+        api(ctx, res, req, url, head);
       } else if (url === '/') {
-        serveStatus({ snapshot, state }, res, req, head);
+        serveStatus(ctx, res, req, head);
       } else if (url.startsWith(HDR_PREFIX)) {
-        serveHdr({ snapshot, state }, res, req, url, head);
+        serveHdr(ctx, res, req, url, head);
       } else {
         send(res, 404, TEXT_CONTENT_TYPE, 'not found\n', head);
       }
     } catch (err) {
-      failed(res, url, head, err);
+      failed(ctx, res, url, head, err);
     }
-  });
+  };
+}
 
-  /** failed answers a request whose handler threw (a bug) with a logged 500, never leaving it unanswered. */
-  function failed(res: HttpResponse, url: string, head: boolean, err: unknown): void {
-    log.error({ err, url }, 'request handler failed');
-    send(res, 500, TEXT_CONTENT_TYPE, 'internal error\n', head);
+/** failed answers a request whose handler threw (a bug) with a logged 500, never leaving it unanswered. */
+function failed(ctx: ServerContext, res: HttpResponse, url: string, head: boolean, err: unknown): void {
+  ctx.log.error({ err, url }, 'request handler failed');
+  send(res, 500, TEXT_CONTENT_TYPE, 'internal error\n', head);
+}
+
+/**
+ * metrics sends the body Accept and Accept-Encoding negotiate (http/negotiate.ts: protobuf, OpenMetrics or
+ * text, gzipped when allowed) with the negotiated Content-Type, which carries `escaping` where it applies.
+ */
+function metrics(ctx: ServerContext, res: HttpResponse, req: HttpRequest, head: boolean): void {
+  if (!authorized(ctx, res, req, 'metrics', TEXT_CONTENT_TYPE, head)) return;
+  const negotiated = ctx.negotiate(req.getHeader('accept'));
+  const gzip = ctx.gzip(req.getHeader('accept-encoding'));
+  const body = ctx.snapshot.get(BODY_KEYS[negotiated.body][gzip ? 1 : 0]);
+  if (body === undefined) {
+    send(res, 503, TEXT_CONTENT_TYPE, 'no snapshot published yet\n', head);
+    return;
   }
+  ctx.counters.scrapes++;
+  send(res, 200, negotiated.contentType, body, head, gzip ? METRICS_GZIP : METRICS_VARY);
+}
 
-  function metrics(res: HttpResponse, req: HttpRequest, head: boolean): void {
-    if (!authorized(res, req, 'metrics', TEXT_CONTENT_TYPE, head)) return;
-    const om = wantsOm(req.getHeader('accept'));
-    const gzip = wantsGzip(req.getHeader('accept-encoding'));
-    const body = snapshot.get(om ? (gzip ? 'om.gz' : 'om') : gzip ? 'text.gz' : 'text');
-    if (body === undefined) {
-      send(res, 503, TEXT_CONTENT_TYPE, 'no snapshot published yet\n', head);
-      return;
-    }
-    counters.scrapes++;
-    send(res, 200, om ? OPENMETRICS_CONTENT_TYPE : PROM_TEXT_CONTENT_TYPE, body, head, gzip ? METRICS_GZIP : METRICS_VARY);
+function api(ctx: ServerContext, res: HttpResponse, req: HttpRequest, url: string, head: boolean): void {
+  const { snapshot, state } = ctx;
+  const route = matchJsonRoute(url, state.agentId);
+  if (route.kind === 'not_found') {
+    sendJson(res, 404, errorBody(404, route.reason), head);
+    return;
   }
-
-  function api(res: HttpResponse, req: HttpRequest, url: string, head: boolean): void {
-    const route = matchJsonRoute(url, state.agentId);
-    if (route.kind === 'not_found') {
-      sendJson(res, 404, errorBody(404, route.reason), head);
-      return;
-    }
-    if (!authorized(res, req, route.scope, JSON_CONTENT_TYPE, head)) return;
-    if (!acceptsJson(req.getHeader('accept'))) {
-      sendJson(res, 406, errorBody(406, 'this route answers application/json only'), head);
-      return;
-    }
-    counters.apiRequests++;
-    const body = snapshot.get(route.key);
-    if (body !== undefined) {
-      sendJson(res, 200, body, head);
-    } else if (route.targetId !== undefined && state.targetNames.has(route.targetId)
-      && snapshot.get(jsonKey.container(route.targetId)) === undefined) {
-      send(res, 204, JSON_CONTENT_TYPE, '', head); // known target, not probed yet (as dcos-metrics does)
-    } else if (snapshot.generation() === 0) {
-      sendJson(res, 503, errorBody(503, 'no snapshot published yet'), head);
-    } else {
-      sendJson(res, 404, errorBody(404, route.targetId === undefined ? 'not found' : `no such target or metric`), head);
-    }
+  if (!authorized(ctx, res, req, route.scope, JSON_CONTENT_TYPE, head)) return;
+  if (!ctx.json(req.getHeader('accept'))) {
+    sendJson(res, 406, errorBody(406, 'this route answers application/json only'), head);
+    return;
   }
-
-  function authorized(res: HttpResponse, req: HttpRequest, scope: RouteScope, contentType: string, head: boolean): boolean {
-    if (state.tokens.open) return true; // no tokens configured: skip reading the header
-    const verdict = state.tokens.check(req.getHeader('authorization'), scope);
-    if (verdict === 'ok') return true;
-    const status: Status = verdict === 'unauthorized' ? 401 : 403;
-    const message = verdict === 'unauthorized' ? 'missing or unknown token' : 'token lacks the permission for this route';
-    if (contentType === JSON_CONTENT_TYPE) sendJson(res, status, errorBody(status, message), head, status === 401 ? CHALLENGE : []);
-    else send(res, status, TEXT_CONTENT_TYPE, `${message}\n`, head, status === 401 ? CHALLENGE : []);
-    return false;
+  ctx.counters.apiRequests++;
+  const body = snapshot.get(route.key);
+  if (body !== undefined) {
+    sendJson(res, 200, body, head);
+  } else if (route.targetId !== undefined && state.targetNames.has(route.targetId)
+    && snapshot.get(jsonKey.container(route.targetId)) === undefined) {
+    send(res, 204, JSON_CONTENT_TYPE, '', head); // known target, not probed yet (as dcos-metrics does)
+  } else if (snapshot.generation() === 0) {
+    sendJson(res, 503, errorBody(503, 'no snapshot published yet'), head);
+  } else {
+    sendJson(res, 404, errorBody(404, route.targetId === undefined ? 'not found' : `no such target or metric`), head);
   }
+}
 
-  return new Promise((resolve, reject) => {
-    listenExclusive(uws, app, host, port, (token) => {
-      if (token === false) {
-        void listenFailure(host, port).then((why) => reject(new Error(`cannot listen on ${host}:${port}: ${why}`)));
-        return;
-      }
-      resolve({
-        port: uws.us_socket_local_port(token as never),
-        counters,
-        close: () => uws.us_listen_socket_close(token),
-      });
-    });
-  });
+/** authorized checks the request's token for scope, and answers 401/403 itself when it falls short. */
+function authorized(ctx: ServerContext, res: HttpResponse, req: HttpRequest, scope: RouteScope, contentType: string,
+  head: boolean): boolean {
+  const { tokens } = ctx.state;
+  if (tokens.open) return true; // no tokens configured: skip reading the header
+  const verdict = tokens.check(req.getHeader('authorization'), scope);
+  if (verdict === 'ok') return true;
+  const status: Status = verdict === 'unauthorized' ? 401 : 403;
+  const message = verdict === 'unauthorized' ? 'missing or unknown token' : 'token lacks the permission for this route';
+  if (contentType === JSON_CONTENT_TYPE) sendJson(res, status, errorBody(status, message), head, status === 401 ? CHALLENGE : []);
+  else send(res, status, TEXT_CONTENT_TYPE, `${message}\n`, head, status === 401 ? CHALLENGE : []);
+  return false;
 }
 
 /**

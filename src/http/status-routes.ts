@@ -9,7 +9,8 @@ import { hdrKey } from '../hdr/export-rotation.ts';
 import { STATUS_PAGE_CONTENT_TYPE, STATUS_PAGE_CSP } from '../render/status-page.ts';
 import type { SnapshotReader } from '../snapshot/reader.ts';
 import { WWW_AUTHENTICATE, type RouteScope, type TokenTable } from './auth.ts';
-import { acceptsGzip, send, TEXT_CONTENT_TYPE, type Headers } from './respond.ts';
+import { acceptsGzip } from './negotiate.ts';
+import { send, TEXT_CONTENT_TYPE, type Headers } from './respond.ts';
 
 /** StatusContext is what these routes read: the snapshot, and the tokens and target names a reload may swap. */
 export interface StatusContext {

@@ -26,7 +26,7 @@
  *   kSlotDirectoryOffsetWord   directory offset, relative to the payload start
  *   kSlotDirectoryLengthWord   directory length in bytes
  *   kSlotFixedWord + 2k, +2k+1 offset and length of FIXED_KEYS[k] (offset ABSENT_OFFSET when not published),
- *                              so the four `/metrics` bodies never need the directory.
+ *                              so the six `/metrics` bodies never need the directory.
  * then slotBytes of payload: the directory first, then the bodies. The directory is a table of entryCount
  * entries of three Uint32 words in host byte order (the buffer never leaves the process):
  *   key length in UTF-16 code units, body offset (relative to the payload start), body length
@@ -73,7 +73,7 @@ export const kSlotDirectoryLengthWord = 3;
 export const kSlotFixedWord = 4;
 
 /** FIXED_KEYS are the `/metrics` bodies served on every scrape; they live in the slot header, not the directory. */
-export const FIXED_KEYS = ['text', 'text.gz', 'om', 'om.gz'] as const;
+export const FIXED_KEYS = ['text', 'text.gz', 'om', 'om.gz', 'pb', 'pb.gz'] as const;
 /** FixedKey is one of FIXED_KEYS. */
 export type FixedKey = (typeof FIXED_KEYS)[number];
 
@@ -109,6 +109,10 @@ export function fixedKeyIndex(key: string): number {
       return 2;
     case 'om.gz':
       return 3;
+    case 'pb':
+      return 4;
+    case 'pb.gz':
+      return 5;
     default:
       return -1;
   }

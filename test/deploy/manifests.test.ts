@@ -633,7 +633,7 @@ describe('examples/probex.yaml', () => {
   });
 
   it('covers every top-level setting', () => {
-    for (const k of ['listen', 'publishInterval', 'profile', 'agentId', 'threads', 'snapshotBytes', 'log', 'auth', 'targets']) {
+    for (const k of ['listen', 'publishInterval', 'profile', 'agentId', 'threads', 'snapshotBytes', 'nativeHistograms', 'log', 'auth', 'targets']) {
       assert.ok(k in raw, `missing ${k}`);
     }
     assert.ok(raw.auth.tokens.length > 0 && raw.auth.tokens.every((t: Obj) => t.permissions), 'tokens with permissions');

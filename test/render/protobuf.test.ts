@@ -7,61 +7,12 @@ import { Aggregator } from '../../src/metrics/aggregator.ts';
 import { buildFamilies } from '../../src/metrics/families.ts';
 import type { MetricFamily } from '../../src/metrics/model.ts';
 import { MetricFamilyMessage, PROTOBUF_CONTENT_TYPE, renderProtobuf } from '../../src/render/protobuf.ts';
-import { formatGoFloat, renderText } from '../../src/render/text.ts';
-import { fixtureSelfStats, fixtureTargets, makeTarget, parseExposition, type ExpositionSample } from '../../support/exposition.ts';
+import { renderText } from '../../src/render/text.ts';
+import { fixtureSelfStats, fixtureTargets, makeTarget, parseExposition } from '../../support/exposition.ts';
+import { asTextSamples, decodeFamilies as decode, encodeWithMessages } from '../helpers/protobuf.ts';
 
 const PROTO = fileURLToPath(new URL('../../src/render/proto/io/prometheus/client/metrics.proto', import.meta.url));
 const DESCRIPTOR = fileURLToPath(new URL('../../src/render/metrics-proto.ts', import.meta.url));
-
-interface Decoded {
-  name: string;
-  help?: string;
-  type: number;
-  unit?: string;
-  metric: {
-    label?: { name: string; value: string }[];
-    gauge?: { value: number };
-    counter?: { value: number; createdTimestamp?: { seconds: number; nanos?: number } };
-    histogram?: {
-      sampleCount: number; sampleSum: number; bucket?: { cumulativeCount: number; upperBound: number }[];
-      createdTimestamp?: { seconds: number; nanos: number };
-      schema?: number; zeroThreshold?: number; zeroCount?: number;
-      positiveSpan?: { offset?: number; length?: number }[]; positiveDelta?: number[];
-    };
-  }[];
-}
-
-/** decode reads a delimited body back into plain MetricFamily objects (int64 as numbers). */
-function decode(body: Uint8Array): Decoded[] {
-  const reader = protobuf.Reader.create(body);
-  const out: Decoded[] = [];
-  while (reader.pos < reader.len) {
-    out.push(MetricFamilyMessage.toObject(MetricFamilyMessage.decodeDelimited(reader), { longs: Number }) as Decoded);
-  }
-  return out;
-}
-
-/** asTextSamples spells decoded families as the text format's samples (buckets with `le`, +Inf, _sum, _count). */
-function asTextSamples(families: Decoded[]): ExpositionSample[] {
-  const out: ExpositionSample[] = [];
-  for (const f of families) {
-    for (const m of f.metric) {
-      const labels = Object.fromEntries((m.label ?? []).map((l) => [l.name, l.value]));
-      if (m.gauge !== undefined) out.push({ name: f.name, labels, value: m.gauge.value });
-      else if (m.counter !== undefined) out.push({ name: f.name, labels, value: m.counter.value });
-      else {
-        const h = m.histogram!;
-        for (const b of h.bucket ?? []) {
-          out.push({ name: `${f.name}_bucket`, labels: { ...labels, le: formatGoFloat(b.upperBound) }, value: b.cumulativeCount });
-        }
-        out.push({ name: `${f.name}_bucket`, labels: { ...labels, le: '+Inf' }, value: h.sampleCount });
-        out.push({ name: `${f.name}_sum`, labels, value: h.sampleSum });
-        out.push({ name: `${f.name}_count`, labels, value: h.sampleCount });
-      }
-    }
-  }
-  return out;
-}
 
 /** aggregatedFamilies runs known latencies through the real Aggregator, so samples carry native buckets and created times. */
 function aggregatedFamilies(): MetricFamily[] {
@@ -171,6 +122,20 @@ describe('renderProtobuf', () => {
     const values = decode(renderProtobuf([family]))[0]!.metric.map((m) => m.gauge!.value);
     assert.ok(Number.isNaN(values[0]));
     assert.deepEqual(values.slice(1), [Infinity, 0.1 + 0.2, -0, 2 ** 60]);
+  });
+
+  test('the hand-written bytes are the bytes protobufjs encodes for the same message objects', () => {
+    const created = 1_700_000_000; // whole seconds: the Timestamp's nanos (proto3, zero) must be left out
+    const edge: MetricFamily[] = [
+      { type: 'gauge', name: 'g', help: '', samples: [{ labels: {}, value: Number.NaN }, { labels: { a: '' }, value: -0 },
+        { labels: { a: 'ü"\\' }, value: Number.POSITIVE_INFINITY }, { labels: {}, value: 2 ** 60 }] },
+      { type: 'counter', name: 'c', help: 'h', unit: 'seconds', samples: [{ labels: {}, value: 0, created }, { labels: {}, value: 1.5 }] },
+      { type: 'histogram', name: 'h', help: 'h', samples: [{ labels: {}, bounds: [], cumulative: [], count: 0, sum: 0, created: 0.5 }] },
+    ];
+    for (const families of [buildFamilies(fixtureTargets(), fixtureSelfStats(), 'probex'),
+      buildFamilies(fixtureTargets(), fixtureSelfStats(), 'directus'), aggregatedFamilies(), edge]) {
+      assert.deepEqual(Buffer.from(renderProtobuf(families)), Buffer.from(encodeWithMessages(families)));
+    }
   });
 
   test('the content type is client_golang\'s delimited protobuf format', () => {

@@ -8,15 +8,12 @@ import type { MetricFamily } from '../../src/metrics/model.ts';
 import { DIRECTUS_BUCKETS_MS } from '../../src/metrics/names.ts';
 import {
   OPENMETRICS_CONTENT_TYPE, PROM_TEXT_CONTENT_TYPE, escapeHelp, escapeLabelValue, escapeOpenMetricsString,
-  formatCanonicalFloat, formatGoFloat, formatValue, renderOpenMetrics, renderText, wantsOpenMetrics,
+  formatCanonicalFloat, formatGoFloat, formatValue, renderOpenMetrics, renderText,
 } from '../../src/render/text.ts';
 import {
   FIXTURES_DIR, FIXTURE_HTTP_NOTE, GOLDEN_CASES, fixtureSelfStats, makeSnapshot, makeTarget, parseExposition,
   parseMetadata, sampleValue,
 } from '../../support/exposition.ts';
-
-const PROMETHEUS_ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,'
-  + 'text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
 
 const histogramFamily: MetricFamily = {
   type: 'histogram',
@@ -185,46 +182,6 @@ describe('_created', () => {
 
   test('text 0.0.4 has no _created lines', () => {
     assert.equal(renderText(created).includes('_created'), false);
-  });
-});
-
-describe('wantsOpenMetrics', () => {
-  test('Prometheus\'s own Accept header gets OpenMetrics', () => {
-    assert.equal(wantsOpenMetrics(PROMETHEUS_ACCEPT), true);
-  });
-
-  test('no header, */* or text/plain gets text', () => {
-    for (const accept of [undefined, '', '*/*', 'text/plain', 'text/plain;version=0.0.4', 'text/*', 'application/json']) {
-      assert.equal(wantsOpenMetrics(accept), false, String(accept));
-    }
-  });
-
-  test('OpenMetrics wins only with a q-value higher than or equal to text\'s', () => {
-    assert.equal(wantsOpenMetrics('application/openmetrics-text'), true);
-    assert.equal(wantsOpenMetrics('text/plain;q=0.5, application/openmetrics-text;q=0.5'), true);
-    assert.equal(wantsOpenMetrics('text/plain;q=0.9, application/openmetrics-text;version=1.0.0;q=0.5'), false);
-    assert.equal(wantsOpenMetrics('application/openmetrics-text;q=0.5, */*;q=0.9'), false);
-    assert.equal(wantsOpenMetrics('application/openmetrics-text;q=0.5, */*;q=0.9, text/plain;q=0.1'), true);
-  });
-
-  test('OpenMetrics versions other than 1.0.0 and q=0 do not count', () => {
-    assert.equal(wantsOpenMetrics('application/openmetrics-text;version=0.0.1'), false);
-    assert.equal(wantsOpenMetrics('application/openmetrics-text;version=2.0.0,text/plain;q=0.1'), false);
-    assert.equal(wantsOpenMetrics('application/openmetrics-text;q=0'), false);
-    assert.equal(wantsOpenMetrics('application/openmetrics-text;version=1.0.0;q=0,application/openmetrics-text'), false);
-  });
-
-  test('media types and parameter names are case-insensitive and quoted values accepted', () => {
-    assert.equal(wantsOpenMetrics('Application/OpenMetrics-Text; Version="1.0.0"; Q=1'), true);
-  });
-
-  test('a malformed header gets text and never throws', () => {
-    for (const accept of ['garbage', 'application/', '/x', 'a/b;q=2', 'a/b;q=abc', 'application/openmetrics-text;q',
-      'application/openmetrics-text;=1', '*/plain', '\u0000\u0001', ';;;', 'application/openmetrics-text;q=0.5;q=x',
-      'x'.repeat(10_000)]) {
-      assert.doesNotThrow(() => wantsOpenMetrics(accept));
-      assert.equal(wantsOpenMetrics(accept), false, accept);
-    }
   });
 });
 
