@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
 import type { ProbeTarget, Prober } from '../src/probes/probe.ts';
 import { Lane } from '../src/probes/deadline.ts';
-import { createProber } from '../src/probes/registry.ts';
+import { createProber, loadProbes } from '../src/probes/registry.ts';
 import { markDone, TableCache } from '../src/pool/target-table.ts';
 import { RESULT_FLUSH_MS, type ProbeBatch, type ProbeProgress, type ProbeResults } from '../src/pool/messages.ts';
 import { RunLog, transferables } from '../src/pool/run-log.ts';
@@ -40,6 +40,8 @@ const tables = new TableCache();
 export default async function runProbeBatch(batch: ProbeBatch): Promise<ProbeResults> {
   const table = tables.get(batch.table);
   const names = batch.targets.map((index) => table.targets[index]!.name);
+  // A kind's client library loads in this worker with the first batch that has a target of that kind.
+  await loadProbes(batch.targets.map((index) => table.targets[index]!.kind));
   const runs = new RunLog(batch.targets.length);
   const flusher = new Flusher(batch, names, runs);
   const deadlineAt = batch.burstMs > 0 ? performance.now() + batch.burstMs : 0;
