@@ -33,6 +33,13 @@ interface LiveProber {
   readonly idleMs: number;
 }
 
+/*
+ * Under tsx (`npm start`, the tests), Piscina loads this file through tsx's CommonJS hook, which leaves an
+ * import() of a .ts module (the registry's per-kind probe imports) to Node's own loader: so this thread
+ * registers tsx's ESM hooks too, before its first batch. The build (.js) needs nothing.
+ */
+const tsxHooks = import.meta.url.endsWith('.ts') ? import('tsx/esm/api').then(({ register }) => void register()) : undefined;
+
 const probers = new Map<string, LiveProber>();
 const tables = new TableCache();
 
@@ -41,6 +48,7 @@ export default async function runProbeBatch(batch: ProbeBatch): Promise<ProbeRes
   const table = tables.get(batch.table);
   const names = batch.targets.map((index) => table.targets[index]!.name);
   // A kind's client library loads in this worker with the first batch that has a target of that kind.
+  if (tsxHooks !== undefined) await tsxHooks;
   await loadProbes(batch.targets.map((index) => table.targets[index]!.kind));
   const runs = new RunLog(batch.targets.length);
   const flusher = new Flusher(batch, names, runs);
