@@ -15,7 +15,7 @@
  * thread's CPU time (/proc/<pid>/task/<pid>/stat utime + stime; schedstat's ns beside it) over each window,
  * divided by the scrapes in it. Budget: loaded ≤ CPU_RATIO_BUDGET × idle. p99s are printed beside it.
  *
- * `npm run bench:memory [-- --seconds 40 --baseline DIR --rounds 1]`. --baseline runs a second build (the root
+ * `npm run bench:memory [-- --seconds 40 --baseline DIR --rounds 1 --flags=...]`. --baseline runs a second build (the root
  * of another checkout, built, with node_modules) scenario by scenario interleaved with this one, for
  * before/after figures from one run. Results also go to bench/results/memory-<time>.json.
  */
@@ -57,6 +57,11 @@ const { values } = parseArgs({ options: {
   'cpu-window': { type: 'string', default: '3' },
   /** only runs the scenarios whose name contains this. */
   only: { type: 'string' },
+  /**
+   * flags: more node/V8 flags for this build only, space-separated (`--flags=--optimize-for-size`); with
+   * `--baseline .` the same build runs without them, interleaved: a flag's before/after from one run.
+   */
+  flags: { type: 'string' },
 } });
 const seconds = Number(values.seconds);
 if (!(seconds > STEADY_S)) throw new Error(`--seconds must be more than ${STEADY_S}`);
@@ -64,13 +69,14 @@ const rounds = Number(values.rounds);
 const cpuWindows = Number(values['cpu-windows']);
 const cpuWindowMs = Number(values['cpu-window']) * 1000;
 
-/** Build is one build of probex: a checkout root with dist/ built. */
-interface Build { readonly name: string; readonly root: string }
-const builds: Build[] = [{ name: 'this', root: ROOT }];
+/** Build is one build of probex: a checkout root with dist/ built, and node flags beyond start:dist's. */
+interface Build { readonly name: string; readonly root: string; readonly flags: readonly string[] }
+const extraFlags = values.flags?.split(/\s+/).filter((f) => f !== '') ?? [];
+const builds: Build[] = [{ name: extraFlags.length > 0 ? `this ${extraFlags.join(' ')}` : 'this', root: ROOT, flags: extraFlags }];
 if (values.baseline !== undefined) {
   const root = resolve(values.baseline);
   if (!existsSync(join(root, startDist().entry))) throw new Error(`--baseline ${root}: no ${startDist().entry} (build it first)`);
-  builds.push({ name: 'baseline', root });
+  builds.push({ name: 'baseline', root, flags: [] });
 }
 
 interface Running {
@@ -90,7 +96,7 @@ async function startBuild(build: Build, yaml: string | undefined, env: Record<st
     configPath = join(mkdtempSync(join(tmpdir(), 'probex-memory-')), 'probex.yaml');
     writeFileSync(configPath, yaml);
   }
-  const child = spawn(process.execPath, [...dist.nodeFlags, join(build.root, dist.entry), ...(configPath ? ['--config', configPath] : [])], {
+  const child = spawn(process.execPath, [...dist.nodeFlags, ...build.flags, join(build.root, dist.entry), ...(configPath ? ['--config', configPath] : [])], {
     cwd: build.root, env: { ...process.env, ...dist.env, PROBEX_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
