@@ -78,7 +78,7 @@ async function bareLoop(ms: number): Promise<Rate> {
  * CPU per probe is the whole process's (probing, scheduling, publishing, serving these scrapes).
  */
 async function probexRate(ms: number): Promise<Rate & { errors: number }> {
-  const p = await startProbex(`listen: { port: 0 }\nlog: { level: error }\ntargets:
+  const p = await startProbex(`listen: { port: 0 }\nlog: { level: error }\nthreads: 2\ntargets:
   - { name: pg, kind: postgres, url: "${POSTGRES_URL}", interval: 0, concurrency: ${concurrency} }
 `);
   try {

@@ -50,7 +50,7 @@ const { values } = parseArgs({ options: {
   aa: { type: 'boolean', default: false },
 } });
 /** COMMON_YAML goes into every probex config the bench runs. */
-const COMMON_YAML = `listen: { port: 0 }\nlog: { level: error }\n${
+const COMMON_YAML = `listen: { port: 0 }\nlog: { level: error }\nthreads: 2\n${
   values['background-nice'] === undefined ? '' : `backgroundNice: ${Number(values['background-nice'])}\n`}`;
 const seconds = Number(values.seconds);
 /** rounds of idle-then-loaded windows of `windowMs` each, in one process. */

@@ -9,7 +9,7 @@
  */
 import { closeSync, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
-import { hostname, tmpdir } from 'node:os';
+import { availableParallelism, hostname, tmpdir } from 'node:os';
 import { loadAll as parseYamlDocuments, YAMLException } from 'js-yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
@@ -63,7 +63,7 @@ export interface Config {
   readonly directus: { readonly namePrefix: string };
   /** agentId is this host's id in /system/v1/agent/{agent_id}/metrics/v0/. */
   readonly agentId: string;
-  /** threads is the number of probe worker threads. */
+  /** threads is the number of probe worker threads (`threads: auto` resolved; see autoThreads). */
   readonly threads: number;
   /**
    * backgroundNice is how many nice steps below the front end (main thread) probex's other threads run:
@@ -198,7 +198,7 @@ const configSchema = z.object({
       .default(DEFAULT_DIRECTUS_NAME_PREFIX),
   }).strict().default({ namePrefix: DEFAULT_DIRECTUS_NAME_PREFIX }),
   agentId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/).default(() => safeHostname()),
-  threads: z.number().int().min(1).max(64).default(2),
+  threads: z.union([z.literal('auto'), z.number().int().min(1).max(64)], { error: 'must be auto or an integer from 1 to 64' }).default('auto'),
   backgroundNice: z.number().int().min(0).max(19).default(DEFAULT_BACKGROUND_NICE),
   snapshotBytes: z.number().int().min(64 * 1024).max(1024 * 1024 * 1024).default(32 * 1024 * 1024),
   log: z.object({
@@ -382,7 +382,7 @@ function load({ yaml, file, env = {} }: ConfigSources, stats?: Stats): LoadedCon
     profile: cfg.profile,
     directus: cfg.directus,
     agentId: cfg.agentId,
-    threads: cfg.threads,
+    threads: cfg.threads === 'auto' ? autoThreads(targets.length) : cfg.threads,
     backgroundNice: cfg.backgroundNice,
     snapshotBytes: cfg.snapshotBytes,
     log: cfg.log,
@@ -624,6 +624,19 @@ function finishTarget(t: RawTarget, i: number, issues: string[]): ProbeTarget {
     }
     case 'sqlite': return { ...base, kind: t.kind, path: t.path, query: t.query };
   }
+}
+
+/**
+ * TARGETS_PER_AUTO_THREAD: `threads: auto` starts one probe worker per this many targets (rounded up), at
+ * most one per core. Each worker is a V8 isolate (~9 MiB idle, plus the client libraries of the kinds it
+ * runs), and one worker probes a few hundred targets at 10 Hz with room to spare, so a sidecar's handful
+ * of targets gets one, and 1,000 targets on two cores get two (what the benchmarks measure).
+ */
+export const TARGETS_PER_AUTO_THREAD = 500;
+
+/** autoThreads is the probe worker count of `threads: auto` for `targets` targets. */
+export function autoThreads(targets: number, cores = availableParallelism()): number {
+  return Math.max(1, Math.min(cores, 64, Math.ceil(targets / TARGETS_PER_AUTO_THREAD)));
 }
 
 /**

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import {
-  DEFAULT_LATENCY_BUCKETS_SECONDS, DEFAULT_PORT, isLoopback, loadConfig, loadConfigFile, readTokenFile, reloadProblems,
+  autoThreads, DEFAULT_LATENCY_BUCKETS_SECONDS, DEFAULT_PORT, isLoopback, loadConfig, loadConfigFile, readTokenFile, reloadProblems,
+  TARGETS_PER_AUTO_THREAD,
 } from '../src/config.ts';
 import { ConfigError } from '../src/errors.ts';
 import { NATIVE_DEFAULTS } from '../src/metrics/native-histogram.ts';
@@ -393,4 +394,23 @@ test('nativeHistograms defaults to schema 3 and takes each option the native his
   assert.deepEqual(set.nativeHistograms, { schema: -2, zeroThreshold: 0.0001, maxBuckets: 40 });
   const err = configError(() => loadConfig({ yaml: 'nativeHistograms: { zeroThreshold: -1, maxBuckets: 1.5 }\ntargets: []' }));
   assert.ok(err.issues.some((i) => i.startsWith('nativeHistograms.zeroThreshold: must be a finite number >= 0')), JSON.stringify(err.issues));
+});
+
+test('threads: auto is the default: one probe worker per TARGETS_PER_AUTO_THREAD targets, at most one per core', () => {
+  assert.equal(autoThreads(0, 2), 1);
+  assert.equal(autoThreads(2, 8), 1);
+  assert.equal(autoThreads(TARGETS_PER_AUTO_THREAD, 8), 1);
+  assert.equal(autoThreads(TARGETS_PER_AUTO_THREAD + 1, 8), 2);
+  assert.equal(autoThreads(1_000, 2), 2);
+  assert.equal(autoThreads(10_000, 4), 4);
+  assert.equal(autoThreads(100_000, 128), 64);
+  assert.equal(loadConfig({ yaml: 'targets: []\n' }).threads, 1);
+  assert.equal(loadConfig({ yaml: 'threads: auto\ntargets: []\n' }).threads, 1);
+  assert.equal(loadConfig({ yaml: 'threads: 3\ntargets: []\n' }).threads, 3);
+  const targets = Array.from({ length: TARGETS_PER_AUTO_THREAD + 1 }, (_, i) => `  - { name: s${i}, kind: synthetic }`).join('\n');
+  assert.equal(loadConfig({ yaml: `targets:\n${targets}\n` }).threads, autoThreads(TARGETS_PER_AUTO_THREAD + 1));
+});
+
+test('threads that is neither auto nor a number says what it may be', () => {
+  assert.deepEqual(configError(() => loadConfig({ yaml: 'threads: two\n' })).issues, ['threads: must be auto or an integer from 1 to 64']);
 });

@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
 import type { ProbeTarget, Prober } from '../src/probes/probe.ts';
 import { Lane } from '../src/probes/deadline.ts';
-import { createProber } from '../src/probes/registry.ts';
+import { createProber, loadProbes } from '../src/probes/registry.ts';
 import { markDone, TableCache } from '../src/pool/target-table.ts';
 import { RESULT_FLUSH_MS, type ProbeBatch, type ProbeProgress, type ProbeResults } from '../src/pool/messages.ts';
 import { RunLog, transferables } from '../src/pool/run-log.ts';
@@ -33,6 +33,13 @@ interface LiveProber {
   readonly idleMs: number;
 }
 
+/*
+ * Under tsx (`npm start`, the tests), Piscina loads this file through tsx's CommonJS hook, which leaves an
+ * import() of a .ts module (the registry's per-kind probe imports) to Node's own loader: so this thread
+ * registers tsx's ESM hooks too, before its first batch. The build (.js) needs nothing.
+ */
+const tsxHooks = import.meta.url.endsWith('.ts') ? import('tsx/esm/api').then(({ register }) => void register()) : undefined;
+
 const probers = new Map<string, LiveProber>();
 const tables = new TableCache();
 
@@ -40,6 +47,9 @@ const tables = new TableCache();
 export default async function runProbeBatch(batch: ProbeBatch): Promise<ProbeResults> {
   const table = tables.get(batch.table);
   const names = batch.targets.map((index) => table.targets[index]!.name);
+  // A kind's client library loads in this worker with the first batch that has a target of that kind.
+  if (tsxHooks !== undefined) await tsxHooks;
+  await loadProbes(batch.targets.map((index) => table.targets[index]!.kind));
   const runs = new RunLog(batch.targets.length);
   const flusher = new Flusher(batch, names, runs);
   const deadlineAt = batch.burstMs > 0 ? performance.now() + batch.burstMs : 0;

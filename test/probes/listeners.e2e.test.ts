@@ -12,13 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { DEFAULT_MAX_BODY_BYTES, type ProbeTarget } from '../../src/probes/probe.ts';
-import { createProber } from '../../src/probes/registry.ts';
+import { createProber, loadProbes } from '../../src/probes/registry.ts';
 import { MYSQL_URL, REDIS_URL, requireService, TARGET_DEFAULTS } from '../../support/services.ts';
 import { closedPort } from '../helpers/silent-server.ts';
 
 /** runsLeaveNoListener runs each target three times on one signal and checks nothing stays on it. */
 async function runsLeaveNoListener(t: TestContext, targets: readonly ProbeTarget[], expect: readonly string[]): Promise<void> {
   const signal = new AbortController().signal;
+  await loadProbes(targets.map((t) => t.kind));
   for (const [i, target] of targets.entries()) {
     const prober = createProber(target);
     t.after(() => prober.close());
