@@ -10,7 +10,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { Config, LoadedConfig } from '../config.ts';
 import type { ProbeTarget } from '../probes/probe.ts';
-import type { PoolStats } from './probe-pool.ts';
 import type { TargetTable } from './target-table.ts';
 
 /** ProbeBatch is one round of probes for a few targets, run concurrently in one worker. */
@@ -140,6 +139,13 @@ export type SchedulerMessage =
   | { readonly type: 'targets'; readonly targets: readonly ProbeTarget[] }
   /** stop ends scheduling, waits up to `graceMs` for the rounds in flight, closes the pool and answers `stopped`. */
   | { readonly type: 'stop'; readonly graceMs: number };
+
+/** PoolStats are the probe pool's self-metrics. */
+export interface PoolStats {
+  readonly threads: number;
+  readonly utilization: number;
+  readonly queueSize: number;
+}
 
 /** SchedulerStats are the scheduler thread's self-metrics. */
 export interface SchedulerStats extends PoolStats {

@@ -4,20 +4,13 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { isProbeProgress, type ProbeBatch, type ProbeProgress, type ProbeResults } from './messages.ts';
+import { isProbeProgress, type PoolStats, type ProbeBatch, type ProbeProgress, type ProbeResults } from './messages.ts';
 
 /** PROBE_WORKER_URL is the worker entry, with this file's extension (.ts under tsx, .js when compiled). */
 export const PROBE_WORKER_URL = new URL(`../../workers/probe-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
 /** WORKER_YOUNG_GENERATION_MB bounds each probe worker's young generation (see createProbePool). */
 export const WORKER_YOUNG_GENERATION_MB = 4;
-
-/** PoolStats are the pool's self-metrics. */
-export interface PoolStats {
-  readonly threads: number;
-  readonly utilization: number;
-  readonly queueSize: number;
-}
 
 /** ProbePool runs probe batches on worker threads. */
 export interface ProbePool {

@@ -23,25 +23,13 @@
 import { FAILURE_REASONS, type ProbeFailureReason } from '../probes/probe.ts';
 import type { TargetSnapshot } from '../metrics/model.ts';
 import type { NodeStats } from '../metrics/node.ts';
+import { jsonKey } from '../snapshot/keys.ts';
 
 /** JsonRenderOptions are the publish-wide inputs: this host's agent id and the publish time. */
 export interface JsonRenderOptions {
   readonly agentId: string;
   readonly nowMs: number;
 }
-
-/**
- * jsonKey names every JSON body in the snapshot; the renderer writes and the server reads through these.
- * Target names never contain `:` or `/` (config), and routes.ts rejects ids that decode to `/`.
- */
-export const jsonKey = {
-  node: (): string => 'json:node',
-  containers: (): string => 'json:containers',
-  container: (id: string): string => `json:container:${id}`,
-  app: (id: string): string => `json:app:${id}`,
-  appMetric: (id: string, metricId: string): string => `json:app-metric:${id}/${metricId}`,
-  ping: (): string => 'json:ping',
-} as const;
 
 /** DatapointUnit is the `unit` of a datapoint, as DC/OS names them ('' when dimensionless and not a count). */
 export type DatapointUnit = 'seconds' | 'bytes' | 'percent' | 'count' | '';

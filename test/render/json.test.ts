@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import type { TargetSnapshot } from '../../src/metrics/model.ts';
 import type { NodeStats } from '../../src/metrics/node.ts';
 import { FAILURE_REASONS, type ProbeFailureReason, type SyntheticTarget } from '../../src/probes/probe.ts';
-import { appUnit, jsonKey, renderJsonBodies } from '../../src/render/json.ts';
+import { appUnit, renderJsonBodies } from '../../src/render/json.ts';
+import { jsonKey } from '../../src/snapshot/keys.ts';
 
 const NOW = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
 const LAST_PROBE = NOW - 250;
