@@ -1,5 +1,5 @@
 /**
- * The run deadline every probe runs under (workers/probe-worker.ts), kept here so it is testable alone.
+ * The run deadline every probe runs under (src/pool/probe-runner.ts), kept here so it is testable alone.
  */
 import { getEventListeners } from 'node:events';
 import type { ProbeOutcome, Prober } from './probe.ts';
