@@ -12,7 +12,7 @@ test('a runner posts a fast target\'s run as progress while its batch-mate is st
   const silent = await startSilentServer();
   t.after(() => silent.close());
   const targets = [
-    { ...base, timeoutMs: 400, name: 'slow', kind: 'http', url: `http://127.0.0.1:${silent.port}/`, expectStatus: [], headers: {} },
+    { ...base, timeoutMs: 400, name: 'slow', kind: 'http', url: `http://127.0.0.1:${silent.port}/`, expectStatus: [], headers: {}, maxBodyBytes: 1024 },
     { ...base, timeoutMs: 400, name: 'fast', kind: 'synthetic', distribution: { type: 'constant', valueMs: 1 }, errorRate: 0 },
   ] as ProbeTarget[];
   const table = encodeTargetTable(targets);
