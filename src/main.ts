@@ -16,7 +16,7 @@ import { ConfigError } from './errors.ts';
 import { TokenTable } from './http/auth.ts';
 import { startServer, type ServerState } from './http/server.ts';
 import { createLogger, type Logger } from './log.ts';
-import type { ConfigLoadRequest, ConfigLoadResult, PublisherInit, PublisherMessage, PublisherReport, SchedulerInit, SchedulerMessage, SchedulerReport, SchedulerStats } from './pool/messages.ts';
+import type { ConfigLoadRequest, ConfigLoadResult, PublisherInit, PublisherMessage, PublisherReport, SchedulerInit, SchedulerMessage, SchedulerReport } from './pool/messages.ts';
 import { createSnapshotBuffer } from './snapshot/layout.ts';
 import { SnapshotReader } from './snapshot/reader.ts';
 
@@ -186,13 +186,11 @@ async function run(initial: Config, initialFileTokens: readonly TokenConfig[], s
   const scheduler = startThread('scheduler', SCHEDULER_URL, { targets: config.targets, threads: config.threads,
     nice: config.backgroundNice, results: results.port1, logLevel: config.log.level, statsIntervalMs: config.publishIntervalMs } satisfies SchedulerInit, log);
   const tell = (msg: SchedulerMessage): void => scheduler.postMessage(msg);
-  let schedulerStats: SchedulerStats = { threads: 0, utilization: 0, queueSize: 0, probesSkippedTotal: 0 };
   let schedulerStopped = (): void => {};
   scheduler.on('message', (msg: SchedulerReport) => {
-    if (msg.type === 'stats') schedulerStats = msg.stats;
-    else schedulerStopped();
+    if (msg.type === 'stopped') schedulerStopped();
   });
-  // Main-thread self-metrics (and the scheduler thread's latest) go to the publisher once per publish interval.
+  // Main-thread self-metrics go to the publisher once per publish interval.
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   const statsTimer = setInterval(() => {
@@ -200,10 +198,6 @@ async function run(initial: Config, initialFileTokens: readonly TokenConfig[], s
       scrapesTotal: server.counters.scrapes,
       apiRequestsTotal: server.counters.apiRequests,
       eventLoopDelay: { p50: loopDelay.percentile(50) / 1e9, p99: loopDelay.percentile(99) / 1e9, max: loopDelay.max / 1e9 },
-      poolThreads: schedulerStats.threads,
-      poolUtilization: schedulerStats.utilization,
-      poolQueueSize: schedulerStats.queueSize,
-      probesSkippedTotal: schedulerStats.probesSkippedTotal,
       configReloadsTotal: reloads.total,
       configReloadFailuresTotal: reloads.failures,
       configLastReloadSuccessful: reloads.lastOk,

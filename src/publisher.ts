@@ -23,7 +23,7 @@ import { Aggregator } from './metrics/aggregator.ts';
 import { buildFamilies } from './metrics/families.ts';
 import type { SelfStats, TargetSnapshot } from './metrics/model.ts';
 import { collectNodeStats, type NodeStats } from './metrics/node.ts';
-import { kOk, type MainStats, type ProbeBatchResult, type ProbeResults } from './pool/messages.ts';
+import { kOk, type MainStats, type ProbeBatchResult, type ProbeResults, type SchedulerStats } from './pool/messages.ts';
 import { FAILURE_REASONS } from './probes/probe.ts';
 import { renderJsonBodies } from './render/json.ts';
 import { renderOpenMetrics, renderText } from './render/text.ts';
@@ -50,10 +50,12 @@ export interface PublisherOptions {
 
 /** ZERO_MAIN_STATS are the main thread's stats before its first report. */
 const ZERO_MAIN_STATS: MainStats = {
-  scrapesTotal: 0, apiRequestsTotal: 0, eventLoopDelay: { p50: 0, p99: 0, max: 0 }, poolThreads: 0,
-  poolUtilization: 0, poolQueueSize: 0, probesSkippedTotal: 0, configReloadsTotal: 0,
+  scrapesTotal: 0, apiRequestsTotal: 0, eventLoopDelay: { p50: 0, p99: 0, max: 0 }, configReloadsTotal: 0,
   configReloadFailuresTotal: 0, configLastReloadSuccessful: 1,
 };
+
+/** ZERO_SCHEDULER_STATS are the scheduler thread's stats before its first report. */
+const ZERO_SCHEDULER_STATS: SchedulerStats = { threads: 0, utilization: 0, queueSize: 0, probesSkippedTotal: 0 };
 
 /** Publisher aggregates probe results and publishes snapshots of them. */
 export class Publisher {
@@ -64,6 +66,7 @@ export class Publisher {
   #config: Config;
   #writer: SnapshotWriter;
   #main: MainStats = ZERO_MAIN_STATS;
+  #scheduler: SchedulerStats = ZERO_SCHEDULER_STATS;
   #failures = 0;
   /** #completeAtMs / #completeAsOfNs: when the last complete snapshot was rendered (Unix ms) and its data read (hrtime). */
   #completeAtMs = 0;
@@ -107,6 +110,11 @@ export class Publisher {
   /** setMainStats keeps the main thread's latest self-metrics for the next publish. */
   setMainStats(stats: MainStats): void {
     this.#main = stats;
+  }
+
+  /** setSchedulerStats keeps the scheduler thread's latest self-metrics (its pool's) for the next publish. */
+  setSchedulerStats(stats: SchedulerStats): void {
+    this.#scheduler = stats;
   }
 
   /**
@@ -183,8 +191,13 @@ export class Publisher {
   #selfStats(nowMs: number): SelfStats {
     const cpu = process.cpuUsage(); // process-wide: every thread's CPU time
     const mem = process.memoryUsage();
+    const pool = this.#scheduler;
     return {
       ...this.#main,
+      poolThreads: pool.threads,
+      poolUtilization: pool.utilization,
+      poolQueueSize: pool.queueSize,
+      probesSkippedTotal: pool.probesSkippedTotal,
       version: this.#options.version,
       startTimeSeconds: this.#options.startTimeSeconds,
       generation: nextGeneration(this.#writer.generation),

@@ -163,3 +163,18 @@ test('when the first publish already fails, the self-metrics are served and /rea
   assert.equal(reader.get('json:containers'), undefined, 'no JSON body to carry yet');
   assert.equal(reader.unready(), 'no complete snapshot published yet: the publisher is failing');
 });
+
+test('the scheduler thread\'s pool stats and the main thread\'s stats each reach the self-metrics on their own', async () => {
+  const cfg = config(1);
+  const { publisher, reader } = setup(cfg);
+  publisher.setSchedulerStats({ threads: 3, utilization: 0.5, queueSize: 2, probesSkippedTotal: 7 });
+  publisher.setMainStats({ scrapesTotal: 11, apiRequestsTotal: 0, eventLoopDelay: { p50: 0, p99: 0, max: 0 },
+    configReloadsTotal: 4, configReloadFailuresTotal: 1, configLastReloadSuccessful: 0 });
+  await publisher.publish();
+  const samples = parseExposition(text(reader));
+  assert.equal(sampleValue(samples, 'probex_pool_threads'), 3);
+  assert.equal(sampleValue(samples, 'probex_pool_utilization_ratio'), 0.5);
+  assert.equal(sampleValue(samples, 'probex_pool_queue_size'), 2);
+  assert.equal(sampleValue(samples, 'probex_probes_skipped_total'), 7);
+  assert.equal(sampleValue(samples, 'probex_config_reloads_total'), 4);
+});
