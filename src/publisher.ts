@@ -22,7 +22,7 @@ import { RateLimitedLog, type Logger } from './log.ts';
 import { Aggregator } from './metrics/aggregator.ts';
 import { buildFamilies } from './metrics/families.ts';
 import type { SelfStats, TargetSnapshot } from './metrics/model.ts';
-import { collectNodeStats, type NodeStats } from './metrics/node.ts';
+import { collectNodeStats, FilesystemReader, type NodeStats, type StatFs } from './metrics/node.ts';
 import { kOk, type MainStats, type ProbeBatchResult, type ProbeResults, type SchedulerStats } from './pool/messages.ts';
 import { FAILURE_REASONS } from './probes/probe.ts';
 import { renderJsonBodies } from './render/json.ts';
@@ -46,6 +46,8 @@ export interface PublisherOptions {
   readonly handOver: (buffer: SharedArrayBuffer) => void;
   /** maxSlotBytes caps how large a slot may grow (MAX_SLOT_BYTES when not given). */
   readonly maxSlotBytes?: number;
+  /** statfs reads a storage path's filesystem (fs.promises.statfs when not given). */
+  readonly statfs?: StatFs;
 }
 
 /** ZERO_MAIN_STATS are the main thread's stats before its first report. */
@@ -63,6 +65,7 @@ export class Publisher {
   readonly #log: Logger;
   readonly #probeLog: RateLimitedLog;
   readonly #aggregator = new Aggregator();
+  readonly #filesystems: FilesystemReader;
   #config: Config;
   #writer: SnapshotWriter;
   #main: MainStats = ZERO_MAIN_STATS;
@@ -82,6 +85,7 @@ export class Publisher {
     this.#config = options.config;
     this.#aggregator.setTargets(this.#config.targets);
     this.#writer = new SnapshotWriter(options.buffer);
+    this.#filesystems = new FilesystemReader(options.statfs);
   }
 
   /** publishFailures is the number of publishes that could not publish a complete snapshot. */
@@ -130,7 +134,7 @@ export class Publisher {
     try {
       const targets = this.#aggregator.snapshot();
       const storagePaths = config.targets.flatMap((t) => (t.kind === 'storage' ? [t.path] : []));
-      const node = await collectNodeStats(storagePaths);
+      const node = await collectNodeStats(storagePaths, this.#filesystems);
       const nowMs = Date.now();
       const bodies = renderBodies(targets, this.#selfStats(nowMs), node, config, nowMs);
       this.#write(bodies, stamp);

@@ -115,7 +115,7 @@ const H = {
   cpuSystem: nameHead('process.cpu.system'), rss: nameHead('process.memory.resident'),
   heapUsed: nameHead('process.memory.heap_used'), heapTotal: nameHead('process.memory.heap_total'),
   fsTotal: nameHead('filesystem.capacity.total'), fsUsed: nameHead('filesystem.capacity.used'),
-  fsFree: nameHead('filesystem.capacity.free'),
+  fsFree: nameHead('filesystem.capacity.free'), fsStale: nameHead('filesystem.capacity.stale'),
   probes: nameHead('probe.count'), count: nameHead('probe.latency.count'), sum: nameHead('probe.latency.sum'),
   p50: nameHead('probe.latency.p50'), p90: nameHead('probe.latency.p90'), p99: nameHead('probe.latency.p99'),
   p999: nameHead('probe.latency.p999'), max: nameHead('probe.latency.max'), min: nameHead('probe.latency.min'),
@@ -145,11 +145,14 @@ function nodeDatapoints(n: NodeStats, ts: string): string[] {
     datapoint(H.heapTotal, n.heapTotalBytes, b),
   ];
   for (const fs of n.filesystems) {
-    const tail = tails.of('bytes', `{"path":${JSON.stringify(fs.path)}}`);
+    const tags = `{"path":${JSON.stringify(fs.path)}}`;
+    const tail = tails.of('bytes', tags);
     dps.push(
       datapoint(H.fsTotal, fs.totalBytes, tail),
       datapoint(H.fsUsed, fs.usedBytes, tail),
       datapoint(H.fsFree, fs.freeBytes, tail),
+      // 1 while the path's statfs has not answered within its deadline: the bytes are its last answer.
+      datapoint(H.fsStale, fs.stale ? 1 : 0, tails.of('', tags)),
     );
   }
   return dps;
