@@ -2,6 +2,7 @@
  * The run deadline every probe runs under (src/pool/probe-runner.ts), kept here so it is testable alone.
  */
 import { getEventListeners } from 'node:events';
+import { timeoutOutcome } from './classify.ts';
 import type { ProbeOutcome, Prober } from './probe.ts';
 
 /**
@@ -11,9 +12,9 @@ import type { ProbeOutcome, Prober } from './probe.ts';
 export const LISTENER_CHECK_RUNS = 8;
 
 /**
- * Lane runs probes one after another, each under its own deadline: it gives the probe an AbortSignal
- * and also races it against the deadline, so a probe that ignores its signal still yields `timeout` on
- * time; its late settlement is dropped.
+ * Lane runs probes one after another, each under its own deadline: the one place a probe's timeout is
+ * enforced. It gives the probe an AbortSignal and also races it against the deadline, so a probe that
+ * ignores its signal still yields `timeout` (timeoutOutcome) on time; its late settlement is dropped.
  *
  * A lane reuses one AbortController for all its runs, because an AbortController costs about 5 µs to
  * create (more than a Redis PING's client-side work), and one timer, re-armed with refresh() (which
@@ -56,7 +57,7 @@ export class Lane {
       const expire = (): void => {
         this.#controller.abort(new DOMException(`probe exceeded its ${this.#timeoutMs}ms deadline`, 'TimeoutError'));
         this.#controller = new AbortController();
-        settle({ ok: false, reason: 'timeout', message: `no answer within ${this.#timeoutMs}ms` });
+        settle(timeoutOutcome(this.#timeoutMs));
       };
       this.#expire = expire;
       this.#arm();

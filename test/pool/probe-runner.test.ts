@@ -25,7 +25,7 @@ test('a runner posts a fast target\'s run as progress while its batch-mate is st
   assert.deepEqual([...progress[0]!.result.target], [1], 'the early report holds the fast target\'s run');
   assert.deepEqual(results.names, ['slow', 'fast']);
   assert.deepEqual([...results.result.target], [0], 'the answer holds only the run not posted yet');
-  assert.equal(results.result.failure[0], 'no answer within 400ms');
+  assert.equal(results.result.failure[0], 'deadline of 400 ms exceeded');
   runner.sweep(Date.now() + 3_600_000);
 });
 
