@@ -1,8 +1,7 @@
 /**
  * The scheduler thread: owns the Piscina probe pool and the Scheduler, so the main thread does nothing
- * per probe round. Before it had a thread of its own, the scheduler's timers, task posts and task
- * completions (hundreds a second at 1,000 targets at 10 Hz) ran on the front end's event loop, between
- * scrapes. A thin adapter (STYLE.md): messages in; `stopped` out; every batch's results and the thread's
+ * per probe round: the scheduler's timers, task posts and task completions (hundreds a second with
+ * many targets) stay off the front end's event loop. A thin adapter (STYLE.md): messages in; `stopped` out; every batch's results and the thread's
  * stats on to the publisher thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';

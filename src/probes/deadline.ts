@@ -16,12 +16,12 @@ export const LISTENER_CHECK_RUNS = 8;
  * enforced. It gives the probe an AbortSignal and also races it against the deadline, so a probe that
  * ignores its signal still yields `timeout` (timeoutOutcome) on time; its late settlement is dropped.
  *
- * A lane reuses one AbortController for all its runs, because an AbortController costs about 5 µs to
- * create (more than a Redis PING's client-side work), and one timer, re-armed with refresh() (which
+ * A lane reuses one AbortController for all its runs, because creating one costs more than a Redis
+ * PING's client-side work, and one timer, re-armed with refresh() (which
  * allocates nothing), for runs back to back until close(). The controller is replaced after it aborted.
  * Probers remove the listeners they add (Prober.run's contract); as a guard against one that does not,
  * every LISTENER_CHECK_RUNS runs the lane looks for listeners left on its signal and, if it finds any,
- * takes a fresh controller. Looking every run cost a third of a synthetic probe's time in the worker.
+ * takes a fresh controller. It does not look every run: that check is expensive next to a cheap probe.
  *
  * When the deadline timer fires, the abort waits for one setImmediate. After this thread stalled (a GC,
  * another probe's library compiling code on first use), the answer may already be waiting: Node runs
