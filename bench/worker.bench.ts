@@ -1,12 +1,12 @@
 /*
  * worker.bench.ts: a probe worker's own work per batch (tinybench v2), run in this thread without Piscina:
- * workers/probe-worker.ts runProbeBatch over 50 synthetic targets (one probe each, answered at once), as
+ * ProbeRunner.run (src/pool/probe-runner.ts, what workers/probe-worker.ts runs) over 50 synthetic targets (one probe each, answered at once), as
  * the scheduler sends them at 1,000 targets at 10 Hz. What it measures is probex's per-probe overhead:
  * target lookup, lane and deadline, timing, and the result's typed arrays.
  *   npm run bench:worker
  */
 import { Bench } from 'tinybench';
-import runProbeBatch from '../workers/probe-worker.ts';
+import { ProbeRunner } from '../src/pool/probe-runner.ts';
 import { encodeTargetTable } from '../src/pool/target-table.ts';
 import { syntheticConfig } from './fixtures.ts';
 
@@ -15,10 +15,11 @@ const table = encodeTargetTable(syntheticConfig(1_000).targets);
 const batches = Array.from({ length: 1_000 / BATCH }, (_, b) => Array.from({ length: BATCH }, (_, i) => b * BATCH + i));
 let next = 0;
 let sink = 0;
+const runner = new ProbeRunner();
 
 const bench = new Bench({ time: 2_000 });
-bench.add(`runProbeBatch: ${BATCH} synthetic targets, one probe each`, async () => {
-  const { result } = await runProbeBatch({ owner: 0, id: next, table, targets: batches[next++ % batches.length]!, burstMs: 0 });
+bench.add(`ProbeRunner.run: ${BATCH} synthetic targets, one probe each`, async () => {
+  const { result } = await runner.run({ owner: 0, id: next, table, targets: batches[next++ % batches.length]!, burstMs: 0 });
   sink += result.target.length;
 });
 

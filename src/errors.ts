@@ -33,3 +33,9 @@ export class NativeServerError extends ExporterError {
   override name = 'NativeServerError';
   override code = 'EXPORTER_UWS_NOT_NATIVE';
 }
+
+/** PoolClosedError: a probe batch was still running when the pool closed (shutdown); not a probe failure. */
+export class PoolClosedError extends ExporterError {
+  override name = 'PoolClosedError';
+  override code = 'EXPORTER_POOL_CLOSED';
+}

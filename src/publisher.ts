@@ -22,8 +22,8 @@ import { RateLimitedLog, type Logger } from './log.ts';
 import { Aggregator } from './metrics/aggregator.ts';
 import { buildFamilies } from './metrics/families.ts';
 import type { MetricFamily, SelfStats, TargetSnapshot } from './metrics/model.ts';
-import { collectNodeStats, type NodeStats } from './metrics/node.ts';
-import { kOk, type MainStats, type ProbeBatchResult, type ProbeResults } from './pool/messages.ts';
+import { collectNodeStats, FilesystemReader, type NodeStats, type StatFs } from './metrics/node.ts';
+import { kOk, type MainStats, type ProbeBatchResult, type ProbeResults, type SchedulerStats } from './pool/messages.ts';
 import { FAILURE_REASONS } from './probes/probe.ts';
 import { renderJsonBodies } from './render/json.ts';
 import { renderProtobuf } from './render/protobuf.ts';
@@ -59,14 +59,18 @@ export interface PublisherOptions {
   readonly handOver: (buffer: SharedArrayBuffer) => void;
   /** maxSlotBytes caps how large a slot may grow (MAX_SLOT_BYTES when not given). */
   readonly maxSlotBytes?: number;
+  /** statfs reads a storage path's filesystem (fs.promises.statfs when not given). */
+  readonly statfs?: StatFs;
 }
 
 /** ZERO_MAIN_STATS are the main thread's stats before its first report. */
 const ZERO_MAIN_STATS: MainStats = {
-  scrapesTotal: 0, apiRequestsTotal: 0, eventLoopDelay: { p50: 0, p99: 0, max: 0 }, poolThreads: 0,
-  poolUtilization: 0, poolQueueSize: 0, probesSkippedTotal: 0, configReloadsTotal: 0,
+  scrapesTotal: 0, apiRequestsTotal: 0, eventLoopDelay: { p50: 0, p99: 0, max: 0 }, configReloadsTotal: 0,
   configReloadFailuresTotal: 0, configLastReloadSuccessful: 1,
 };
+
+/** ZERO_SCHEDULER_STATS are the scheduler thread's stats before its first report. */
+const ZERO_SCHEDULER_STATS: SchedulerStats = { threads: 0, utilization: 0, queueSize: 0, probesSkippedTotal: 0 };
 
 /** Publisher aggregates probe results and publishes snapshots of them. */
 export class Publisher {
@@ -74,9 +78,11 @@ export class Publisher {
   readonly #log: Logger;
   readonly #probeLog: RateLimitedLog;
   readonly #aggregator = new Aggregator();
+  readonly #filesystems: FilesystemReader;
   #config: Config;
   #writer: SnapshotWriter;
   #main: MainStats = ZERO_MAIN_STATS;
+  #scheduler: SchedulerStats = ZERO_SCHEDULER_STATS;
   #failures = 0;
   /** #completeAtMs / #completeAsOfNs: when the last complete snapshot was rendered (Unix ms) and its data read (hrtime). */
   #completeAtMs = 0;
@@ -97,6 +103,7 @@ export class Publisher {
     this.#config = options.config;
     this.#aggregator.setTargets(this.#config.targets, this.#config.nativeHistograms);
     this.#writer = new SnapshotWriter(options.buffer);
+    this.#filesystems = new FilesystemReader(options.statfs);
   }
 
   /** publishFailures is the number of publishes that could not publish a complete snapshot. */
@@ -130,6 +137,11 @@ export class Publisher {
     this.#main = stats;
   }
 
+  /** setSchedulerStats keeps the scheduler thread's latest self-metrics (its pool's) for the next publish. */
+  setSchedulerStats(stats: SchedulerStats): void {
+    this.#scheduler = stats;
+  }
+
   /**
    * publish renders and publishes one snapshot. It never throws: a publish that fails is counted
    * (probex_publish_failures_total) and logged, and a reduced snapshot says so until the next one succeeds.
@@ -143,7 +155,7 @@ export class Publisher {
     try {
       const targets = this.#aggregator.snapshot();
       const storagePaths = config.targets.flatMap((t) => (t.kind === 'storage' ? [t.path] : []));
-      const node = await collectNodeStats(storagePaths);
+      const node = await collectNodeStats(storagePaths, this.#filesystems);
       const nowMs = Date.now();
       const self = this.#selfStats(nowMs);
       const bodies = renderBodies(targets, self, node, config, nowMs);
@@ -236,8 +248,13 @@ export class Publisher {
   #selfStats(nowMs: number): SelfStats {
     const cpu = process.cpuUsage(); // process-wide: every thread's CPU time
     const mem = process.memoryUsage();
+    const pool = this.#scheduler;
     return {
       ...this.#main,
+      poolThreads: pool.threads,
+      poolUtilization: pool.utilization,
+      poolQueueSize: pool.queueSize,
+      probesSkippedTotal: pool.probesSkippedTotal,
       version: this.#options.version,
       startTimeSeconds: this.#options.startTimeSeconds,
       generation: nextGeneration(this.#writer.generation),

@@ -13,6 +13,7 @@
  * A batch names its targets by index into the config's TargetTable (shared memory), so a dispatch costs
  * the scheduler thread a few numbers, not a clone of every target object.
  */
+import { PoolClosedError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { FAILURE_REASONS, type ProbeTarget } from './probes/probe.ts';
 import type { ProbeBatch, ProbeBatchResult, ProbeProgress, ProbeResults } from './pool/messages.ts';
@@ -134,6 +135,8 @@ export class Scheduler {
         return true;
       }, (err: unknown) => {
         for (const i of batch.targets) markDone(batch.table, i);
+        // Shutdown cutting a batch short is not its probes' fault: nothing to count.
+        if (err instanceof PoolClosedError) return false;
         // Targets the worker reported finished have had their runs delivered: only the others failed.
         const failed = [...finished.keys()].filter((t) => finished[t] === 0);
         this.log.error({ err, targets: failed.map((t) => names[t]) }, 'probe batch failed in its worker; counted as reason worker');

@@ -4,10 +4,14 @@
  * loader; probe runs are fed as the probe workers send them. Staleness is checked with explicit clocks.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { test } from 'node:test';
 import { loadConfig, type Config } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
+import type { StatFs } from '../src/metrics/node.ts';
 import { kOk, type ProbeResults } from '../src/pool/messages.ts';
 import protobuf from 'protobufjs/light.js';
 import { Publisher, STALE_AFTER_INTERVALS, STATUS_MIN_INTERVAL_MS } from '../src/publisher.ts';
@@ -50,7 +54,7 @@ interface Setup {
 }
 
 /** setup wires a Publisher to a reader the way main.ts does: handed-over buffers are attached at once. */
-function setup(initial: Config, maxSlotBytes?: number): Setup {
+function setup(initial: Config, maxSlotBytes?: number, statfs?: StatFs): Setup {
   const buffer = createSnapshotBuffer(initial.snapshotBytes);
   const reader = new SnapshotReader(buffer);
   const handedOver: SharedArrayBuffer[] = [];
@@ -61,6 +65,7 @@ function setup(initial: Config, maxSlotBytes?: number): Setup {
       reader.attach(b);
     },
     ...(maxSlotBytes === undefined ? {} : { maxSlotBytes }),
+    ...(statfs === undefined ? {} : { statfs }),
   });
   return { publisher, reader, handedOver };
 }
@@ -280,3 +285,43 @@ test('the protobuf body and its gzip are published with the configured native sc
 function createdMs(histogram: DecodedHistogram): number {
   return histogram.createdTimestamp.seconds * 1000 + histogram.createdTimestamp.nanos / 1e6;
 }
+test('the scheduler thread\'s pool stats and the main thread\'s stats each reach the self-metrics on their own', async () => {
+  const cfg = config(1);
+  const { publisher, reader } = setup(cfg);
+  publisher.setSchedulerStats({ threads: 3, utilization: 0.5, queueSize: 2, probesSkippedTotal: 7 });
+  publisher.setMainStats({ scrapesTotal: 11, apiRequestsTotal: 0, eventLoopDelay: { p50: 0, p99: 0, max: 0 },
+    configReloadsTotal: 4, configReloadFailuresTotal: 1, configLastReloadSuccessful: 0 });
+  await publisher.publish();
+  const samples = parseExposition(text(reader));
+  assert.equal(sampleValue(samples, 'probex_pool_threads'), 3);
+  assert.equal(sampleValue(samples, 'probex_pool_utilization_ratio'), 0.5);
+  assert.equal(sampleValue(samples, 'probex_pool_queue_size'), 2);
+  assert.equal(sampleValue(samples, 'probex_probes_skipped_total'), 7);
+  assert.equal(sampleValue(samples, 'probex_config_reloads_total'), 4);
+});
+
+test('a storage path whose statfs never answers does not stop publishing; its node datapoint turns stale', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'probex-pub-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const cfg = loadConfig({ yaml: `publishInterval: ${PUBLISH_INTERVAL_MS}ms\nagentId: test\nlog: { level: silent }\n` +
+    `targets:\n  - { name: files, kind: storage, path: ${JSON.stringify(dir)} }\n` });
+  let hang = false;
+  const calls: string[] = [];
+  const statfs: StatFs = (path) => {
+    calls.push(path);
+    return hang ? new Promise(() => {}) : Promise.resolve({ bsize: 1, blocks: 10, bfree: 4, bavail: 3 });
+  };
+  const { publisher, reader } = setup(cfg, undefined, statfs);
+  const stale = (): number | undefined => {
+    const node = JSON.parse(Buffer.from(reader.get('json:node')!).toString('utf8')) as { datapoints: Array<{ name: string; value: number }> };
+    return node.datapoints.find((d) => d.name === 'filesystem.capacity.stale')?.value;
+  };
+  await publisher.publish();
+  assert.equal(stale(), 0);
+  hang = true;
+  await publisher.publish();
+  await publisher.publish();
+  assert.equal(reader.generation(), 3, 'every publish completed');
+  assert.equal(stale(), 1);
+  assert.equal(calls.length, 2, 'one statfs in flight for the hung path');
+});

@@ -154,3 +154,24 @@ test('a scheduled round carries when it fired, so runs can report how late they 
   assert.ok(continuous.length > 0);
   assert.ok(continuous.every((b) => b.dueAtMs === undefined));
 });
+
+test('batches the pool cuts short at shutdown are neither delivered nor logged as worker failures', async (t) => {
+  const { createProbePool } = await import('../src/pool/probe-pool.ts');
+  const { startSilentServer } = await import('./helpers/silent-server.ts');
+  const { pino } = await import('pino');
+  const silent = await startSilentServer();
+  t.after(() => silent.close());
+  const lines: string[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+  const pool = createProbePool(1, (err) => { throw err; });
+  const deliveries: ProbeResults[] = [];
+  const scheduler = new Scheduler(pool, (results) => deliveries.push(results), 1, log);
+  scheduler.start([{ name: 'hung', kind: 'http', url: `http://127.0.0.1:${silent.port}/`, expectStatus: [], headers: {}, maxBodyBytes: 1024,
+    intervalMs: 60_000, timeoutMs: 30 * 60_000, concurrency: 1, labels: {}, buckets: [1] } as ProbeTarget]);
+  await waitFor('the hung probe connected', async () => (silent.open() > 0 ? true : undefined));
+  const stopped = scheduler.stop();
+  await pool.close();
+  await stopped;
+  assert.deepEqual(deliveries, [], 'nothing delivered for the batch shutdown cut short');
+  assert.deepEqual(lines.filter((l) => /probe batch failed/.test(l)), [], 'no worker failure logged');
+});

@@ -1,8 +1,7 @@
 /**
  * A one-shot thread per config reload (SIGHUP): reads, parses and validates the config file and its
- * token file, posts one ConfigLoadResult and ends. When the main thread parsed a reload itself, 1,000
- * targets made every scrape wait 0.5-0.7 s on a 2-core box under probe load; now a reload takes 0.4-0.8 s
- * from SIGHUP to applied there, and scrapes go on meanwhile. A thin adapter (STYLE.md).
+ * token file, posts one ConfigLoadResult and ends. Parsing a large config takes long enough to delay
+ * scrapes, so the main thread never does it (docs/decisions.md). A thin adapter (STYLE.md).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadConfigFile } from '../src/config.ts';
@@ -12,7 +11,7 @@ import type { ConfigLoadRequest, ConfigLoadResult } from '../src/pool/messages.t
 import { lowerThreadPriority } from '../src/thread-priority.ts';
 
 const { path, nice, directusEnv } = workerData as ConfigLoadRequest;
-// A parse takes 0.4-0.8 s of CPU at 1,000 targets. If lowering fails, the publisher and scheduler threads
+// A large config's parse is CPU work that must not compete with the front end. If lowering fails, the publisher and scheduler threads
 // have already logged why at start-up.
 lowerThreadPriority(nice);
 let result: ConfigLoadResult;

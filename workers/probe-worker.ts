@@ -1,37 +1,14 @@
 /**
- * Piscina entry: runs one ProbeBatch. A thin adapter (STYLE.md): it reads the batch's targets from their
- * TargetTable (parsed once per config), looks each target's Prober up (one per target per worker, created
- * on first use and kept, so clients stay open between rounds), runs the probes concurrently on Lanes
- * (each keeps its AbortController across rounds), measures them, and reports the runs as flat typed arrays
- * (the scheduler thread passes them on to the publisher thread).
+ * Piscina entry of the probe pool (src/pool/probe-pool.ts): a thin adapter around src/pool/probe-runner.ts.
+ * Each task is a ProbeBatch answered with its ProbeResults; early runs go out on parentPort as
+ * ProbeProgress, which Piscina emits as the pool's 'message' events.
  *
- * A batch answers its task once every target in it is done, but no run waits for that longer than
- * RESULT_FLUSH_MS: runs held that long are posted at once as a ProbeProgress (transferred, not copied), so a
- * target that hangs until its timeout never holds back its batch-mates' results. A batch whose targets all
- * finish within RESULT_FLUSH_MS of each other (nearly all) is still one message.
- *
- * The worker measures; the publisher thread records into HDR. Keeping histograms out of the workers
- * means a crashed worker loses only the runs it had not posted yet (its unfinished targets are counted
- * as reason `worker` by the scheduler), never counts accumulated since the last flush, and no
- * cross-worker merge is needed.
+ * Piscina runs this worker with `atomics: 'disabled'`, so the event loop stays alive between tasks and the
+ * prober sweep (and the clients' own timers) keep running.
  */
-import { performance } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
-import type { ProbeTarget, Prober } from '../src/probes/probe.ts';
-import { Lane } from '../src/probes/deadline.ts';
-import { createProber, loadProbes } from '../src/probes/registry.ts';
-import { markDone, TableCache } from '../src/pool/target-table.ts';
-import { RESULT_FLUSH_MS, type ProbeBatch, type ProbeProgress, type ProbeResults } from '../src/pool/messages.ts';
-import { RunLog, transferables } from '../src/pool/run-log.ts';
-
-interface LiveProber {
-  readonly key: string;
-  readonly prober: Prober;
-  /** lanes not running now, kept for the target's next round (a Lane keeps its AbortController). */
-  readonly idleLanes: Lane[];
-  lastUsedMs: number;
-  readonly idleMs: number;
-}
+import type { ProbeBatch, ProbeResults } from '../src/pool/messages.ts';
+import { ProbeRunner } from '../src/pool/probe-runner.ts';
 
 /*
  * Under tsx (`npm start`, the tests), Piscina loads this file through tsx's CommonJS hook, which leaves an
@@ -40,116 +17,12 @@ interface LiveProber {
  */
 const tsxHooks = import.meta.url.endsWith('.ts') ? import('tsx/esm/api').then(({ register }) => void register()) : undefined;
 
-const probers = new Map<string, LiveProber>();
-const tables = new TableCache();
+const port = parentPort;
+const runner = new ProbeRunner(port === null ? undefined : (progress, transfer) => port.postMessage(progress, transfer));
+runner.startSweep();
 
 /** runProbeBatch is the default task: run every target of the batch; answer with every run not posted yet. */
 export default async function runProbeBatch(batch: ProbeBatch): Promise<ProbeResults> {
-  const table = tables.get(batch.table);
-  const names = batch.targets.map((index) => table.targets[index]!.name);
-  // A kind's client library loads in this worker with the first batch that has a target of that kind.
   if (tsxHooks !== undefined) await tsxHooks;
-  await loadProbes(batch.targets.map((index) => table.targets[index]!.kind));
-  const runs = new RunLog(batch.targets.length);
-  const flusher = new Flusher(batch, names, runs);
-  const deadlineAt = batch.burstMs > 0 ? performance.now() + batch.burstMs : 0;
-  const running: Promise<void>[] = [];
-  batch.targets.forEach((index, t) => {
-    const target = table.targets[index]!;
-    const live = proberFor(target, table.keys[index]!);
-    const concurrency = batch.lanes ?? target.concurrency;
-    let lanes = runLane(live, target, t, deadlineAt, flusher, batch.dueAtMs);
-    if (concurrency > 1) {
-      const more = [lanes];
-      for (let lane = 1; lane < concurrency; lane++) more.push(runLane(live, target, t, deadlineAt, flusher, batch.dueAtMs));
-      lanes = Promise.all(more).then(noop);
-    }
-    // The target's next round may go out now, whatever its batch-mates are still doing.
-    running.push(lanes.then(() => {
-      markDone(table, index);
-      runs.finish(t);
-    }));
-  });
-  await Promise.all(running);
-  flusher.close();
-  return { names, result: runs.take().result };
+  return runner.run(batch);
 }
-
-/**
- * Flusher posts a batch's runs as a ProbeProgress once the oldest of them has waited RESULT_FLUSH_MS. It
- * needs a parent port: run in a plain thread (the worker bench), a batch reports everything at the end.
- */
-class Flusher {
-  private timer: NodeJS.Timeout | undefined;
-  private closed = false;
-
-  constructor(private readonly batch: ProbeBatch, private readonly names: readonly string[], readonly runs: RunLog) {}
-
-  /** ran is called after each run is added: the first run since the last flush starts the wait. */
-  ran(): void {
-    if (this.timer !== undefined || this.closed || parentPort === null) return;
-    this.timer = setTimeout(() => this.flush(), RESULT_FLUSH_MS);
-  }
-
-  close(): void {
-    this.closed = true;
-    clearTimeout(this.timer);
-  }
-
-  private flush(): void {
-    this.timer = undefined;
-    if (this.closed || this.runs.size === 0) return;
-    const { result, done } = this.runs.take();
-    const progress: ProbeProgress = { type: 'probe-progress', owner: this.batch.owner, batch: this.batch.id, names: this.names, result, done };
-    parentPort!.postMessage(progress, transferables(result));
-  }
-}
-
-function noop(): void {}
-
-async function runLane(live: LiveProber, target: ProbeTarget, t: number, burstUntil: number, flusher: Flusher,
-  dueAtMs: number | undefined): Promise<void> {
-  const lane = live.idleLanes.pop() ?? new Lane(target.timeoutMs);
-  let first = true;
-  do {
-    const t0 = performance.now();
-    // performance.timeOrigin + now() is the wall clock at sub-ms precision, comparable across threads.
-    const startDelayUs = first && dueAtMs !== undefined ? Math.max(0, (performance.timeOrigin + t0 - dueAtMs) * 1000) : 0;
-    first = false;
-    const outcome = await lane.run(live.prober);
-    const elapsedUs = (performance.now() - t0) * 1000;
-    flusher.runs.add(t, outcome, elapsedUs, startDelayUs);
-    flusher.ran();
-  } while (performance.now() < burstUntil);
-  lane.close();
-  if (probers.get(target.name) === live) live.idleLanes.push(lane); // else the prober was retired meanwhile
-}
-
-/** proberFor returns the target's live prober; `key` (the target as JSON) tells a changed target apart. */
-function proberFor(target: ProbeTarget, key: string): LiveProber {
-  const now = Date.now();
-  const live = probers.get(target.name);
-  if (live !== undefined && live.key === key) {
-    live.lastUsedMs = now;
-    return live;
-  }
-  if (live !== undefined) void live.prober.close(); // the target changed on reload: new client
-  const fresh: LiveProber = { key, prober: createProber(target), idleLanes: [], lastUsedMs: now, idleMs: Math.max(60_000, target.intervalMs * 10) };
-  probers.set(target.name, fresh);
-  return fresh;
-}
-
-/*
- * Probers of targets that were removed on reload (or moved to another worker) would otherwise keep
- * their clients open forever. Piscina runs this worker with `atomics: 'disabled'`, so the event loop
- * stays alive between tasks and this sweep (and the clients' own timers) keep running.
- */
-setInterval(() => {
-  const now = Date.now();
-  for (const [name, live] of probers) {
-    if (now - live.lastUsedMs > live.idleMs) {
-      probers.delete(name);
-      void live.prober.close();
-    }
-  }
-}, 30_000).unref();

@@ -1,12 +1,12 @@
 /**
- * The publisher thread (DESIGN.md data flow): a thin adapter around src/publisher.ts. Probe results come in
- * on their own port, config and main-thread stats on parentPort; a timer publishes once per publish
+ * The publisher thread (DESIGN.md data flow): a thin adapter around src/publisher.ts. Probe results and the
+ * scheduler thread's stats come in on their own port, config and main-thread stats on parentPort; a timer publishes once per publish
  * interval; a larger snapshot buffer goes out to the main thread (`snapshot-buffer`), whose reader attaches it.
  */
 import { readlinkSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../src/log.ts';
-import type { ProbeResults, PublisherInit, PublisherMessage, PublisherReport } from '../src/pool/messages.ts';
+import { isSchedulerStats, type PublisherInit, type PublisherMessage, type PublisherReport, type ResultsMessage } from '../src/pool/messages.ts';
 import { Publisher } from '../src/publisher.ts';
 import { lowerThreadPriority } from '../src/thread-priority.ts';
 
@@ -26,7 +26,10 @@ Reflect.deleteProperty(init, 'snapshot');
 // The thread's Linux id, for `top -H` and per-thread tools (/proc/thread-self is this thread's /proc entry).
 log.info({ tid: threadId() }, 'publisher thread started');
 
-init.results.on('message', (results: ProbeResults) => publisher.record(results));
+init.results.on('message', (msg: ResultsMessage) => {
+  if (isSchedulerStats(msg)) publisher.setSchedulerStats(msg.stats);
+  else publisher.record(msg);
+});
 
 port.on('message', (msg: PublisherMessage) => {
   switch (msg.type) {

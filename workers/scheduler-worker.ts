@@ -1,13 +1,12 @@
 /**
  * The scheduler thread: owns the Piscina probe pool and the Scheduler, so the main thread does nothing
- * per probe round. Before it had a thread of its own, the scheduler's timers, task posts and task
- * completions (hundreds a second at 1,000 targets at 10 Hz) ran on the front end's event loop, between
- * scrapes. A thin adapter (STYLE.md): messages in; stats and `stopped` out, and every batch's results
- * on to the publisher thread.
+ * per probe round: the scheduler's timers, task posts and task completions (hundreds a second with
+ * many targets) stay off the front end's event loop. A thin adapter (STYLE.md): messages in; `stopped` out; every batch's results and the thread's
+ * stats on to the publisher thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../src/log.ts';
-import type { SchedulerInit, SchedulerMessage, SchedulerReport } from '../src/pool/messages.ts';
+import type { ResultsMessage, SchedulerInit, SchedulerMessage, SchedulerReport } from '../src/pool/messages.ts';
 import { createProbePool } from '../src/pool/probe-pool.ts';
 import { Scheduler } from '../src/scheduler.ts';
 import { lowerThreadPriority } from '../src/thread-priority.ts';
@@ -19,11 +18,11 @@ const report = (msg: SchedulerReport): void => port.postMessage(msg);
 // Before the pool starts its threads: the probe workers inherit this thread's priority.
 const niceFailed = lowerThreadPriority(init.nice);
 if (niceFailed !== undefined) log.warn(niceFailed);
-const pool = createProbePool(init.threads);
+const pool = createProbePool(init.threads, (err) => log.error({ err }, 'a probe worker failed between tasks; Piscina replaces it'));
 const scheduler = new Scheduler(pool, (results) => init.results.postMessage(results), init.threads, log);
 
 const statsTimer = setInterval(() => {
-  report({ type: 'stats', stats: { ...pool.stats(), probesSkippedTotal: scheduler.probesSkipped } });
+  init.results.postMessage({ type: 'scheduler-stats', stats: { ...pool.stats(), probesSkippedTotal: scheduler.probesSkipped } } satisfies ResultsMessage);
 }, init.statsIntervalMs);
 scheduler.start(init.targets);
 

@@ -3,7 +3,7 @@
  * path → snapshot key and auth scope, and pre-encoded JSON error bodies (http/negotiate.ts reads Accept). Nothing here
  * throws, whatever the client sends; the fuzz test in test/http/routes.test.ts holds us to that.
  */
-import { jsonKey } from '../render/json.ts';
+import { jsonKey } from '../snapshot/keys.ts';
 import type { RouteScope } from './auth.ts';
 
 /** JSON_CONTENT_TYPE is the Content-Type of every JSON API response, bodies and errors alike. */

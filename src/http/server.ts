@@ -9,7 +9,7 @@ import type * as UWS from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { NativeServerError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { jsonKey } from '../render/json.ts';
+import { jsonKey } from '../snapshot/keys.ts';
 import type { FixedKey } from '../snapshot/layout.ts';
 import type { SnapshotReader } from '../snapshot/reader.ts';
 import { WWW_AUTHENTICATE, type RouteScope, type TokenTable } from './auth.ts';

@@ -3,6 +3,7 @@
  * to a Piscina worker, which answers the task with the batch's ProbeResults; runs that would otherwise wait
  * for a slow batch-mate come earlier as ProbeProgress. The scheduler thread passes both on to the publisher
  * thread on a MessagePort of their own (one receiver: nothing else wakes for them).
+ * The scheduler thread's stats take the same port (SchedulerStatsReport).
  * PublisherMessage is everything the main thread tells the publisher (PublisherReport the answer); SchedulerMessage and
  * SchedulerReport are what the main and scheduler threads tell each other; ConfigLoadRequest and
  * ConfigLoadResult are a reload's question to its one-shot config thread and the answer.
@@ -10,7 +11,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { Config, LoadedConfig } from '../config.ts';
 import type { ProbeTarget } from '../probes/probe.ts';
-import type { PoolStats } from './probe-pool.ts';
 import type { TargetTable } from './target-table.ts';
 
 /** ProbeBatch is one round of probes for a few targets, run concurrently in one worker. */
@@ -98,10 +98,6 @@ export interface MainStats {
   readonly scrapesTotal: number;
   readonly apiRequestsTotal: number;
   readonly eventLoopDelay: { readonly p50: number; readonly p99: number; readonly max: number };
-  readonly poolThreads: number;
-  readonly poolUtilization: number;
-  readonly poolQueueSize: number;
-  readonly probesSkippedTotal: number;
   readonly configReloadsTotal: number;
   readonly configReloadFailuresTotal: number;
   readonly configLastReloadSuccessful: 0 | 1;
@@ -114,7 +110,7 @@ export interface PublisherInit {
   readonly snapshot: SharedArrayBuffer;
   readonly version: string;
   readonly startTimeSeconds: number;
-  /** results receives every batch's ProbeResults from the scheduler thread. */
+  /** results receives every batch's ProbeResults and the SchedulerStatsReports from the scheduler thread. */
   readonly results: MessagePort;
 }
 
@@ -137,10 +133,13 @@ export interface SchedulerInit {
   readonly threads: number;
   /** nice is how many steps the scheduler thread lowers its priority (its probe workers inherit it). */
   readonly nice: number;
-  /** results is where the scheduler thread sends every batch's ProbeResults (the publisher's end is PublisherInit.results). */
+  /**
+   * results is where the scheduler thread sends every batch's ProbeResults and its SchedulerStatsReports
+   * (the publisher's end is PublisherInit.results).
+   */
   readonly results: MessagePort;
   readonly logLevel: Config['log']['level'];
-  /** statsIntervalMs is how often the scheduler thread reports its SchedulerStats (the publish interval). */
+  /** statsIntervalMs is how often the scheduler thread reports its SchedulerStats (the publish interval at start). */
   readonly statsIntervalMs: number;
 }
 
@@ -151,15 +150,34 @@ export type SchedulerMessage =
   /** stop ends scheduling, waits up to `graceMs` for the rounds in flight, closes the pool and answers `stopped`. */
   | { readonly type: 'stop'; readonly graceMs: number };
 
+/** PoolStats are the probe pool's self-metrics. */
+export interface PoolStats {
+  readonly threads: number;
+  readonly utilization: number;
+  readonly queueSize: number;
+}
+
 /** SchedulerStats are the scheduler thread's self-metrics. */
 export interface SchedulerStats extends PoolStats {
   readonly probesSkippedTotal: number;
 }
 
-/** SchedulerReport is what the scheduler thread posts to the main thread. */
-export type SchedulerReport =
-  | { readonly type: 'stats'; readonly stats: SchedulerStats }
-  | { readonly type: 'stopped' };
+/** SchedulerStatsReport carries the scheduler thread's stats to the publisher, on the results port. */
+export interface SchedulerStatsReport {
+  readonly type: 'scheduler-stats';
+  readonly stats: SchedulerStats;
+}
+
+/** ResultsMessage is what travels on the results port from the scheduler thread to the publisher thread. */
+export type ResultsMessage = ProbeResults | SchedulerStatsReport;
+
+/** isSchedulerStats tells a SchedulerStatsReport from a batch's ProbeResults. */
+export function isSchedulerStats(msg: ResultsMessage): msg is SchedulerStatsReport {
+  return (msg as { type?: unknown }).type === 'scheduler-stats';
+}
+
+/** SchedulerReport is what the scheduler thread posts to the main thread: that it has stopped. */
+export type SchedulerReport = { readonly type: 'stopped' };
 
 /** ConfigLoadRequest is the workerData of the one-shot thread that loads a config on reload. */
 export interface ConfigLoadRequest {

@@ -1,7 +1,8 @@
 /**
- * The run deadline every probe runs under (workers/probe-worker.ts), kept here so it is testable alone.
+ * The run deadline every probe runs under (src/pool/probe-runner.ts), kept here so it is testable alone.
  */
 import { getEventListeners } from 'node:events';
+import { timeoutOutcome } from './classify.ts';
 import type { ProbeOutcome, Prober } from './probe.ts';
 
 /**
@@ -11,16 +12,16 @@ import type { ProbeOutcome, Prober } from './probe.ts';
 export const LISTENER_CHECK_RUNS = 8;
 
 /**
- * Lane runs probes one after another, each under its own deadline: it gives the probe an AbortSignal
- * and also races it against the deadline, so a probe that ignores its signal still yields `timeout` on
- * time; its late settlement is dropped.
+ * Lane runs probes one after another, each under its own deadline: the one place a probe's timeout is
+ * enforced. It gives the probe an AbortSignal and also races it against the deadline, so a probe that
+ * ignores its signal still yields `timeout` (timeoutOutcome) on time; its late settlement is dropped.
  *
- * A lane reuses one AbortController for all its runs, because an AbortController costs about 5 µs to
- * create (more than a Redis PING's client-side work), and one timer, re-armed with refresh() (which
+ * A lane reuses one AbortController for all its runs, because creating one costs more than a Redis
+ * PING's client-side work, and one timer, re-armed with refresh() (which
  * allocates nothing), for runs back to back until close(). The controller is replaced after it aborted.
  * Probers remove the listeners they add (Prober.run's contract); as a guard against one that does not,
  * every LISTENER_CHECK_RUNS runs the lane looks for listeners left on its signal and, if it finds any,
- * takes a fresh controller. Looking every run cost a third of a synthetic probe's time in the worker.
+ * takes a fresh controller. It does not look every run: that check is expensive next to a cheap probe.
  *
  * When the deadline timer fires, the abort waits for one setImmediate. After this thread stalled (a GC,
  * another probe's library compiling code on first use), the answer may already be waiting: Node runs
@@ -56,7 +57,7 @@ export class Lane {
       const expire = (): void => {
         this.#controller.abort(new DOMException(`probe exceeded its ${this.#timeoutMs}ms deadline`, 'TimeoutError'));
         this.#controller = new AbortController();
-        settle({ ok: false, reason: 'timeout', message: `no answer within ${this.#timeoutMs}ms` });
+        settle(timeoutOutcome(this.#timeoutMs));
       };
       this.#expire = expire;
       this.#arm();

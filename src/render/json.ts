@@ -23,25 +23,13 @@
 import { FAILURE_REASONS, type ProbeFailureReason } from '../probes/probe.ts';
 import type { TargetSnapshot } from '../metrics/model.ts';
 import type { NodeStats } from '../metrics/node.ts';
+import { jsonKey } from '../snapshot/keys.ts';
 
 /** JsonRenderOptions are the publish-wide inputs: this host's agent id and the publish time. */
 export interface JsonRenderOptions {
   readonly agentId: string;
   readonly nowMs: number;
 }
-
-/**
- * jsonKey names every JSON body in the snapshot; the renderer writes and the server reads through these.
- * Target names never contain `:` or `/` (config), and routes.ts rejects ids that decode to `/`.
- */
-export const jsonKey = {
-  node: (): string => 'json:node',
-  containers: (): string => 'json:containers',
-  container: (id: string): string => `json:container:${id}`,
-  app: (id: string): string => `json:app:${id}`,
-  appMetric: (id: string, metricId: string): string => `json:app-metric:${id}/${metricId}`,
-  ping: (): string => 'json:ping',
-} as const;
 
 /** DatapointUnit is the `unit` of a datapoint, as DC/OS names them ('' when dimensionless and not a count). */
 export type DatapointUnit = 'seconds' | 'bytes' | 'percent' | 'count' | '';
@@ -127,7 +115,7 @@ const H = {
   cpuSystem: nameHead('process.cpu.system'), rss: nameHead('process.memory.resident'),
   heapUsed: nameHead('process.memory.heap_used'), heapTotal: nameHead('process.memory.heap_total'),
   fsTotal: nameHead('filesystem.capacity.total'), fsUsed: nameHead('filesystem.capacity.used'),
-  fsFree: nameHead('filesystem.capacity.free'),
+  fsFree: nameHead('filesystem.capacity.free'), fsStale: nameHead('filesystem.capacity.stale'),
   probes: nameHead('probe.count'), count: nameHead('probe.latency.count'), sum: nameHead('probe.latency.sum'),
   p50: nameHead('probe.latency.p50'), p90: nameHead('probe.latency.p90'), p99: nameHead('probe.latency.p99'),
   p999: nameHead('probe.latency.p999'), max: nameHead('probe.latency.max'), min: nameHead('probe.latency.min'),
@@ -157,11 +145,14 @@ function nodeDatapoints(n: NodeStats, ts: string): string[] {
     datapoint(H.heapTotal, n.heapTotalBytes, b),
   ];
   for (const fs of n.filesystems) {
-    const tail = tails.of('bytes', `{"path":${JSON.stringify(fs.path)}}`);
+    const tags = `{"path":${JSON.stringify(fs.path)}}`;
+    const tail = tails.of('bytes', tags);
     dps.push(
       datapoint(H.fsTotal, fs.totalBytes, tail),
       datapoint(H.fsUsed, fs.usedBytes, tail),
       datapoint(H.fsFree, fs.freeBytes, tail),
+      // 1 while the path's statfs has not answered within its deadline: the bytes are its last answer.
+      datapoint(H.fsStale, fs.stale ? 1 : 0, tails.of('', tags)),
     );
   }
   return dps;

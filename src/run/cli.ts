@@ -99,7 +99,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   const { config, durationMs, out, slos } = args;
   mkdirSync(out, { recursive: true });
   const log = createLogger(config.log.level === 'debug' ? 'debug' : 'error', 'run');
-  const pool = createProbePool(config.threads);
+  const pool = createProbePool(config.threads, (err) => log.error({ err }, 'probe pool error between tasks'));
   await warmUp(pool, config);
   const startMs = Date.now();
   const recorder = new RunRecorder(config.targets, startMs);

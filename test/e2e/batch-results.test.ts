@@ -15,6 +15,9 @@ import { Scheduler } from '../../src/scheduler.ts';
 import { waitFor } from '../../support/probex-process.ts';
 import { startSilentServer, type SilentServer } from '../helpers/silent-server.ts';
 
+/** rethrow fails the run on a pool error no task was waiting on (none is expected here). */
+const rethrow = (err: unknown): never => { throw err; };
+
 const INTERVAL_MS = 100;
 const HUNG_TIMEOUT_MS = 30 * 60_000;
 /** ONE_PUBLISH_INTERVAL_MS is the default publish interval: a run must reach the publisher within it. */
@@ -24,7 +27,7 @@ let pool: ProbePool;
 let silent: SilentServer;
 before(async () => {
   // One worker thread: the scheduler puts all of a slot's due targets into one batch.
-  pool = createProbePool(1);
+  pool = createProbePool(1, rethrow);
   silent = await startSilentServer();
 });
 after(async () => {

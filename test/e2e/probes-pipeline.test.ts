@@ -19,6 +19,9 @@ import { freePort, waitFor } from '../../support/probex-process.ts';
 import { MYSQL_URL, REDIS_URL, requireService } from '../../support/services.ts';
 import { closedPort, startSilentServer, type SilentServer } from '../helpers/silent-server.ts';
 
+/** rethrow fails the run on a pool error no task was waiting on (none is expected here). */
+const rethrow = (err: unknown): never => { throw err; };
+
 const THREADS = 2;
 const INTERVAL_MS = 300;
 const HEALTHY_TIMEOUT_MS = 1000;
@@ -30,7 +33,7 @@ const BASE = { intervalMs: INTERVAL_MS, timeoutMs: 150, concurrency: 1, labels: 
 let pool: ProbePool;
 let silent: SilentServer;
 before(async () => {
-  pool = createProbePool(THREADS);
+  pool = createProbePool(THREADS, rethrow);
   silent = await startSilentServer();
 });
 after(async () => {

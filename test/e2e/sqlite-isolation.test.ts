@@ -18,6 +18,9 @@ import { Scheduler } from '../../src/scheduler.ts';
 import { waitFor } from '../../support/probex-process.ts';
 import { REDIS_URL, requireService } from '../../support/services.ts';
 
+/** rethrow fails the run on a pool error no task was waiting on (none is expected here). */
+const rethrow = (err: unknown): never => { throw err; };
+
 const BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.25, 1];
 const COMMON = { concurrency: 1, labels: {}, buckets: BUCKETS };
 // Counting to SLOW_N in a recursive CTE takes seconds of one core; FAST_N takes microseconds.
@@ -42,7 +45,7 @@ test('a SQLite query that runs for seconds is a timeout, and a Redis target on t
       query: 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < (SELECT n FROM cfg)) SELECT count(*) FROM c' },
     { ...COMMON, name: 'redis', kind: 'redis', url: REDIS_URL, intervalMs: 100, timeoutMs: 500 },
   ];
-  const pool = createProbePool(1);
+  const pool = createProbePool(1, rethrow);
   const aggregator = new Aggregator();
   aggregator.setTargets(targets);
   const scheduler = new Scheduler(pool, ({ names, result }) => aggregator.record(names, result), 1, createLogger('silent', 'test'));

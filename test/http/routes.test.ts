@@ -4,7 +4,7 @@ import { TokenTable, type RouteScope } from '../../src/http/auth.ts';
 import {
   errorBody, JSON_CONTENT_TYPE, matchJsonRoute, MAX_PATH_LENGTH, NOT_FOUND, type JsonRoute,
 } from '../../src/http/routes.ts';
-import { jsonKey } from '../../src/render/json.ts';
+import { jsonKey } from '../../src/snapshot/keys.ts';
 import { mulberry32 } from '../../support/rng.ts';
 
 const AGENT = 'agent-1';

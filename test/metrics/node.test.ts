@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { collectNodeStats, filesystemStats } from '../../src/metrics/node.ts';
+import { collectNodeStats, FilesystemReader, filesystemStats, type StatFs, type StatFsLike } from '../../src/metrics/node.ts';
 
 test('node stats report the host and the process with plausible values', async () => {
   const s = await collectNodeStats([]);
@@ -44,11 +44,60 @@ test('a missing storage path yields no entry and no error, and duplicates are re
 
 test('filesystem bytes are blocks times block size, free is what unprivileged writers can use', () => {
   assert.deepEqual(filesystemStats('/data', { bsize: 4096, blocks: 1000, bfree: 300, bavail: 250 }), {
-    path: '/data', totalBytes: 4_096_000, freeBytes: 1_024_000, usedBytes: 2_867_200,
+    path: '/data', totalBytes: 4_096_000, freeBytes: 1_024_000, usedBytes: 2_867_200, stale: false,
   });
 });
 
 test('node stats are plain data that can cross threads', async () => {
   const s = await collectNodeStats([tmpdir()]);
   assert.deepEqual(structuredClone(s), s);
+});
+
+/** hungStatfs is a statfs that answers for `answering` paths and never for the others, counting its calls. */
+function hungStatfs(answering: Set<string>): { statfs: StatFs; calls: string[]; release: (path: string) => void } {
+  const calls: string[] = [];
+  const pending = new Map<string, (s: StatFsLike) => void>();
+  const reading: StatFsLike = { bsize: 4096, blocks: 100, bfree: 50, bavail: 40 };
+  return {
+    calls,
+    statfs: (path) => {
+      calls.push(path);
+      if (answering.has(path)) return Promise.resolve(reading);
+      return new Promise((resolve) => pending.set(path, resolve));
+    },
+    release: (path) => pending.get(path)?.({ bsize: 4096, blocks: 200, bfree: 50, bavail: 40 }),
+  };
+}
+
+test('a path whose statfs hangs does not hold up the read: the others answer, it has no entry until it answers', async () => {
+  const fake = hungStatfs(new Set(['/ok']));
+  const reader = new FilesystemReader(fake.statfs, 20);
+  const first = await reader.read(['/ok', '/nfs']);
+  assert.deepEqual(first.map((f) => [f.path, f.stale]), [['/ok', false]]);
+  const second = await reader.read(['/ok', '/nfs']);
+  assert.deepEqual(second.map((f) => [f.path, f.stale]), [['/ok', false]]);
+  assert.deepEqual(fake.calls.filter((p) => p === '/nfs'), ['/nfs'], 'one statfs in flight for the hung path, not one per read');
+  fake.release('/nfs');
+  const third = await reader.read(['/ok', '/nfs']);
+  assert.deepEqual(third.map((f) => [f.path, f.stale, f.totalBytes]), [['/ok', false, 409_600], ['/nfs', false, 819_200]]);
+});
+
+test('a path that answered before and hangs now reports its last answer, marked stale', async () => {
+  let hang = false;
+  const calls: string[] = [];
+  const statfs: StatFs = (path) => {
+    calls.push(path);
+    return hang ? new Promise(() => {}) : Promise.resolve({ bsize: 1, blocks: 10, bfree: 4, bavail: 3 });
+  };
+  const reader = new FilesystemReader(statfs, 20);
+  assert.deepEqual(await reader.read(['/nfs']), [{ path: '/nfs', totalBytes: 10, freeBytes: 3, usedBytes: 6, stale: false }]);
+  hang = true;
+  assert.deepEqual(await reader.read(['/nfs']), [{ path: '/nfs', totalBytes: 10, freeBytes: 3, usedBytes: 6, stale: true }]);
+  assert.deepEqual(await reader.read(['/nfs']), [{ path: '/nfs', totalBytes: 10, freeBytes: 3, usedBytes: 6, stale: true }]);
+  assert.equal(calls.length, 2, 'the hung check is the only one in flight');
+});
+
+test('a statfs that throws synchronously is a path with no entry, not a failed read', async () => {
+  const reader = new FilesystemReader(() => { throw new Error('boom'); }, 20);
+  assert.deepEqual(await reader.read(['/x']), []);
 });

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import type { TargetSnapshot } from '../../src/metrics/model.ts';
 import type { NodeStats } from '../../src/metrics/node.ts';
 import { FAILURE_REASONS, type ProbeFailureReason, type SyntheticTarget } from '../../src/probes/probe.ts';
-import { appUnit, jsonKey, renderJsonBodies } from '../../src/render/json.ts';
+import { appUnit, renderJsonBodies } from '../../src/render/json.ts';
+import { jsonKey } from '../../src/snapshot/keys.ts';
 
 const NOW = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
 const LAST_PROBE = NOW - 250;
@@ -36,7 +37,7 @@ function node(over: Partial<NodeStats> = {}): NodeStats {
     collectedAtMs: NOW, hostname: 'host-a', cpuCores: 4, load1: 0.5, load5: 0.25, load15: 0.125,
     memoryTotalBytes: 8e9, memoryFreeBytes: 2e9, hostUptimeSeconds: 1000, processUptimeSeconds: 10,
     processCpuUserSeconds: 1.5, processCpuSystemSeconds: 0.5, residentMemoryBytes: 1e8, heapUsedBytes: 2e7,
-    heapTotalBytes: 4e7, filesystems: [{ path: '/data', totalBytes: 1000, freeBytes: 400, usedBytes: 500 }],
+    heapTotalBytes: 4e7, filesystems: [{ path: '/data', totalBytes: 1000, freeBytes: 400, usedBytes: 500, stale: true }],
     ...over,
   };
 }
@@ -95,6 +96,7 @@ test('node body has host and process datapoints with units, ISO timestamps and a
   assert.equal(find(m, 'filesystem.capacity.total', { path: '/data' })?.value, 1000);
   assert.equal(find(m, 'filesystem.capacity.used', { path: '/data' })?.value, 500);
   assert.equal(find(m, 'filesystem.capacity.free', { path: '/data' })?.value, 400);
+  assert.equal(find(m, 'filesystem.capacity.stale', { path: '/data' })?.value, 1);
 });
 
 test('containers lists every target name, probed or not', () => {
@@ -195,7 +197,7 @@ test('strings that need escaping in names, labels and paths stay valid JSON', ()
   const weird = 'a"b\\c\n\u2028\u0000';
   const t = target('esc', { target: { ...target('esc').target, labels: { note: weird } }, app: { [weird]: 1 } });
   const bodies = renderJsonBodies([t], node({ hostname: weird, filesystems: [{ path: weird, totalBytes: 1,
-    freeBytes: 1, usedBytes: 0 }] }), { agentId: weird, nowMs: NOW });
+    freeBytes: 1, usedBytes: 0, stale: false }] }), { agentId: weird, nowMs: NOW });
   const c = parse(bodies, jsonKey.container('esc'));
   assert.deepEqual(c.dimensions.labels, { note: weird, kind: 'synthetic' });
   assert.equal(c.dimensions.agent_id, weird);
