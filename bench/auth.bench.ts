@@ -11,8 +11,12 @@ import { TokenTable } from '../src/http/auth.ts';
 
 const TOKEN = 'bench-token-0123456789abcdef';
 const tokensYaml = (n: number): string =>
-  Array.from({ length: n }, (_, i) => `    - { token: "${i === 0 ? TOKEN : `other-token-${i}-xxxxxxxx`}", permissions: [metrics] }`).join('\n');
-const table = (n: number): TokenTable => new TokenTable(loadConfig({ yaml: `auth:\n  tokens:\n${tokensYaml(n)}\n` }).auth.tokens);
+  Array.from(
+    { length: n },
+    (_, i) => `    - { token: "${i === 0 ? TOKEN : `other-token-${i}-xxxxxxxx`}", permissions: [metrics] }`,
+  ).join('\n');
+const table = (n: number): TokenTable =>
+  new TokenTable(loadConfig({ yaml: `auth:\n  tokens:\n${tokensYaml(n)}\n` }).auth.tokens);
 
 const one = table(1);
 const ten = table(10);

@@ -48,7 +48,13 @@ function addHistogram(register: Registry, name: string, help: string, samples: r
   const buckets = samples.filter((s) => s.name === `${name}_bucket`);
   const bounds = [...new Set(buckets.map((s) => Number(s.labels.le)))].filter(Number.isFinite).sort((a, b) => a - b);
   const overflow = 2 * (bounds.at(-1) ?? 1);
-  const histogram = new Histogram({ name, help, labelNames: labelNamesOf(buckets), buckets: bounds, registers: [register] });
+  const histogram = new Histogram({
+    name,
+    help,
+    labelNames: labelNamesOf(buckets),
+    buckets: bounds,
+    registers: [register],
+  });
   for (const series of groupBySeries(buckets)) {
     const labels = labelsOf(series[0]!);
     histogram.zero(labels);
@@ -62,9 +68,20 @@ function addHistogram(register: Registry, name: string, help: string, samples: r
 }
 
 /** addFamily registers one family of the exposition in `register` with its samples' values. */
-function addFamily(register: Registry, name: string, type: string, help: string, samples: readonly ExpositionSample[]): void {
+function addFamily(
+  register: Registry,
+  name: string,
+  type: string,
+  help: string,
+  samples: readonly ExpositionSample[],
+): void {
   if (type === 'histogram') {
-    addHistogram(register, name, help, samples.filter((s) => HISTOGRAM_SUFFIXES.some((x) => s.name === name + x)));
+    addHistogram(
+      register,
+      name,
+      help,
+      samples.filter((s) => HISTOGRAM_SUFFIXES.some((x) => s.name === name + x)),
+    );
     return;
   }
   const own = samples.filter((s) => s.name === name);

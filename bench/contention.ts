@@ -23,17 +23,27 @@ type HogPlace = (typeof HOG_PLACES)[number];
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '15' } } });
 const seconds = Number(values.seconds);
 
-interface Row { readonly nice: number; readonly hogs: HogPlace; readonly probes: number; readonly p50Ms: number;
-  readonly p99Ms: number; readonly maxMs: number }
+interface Row {
+  readonly nice: number;
+  readonly hogs: HogPlace;
+  readonly probes: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
 
 async function run(nice: number, hogs: HogPlace): Promise<Row> {
   const hogProcs: ChildProcess[] = [];
   for (let i = 0; hogs !== 'none' && i < HOGS; i++) {
     // detached: setsid, so a session (and autogroup) of its own.
-    hogProcs.push(spawn(process.execPath, ['-e', 'for (;;) {}'], { detached: hogs === 'own session', stdio: 'ignore' }));
+    hogProcs.push(
+      spawn(process.execPath, ['-e', 'for (;;) {}'], { detached: hogs === 'own session', stdio: 'ignore' }),
+    );
   }
-  const p = await startProbex(`listen: { port: 0 }\nlog: { level: error }\nbackgroundNice: ${nice}\ntargets:\n`
-    + `  - { name: r, kind: redis, url: "${REDIS_URL}", interval: 20ms }\n`);
+  const p = await startProbex(
+    `listen: { port: 0 }\nlog: { level: error }\nbackgroundNice: ${nice}\ntargets:\n` +
+      `  - { name: r, kind: redis, url: "${REDIS_URL}", interval: 20ms }\n`,
+  );
   const route = `${p.url}/system/v1/metrics/v0/containers/r`;
   try {
     // 204 until the first probe is published; the timed part starts from there.
@@ -42,8 +52,14 @@ async function run(nice: number, hogs: HogPlace): Promise<Row> {
     const res = await fetch(route);
     const { datapoints } = (await res.json()) as { datapoints: Array<{ name: string; value: number }> };
     const value = (name: string): number => datapoints.find((d) => d.name === name)?.value ?? Number.NaN;
-    return { nice, hogs, probes: value('probe.count'), p50Ms: value('probe.latency.p50') * 1e3,
-      p99Ms: value('probe.latency.p99') * 1e3, maxMs: value('probe.latency.max') * 1e3 };
+    return {
+      nice,
+      hogs,
+      probes: value('probe.count'),
+      p50Ms: value('probe.latency.p50') * 1e3,
+      p99Ms: value('probe.latency.p99') * 1e3,
+      maxMs: value('probe.latency.max') * 1e3,
+    };
   } finally {
     await p.stop();
     for (const h of hogProcs) h.kill('SIGKILL');
@@ -51,10 +67,23 @@ async function run(nice: number, hogs: HogPlace): Promise<Row> {
 }
 
 const rows: Row[] = [];
-for (const order of [[0, 10], [10, 0]]) {
+for (const order of [
+  [0, 10],
+  [10, 0],
+]) {
   for (const hogs of HOG_PLACES) for (const nice of order) rows.push(await run(nice, hogs));
 }
-console.log(`\nRedis PING every 20 ms for ${seconds} s (${Math.round(seconds * 50)} rounds), ${HOGS} CPU-bound processes`);
-console.table(rows.map((r) => ({ backgroundNice: r.nice, 'CPU hogs': r.hogs, probes: r.probes,
-  'p50 ms': fmt(r.p50Ms, 3), 'p99 ms': fmt(r.p99Ms, 3), 'max ms': fmt(r.maxMs, 1) })));
+console.log(
+  `\nRedis PING every 20 ms for ${seconds} s (${Math.round(seconds * 50)} rounds), ${HOGS} CPU-bound processes`,
+);
+console.table(
+  rows.map((r) => ({
+    backgroundNice: r.nice,
+    'CPU hogs': r.hogs,
+    probes: r.probes,
+    'p50 ms': fmt(r.p50Ms, 3),
+    'p99 ms': fmt(r.p99Ms, 3),
+    'max ms': fmt(r.maxMs, 1),
+  })),
+);
 console.log(`results: ${writeResult('contention', { seconds, hogs: HOGS, rows })}`);

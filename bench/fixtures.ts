@@ -15,7 +15,8 @@ import type { SnapshotWriter } from '../src/snapshot/writer.ts';
 import { mulberry32 } from '../support/rng.ts';
 
 /** SYNTHETIC_TARGET is the YAML body of one bench target: lognormal latencies around 2 ms, 1% failures. */
-const SYNTHETIC_TARGET = 'kind: synthetic, interval: 1s, errorRate: 0.01, distribution: { type: lognormal, medianMs: 2, sigma: 0.5 }';
+const SYNTHETIC_TARGET =
+  'kind: synthetic, interval: 1s, errorRate: 0.01, distribution: { type: lognormal, medianMs: 2, sigma: 0.5 }';
 
 /** syntheticTargetsYaml is a `targets:` entry with n synthetic targets named s0..s{n-1} (flow style for n = 0). */
 export function syntheticTargetsYaml(n: number): string {
@@ -57,7 +58,10 @@ export function batchResult(targets: number, runs: number, seed = 1): ProbeBatch
     endedAtMs[i] = now + i / 1000;
   }
   return {
-    target, latencyUs, reason, endedAtMs,
+    target,
+    latencyUs,
+    reason,
+    endedAtMs,
     app: new Array<null>(targets).fill(null),
     failure: new Array<null>(targets).fill(null),
   };
@@ -75,12 +79,28 @@ export function loadedAggregator(config: Config, runsPerTarget = 100): Aggregato
 /** benchSelfStats are plausible self-metrics; their digits, not their meaning, matter for the body size. */
 export function benchSelfStats(generation = 1): SelfStats {
   return {
-    version: '0.1.0', startTimeSeconds: 1_732_500_000.123, scrapesTotal: 123_456, apiRequestsTotal: 789,
-    generation, publishDurationSeconds: 0.004_321, publishFailuresTotal: 0, snapshotAgeSeconds: 1.000_5,
-    snapshotTimestampSeconds: 1_732_500_123.456, snapshotBytes: 234_567, poolThreads: 2, poolUtilization: 0.012_3,
-    poolQueueSize: 0, probesSkippedTotal: 0, eventLoopDelay: { p50: 0.000_01, p99: 0.000_2, max: 0.003 },
-    cpuUserSecondsTotal: 12.34, cpuSystemSecondsTotal: 5.67, residentMemoryBytes: 98_765_432,
-    heapUsedBytes: 12_345_678, configReloadsTotal: 0, configReloadFailuresTotal: 0, configLastReloadSuccessful: 1,
+    version: '0.1.0',
+    startTimeSeconds: 1_732_500_000.123,
+    scrapesTotal: 123_456,
+    apiRequestsTotal: 789,
+    generation,
+    publishDurationSeconds: 0.004_321,
+    publishFailuresTotal: 0,
+    snapshotAgeSeconds: 1.000_5,
+    snapshotTimestampSeconds: 1_732_500_123.456,
+    snapshotBytes: 234_567,
+    poolThreads: 2,
+    poolUtilization: 0.012_3,
+    poolQueueSize: 0,
+    probesSkippedTotal: 0,
+    eventLoopDelay: { p50: 0.000_01, p99: 0.000_2, max: 0.003 },
+    cpuUserSecondsTotal: 12.34,
+    cpuSystemSecondsTotal: 5.67,
+    residentMemoryBytes: 98_765_432,
+    heapUsedBytes: 12_345_678,
+    configReloadsTotal: 0,
+    configReloadFailuresTotal: 0,
+    configLastReloadSuccessful: 1,
   };
 }
 
@@ -121,7 +141,11 @@ export interface PublishInputs {
  * renderBodies is the synchronous part of the publisher's `publish()` (src/publisher.ts renderBodies):
  * model, families, text, OpenMetrics, both gzips and every JSON body. `node` comes from collectNodeStats.
  */
-export function renderBodies({ config, aggregator }: PublishInputs, node: NodeStats, generation: number): Map<string, Uint8Array> {
+export function renderBodies(
+  { config, aggregator }: PublishInputs,
+  node: NodeStats,
+  generation: number,
+): Map<string, Uint8Array> {
   return renderSnapshotBodies(aggregator.snapshot(), benchSelfStats(generation), node, config, Date.now());
 }
 

@@ -13,7 +13,12 @@ import type { GeneratorReport, GeneratorTask } from './load-ipc.ts';
 async function run(task: GeneratorTask): Promise<GeneratorReport> {
   const latencyUs = hdr.build({ numberOfSignificantValueDigits: 3 });
   const cpu0 = process.cpuUsage();
-  const instance = autocannon({ url: task.url, connections: task.connections, duration: task.seconds, headers: { ...task.headers } });
+  const instance = autocannon({
+    url: task.url,
+    connections: task.connections,
+    duration: task.seconds,
+    headers: { ...task.headers },
+  });
   instance.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => {
     latencyUs.recordValue(Math.round(ms * 1000));
   });

@@ -27,15 +27,23 @@ export interface Capture {
 }
 
 /** writeCapture writes the bodies and the manifest into `dir`. */
-export function writeCapture(dir: string, plain: CapturedBody, gzip: CapturedBody,
-  protobuf?: { plain: CapturedBody; gzip: CapturedBody }): Capture {
+export function writeCapture(
+  dir: string,
+  plain: CapturedBody,
+  gzip: CapturedBody,
+  protobuf?: { plain: CapturedBody; gzip: CapturedBody },
+): Capture {
   const capture: Capture = {
     plain: { file: 'metrics.txt', headers: plain.headers },
     gzip: { file: 'metrics.txt.gz', headers: gzip.headers },
-    ...(protobuf === undefined ? {} : { protobuf: {
-      plain: { file: 'metrics.pb', headers: protobuf.plain.headers },
-      gzip: { file: 'metrics.pb.gz', headers: protobuf.gzip.headers },
-    } }),
+    ...(protobuf === undefined
+      ? {}
+      : {
+          protobuf: {
+            plain: { file: 'metrics.pb', headers: protobuf.plain.headers },
+            gzip: { file: 'metrics.pb.gz', headers: protobuf.gzip.headers },
+          },
+        }),
   };
   writeFileSync(join(dir, capture.plain.file), plain.body);
   writeFileSync(join(dir, capture.gzip.file), gzip.body);

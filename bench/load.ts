@@ -62,9 +62,10 @@ const STOP_TIMEOUT_MS = 5_000;
 const CLOCK_TICKS_PER_SECOND = 100;
 const GZIP_HEADERS = { 'accept-encoding': 'gzip' };
 /** PROTOBUF_ACCEPT is what Prometheus 3 sends with native histograms on (http/negotiate.ts cites it). */
-const PROTOBUF_ACCEPT = 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,'
-  + 'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,'
-  + 'text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1';
+const PROTOBUF_ACCEPT =
+  'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,' +
+  'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,' +
+  'text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1';
 /** scrapeHeaders are sent with every /metrics request of a run: the protobuf Accept under --protobuf. */
 let scrapeHeaders: Readonly<Record<string, string>> = {};
 /** GENERATORS is how many autocannon processes share a run's connections: one per core. */
@@ -115,10 +116,14 @@ async function startProbexServer(targets: number): Promise<Server> {
   const p = await startProbex(`listen: { port: 0 }\nlog: { level: error }\n${syntheticTargetsYaml(targets)}\n`);
   const server = { url: p.url, pid: p.child.pid!, stop: () => p.stop() };
   try {
-    await waitFor('a probe count for every target', async () => {
-      const counts = findSamples(parseExposition(await text(server)), 'probex_probe_duration_seconds_count');
-      return counts.length === targets && counts.every((s) => s.value > 0) ? true : undefined;
-    }, STARTUP_TIMEOUT_MS);
+    await waitFor(
+      'a probe count for every target',
+      async () => {
+        const counts = findSamples(parseExposition(await text(server)), 'probex_probe_duration_seconds_count');
+        return counts.length === targets && counts.every((s) => s.value > 0) ? true : undefined;
+      },
+      STARTUP_TIMEOUT_MS,
+    );
   } catch (err) {
     await server.stop();
     throw err;
@@ -174,23 +179,31 @@ async function spawnServer(script: string, captureDir: string): Promise<Server> 
 }
 
 /** fetchMetrics GETs /metrics and returns the body as sent (not decompressed) with the headers to repeat. */
-function fetchMetrics(server: Server, gzip: boolean, extra: Readonly<Record<string, string>> = scrapeHeaders): Promise<CapturedBody> {
+function fetchMetrics(
+  server: Server,
+  gzip: boolean,
+  extra: Readonly<Record<string, string>> = scrapeHeaders,
+): Promise<CapturedBody> {
   return new Promise((resolve, reject) => {
-    http.get(`${server.url}/metrics`, { headers: { ...extra, ...(gzip ? GZIP_HEADERS : {}) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('end', () => {
-        if (res.statusCode !== 200) {
-          reject(new Error(`${server.url}/metrics answered ${res.statusCode}`));
-          return;
-        }
-        const headers = Object.fromEntries(REPEATED_HEADERS.flatMap((h) => {
-          const value = res.headers[h];
-          return typeof value === 'string' ? [[h, value]] : [];
-        }));
-        resolve({ body: Buffer.concat(chunks), headers });
-      });
-    }).on('error', reject);
+    http
+      .get(`${server.url}/metrics`, { headers: { ...extra, ...(gzip ? GZIP_HEADERS : {}) } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => {
+          if (res.statusCode !== 200) {
+            reject(new Error(`${server.url}/metrics answered ${res.statusCode}`));
+            return;
+          }
+          const headers = Object.fromEntries(
+            REPEATED_HEADERS.flatMap((h) => {
+              const value = res.headers[h];
+              return typeof value === 'string' ? [[h, value]] : [];
+            }),
+          );
+          resolve({ body: Buffer.concat(chunks), headers });
+        });
+      })
+      .on('error', reject);
   });
 }
 
@@ -212,8 +225,10 @@ async function bodySizes(servers: Record<ServerName, Server>): Promise<BodySizes
   }
   const deviation = sizes['prom-client'].text / sizes.probex.text - 1;
   if (Math.abs(deviation) > MAX_BODY_SIZE_DEVIATION) {
-    throw new Error(`prom-client text body is ${sizes['prom-client'].text} bytes, probex's ${sizes.probex.text}: `
-      + `more than ${MAX_BODY_SIZE_DEVIATION * 100}% apart`);
+    throw new Error(
+      `prom-client text body is ${sizes['prom-client'].text} bytes, probex's ${sizes.probex.text}: ` +
+        `more than ${MAX_BODY_SIZE_DEVIATION * 100}% apart`,
+    );
   }
   return sizes;
 }
@@ -255,8 +270,13 @@ type Load = (url: string, connections: number, gzip: boolean, seconds: number) =
 /** runAutocannon runs load-generator.ts children that together hold `connections` connections to url. */
 async function runAutocannon(url: string, connections: number, gzip: boolean, seconds: number): Promise<Generated> {
   const children = splitConnections(connections).map((c) => {
-    const task: GeneratorTask = { url, connections: c, seconds, headers: { ...scrapeHeaders, ...(gzip ? GZIP_HEADERS : {}) } };
-    return spawnScript('load-generator.ts', JSON.stringify(task), (seconds * 1000) + STARTUP_TIMEOUT_MS);
+    const task: GeneratorTask = {
+      url,
+      connections: c,
+      seconds,
+      headers: { ...scrapeHeaders, ...(gzip ? GZIP_HEADERS : {}) },
+    };
+    return spawnScript('load-generator.ts', JSON.stringify(task), seconds * 1000 + STARTUP_TIMEOUT_MS);
   });
   let reports: GeneratorReport[];
   try {
@@ -268,31 +288,59 @@ async function runAutocannon(url: string, connections: number, gzip: boolean, se
   for (const r of reports) latencyUs.add(hdr.decodeFromCompressedBase64(r.latencyUsBase64));
   const sum = (f: (r: GeneratorReport) => number): number => reports.reduce((n, r) => n + f(r), 0);
   return {
-    ok: sum((r) => r.ok), non2xx: sum((r) => r.non2xx), errors: sum((r) => r.errors),
+    ok: sum((r) => r.ok),
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
     seconds: Math.max(...reports.map((r) => r.seconds)),
-    p50Ms: latencyUs.getValueAtPercentile(50) / 1000, p99Ms: latencyUs.getValueAtPercentile(99) / 1000,
+    p50Ms: latencyUs.getValueAtPercentile(50) / 1000,
+    p99Ms: latencyUs.getValueAtPercentile(99) / 1000,
     cpuSeconds: sum((r) => r.cpuSeconds),
   };
 }
 
 /** WrkReport is the line bench/wrk-report.lua prints. */
-interface WrkReport { requests: number; durationUs: number; non2xx: number; errors: number; p50Us: number; p99Us: number }
+interface WrkReport {
+  requests: number;
+  durationUs: number;
+  non2xx: number;
+  errors: number;
+  p50Us: number;
+  p99Us: number;
+}
 
 /** runWrk runs one single-threaded wrk with `connections` connections; its CPU is the machine's busy time. */
 async function runWrk(url: string, connections: number, gzip: boolean, seconds: number): Promise<Generated> {
   const busy0 = machineBusySeconds();
-  const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', WRK_REPORT,
-    ...(gzip ? ['-H', 'Accept-Encoding: gzip'] : []),
-    ...Object.entries(scrapeHeaders).flatMap(([name, value]) => ['-H', `${name}: ${value}`]), url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    'wrk',
+    [
+      '-t1',
+      `-c${connections}`,
+      `-d${seconds}s`,
+      '-s',
+      WRK_REPORT,
+      ...(gzip ? ['-H', 'Accept-Encoding: gzip'] : []),
+      ...Object.entries(scrapeHeaders).flatMap(([name, value]) => ['-H', `${name}: ${value}`]),
+      url,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d; });
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d;
+  });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   const line = out.trim().split('\n').at(-1) ?? '';
   if (code !== 0 || !line.startsWith('{')) throw new Error(`wrk exited with ${code}: ${out}`);
   const r = JSON.parse(line) as WrkReport;
   return {
-    ok: r.requests - r.non2xx, non2xx: r.non2xx, errors: r.errors, seconds: r.durationUs / 1e6,
-    p50Ms: r.p50Us / 1000, p99Ms: r.p99Us / 1000, cpuSeconds: machineBusySeconds() - busy0,
+    ok: r.requests - r.non2xx,
+    non2xx: r.non2xx,
+    errors: r.errors,
+    seconds: r.durationUs / 1e6,
+    p50Ms: r.p50Us / 1000,
+    p99Ms: r.p99Us / 1000,
+    cpuSeconds: machineBusySeconds() - busy0,
   };
 }
 
@@ -305,7 +353,13 @@ function machineBusySeconds(): number {
 }
 
 /** measure warms up, then loads server's /metrics for `seconds` and reports what the generators and /proc showed. */
-async function measure(load: Load, server: Server, connections: number, gzip: boolean, seconds: number): Promise<Measurement> {
+async function measure(
+  load: Load,
+  server: Server,
+  connections: number,
+  gzip: boolean,
+  seconds: number,
+): Promise<Measurement> {
   const url = `${server.url}/metrics`;
   await load(url, connections, gzip, WARMUP_SECONDS);
   const cpu0 = cpuSeconds(server.pid);
@@ -330,16 +384,31 @@ async function measure(load: Load, server: Server, connections: number, gzip: bo
  * probex, ...), keeps each server's median round by req/s and computes the ratios. Interleaving spreads
  * whatever else the machine does over all three; the median drops one unlucky round.
  */
-async function measureRow(load: Load, servers: Record<ServerName, Server>, connections: number, gzip: boolean,
-  seconds: number, rounds: number): Promise<Row> {
-  const all = Object.fromEntries(SERVERS.map((name) => [name, [] as Measurement[]])) as Record<ServerName, Measurement[]>;
+async function measureRow(
+  load: Load,
+  servers: Record<ServerName, Server>,
+  connections: number,
+  gzip: boolean,
+  seconds: number,
+  rounds: number,
+): Promise<Row> {
+  const all = Object.fromEntries(SERVERS.map((name) => [name, [] as Measurement[]])) as Record<
+    ServerName,
+    Measurement[]
+  >;
   for (let round = 0; round < rounds; round++) {
     for (const name of SERVERS) all[name].push(await measure(load, servers[name], connections, gzip, seconds));
   }
-  const median = (ms: Measurement[]): Measurement => [...ms].sort((a, b) => a.reqPerSec - b.reqPerSec)[Math.floor(ms.length / 2)]!;
-  const results = Object.fromEntries(SERVERS.map((name) => [name, median(all[name])])) as Record<ServerName, Measurement>;
+  const median = (ms: Measurement[]): Measurement =>
+    [...ms].sort((a, b) => a.reqPerSec - b.reqPerSec)[Math.floor(ms.length / 2)]!;
+  const results = Object.fromEntries(SERVERS.map((name) => [name, median(all[name])])) as Record<
+    ServerName,
+    Measurement
+  >;
   return {
-    connections, gzip, results,
+    connections,
+    gzip,
+    results,
     probexOverRaw: results.probex.reqPerSec / results['raw uWS'].reqPerSec,
     probexOverPromClient: results.probex.reqPerSec / results['prom-client'].reqPerSec,
   };
@@ -359,15 +428,27 @@ interface LoadResult {
  * runLoad starts the three servers, measures each setting and stops every child process, also on errors.
  * The baselines get probex's captured responses through a temp dir.
  */
-async function runLoad(load: Load, generator: GeneratorName, rounds: number, targets: number, seconds: number,
-  connections: readonly number[]): Promise<LoadResult> {
+async function runLoad(
+  load: Load,
+  generator: GeneratorName,
+  rounds: number,
+  targets: number,
+  seconds: number,
+  connections: readonly number[],
+): Promise<LoadResult> {
   const dir = mkdtempSync(join(tmpdir(), 'probex-load-'));
   const started: Server[] = [];
   try {
     const probex = await startProbexServer(targets);
     started.push(probex);
-    writeCapture(dir, await fetchMetrics(probex, false, {}), await fetchMetrics(probex, true, {}),
-      values.protobuf ? { plain: await fetchMetrics(probex, false), gzip: await fetchMetrics(probex, true) } : undefined);
+    writeCapture(
+      dir,
+      await fetchMetrics(probex, false, {}),
+      await fetchMetrics(probex, true, {}),
+      values.protobuf
+        ? { plain: await fetchMetrics(probex, false), gzip: await fetchMetrics(probex, true) }
+        : undefined,
+    );
     const promClient = await spawnServer('baseline-prom-client.ts', dir);
     started.push(promClient);
     const raw = await spawnServer('raw-uws.ts', dir);
@@ -392,32 +473,72 @@ function rowLabel(row: Row): string {
 
 /** printResult prints the body sizes, the results table and the CPU table. */
 function printResult({ generator, rounds, targets, seconds, bodies, rows }: LoadResult): void {
-  console.log(`\nGET /metrics${values.protobuf ? ' (protobuf Accept)' : ''}, ${targets} synthetic targets, ${generator} ${seconds} s per cell (median of ${rounds} interleaved rounds) after a ${WARMUP_SECONDS} s warm-up`);
-  console.table(Object.fromEntries(SERVERS.map((name) => [name, {
-    'body bytes': bodies[name].plain, 'gzip bytes': bodies[name].gzip, 'text bytes': bodies[name].text, series: bodies[name].series }])));
-  console.table(Object.fromEntries(rows.map((row) => [rowLabel(row), {
-    ...Object.fromEntries(SERVERS.flatMap((name) => [
-      [`${name} req/s`, fmt(row.results[name].reqPerSec)],
-      [`${name} p50/p99 ms`, `${fmt(row.results[name].p50Ms, 2)} / ${fmt(row.results[name].p99Ms, 2)}`],
-    ])),
-    'probex/raw': `${fmt(row.probexOverRaw, 2)}×`,
-    'probex/prom-client': `${fmt(row.probexOverPromClient, 1)}×`,
-  }])));
+  console.log(
+    `\nGET /metrics${values.protobuf ? ' (protobuf Accept)' : ''}, ${targets} synthetic targets, ${generator} ${seconds} s per cell (median of ${rounds} interleaved rounds) after a ${WARMUP_SECONDS} s warm-up`,
+  );
+  console.table(
+    Object.fromEntries(
+      SERVERS.map((name) => [
+        name,
+        {
+          'body bytes': bodies[name].plain,
+          'gzip bytes': bodies[name].gzip,
+          'text bytes': bodies[name].text,
+          series: bodies[name].series,
+        },
+      ]),
+    ),
+  );
+  console.table(
+    Object.fromEntries(
+      rows.map((row) => [
+        rowLabel(row),
+        {
+          ...Object.fromEntries(
+            SERVERS.flatMap((name) => [
+              [`${name} req/s`, fmt(row.results[name].reqPerSec)],
+              [`${name} p50/p99 ms`, `${fmt(row.results[name].p50Ms, 2)} / ${fmt(row.results[name].p99Ms, 2)}`],
+            ]),
+          ),
+          'probex/raw': `${fmt(row.probexOverRaw, 2)}×`,
+          'probex/prom-client': `${fmt(row.probexOverPromClient, 1)}×`,
+        },
+      ]),
+    ),
+  );
   console.log('CPU during each cell, in cores (1.00 = one core busy throughout), and server CPU per request:');
-  console.table(Object.fromEntries(rows.map((row) => [rowLabel(row), Object.fromEntries(SERVERS.flatMap((name) => [
-    [`${name} server/generators`, `${fmt(row.results[name].serverCpu, 2)} / ${fmt(row.results[name].generatorCpu, 2)}`],
-    [`${name} µs/req`, fmt(row.results[name].serverCpuUsPerRequest, 1)],
-  ]))])));
+  console.table(
+    Object.fromEntries(
+      rows.map((row) => [
+        rowLabel(row),
+        Object.fromEntries(
+          SERVERS.flatMap((name) => [
+            [
+              `${name} server/generators`,
+              `${fmt(row.results[name].serverCpu, 2)} / ${fmt(row.results[name].generatorCpu, 2)}`,
+            ],
+            [`${name} µs/req`, fmt(row.results[name].serverCpuUsPerRequest, 1)],
+          ]),
+        ),
+      ]),
+    ),
+  );
 }
 
 /** budgetFailures names every c=64 ratio under its budget in BUDGET. */
 function budgetFailures(rows: readonly Row[]): string[] {
-  return rows.filter((row) => row.connections === GUARD_CONNECTIONS).flatMap((row) => [
-    ...(row.probexOverRaw < BUDGET.probexOverRaw
-      ? [`probex/raw uWS at ${rowLabel(row)} is ${fmt(row.probexOverRaw, 2)}×, budget ≥ ${BUDGET.probexOverRaw}×`] : []),
-    ...(row.probexOverPromClient < BUDGET.probexOverPromClient
-      ? [`probex/prom-client at ${rowLabel(row)} is ${fmt(row.probexOverPromClient, 1)}×, budget ≥ ${BUDGET.probexOverPromClient}×`] : []),
-  ]);
+  return rows
+    .filter((row) => row.connections === GUARD_CONNECTIONS)
+    .flatMap((row) => [
+      ...(row.probexOverRaw < BUDGET.probexOverRaw
+        ? [`probex/raw uWS at ${rowLabel(row)} is ${fmt(row.probexOverRaw, 2)}×, budget ≥ ${BUDGET.probexOverRaw}×`]
+        : []),
+      ...(row.probexOverPromClient < BUDGET.probexOverPromClient
+        ? [
+            `probex/prom-client at ${rowLabel(row)} is ${fmt(row.probexOverPromClient, 1)}×, budget ≥ ${BUDGET.probexOverPromClient}×`,
+          ]
+        : []),
+    ]);
 }
 
 /** ScalingRow is probex alone at one exposition size. */
@@ -446,8 +567,12 @@ async function runScaling(load: Load, seconds: number): Promise<ScalingRow[]> {
       const gzip = await measure(load, server, GUARD_CONNECTIONS, true, seconds);
       const self = parseExposition(await text(server));
       rows.push({
-        series: parseExposition(plainBody.body.toString('utf8')).length, targets,
-        textBytes: plainBody.body.byteLength, gzipBytes: gzipBody.body.byteLength, plain, gzip,
+        series: parseExposition(plainBody.body.toString('utf8')).length,
+        targets,
+        textBytes: plainBody.body.byteLength,
+        gzipBytes: gzipBody.body.byteLength,
+        plain,
+        gzip,
         publishMs: sampleValue(self, 'probex_publish_duration_seconds') * 1000,
         rssMiB: sampleValue(self, 'process_resident_memory_bytes') / 2 ** 20,
       });
@@ -461,18 +586,31 @@ async function runScaling(load: Load, seconds: number): Promise<ScalingRow[]> {
 /** printScaling prints the scaling table. */
 function printScaling(generator: GeneratorName, seconds: number, rows: readonly ScalingRow[]): void {
   console.log(`\nprobex alone, GET /metrics at c=${GUARD_CONNECTIONS}, ${generator} ${seconds} s per cell`);
-  console.table(Object.fromEntries(rows.map((r) => [`${fmt(r.series)} series`, {
-    targets: r.targets, 'text KiB': fmt(r.textBytes / 1024, 1), 'gzip KiB': fmt(r.gzipBytes / 1024, 1),
-    'req/s plain': fmt(r.plain.reqPerSec), 'p99 ms plain': fmt(r.plain.p99Ms, 2),
-    'req/s gzip': fmt(r.gzip.reqPerSec), 'p99 ms gzip': fmt(r.gzip.p99Ms, 2),
-    'publish ms': fmt(r.publishMs, 1), 'RSS MiB': fmt(r.rssMiB),
-  }])));
+  console.table(
+    Object.fromEntries(
+      rows.map((r) => [
+        `${fmt(r.series)} series`,
+        {
+          targets: r.targets,
+          'text KiB': fmt(r.textBytes / 1024, 1),
+          'gzip KiB': fmt(r.gzipBytes / 1024, 1),
+          'req/s plain': fmt(r.plain.reqPerSec),
+          'p99 ms plain': fmt(r.plain.p99Ms, 2),
+          'req/s gzip': fmt(r.gzip.reqPerSec),
+          'p99 ms gzip': fmt(r.gzip.p99Ms, 2),
+          'publish ms': fmt(r.publishMs, 1),
+          'RSS MiB': fmt(r.rssMiB),
+        },
+      ]),
+    ),
+  );
 }
 
 /** positiveInteger parses a CLI flag's value or throws naming the flag. */
 function positiveInteger(flag: string, text: string): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0) throw new RangeError(`--${flag} must be a positive integer, got ${JSON.stringify(text)}`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new RangeError(`--${flag} must be a positive integer, got ${JSON.stringify(text)}`);
   return n;
 }
 
@@ -489,8 +627,10 @@ const { values } = parseArgs({
   },
 });
 if (values.protobuf) scrapeHeaders = { accept: PROTOBUF_ACCEPT };
-if (values.generator !== 'wrk' && values.generator !== 'autocannon') throw new RangeError('--generator must be wrk or autocannon');
-if (values.generator === 'wrk' && !HAS_WRK) throw new Error('--generator wrk: wrk is not installed (apt-get install wrk)');
+if (values.generator !== 'wrk' && values.generator !== 'autocannon')
+  throw new RangeError('--generator must be wrk or autocannon');
+if (values.generator === 'wrk' && !HAS_WRK)
+  throw new Error('--generator wrk: wrk is not installed (apt-get install wrk)');
 const generator = values.generator;
 const seconds = positiveInteger('seconds', values.seconds);
 const load: Load = generator === 'wrk' ? runWrk : runAutocannon;
@@ -500,8 +640,14 @@ if (values.scaling) {
   console.log(`results: ${writeResult('scaling', { generator, seconds, rows })}`);
 } else {
   const rounds = positiveInteger('rounds', values.rounds ?? (values.guard ? '3' : '1'));
-  const result = await runLoad(load, generator, rounds, positiveInteger('targets', values.targets), seconds,
-    values.guard ? [GUARD_CONNECTIONS] : CONNECTIONS);
+  const result = await runLoad(
+    load,
+    generator,
+    rounds,
+    positiveInteger('targets', values.targets),
+    seconds,
+    values.guard ? [GUARD_CONNECTIONS] : CONNECTIONS,
+  );
   printResult(result);
   console.log(`results: ${writeResult('load', { ...result, budget: BUDGET })}`);
   if (values.guard) {

@@ -47,22 +47,24 @@ const BLACKBOX = '/usr/bin/prometheus-blackbox-exporter';
 /** BLACKBOX_PROBE_HZ: each blackbox target is probed this often (Prometheus at a 250 ms scrape interval). */
 const BLACKBOX_PROBE_HZ = 4;
 
-const { values } = parseArgs({ options: {
-  seconds: { type: 'string', default: '40' },
-  baseline: { type: 'string' },
-  rounds: { type: 'string', default: '1' },
-  /** cpu-windows: idle/loaded window pairs of the CPU-per-scrape part. */
-  'cpu-windows': { type: 'string', default: '4' },
-  /** cpu-window: seconds of back-to-back scrapes per window. */
-  'cpu-window': { type: 'string', default: '3' },
-  /** only runs the scenarios whose name contains this. */
-  only: { type: 'string' },
-  /**
-   * flags: more node/V8 flags for this build only, space-separated (`--flags=--optimize-for-size`); with
-   * `--baseline .` the same build runs without them, interleaved: a flag's before/after from one run.
-   */
-  flags: { type: 'string' },
-} });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '40' },
+    baseline: { type: 'string' },
+    rounds: { type: 'string', default: '1' },
+    /** cpu-windows: idle/loaded window pairs of the CPU-per-scrape part. */
+    'cpu-windows': { type: 'string', default: '4' },
+    /** cpu-window: seconds of back-to-back scrapes per window. */
+    'cpu-window': { type: 'string', default: '3' },
+    /** only runs the scenarios whose name contains this. */
+    only: { type: 'string' },
+    /**
+     * flags: more node/V8 flags for this build only, space-separated (`--flags=--optimize-for-size`); with
+     * `--baseline .` the same build runs without them, interleaved: a flag's before/after from one run.
+     */
+    flags: { type: 'string' },
+  },
+});
 const seconds = Number(values.seconds);
 if (!(seconds > STEADY_S)) throw new Error(`--seconds must be more than ${STEADY_S}`);
 const rounds = Number(values.rounds);
@@ -70,12 +72,19 @@ const cpuWindows = Number(values['cpu-windows']);
 const cpuWindowMs = Number(values['cpu-window']) * 1000;
 
 /** Build is one build of probex: a checkout root with dist/ built, and node flags beyond start:dist's. */
-interface Build { readonly name: string; readonly root: string; readonly flags: readonly string[] }
+interface Build {
+  readonly name: string;
+  readonly root: string;
+  readonly flags: readonly string[];
+}
 const extraFlags = values.flags?.split(/\s+/).filter((f) => f !== '') ?? [];
-const builds: Build[] = [{ name: extraFlags.length > 0 ? `this ${extraFlags.join(' ')}` : 'this', root: ROOT, flags: extraFlags }];
+const builds: Build[] = [
+  { name: extraFlags.length > 0 ? `this ${extraFlags.join(' ')}` : 'this', root: ROOT, flags: extraFlags },
+];
 if (values.baseline !== undefined) {
   const root = resolve(values.baseline);
-  if (!existsSync(join(root, startDist().entry))) throw new Error(`--baseline ${root}: no ${startDist().entry} (build it first)`);
+  if (!existsSync(join(root, startDist().entry)))
+    throw new Error(`--baseline ${root}: no ${startDist().entry} (build it first)`);
   builds.push({ name: 'baseline', root, flags: [] });
 }
 
@@ -96,12 +105,20 @@ async function startBuild(build: Build, yaml: string | undefined, env: Record<st
     configPath = join(mkdtempSync(join(tmpdir(), 'probex-memory-')), 'probex.yaml');
     writeFileSync(configPath, yaml);
   }
-  const child = spawn(process.execPath, [...dist.nodeFlags, ...build.flags, join(build.root, dist.entry), ...(configPath ? ['--config', configPath] : [])], {
-    cwd: build.root, env: { ...process.env, ...dist.env, PROBEX_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...dist.nodeFlags, ...build.flags, join(build.root, dist.entry), ...(configPath ? ['--config', configPath] : [])],
+    {
+      cwd: build.root,
+      env: { ...process.env, ...dist.env, PROBEX_LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr += d; });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d;
+  });
   let buffered = '';
   child.stdout!.on('data', (d: Buffer) => {
     buffered += d;
@@ -119,10 +136,16 @@ async function startBuild(build: Build, yaml: string | undefined, env: Record<st
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
   const listening = await Promise.race([
     waitFor('probex listening', async () => logs.find((l) => l.msg === 'probex listening'), 30_000),
-    exited.then(() => { throw new Error(`probex exited before listening: ${stderr}`); }),
+    exited.then(() => {
+      throw new Error(`probex exited before listening: ${stderr}`);
+    }),
   ]);
   return {
-    child, pid: child.pid!, port: listening.port as number, logs, configPath,
+    child,
+    pid: child.pid!,
+    port: listening.port as number,
+    logs,
+    configPath,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
@@ -161,18 +184,29 @@ class RssSampler {
     const last = this.samples.filter((s) => s.atMs >= end - STEADY_S * 1000);
     const steadyKb = last.reduce((a, s) => a + s.kb, 0) / last.length;
     const maxKb = Math.max(...this.samples.map((s) => s.kb));
-    return { steadyMiB: steadyKb / 1024, peakMiB: Math.max(hwmKb, maxKb) / 1024, hwmMiB: hwmKb / 1024, sampledMaxMiB: maxKb / 1024 };
+    return {
+      steadyMiB: steadyKb / 1024,
+      peakMiB: Math.max(hwmKb, maxKb) / 1024,
+      hwmMiB: hwmKb / 1024,
+      sampledMaxMiB: maxKb / 1024,
+    };
   }
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
 /** get GETs a path and drains the body; resolves with the status and the bytes read. */
-function get(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; bytes: number }> {
+function get(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; bytes: number }> {
   return new Promise((resolvePromise, reject) => {
     const req = http.get({ host: '127.0.0.1', port, path, agent, headers }, (res) => {
       let bytes = 0;
-      res.on('data', (d: Buffer) => { bytes += d.length; });
+      res.on('data', (d: Buffer) => {
+        bytes += d.length;
+      });
       res.on('end', () => resolvePromise({ status: res.statusCode!, bytes }));
       res.on('error', reject);
     });
@@ -206,7 +240,16 @@ const SCENARIOS: Scenario[] = [
   { name: '1,000 targets at 10 Hz', setup: () => ({ yaml: loadedYaml('100ms'), env: {} }), cpuPart: true },
 ].filter((s) => values.only === undefined || s.name.includes(values.only));
 
-interface MemoryRow { scenario: string; build: string; steadyMiB: number; peakMiB: number; hwmMiB: number; sampledMaxMiB: number; scrapes: number; bodyBytes: number }
+interface MemoryRow {
+  scenario: string;
+  build: string;
+  steadyMiB: number;
+  peakMiB: number;
+  hwmMiB: number;
+  sampledMaxMiB: number;
+  scrapes: number;
+  bodyBytes: number;
+}
 
 /** measureMemory runs one scenario on one build for `seconds` and returns its RSS figures (and the process, still running). */
 async function measureMemory(build: Build, scenario: Scenario, port: number): Promise<{ row: MemoryRow; p: Running }> {
@@ -217,7 +260,11 @@ async function measureMemory(build: Build, scenario: Scenario, port: number): Pr
   let scrapes = 0;
   let bodyBytes = 0;
   // 503 until the first snapshot is published; the clock runs from the start all the same.
-  await waitFor('the first snapshot', async () => ((await get(p.port, '/metrics', SCRAPE_HEADERS)).status === 200 ? true : undefined), 30_000);
+  await waitFor(
+    'the first snapshot',
+    async () => ((await get(p.port, '/metrics', SCRAPE_HEADERS)).status === 200 ? true : undefined),
+    30_000,
+  );
   while (performance.now() - t0 < seconds * 1000) {
     const r = await get(p.port, '/metrics', SCRAPE_HEADERS);
     if (r.status !== 200) throw new Error(`${scenario.name}: /metrics answered ${r.status}`);
@@ -243,14 +290,23 @@ function threadCpu(pid: number, tid: number): { statS: number; schedS: number } 
   return { statS, schedS };
 }
 
-interface CpuSide { scrapes: number; statS: number; schedS: number; latenciesMs: number[] }
+interface CpuSide {
+  scrapes: number;
+  statS: number;
+  schedS: number;
+  latenciesMs: number[];
+}
 
 /** reloadTo rewrites the config and SIGHUPs, resolving once the reload applied. */
 async function reloadTo(p: Running, yaml: string): Promise<void> {
   const before = p.logs.filter((l) => l.msg === 'config reloaded').length;
   writeFileSync(p.configPath!, yaml);
   p.child.kill('SIGHUP');
-  await waitFor('the reload', async () => (p.logs.filter((l) => l.msg === 'config reloaded').length > before ? true : undefined), 30_000);
+  await waitFor(
+    'the reload',
+    async () => (p.logs.filter((l) => l.msg === 'config reloaded').length > before ? true : undefined),
+    30_000,
+  );
   await sleep(1_000); // the reload's own publish and first rounds are not what is measured
 }
 
@@ -274,8 +330,14 @@ function p99(xs: number[]): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!;
 }
 
-interface CpuRow { build: string; idle: Omit<CpuSide, 'latenciesMs'> & { usPerScrape: number; schedUsPerScrape: number; p99Ms: number };
-  loaded: CpuRow['idle']; ratio: number; schedRatio: number; p99Ratio: number }
+interface CpuRow {
+  build: string;
+  idle: Omit<CpuSide, 'latenciesMs'> & { usPerScrape: number; schedUsPerScrape: number; p99Ms: number };
+  loaded: CpuRow['idle'];
+  ratio: number;
+  schedRatio: number;
+  p99Ratio: number;
+}
 
 /** measureCpu alternates idle and loaded windows in the running 1,000-target process. */
 async function measureCpu(build: Build, p: Running): Promise<CpuRow> {
@@ -287,16 +349,31 @@ async function measureCpu(build: Build, p: Running): Promise<CpuRow> {
     await reloadTo(p, loadedYaml('100ms'));
     await scrapeWindow(p, loaded);
   }
-  const side = (s: CpuSide): CpuRow['idle'] => ({ scrapes: s.scrapes, statS: s.statS, schedS: s.schedS,
-    usPerScrape: (s.statS / s.scrapes) * 1e6, schedUsPerScrape: (s.schedS / s.scrapes) * 1e6, p99Ms: p99(s.latenciesMs) });
+  const side = (s: CpuSide): CpuRow['idle'] => ({
+    scrapes: s.scrapes,
+    statS: s.statS,
+    schedS: s.schedS,
+    usPerScrape: (s.statS / s.scrapes) * 1e6,
+    schedUsPerScrape: (s.schedS / s.scrapes) * 1e6,
+    p99Ms: p99(s.latenciesMs),
+  });
   const i = side(idle);
   const l = side(loaded);
-  return { build: build.name, idle: i, loaded: l, ratio: l.usPerScrape / i.usPerScrape, schedRatio: l.schedUsPerScrape / i.schedUsPerScrape,
-    p99Ratio: l.p99Ms / i.p99Ms };
+  return {
+    build: build.name,
+    idle: i,
+    loaded: l,
+    ratio: l.usPerScrape / i.usPerScrape,
+    schedRatio: l.schedUsPerScrape / i.schedUsPerScrape,
+    p99Ratio: l.p99Ms / i.p99Ms,
+  };
 }
 
 /** Blackbox is blackbox_exporter running beside a probex, probing its targets through /probe. */
-interface Blackbox { readonly pid: number; stop(): Promise<{ probes: number; failures: number }> }
+interface Blackbox {
+  readonly pid: number;
+  stop(): Promise<{ probes: number; failures: number }>;
+}
 
 const BLACKBOX_CONFIG = `modules:
   http_2xx:
@@ -315,8 +392,16 @@ async function startBlackbox(probes: ReadonlyArray<readonly [string, string]>): 
   const dir = mkdtempSync(join(tmpdir(), 'probex-blackbox-'));
   writeFileSync(join(dir, 'blackbox.yml'), BLACKBOX_CONFIG);
   const port = await freePort();
-  const child = spawn(BLACKBOX, [`--config.file=${join(dir, 'blackbox.yml')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
-  await waitFor('blackbox_exporter listening', async () => ((await get(port, '/-/healthy')).status === 200 ? true : undefined), 15_000);
+  const child = spawn(
+    BLACKBOX,
+    [`--config.file=${join(dir, 'blackbox.yml')}`, `--web.listen-address=127.0.0.1:${port}`],
+    { stdio: 'ignore' },
+  );
+  await waitFor(
+    'blackbox_exporter listening',
+    async () => ((await get(port, '/-/healthy')).status === 200 ? true : undefined),
+    15_000,
+  );
   let stop = false;
   let count = 0;
   let failures = 0;
@@ -324,11 +409,18 @@ async function startBlackbox(probes: ReadonlyArray<readonly [string, string]>): 
     while (!stop) {
       const t0 = performance.now();
       const res = await new Promise<string>((resolveBody, reject) => {
-        http.get({ host: '127.0.0.1', port, path: `/probe?module=${module}&target=${encodeURIComponent(target)}` }, (r) => {
-          let body = '';
-          r.on('data', (d: Buffer) => { body += d; });
-          r.on('end', () => resolveBody(body));
-        }).on('error', reject);
+        http
+          .get(
+            { host: '127.0.0.1', port, path: `/probe?module=${module}&target=${encodeURIComponent(target)}` },
+            (r) => {
+              let body = '';
+              r.on('data', (d: Buffer) => {
+                body += d;
+              });
+              r.on('end', () => resolveBody(body));
+            },
+          )
+          .on('error', reject);
       });
       count++;
       if (!/^probe_success 1$/m.test(res)) failures++;
@@ -358,7 +450,10 @@ async function idleWorkerCostMiB(): Promise<{ perWorkerMiB: number; bareMiB: num
     const code = `const { Worker } = require('node:worker_threads');
 for (let i = 0; i < ${workers}; i++) new Worker('setInterval(() => {}, 1e9)', { eval: true });
 setTimeout(() => { console.log(process.memoryUsage().rss); process.exit(0); }, 3000);`;
-    const r = spawnSync(process.execPath, [...dist.nodeFlags, '-e', code], { env: { ...process.env, ...dist.env }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [...dist.nodeFlags, '-e', code], {
+      env: { ...process.env, ...dist.env },
+      encoding: 'utf8',
+    });
     return Number(r.stdout.trim()) / 2 ** 20;
   };
   const bare: number[] = [];
@@ -383,17 +478,33 @@ for (let round = 0; round < rounds; round++) {
       const port = await freePort();
       // blackbox_exporter beside the container probex: its targets' kinds that blackbox has (probex's own
       // /healthz over HTTP, its port over TCP) and the local services' ports over TCP.
-      const bb = withBlackbox ? await startBlackbox([['http_2xx', `http://127.0.0.1:${port}/healthz`], ['tcp_connect', `127.0.0.1:${port}`],
-        ['tcp_connect', '127.0.0.1:6379'], ['tcp_connect', '127.0.0.1:3306']]) : undefined;
+      const bb = withBlackbox
+        ? await startBlackbox([
+            ['http_2xx', `http://127.0.0.1:${port}/healthz`],
+            ['tcp_connect', `127.0.0.1:${port}`],
+            ['tcp_connect', '127.0.0.1:6379'],
+            ['tcp_connect', '127.0.0.1:3306'],
+          ])
+        : undefined;
       const bbSampler = bb === undefined ? undefined : new RssSampler(bb.pid);
       const measuring = measureMemory(build, scenario, port);
       const { row, p } = await measuring;
       memory.push(row);
-      console.log(`${build.name}  ${scenario.name}: steady ${fmt(row.steadyMiB, 1)} MiB, peak ${fmt(row.peakMiB, 1)} MiB`);
+      console.log(
+        `${build.name}  ${scenario.name}: steady ${fmt(row.steadyMiB, 1)} MiB, peak ${fmt(row.peakMiB, 1)} MiB`,
+      );
       if (bb !== undefined && bbSampler !== undefined) {
         const rssFigures = bbSampler.finish();
         const { probes, failures } = await bb.stop();
-        blackbox = { scenario: 'blackbox_exporter beside it', build: 'blackbox', ...rssFigures, scrapes: 0, bodyBytes: 0, probes, failures };
+        blackbox = {
+          scenario: 'blackbox_exporter beside it',
+          build: 'blackbox',
+          ...rssFigures,
+          scrapes: 0,
+          bodyBytes: 0,
+          probes,
+          failures,
+        };
       }
       try {
         if (scenario.cpuPart === true) cpu.push(await measureCpu(build, p));
@@ -409,30 +520,76 @@ agent.destroy();
 
 const table: Record<string, Record<string, string>> = {};
 for (const r of memory) {
-  table[`${r.scenario} (${r.build})`] = { 'steady RSS MiB': fmt(r.steadyMiB, 1), 'peak RSS MiB': fmt(r.peakMiB, 1),
-    'VmHWM MiB': fmt(r.hwmMiB, 1), 'sampled max MiB': fmt(r.sampledMaxMiB, 1), scrapes: String(r.scrapes), 'gzip body B': fmt(r.bodyBytes) };
+  table[`${r.scenario} (${r.build})`] = {
+    'steady RSS MiB': fmt(r.steadyMiB, 1),
+    'peak RSS MiB': fmt(r.peakMiB, 1),
+    'VmHWM MiB': fmt(r.hwmMiB, 1),
+    'sampled max MiB': fmt(r.sampledMaxMiB, 1),
+    scrapes: String(r.scrapes),
+    'gzip body B': fmt(r.bodyBytes),
+  };
 }
 if (blackbox !== undefined) {
-  table['blackbox_exporter (beside the container probex)'] = { 'steady RSS MiB': fmt(blackbox.steadyMiB, 1), 'peak RSS MiB': fmt(blackbox.peakMiB, 1),
-    'VmHWM MiB': fmt(blackbox.hwmMiB, 1), 'sampled max MiB': fmt(blackbox.sampledMaxMiB, 1), scrapes: `${blackbox.probes} probes`, 'gzip body B': '' };
+  table['blackbox_exporter (beside the container probex)'] = {
+    'steady RSS MiB': fmt(blackbox.steadyMiB, 1),
+    'peak RSS MiB': fmt(blackbox.peakMiB, 1),
+    'VmHWM MiB': fmt(blackbox.hwmMiB, 1),
+    'sampled max MiB': fmt(blackbox.sampledMaxMiB, 1),
+    scrapes: `${blackbox.probes} probes`,
+    'gzip body B': '',
+  };
 } else {
   console.log(`blackbox_exporter not run: ${BLACKBOX} is not installed (apt-get install prometheus-blackbox-exporter)`);
 }
-console.log(`\nRSS after ${seconds} s, steady = mean of the last ${STEADY_S} s, peak = max(VmHWM, sampled); ${cpus().length} CPUs, node ${process.version}`);
+console.log(
+  `\nRSS after ${seconds} s, steady = mean of the last ${STEADY_S} s, peak = max(VmHWM, sampled); ${cpus().length} CPUs, node ${process.version}`,
+);
 console.table(table);
-console.log(`an idle worker thread adds ${fmt(idleWorker.perWorkerMiB, 1)} MiB to a bare node process of ${fmt(idleWorker.bareMiB, 1)} MiB (start:dist flags)`);
+console.log(
+  `an idle worker thread adds ${fmt(idleWorker.perWorkerMiB, 1)} MiB to a bare node process of ${fmt(idleWorker.bareMiB, 1)} MiB (start:dist flags)`,
+);
 for (const c of cpu) {
-  console.log(`\nfront-end (main) thread CPU per gzip scrape of ${SYNTHETIC_TARGETS} targets (${c.build}), ${cpuWindows} × ${cpuWindowMs / 1000} s windows each side:`);
+  console.log(
+    `\nfront-end (main) thread CPU per gzip scrape of ${SYNTHETIC_TARGETS} targets (${c.build}), ${cpuWindows} × ${cpuWindowMs / 1000} s windows each side:`,
+  );
   console.table({
-    'idle (interval 1 h)': { scrapes: c.idle.scrapes, 'µs/scrape (stat)': fmt(c.idle.usPerScrape, 1), 'µs/scrape (schedstat)': fmt(c.idle.schedUsPerScrape, 1), 'p99 ms': fmt(c.idle.p99Ms, 2) },
-    'loaded (10 Hz)': { scrapes: c.loaded.scrapes, 'µs/scrape (stat)': fmt(c.loaded.usPerScrape, 1), 'µs/scrape (schedstat)': fmt(c.loaded.schedUsPerScrape, 1), 'p99 ms': fmt(c.loaded.p99Ms, 2) },
+    'idle (interval 1 h)': {
+      scrapes: c.idle.scrapes,
+      'µs/scrape (stat)': fmt(c.idle.usPerScrape, 1),
+      'µs/scrape (schedstat)': fmt(c.idle.schedUsPerScrape, 1),
+      'p99 ms': fmt(c.idle.p99Ms, 2),
+    },
+    'loaded (10 Hz)': {
+      scrapes: c.loaded.scrapes,
+      'µs/scrape (stat)': fmt(c.loaded.usPerScrape, 1),
+      'µs/scrape (schedstat)': fmt(c.loaded.schedUsPerScrape, 1),
+      'p99 ms': fmt(c.loaded.p99Ms, 2),
+    },
   });
-  console.log(`loaded / idle: CPU per scrape ${fmt(c.ratio, 2)}× (schedstat ${fmt(c.schedRatio, 2)}×; budget ≤ ${CPU_RATIO_BUDGET}×), p99 ${fmt(c.p99Ratio, 2)}×`);
+  console.log(
+    `loaded / idle: CPU per scrape ${fmt(c.ratio, 2)}× (schedstat ${fmt(c.schedRatio, 2)}×; budget ≤ ${CPU_RATIO_BUDGET}×), p99 ${fmt(c.p99Ratio, 2)}×`,
+  );
 }
-console.log(`results: ${writeResult('memory', { seconds, steadyS: STEADY_S, builds, memory, blackbox, idleWorker, cpu, cpuBudget: CPU_RATIO_BUDGET,
-  cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, date: new Date().toISOString() })}`);
+console.log(
+  `results: ${writeResult('memory', {
+    seconds,
+    steadyS: STEADY_S,
+    builds,
+    memory,
+    blackbox,
+    idleWorker,
+    cpu,
+    cpuBudget: CPU_RATIO_BUDGET,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    node: process.version,
+    date: new Date().toISOString(),
+  })}`,
+);
 const overBudget = cpu.filter((c) => c.ratio > CPU_RATIO_BUDGET);
 if (overBudget.length > 0) {
-  console.log(`front-end CPU per scrape over budget: ${overBudget.map((c) => `${c.build} ${fmt(c.ratio, 2)}×`).join(', ')}`);
+  console.log(
+    `front-end CPU per scrape over budget: ${overBudget.map((c) => `${c.build} ${fmt(c.ratio, 2)}×`).join(', ')}`,
+  );
   process.exitCode = 1;
 }

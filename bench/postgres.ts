@@ -22,11 +22,13 @@ import { fmt, writeResult } from './report.ts';
 /** BUDGET: probex must keep at least this share of a bare loop's rate (the Redis PING budget, issue #3). */
 const BUDGET = { ratio: 0.6 };
 
-const { values } = parseArgs({ options: {
-  seconds: { type: 'string', default: '5' },
-  rounds: { type: 'string', default: '3' },
-  concurrency: { type: 'string', default: '8' },
-} });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '3' },
+    concurrency: { type: 'string', default: '8' },
+  },
+});
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const concurrency = Number(values.concurrency);
@@ -49,23 +51,27 @@ function cpuSeconds(pid: number): number {
 
 /** bareLoop runs `concurrency` clients, each with one SELECT 1 in flight, for `ms`. */
 async function bareLoop(ms: number): Promise<Rate> {
-  const clients = await Promise.all(Array.from({ length: concurrency }, async () => {
-    const client = new pg.Client({ connectionString: POSTGRES_URL });
-    await client.connect();
-    return client;
-  }));
+  const clients = await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      const client = new pg.Client({ connectionString: POSTGRES_URL });
+      await client.connect();
+      return client;
+    }),
+  );
   try {
     for (const client of clients) await client.query('SELECT 1'); // warm: connections open, plans cached alike
     let done = 0;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const until = t0 + ms;
-    await Promise.all(clients.map(async (client) => {
-      while (performance.now() < until) {
-        await client.query({ text: 'SELECT 1', rowMode: 'array' });
-        done++;
-      }
-    }));
+    await Promise.all(
+      clients.map(async (client) => {
+        while (performance.now() < until) {
+          await client.query({ text: 'SELECT 1', rowMode: 'array' });
+          done++;
+        }
+      }),
+    );
     const cpu = process.cpuUsage(cpu0);
     return { rate: done / ((performance.now() - t0) / 1000), cpuUsPerQuery: (cpu.user + cpu.system) / done };
   } finally {
@@ -85,7 +91,8 @@ async function probexRate(ms: number): Promise<Rate & { errors: number }> {
     const counts = async (): Promise<{ ok: number; errors: number }> => {
       const samples = parseExposition(await (await fetch(`${p.url}/metrics`)).text());
       const ok = sampleValue(samples, 'probex_probe_duration_seconds_count', { target: 'pg' });
-      const errors = samples.filter((s) => s.name === 'probex_probe_errors_total' && s.labels.target === 'pg')
+      const errors = samples
+        .filter((s) => s.name === 'probex_probe_errors_total' && s.labels.target === 'pg')
         .reduce((a, s) => a + s.value, 0);
       return { ok, errors };
     };
@@ -96,7 +103,11 @@ async function probexRate(ms: number): Promise<Rate & { errors: number }> {
     const [c1, t1, cpu1] = [await counts(), performance.now(), cpuSeconds(p.child.pid!)];
     // Counts are published once a second: the error of one publish is bounded by the rate × 1 s / window.
     const probes = c1.ok + c1.errors - c0.ok - c0.errors;
-    return { rate: probes / ((t1 - t0) / 1000), cpuUsPerQuery: ((cpu1 - cpu0) * 1e6) / probes, errors: c1.errors - c0.errors };
+    return {
+      rate: probes / ((t1 - t0) / 1000),
+      cpuUsPerQuery: ((cpu1 - cpu0) * 1e6) / probes,
+      errors: c1.errors - c0.errors,
+    };
   } finally {
     await p.stop();
   }
@@ -113,16 +124,25 @@ for (let r = 0; r < rounds; r++) {
   bare.push(b);
   probex.push(p);
   errors += p.errors;
-  console.log(`round ${r + 1}: bare pg ${fmt(b.rate)} q/s (${fmt(b.cpuUsPerQuery, 1)} µs CPU each), `
-    + `probex ${fmt(p.rate)} probes/s (${fmt(p.cpuUsPerQuery, 1)} µs CPU each, ${p.errors} failed), ratio ${fmt(p.rate / b.rate, 2)}×`);
+  console.log(
+    `round ${r + 1}: bare pg ${fmt(b.rate)} q/s (${fmt(b.cpuUsPerQuery, 1)} µs CPU each), ` +
+      `probex ${fmt(p.rate)} probes/s (${fmt(p.cpuUsPerQuery, 1)} µs CPU each, ${p.errors} failed), ratio ${fmt(p.rate / b.rate, 2)}×`,
+  );
 }
 const rates = (side: Rate[]): number[] => side.map((x) => x.rate);
 const ratio = median(rates(probex)) / median(rates(bare));
 console.log(`\nSELECT 1 at concurrency ${concurrency}, ${rounds} × ${seconds} s each side:`);
-console.log(`  bare pg loop   median ${fmt(median(rates(bare)))} q/s      (${rates(bare).map((x) => fmt(x)).join(', ')}), `
-  + `${fmt(median(bare.map((x) => x.cpuUsPerQuery)), 1)} µs CPU per query`);
-console.log(`  through probex median ${fmt(median(rates(probex)))} probes/s (${rates(probex).map((x) => fmt(x)).join(', ')}), `
-  + `${fmt(median(probex.map((x) => x.cpuUsPerQuery)), 1)} µs CPU per probe (whole process), ${errors} failed`);
+console.log(
+  `  bare pg loop   median ${fmt(median(rates(bare)))} q/s      (${rates(bare)
+    .map((x) => fmt(x))
+    .join(', ')}), ` + `${fmt(median(bare.map((x) => x.cpuUsPerQuery)), 1)} µs CPU per query`,
+);
+console.log(
+  `  through probex median ${fmt(median(rates(probex)))} probes/s (${rates(probex)
+    .map((x) => fmt(x))
+    .join(', ')}), ` +
+    `${fmt(median(probex.map((x) => x.cpuUsPerQuery)), 1)} µs CPU per probe (whole process), ${errors} failed`,
+);
 console.log(`  ratio ${fmt(ratio, 2)}× (budget ≥ ${BUDGET.ratio}×)`);
 const file = writeResult('postgres', { seconds, rounds, concurrency, bare, probex, errors, ratio, budget: BUDGET });
 console.log(`  results: ${file}`);

@@ -20,7 +20,9 @@ import { SnapshotWriter } from '../src/snapshot/writer.ts';
 import { benchSelfStats, countSeries, loadedAggregator, publishOnce, syntheticConfig } from './fixtures.ts';
 
 const BUDGET = 1.3;
-const { values } = parseArgs({ options: { targets: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '30' } } });
+const { values } = parseArgs({
+  options: { targets: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '30' } },
+});
 const targets = Number(values.targets);
 const rounds = Number(values.rounds);
 
@@ -38,14 +40,25 @@ async function publishWithoutProtobuf(generation: number): Promise<number> {
   const families = buildFamilies(snapshot, benchSelfStats(generation), config.profile, config.directus.namePrefix);
   const text = encoder.encode(renderText(families));
   const om = encoder.encode(renderOpenMetrics(families));
-  return withoutWriter.publish(new Map<string, Uint8Array>([
-    ['text', text], ['text.gz', gzipSync(text)], ['om', om], ['om.gz', gzipSync(om)],
-    ...renderJsonBodies(snapshot, node, { agentId: config.agentId, nowMs: Date.now() }),
-  ]));
+  return withoutWriter.publish(
+    new Map<string, Uint8Array>([
+      ['text', text],
+      ['text.gz', gzipSync(text)],
+      ['om', om],
+      ['om.gz', gzipSync(om)],
+      ...renderJsonBodies(snapshot, node, { agentId: config.agentId, nowMs: Date.now() }),
+    ]),
+  );
 }
 
 const families = buildFamilies(aggregator.snapshot(), benchSelfStats(), config.profile, config.directus.namePrefix);
-const times = { with: [] as number[], without: [] as number[], render: [] as number[], gzip6: [] as number[], gzip1: [] as number[] };
+const times = {
+  with: [] as number[],
+  without: [] as number[],
+  render: [] as number[],
+  gzip6: [] as number[],
+  gzip1: [] as number[],
+};
 let sink = 0;
 let pb = renderProtobuf(families);
 const time = async (into: number[], fn: () => unknown): Promise<void> => {
@@ -53,16 +66,29 @@ const time = async (into: number[], fn: () => unknown): Promise<void> => {
   await fn();
   into.push(performance.now() - t0);
 };
-for (let r = -3; r < rounds; r++) { // three warm-up rounds, not counted
-  const order = r % 2 === 0 ? ['with', 'without'] as const : ['without', 'with'] as const;
+for (let r = -3; r < rounds; r++) {
+  // three warm-up rounds, not counted
+  const order = r % 2 === 0 ? (['with', 'without'] as const) : (['without', 'with'] as const);
   for (const side of order) {
     const into = r < 0 ? [] : times[side];
-    if (side === 'with') await time(into, async () => { sink += await publishOnce(inputs, withWriter, r + 10); });
-    else await time(into, async () => { sink += await publishWithoutProtobuf(r + 10); });
+    if (side === 'with')
+      await time(into, async () => {
+        sink += await publishOnce(inputs, withWriter, r + 10);
+      });
+    else
+      await time(into, async () => {
+        sink += await publishWithoutProtobuf(r + 10);
+      });
   }
-  await time(r < 0 ? [] : times.render, () => { pb = renderProtobuf(families); });
-  await time(r < 0 ? [] : times.gzip6, () => { sink += gzipSync(pb).byteLength; });
-  await time(r < 0 ? [] : times.gzip1, () => { sink += gzipSync(pb, { level: 1 }).byteLength; });
+  await time(r < 0 ? [] : times.render, () => {
+    pb = renderProtobuf(families);
+  });
+  await time(r < 0 ? [] : times.gzip6, () => {
+    sink += gzipSync(pb).byteLength;
+  });
+  await time(r < 0 ? [] : times.gzip1, () => {
+    sink += gzipSync(pb, { level: 1 }).byteLength;
+  });
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -79,9 +105,13 @@ console.table({
   '  gzip protobuf level 1 (ms)': median(times.gzip1).toFixed(1),
 });
 console.table({
-  'text': { bytes: text.byteLength, gzip: gzipSync(text).byteLength },
-  'OpenMetrics': { bytes: om.byteLength, gzip: gzipSync(om).byteLength },
-  'protobuf': { bytes: pb.byteLength, gzip: gzipSync(pb).byteLength, 'gzip level 1': gzipSync(pb, { level: 1 }).byteLength },
+  text: { bytes: text.byteLength, gzip: gzipSync(text).byteLength },
+  OpenMetrics: { bytes: om.byteLength, gzip: gzipSync(om).byteLength },
+  protobuf: {
+    bytes: pb.byteLength,
+    gzip: gzipSync(pb).byteLength,
+    'gzip level 1': gzipSync(pb, { level: 1 }).byteLength,
+  },
 });
 if (sink === 0) console.log('unreachable: keeps results alive');
 if (ratio > BUDGET) {

@@ -17,7 +17,13 @@ import { renderOpenMetrics, renderText } from '../src/render/text.ts';
 import { createSnapshotBuffer } from '../src/snapshot/layout.ts';
 import { SnapshotWriter } from '../src/snapshot/writer.ts';
 import {
-  benchSelfStats, countSeries, loadedAggregator, publishOnce, renderBodies, syntheticConfig, targetsForSeries,
+  benchSelfStats,
+  countSeries,
+  loadedAggregator,
+  publishOnce,
+  renderBodies,
+  syntheticConfig,
+  targetsForSeries,
 } from './fixtures.ts';
 
 const SERIES = [50, 1_000, 10_000] as const;
@@ -41,8 +47,9 @@ for (const wanted of SERIES) {
   const protobufBody = renderProtobuf(families);
   const writer = new SnapshotWriter(createSnapshotBuffer(SLOT_BYTES));
   const bodies = renderBodies(inputs, node, 1);
-  const label = `${countSeries(families).toLocaleString('en-US')} series (${config.targets.length} targets, `
-    + `text ${(text.byteLength / 1024).toFixed(1)} KiB)`;
+  const label =
+    `${countSeries(families).toLocaleString('en-US')} series (${config.targets.length} targets, ` +
+    `text ${(text.byteLength / 1024).toFixed(1)} KiB)`;
   bench
     .add(`publish, ${label}`, async () => {
       sink += await publishOnce(inputs, writer, ++generation);

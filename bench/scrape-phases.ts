@@ -10,11 +10,13 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: {
-  port: { type: 'string', default: '9469' },
-  seconds: { type: 'string', default: '15' },
-  'slow-ms': { type: 'string', default: '1' },
-} });
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: '9469' },
+    seconds: { type: 'string', default: '15' },
+    'slow-ms': { type: 'string', default: '1' },
+  },
+});
 const port = Number(values.port);
 const slowMs = Number(values['slow-ms']);
 
@@ -62,10 +64,14 @@ function report(): void {
   socket.destroy();
   latencies.sort((a, b) => a - b);
   const q = (p: number): string => latencies[Math.floor(p * (latencies.length - 1))]!.toFixed(3);
-  console.log(`scrapes ${latencies.length}: p50 ${q(0.5)} ms, p90 ${q(0.9)} ms, p99 ${q(0.99)} ms; slower than ${slowMs} ms: ${slowPhases.length}`);
+  console.log(
+    `scrapes ${latencies.length}: p50 ${q(0.5)} ms, p90 ${q(0.9)} ms, p99 ${q(0.99)} ms; slower than ${slowMs} ms: ${slowPhases.length}`,
+  );
   const bins = new Array<number>(10).fill(0);
   for (const phase of slowPhases) bins[Math.min(9, Math.floor(phase / 100))]!++;
-  console.log(`slow scrapes by ms since the last publish: ${bins.map((n, i) => `${i * 100}-${i * 100 + 99}: ${n}`).join(', ')}`);
+  console.log(
+    `slow scrapes by ms since the last publish: ${bins.map((n, i) => `${i * 100}-${i * 100 + 99}: ${n}`).join(', ')}`,
+  );
 }
 
 send();

@@ -57,28 +57,42 @@ bench
   .add('get text, cached (scrape hot path)', () => {
     sink += hot.reader.get('text')!.byteLength;
   })
-  .add('get text after a new generation (copy 45 KB)', () => {
-    sink += fresh.reader.get('text')!.byteLength;
-  }, {
-    beforeEach: () => {
-      fresh.writer.publish(metrics);
+  .add(
+    'get text after a new generation (copy 45 KB)',
+    () => {
+      sink += fresh.reader.get('text')!.byteLength;
     },
-  })
-  .add('get json key after a new generation, same 1,000 keys (directory + copy)', () => {
-    sink += freshJson.reader.get('json:containers/target-500')!.byteLength;
-  }, {
-    beforeEach: () => {
-      freshJson.writer.publish(withJson);
+    {
+      beforeEach: () => {
+        fresh.writer.publish(metrics);
+      },
     },
-  })
-  .add('get json key after a new generation, 1,000 new keys (re-index + copy)', () => {
-    sink += churnJson.reader.get(churn % 2 === 0 ? 'json:containers/target-500' : 'json:containers/renamed-500')!.byteLength;
-  }, {
-    beforeEach: () => {
-      churn += 1;
-      churnJson.writer.publish(churn % 2 === 0 ? withJson : renamed);
+  )
+  .add(
+    'get json key after a new generation, same 1,000 keys (directory + copy)',
+    () => {
+      sink += freshJson.reader.get('json:containers/target-500')!.byteLength;
     },
-  })
+    {
+      beforeEach: () => {
+        freshJson.writer.publish(withJson);
+      },
+    },
+  )
+  .add(
+    'get json key after a new generation, 1,000 new keys (re-index + copy)',
+    () => {
+      sink += churnJson.reader.get(
+        churn % 2 === 0 ? 'json:containers/target-500' : 'json:containers/renamed-500',
+      )!.byteLength;
+    },
+    {
+      beforeEach: () => {
+        churn += 1;
+        churnJson.writer.publish(churn % 2 === 0 ? withJson : renamed);
+      },
+    },
+  )
   .add('publish 4 bodies x 45 KB', () => {
     sink += publisher.writer.publish(metrics);
   })

@@ -53,7 +53,11 @@ function configYaml(variant: 0 | 1): string {
   return `${lines.join('\n')}\n`;
 }
 
-interface Sample { atS: number; rssMiB: number; fds: number }
+interface Sample {
+  atS: number;
+  rssMiB: number;
+  fds: number;
+}
 
 function sample(pid: number, t0: number): Sample {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -69,10 +73,14 @@ let scrapeFailures = 0;
 let apiRequests = 0;
 let reloads = 0;
 try {
-  await waitFor('the first probes', async () => {
-    const body = await (await fetch(`${probex.url}/metrics`)).text();
-    return /probex_probe_duration_seconds_count\{target="redis"[^}]*\} [1-9]/.test(body) ? true : undefined;
-  }, 30_000);
+  await waitFor(
+    'the first probes',
+    async () => {
+      const body = await (await fetch(`${probex.url}/metrics`)).text();
+      return /probex_probe_duration_seconds_count\{target="redis"[^}]*\} [1-9]/.test(body) ? true : undefined;
+    },
+    30_000,
+  );
   const t0 = Date.now();
   const samples: Sample[] = [sample(pid, t0)];
   let stop = false;
@@ -109,7 +117,9 @@ try {
     await sleep(SAMPLE_EVERY_MS);
     const s = sample(pid, t0);
     samples.push(s);
-    process.stdout.write(`${fmt(s.atS)} s  RSS ${fmt(s.rssMiB, 1)} MiB  fds ${s.fds}  scrapes ${scrapes}  reloads ${reloads}\n`);
+    process.stdout.write(
+      `${fmt(s.atS)} s  RSS ${fmt(s.rssMiB, 1)} MiB  fds ${s.fds}  scrapes ${scrapes}  reloads ${reloads}\n`,
+    );
   }
   stop = true;
   await Promise.all([scraper, reloader]);
@@ -122,12 +132,26 @@ try {
   const fdGrowth = medianFds(last) - medianFds(first);
   const peak = Math.max(...samples.map((s) => s.rssMiB));
   const result = {
-    minutes: durationMs / 60_000, syntheticTargets: SYNTHETIC_TARGETS, scrapes, scrapeFailures, apiRequests, reloads,
-    firstWindowRssMiB: mean(first), lastWindowRssMiB: mean(last), rssRatio, peakRssMiB: peak,
-    firstWindowMedianFds: medianFds(first), lastWindowMedianFds: medianFds(last), samples,
+    minutes: durationMs / 60_000,
+    syntheticTargets: SYNTHETIC_TARGETS,
+    scrapes,
+    scrapeFailures,
+    apiRequests,
+    reloads,
+    firstWindowRssMiB: mean(first),
+    lastWindowRssMiB: mean(last),
+    rssRatio,
+    peakRssMiB: peak,
+    firstWindowMedianFds: medianFds(first),
+    lastWindowMedianFds: medianFds(last),
+    samples,
   };
-  console.log(`\nsoak ${result.minutes} min: ${scrapes} scrapes (${scrapeFailures} failed), ${apiRequests} API requests, ${reloads} reloads`);
-  console.log(`RSS  first window ${fmt(mean(first), 1)} MiB, last window ${fmt(mean(last), 1)} MiB (×${fmt(rssRatio, 3)}), peak ${fmt(peak, 1)} MiB`);
+  console.log(
+    `\nsoak ${result.minutes} min: ${scrapes} scrapes (${scrapeFailures} failed), ${apiRequests} API requests, ${reloads} reloads`,
+  );
+  console.log(
+    `RSS  first window ${fmt(mean(first), 1)} MiB, last window ${fmt(mean(last), 1)} MiB (×${fmt(rssRatio, 3)}), peak ${fmt(peak, 1)} MiB`,
+  );
   console.log(`fds  median: first window ${medianFds(first)}, last window ${medianFds(last)}`);
   console.log(`results: ${writeResult('soak', result)}`);
   const failed = rssRatio > RSS_GROWTH_BOUND || fdGrowth > FD_GROWTH_BOUND || scrapeFailures > 0;

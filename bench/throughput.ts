@@ -35,23 +35,26 @@ const SYNTHETIC_TARGETS = 1_000;
 /** Targets from issue #3. */
 const BUDGET = { pingRatio: 0.6, scrapeP99Ratio: 1.5, rssBytes: 256 * 1024 * 1024 };
 
-const { values } = parseArgs({ options: {
-  seconds: { type: 'string', default: '5' },
-  window: { type: 'string', default: '2' },
-  rounds: { type: 'string', default: '10' },
-  /** part runs only `ping` or only `scrape` (while working on one of them); the default runs both. */
-  part: { type: 'string', default: 'all' },
-  /** background-nice sets probex's backgroundNice (default: probex's own default), to compare settings. */
-  'background-nice': { type: 'string' },
-  /**
-   * aa runs both sides idle (an A/A test): the spread of their p99 ratio is this machine's noise floor,
-   * what a ratio must clear before it says anything about the probe load.
-   */
-  aa: { type: 'boolean', default: false },
-} });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '5' },
+    window: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '10' },
+    /** part runs only `ping` or only `scrape` (while working on one of them); the default runs both. */
+    part: { type: 'string', default: 'all' },
+    /** background-nice sets probex's backgroundNice (default: probex's own default), to compare settings. */
+    'background-nice': { type: 'string' },
+    /**
+     * aa runs both sides idle (an A/A test): the spread of their p99 ratio is this machine's noise floor,
+     * what a ratio must clear before it says anything about the probe load.
+     */
+    aa: { type: 'boolean', default: false },
+  },
+});
 /** COMMON_YAML goes into every probex config the bench runs. */
 const COMMON_YAML = `listen: { port: 0 }\nlog: { level: error }\nthreads: 2\n${
-  values['background-nice'] === undefined ? '' : `backgroundNice: ${Number(values['background-nice'])}\n`}`;
+  values['background-nice'] === undefined ? '' : `backgroundNice: ${Number(values['background-nice'])}\n`
+}`;
 const seconds = Number(values.seconds);
 /** rounds of idle-then-loaded windows of `windowMs` each, in one process. */
 const rounds = Number(values.rounds);
@@ -66,20 +69,25 @@ const PACE_HZ = 250;
 /** RELOAD_TIMEOUT_MS bounds how long a window waits for its reload to apply. */
 const RELOAD_TIMEOUT_MS = 10_000;
 
-
 /** bareRedisLoop keeps CONCURRENCY PINGs in flight on one node-redis client for `ms`; returns PINGs/s. */
 async function bareRedisLoop(ms: number, commandTimeout: 'default' | 'off'): Promise<number> {
-  const client = createClient({ url: REDIS_URL, RESP: 2, ...(commandTimeout === 'off' ? { commandOptions: { timeout: 0 } } : {}) });
+  const client = createClient({
+    url: REDIS_URL,
+    RESP: 2,
+    ...(commandTimeout === 'off' ? { commandOptions: { timeout: 0 } } : {}),
+  });
   await client.connect();
   let done = 0;
   const until = performance.now() + ms;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (performance.now() < until) {
-      await client.ping();
-      done++;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < until) {
+        await client.ping();
+        done++;
+      }
+    }),
+  );
   const rate = done / ((performance.now() - t0) / 1000);
   client.destroy();
   return rate;
@@ -97,10 +105,14 @@ async function probexPingRate(ms: number): Promise<number> {
   try {
     const probes = async (): Promise<number> => {
       const samples = parseExposition(await scrape(p));
-      return sampleValue(samples, 'probex_probe_duration_seconds_count', { target: 'ping' })
-        + samples.filter((s) => s.name === 'probex_probe_errors_total' && s.labels.target === 'ping').reduce((a, s) => a + s.value, 0);
+      return (
+        sampleValue(samples, 'probex_probe_duration_seconds_count', { target: 'ping' }) +
+        samples
+          .filter((s) => s.name === 'probex_probe_errors_total' && s.labels.target === 'ping')
+          .reduce((a, s) => a + s.value, 0)
+      );
     };
-    await waitFor('first probes', async () => (await probes()) > 0 ? true : undefined, 20_000);
+    await waitFor('first probes', async () => ((await probes()) > 0 ? true : undefined), 20_000);
     await sleep(1_000); // warm: workers loaded, connections open
     const [c0, t0] = [await probes(), performance.now()];
     await sleep(ms);
@@ -113,10 +125,16 @@ async function probexPingRate(ms: number): Promise<number> {
 }
 
 /** Latency summarizes one kind of scrape of one side. */
-interface Latency { p50Ms: number; p99Ms: number; maxMs: number; scrapes: number }
+interface Latency {
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  scrapes: number;
+}
 
 interface ScrapeStats extends Latency {
-  bodyBytes: number; rssBytes: number;
+  bodyBytes: number;
+  rssBytes: number;
   /** p99 of each window, in order (how much one window's tail varies). */
   windowP99Ms: number[];
   /** publishMs is the publisher's render + gzip + snapshot write, as of each window's end (the median). */
@@ -148,8 +166,11 @@ interface Side {
 }
 
 function syntheticConfig(interval: string): string {
-  const targets = Array.from({ length: SYNTHETIC_TARGETS }, (_, i) =>
-    `  - { name: s${i}, kind: synthetic, interval: ${interval}, distribution: { type: lognormal, medianMs: 2, sigma: 0.5 } }`).join('\n');
+  const targets = Array.from(
+    { length: SYNTHETIC_TARGETS },
+    (_, i) =>
+      `  - { name: s${i}, kind: synthetic, interval: ${interval}, distribution: { type: lognormal, medianMs: 2, sigma: 0.5 } }`,
+  ).join('\n');
   return `${COMMON_YAML}targets:\n${targets}\n`;
 }
 
@@ -158,16 +179,27 @@ function syntheticConfig(interval: string): string {
  * alternates between idle and loaded every window.
  */
 async function scrapeLatency(): Promise<{ idle: ScrapeStats; loaded: ScrapeStats }> {
-  const side = (interval: string): Side => ({ yaml: syntheticConfig(interval), histogram: hdr.build({ numberOfSignificantValueDigits: 3 }),
-    windowP99Ms: [], publishMs: [], bodyBytes: 0, rssBytes: 0, probedTargets: [], reloadMaxMs: 0,
-    paced: hdr.build({ numberOfSignificantValueDigits: 3 }) });
+  const side = (interval: string): Side => ({
+    yaml: syntheticConfig(interval),
+    histogram: hdr.build({ numberOfSignificantValueDigits: 3 }),
+    windowP99Ms: [],
+    publishMs: [],
+    bodyBytes: 0,
+    rssBytes: 0,
+    probedTargets: [],
+    reloadMaxMs: 0,
+    paced: hdr.build({ numberOfSignificantValueDigits: 3 }),
+  });
   const idle = side('1h');
   const loaded = side(values.aa ? '1h' : '100ms');
   const p = await startProbex(idle.yaml);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   try {
-    await waitFor('a snapshot with every target', async () =>
-      (await scrape(p)).includes(`target="s${SYNTHETIC_TARGETS - 1}"`) ? true : undefined, 30_000);
+    await waitFor(
+      'a snapshot with every target',
+      async () => ((await scrape(p)).includes(`target="s${SYNTHETIC_TARGETS - 1}"`) ? true : undefined),
+      30_000,
+    );
     for (let r = 0; r < rounds; r++) {
       for (const s of [idle, loaded]) await scrapeWindow(p, agent, s);
     }
@@ -192,7 +224,9 @@ async function scrapeWindow(p: ProbexProcess, agent: http.Agent, s: Side): Promi
   const hupAt = performance.now();
   let timedFrom = Infinity;
   let appliedAtMs = 0;
-  const sampler = setInterval(() => { s.rssBytes = Math.max(s.rssBytes, rssOf(p.child.pid!)); }, 250);
+  const sampler = setInterval(() => {
+    s.rssBytes = Math.max(s.rssBytes, rssOf(p.child.pid!));
+  }, 250);
   try {
     for (let now = hupAt; now < timedFrom + windowMs; now = performance.now()) {
       if (timedFrom === Infinity && reloadsLogged(p) > reloadsBefore) {
@@ -203,7 +237,8 @@ async function scrapeWindow(p: ProbexProcess, agent: http.Agent, s: Side): Promi
       const us = Math.round((performance.now() - now) * 1000);
       if (now >= timedFrom) window.recordValue(us);
       else s.reloadMaxMs = Math.max(s.reloadMaxMs, us / 1000);
-      if (now - hupAt > RELOAD_TIMEOUT_MS && timedFrom === Infinity) throw new Error(`the reload did not apply within ${RELOAD_TIMEOUT_MS} ms`);
+      if (now - hupAt > RELOAD_TIMEOUT_MS && timedFrom === Infinity)
+        throw new Error(`the reload did not apply within ${RELOAD_TIMEOUT_MS} ms`);
     }
     await pacedScrapes(agent, url, performance.now() + windowMs, s.paced);
   } finally {
@@ -214,8 +249,10 @@ async function scrapeWindow(p: ProbexProcess, agent: http.Agent, s: Side): Promi
   const self = parseExposition(await scrape(p));
   s.publishMs.push(sampleValue(self, 'probex_publish_duration_seconds') * 1000);
   // Count the targets probed after the untimed settling part: all of them under load, ~none when idle.
-  s.probedTargets.push(self.filter((x) => x.name === 'probex_probe_last_timestamp_seconds'
-    && x.value * 1000 > appliedAtMs + SETTLE_MS).length);
+  s.probedTargets.push(
+    self.filter((x) => x.name === 'probex_probe_last_timestamp_seconds' && x.value * 1000 > appliedAtMs + SETTLE_MS)
+      .length,
+  );
 }
 
 /**
@@ -243,14 +280,26 @@ function reloadsLogged(p: ProbexProcess): number {
 }
 
 function stats(s: Side): ScrapeStats {
-  return { ...latency(s.histogram), bodyBytes: s.bodyBytes, rssBytes: s.rssBytes, windowP99Ms: s.windowP99Ms,
-    publishMs: median(s.publishMs), probedTargets: s.probedTargets, reloadMaxMs: s.reloadMaxMs, paced: latency(s.paced) };
+  return {
+    ...latency(s.histogram),
+    bodyBytes: s.bodyBytes,
+    rssBytes: s.rssBytes,
+    windowP99Ms: s.windowP99Ms,
+    publishMs: median(s.publishMs),
+    probedTargets: s.probedTargets,
+    reloadMaxMs: s.reloadMaxMs,
+    paced: latency(s.paced),
+  };
 }
 
 /** latency summarizes a histogram of scrape latencies in µs. */
 function latency(h: hdr.Histogram): Latency {
-  return { p50Ms: h.getValueAtPercentile(50) / 1000, p99Ms: h.getValueAtPercentile(99) / 1000, maxMs: h.maxValue / 1000,
-    scrapes: h.totalCount };
+  return {
+    p50Ms: h.getValueAtPercentile(50) / 1000,
+    p99Ms: h.getValueAtPercentile(99) / 1000,
+    maxMs: h.maxValue / 1000,
+    scrapes: h.totalCount,
+  };
 }
 
 function median(xs: readonly number[]): number {
@@ -260,11 +309,15 @@ function median(xs: readonly number[]): number {
 /** get fetches url with Accept-Encoding gzip and resolves with the body size in bytes. */
 function get(agent: http.Agent, url: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    http.get(url, { agent, headers: { 'accept-encoding': 'gzip' } }, (res) => {
-      let bytes = 0;
-      res.on('data', (d: Buffer) => { bytes += d.length; });
-      res.on('end', () => (res.statusCode === 200 ? resolve(bytes) : reject(new Error(`status ${res.statusCode}`))));
-    }).on('error', reject);
+    http
+      .get(url, { agent, headers: { 'accept-encoding': 'gzip' } }, (res) => {
+        let bytes = 0;
+        res.on('data', (d: Buffer) => {
+          bytes += d.length;
+        });
+        res.on('end', () => (res.statusCode === 200 ? resolve(bytes) : reject(new Error(`status ${res.statusCode}`))));
+      })
+      .on('error', reject);
   });
 }
 
@@ -297,33 +350,69 @@ async function scrapePart(): Promise<Record<string, unknown>> {
   const { idle, loaded } = await scrapeLatency();
   // Every target probed in every loaded window; in idle ones, only the one slot a reload fires at once.
   if ((!values.aa && Math.min(...loaded.probedTargets) < SYNTHETIC_TARGETS) || Math.max(...idle.probedTargets) > 5) {
-    throw new Error(`the reloads did not switch the load: targets probed per window idle ${idle.probedTargets.join(',')}, `
-      + `loaded ${loaded.probedTargets.join(',')}`);
+    throw new Error(
+      `the reloads did not switch the load: targets probed per window idle ${idle.probedTargets.join(',')}, ` +
+        `loaded ${loaded.probedTargets.join(',')}`,
+    );
   }
-  const spread = (s: ScrapeStats): string => `${fmt(Math.min(...s.windowP99Ms), 2)}-${fmt(Math.max(...s.windowP99Ms), 2)}`;
-  console.log(`\nScrape latency, ${SYNTHETIC_TARGETS} synthetic targets, sequential GET /metrics with gzip, one process `
-    + `switching idle ↔ loaded by reload (${rounds} windows each, ${windowMs / 1000} s timed from ${SETTLE_MS} ms after the reload applied); `
-    + `single windows' p99: idle ${spread(idle)} ms, loaded ${spread(loaded)} ms`);
-  const row = (s: ScrapeStats) => ({ scrapes: s.scrapes, 'body (gzip)': `${fmt(s.bodyBytes / 1024)} KiB`,
-    'p50 ms': fmt(s.p50Ms, 3), 'p99 ms': fmt(s.p99Ms, 3), 'max ms': fmt(s.maxMs, 3),
-    [`paced ${PACE_HZ}/s: scrapes`]: s.paced.scrapes, 'p50 ms ': fmt(s.paced.p50Ms, 3), 'p99 ms ': fmt(s.paced.p99Ms, 3),
-    'peak RSS MiB': fmt(s.rssBytes / 2 ** 20), 'publish ms': fmt(s.publishMs, 1), 'max ms during reload': fmt(s.reloadMaxMs, 1),
-    'targets probed per window': `${Math.min(...s.probedTargets)}-${Math.max(...s.probedTargets)}` });
-  console.table({ 'idle (interval 1 h)': row(idle),
-    [values.aa ? 'idle again (--aa)' : 'under load (10 Hz each = 10k probes/s)']: row(loaded) });
+  const spread = (s: ScrapeStats): string =>
+    `${fmt(Math.min(...s.windowP99Ms), 2)}-${fmt(Math.max(...s.windowP99Ms), 2)}`;
+  console.log(
+    `\nScrape latency, ${SYNTHETIC_TARGETS} synthetic targets, sequential GET /metrics with gzip, one process ` +
+      `switching idle ↔ loaded by reload (${rounds} windows each, ${windowMs / 1000} s timed from ${SETTLE_MS} ms after the reload applied); ` +
+      `single windows' p99: idle ${spread(idle)} ms, loaded ${spread(loaded)} ms`,
+  );
+  const row = (s: ScrapeStats) => ({
+    scrapes: s.scrapes,
+    'body (gzip)': `${fmt(s.bodyBytes / 1024)} KiB`,
+    'p50 ms': fmt(s.p50Ms, 3),
+    'p99 ms': fmt(s.p99Ms, 3),
+    'max ms': fmt(s.maxMs, 3),
+    [`paced ${PACE_HZ}/s: scrapes`]: s.paced.scrapes,
+    'p50 ms ': fmt(s.paced.p50Ms, 3),
+    'p99 ms ': fmt(s.paced.p99Ms, 3),
+    'peak RSS MiB': fmt(s.rssBytes / 2 ** 20),
+    'publish ms': fmt(s.publishMs, 1),
+    'max ms during reload': fmt(s.reloadMaxMs, 1),
+    'targets probed per window': `${Math.min(...s.probedTargets)}-${Math.max(...s.probedTargets)}`,
+  });
+  console.table({
+    'idle (interval 1 h)': row(idle),
+    [values.aa ? 'idle again (--aa)' : 'under load (10 Hz each = 10k probes/s)']: row(loaded),
+  });
   const p99Ratio = loaded.p99Ms / idle.p99Ms;
   const pacedP99Ratio = loaded.paced.p99Ms / idle.paced.p99Ms;
   // Each loaded window against the idle one just before it: a burst of host noise spoils one pair, where
   // it can carry a pooled p99 on its own.
   const pairs = loaded.windowP99Ms.map((l, i) => l / idle.windowP99Ms[i]!).sort((a, b) => a - b);
   const pairedP99Ratio = (pairs[(pairs.length - 1) >> 1]! + pairs[pairs.length >> 1]!) / 2;
-  console.log(`p99 ratio load / idle (target ≤ ${BUDGET.scrapeP99Ratio}×): back to back ${fmt(p99Ratio, 2)}×, `
-    + `paced ${PACE_HZ}/s ${fmt(pacedP99Ratio, 2)}×; back to back, median of window pairs ${fmt(pairedP99Ratio, 2)}×; `
-    + `peak RSS under load ${fmt(loaded.rssBytes / 2 ** 20)} MiB (target ≤ ${BUDGET.rssBytes / 2 ** 20} MiB)`);
-  return { rounds, windowMs, settleMs: SETTLE_MS, paceHz: PACE_HZ, idle, loaded, p99Ratio, pacedP99Ratio, pairedP99Ratio };
+  console.log(
+    `p99 ratio load / idle (target ≤ ${BUDGET.scrapeP99Ratio}×): back to back ${fmt(p99Ratio, 2)}×, ` +
+      `paced ${PACE_HZ}/s ${fmt(pacedP99Ratio, 2)}×; back to back, median of window pairs ${fmt(pairedP99Ratio, 2)}×; ` +
+      `peak RSS under load ${fmt(loaded.rssBytes / 2 ** 20)} MiB (target ≤ ${BUDGET.rssBytes / 2 ** 20} MiB)`,
+  );
+  return {
+    rounds,
+    windowMs,
+    settleMs: SETTLE_MS,
+    paceHz: PACE_HZ,
+    idle,
+    loaded,
+    p99Ratio,
+    pacedP99Ratio,
+    pairedP99Ratio,
+  };
 }
 
 const ping = values.part === 'scrape' ? undefined : await pingPart();
 const scrapes = values.part === 'ping' ? undefined : await scrapePart();
-const out = writeResult('throughput', { seconds, concurrency: CONCURRENCY, backgroundNice: values['background-nice'] ?? 'default', aa: values.aa, ping, scrape: scrapes, budget: BUDGET });
+const out = writeResult('throughput', {
+  seconds,
+  concurrency: CONCURRENCY,
+  backgroundNice: values['background-nice'] ?? 'default',
+  aa: values.aa,
+  ping,
+  scrape: scrapes,
+  budget: BUDGET,
+});
 console.log(`results: ${out}`);

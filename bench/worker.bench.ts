@@ -19,7 +19,13 @@ const runner = new ProbeRunner();
 
 const bench = new Bench({ time: 2_000 });
 bench.add(`ProbeRunner.run: ${BATCH} synthetic targets, one probe each`, async () => {
-  const { result } = await runner.run({ owner: 0, id: next, table, targets: batches[next++ % batches.length]!, burstMs: 0 });
+  const { result } = await runner.run({
+    owner: 0,
+    id: next,
+    table,
+    targets: batches[next++ % batches.length]!,
+    burstMs: 0,
+  });
   sink += result.target.length;
 });
 
@@ -27,6 +33,6 @@ await bench.warmup();
 await bench.run();
 console.table(bench.table());
 const task = bench.tasks[0]!.result!;
-console.log(`${(task.mean * 1000 / BATCH).toFixed(2)} µs per probe (mean over the batch)`);
+console.log(`${((task.mean * 1000) / BATCH).toFixed(2)} µs per probe (mean over the batch)`);
 if (sink === 0) console.log('unreachable: keeps results alive');
 process.exit(0); // the worker module keeps an idle-prober sweep timer (unref'd) and probers open

@@ -96,32 +96,53 @@ export interface Config {
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const durationRe = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const DURATION_MESSAGE = 'must be a duration like 250ms, 1s, 2m or a number of milliseconds';
-const duration = z.union([
-  z.number().nonnegative().finite(),
-  z.string().regex(durationRe).transform((s) => {
-    const [, n, unit] = durationRe.exec(s)!;
-    return Number(n) * DURATION_UNITS_MS[unit!]!;
-  }),
-], { error: DURATION_MESSAGE }).transform((ms) => Math.round(ms));
+const duration = z
+  .union(
+    [
+      z.number().nonnegative().finite(),
+      z
+        .string()
+        .regex(durationRe)
+        .transform((s) => {
+          const [, n, unit] = durationRe.exec(s)!;
+          return Number(n) * DURATION_UNITS_MS[unit!]!;
+        }),
+    ],
+    { error: DURATION_MESSAGE },
+  )
+  .transform((ms) => Math.round(ms));
 
 // These are from https://prometheus.io/docs/concepts/data_model/#metric-names-and-labels
 const labelNameRe = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const RESERVED_LABELS = new Set(['target', 'kind', 'reason', 'le', 'quantile', 'job', 'instance']);
-const labels = z.record(z.string(), z.string()).superRefine((record, ctx) => {
-  for (const name of Object.keys(record)) {
-    const message = !labelNameRe.test(name) ? 'label names must match [a-zA-Z_][a-zA-Z0-9_]*'
-      : name.startsWith('__') ? 'label names starting with __ are reserved'
-        : RESERVED_LABELS.has(name) ? 'this label name is set by probex' : undefined;
-    if (message !== undefined) ctx.addIssue({ code: 'custom', path: [name], message });
-  }
-}).default({});
+const labels = z
+  .record(z.string(), z.string())
+  .superRefine((record, ctx) => {
+    for (const name of Object.keys(record)) {
+      const message = !labelNameRe.test(name)
+        ? 'label names must match [a-zA-Z_][a-zA-Z0-9_]*'
+        : name.startsWith('__')
+          ? 'label names starting with __ are reserved'
+          : RESERVED_LABELS.has(name)
+            ? 'this label name is set by probex'
+            : undefined;
+      if (message !== undefined) ctx.addIssue({ code: 'custom', path: [name], message });
+    }
+  })
+  .default({});
 
-const buckets = z.array(z.number().positive().finite()).min(1)
+const buckets = z
+  .array(z.number().positive().finite())
+  .min(1)
   .refine((b) => b.every((v, i) => i === 0 || v > b[i - 1]!), 'buckets must be strictly ascending')
   .optional();
 
-const targetName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/,
-  'must be 1-128 characters of letters, digits, _ . - (it is a label value and a URL path segment)');
+const targetName = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/,
+    'must be 1-128 characters of letters, digits, _ . - (it is a label value and a URL path segment)',
+  );
 
 const common = {
   name: targetName,
@@ -137,90 +158,186 @@ const MAX_BODY_BYTES_LIMIT = 64 * 1024 * 1024;
 
 const hostPort = z.string().regex(/^[^:\s]+:\d{1,5}$/, 'must be host:port');
 
-const targetSchema = z.discriminatedUnion('kind', [
-  z.object({ ...common, kind: z.literal('mysql'),
-    url: z.url({ protocol: /^mysql$/ }), query: z.string().min(1).default('SELECT 1') }).strict(),
-  z.object({ ...common, kind: z.literal('redis'), url: z.url({ protocol: /^rediss?$/ }),
-    command: z.enum(['ping', 'setdel']).optional(),
-    directusServices: z.array(z.enum(['redis', 'cache'])).min(1).optional() }).strict(),
-  z.object({ ...common, kind: z.literal('storage'), path: z.string().min(1),
-    location: z.string().regex(/^[a-z0-9_]+$/).default('local') }).strict(),
-  z.object({ ...common, kind: z.literal('http'), url: z.url({ protocol: /^https?$/ }),
-    expectStatus: z.array(z.number().int().min(100).max(599)).default([]),
-    bodyMatch: z.string().refine(isRegExp, 'must be a valid regular expression').optional(),
-    maxBodyBytes: z.number().int().min(1).max(MAX_BODY_BYTES_LIMIT).default(DEFAULT_MAX_BODY_BYTES),
-    headers: z.record(z.string(), z.string()).default({}) }).strict(),
-  z.object({ ...common, kind: z.literal('tcp'), address: hostPort }).strict(),
-  z.object({ ...common, kind: z.literal('synthetic'),
-    distribution: z.discriminatedUnion('type', [
-      z.object({ type: z.literal('constant'), valueMs: z.number().nonnegative() }).strict(),
-      z.object({ type: z.literal('uniform'), minMs: z.number().nonnegative(), maxMs: z.number().nonnegative() }).strict()
-        .refine((d) => d.maxMs >= d.minMs, { message: 'maxMs must be >= minMs', path: ['maxMs'] }),
-      z.object({ type: z.literal('lognormal'), medianMs: z.number().positive(), sigma: z.number().nonnegative() }).strict(),
-      z.object({ type: z.literal('exponential'), meanMs: z.number().positive() }).strict(),
-    ]).default({ type: 'lognormal', medianMs: 2, sigma: 0.5 }),
-    errorRate: z.number().min(0).max(1).default(0) }).strict(),
-  z.object({ ...common, kind: z.literal('postgres'),
-    url: z.url({ protocol: /^postgres(ql)?$/ }), query: z.string().min(1).default('SELECT 1'),
-    tls: z.union([z.boolean(), z.object({ rejectUnauthorized: z.boolean().default(true) }).strict()]).optional(),
-    directusClient: z.enum(['pg', 'postgres', 'cockroachdb']).optional() }).strict(),
-  z.object({ ...common, kind: z.literal('sqlite'), path: z.string().min(1),
-    query: z.string().min(1).default('SELECT 1') }).strict(),
-], { error: (issue) => issue.code === 'invalid_union'
-  ? `kind must be one of ${PROBE_KINDS.join(', ')}` : undefined });
+const targetSchema = z.discriminatedUnion(
+  'kind',
+  [
+    z
+      .object({
+        ...common,
+        kind: z.literal('mysql'),
+        url: z.url({ protocol: /^mysql$/ }),
+        query: z.string().min(1).default('SELECT 1'),
+      })
+      .strict(),
+    z
+      .object({
+        ...common,
+        kind: z.literal('redis'),
+        url: z.url({ protocol: /^rediss?$/ }),
+        command: z.enum(['ping', 'setdel']).optional(),
+        directusServices: z
+          .array(z.enum(['redis', 'cache']))
+          .min(1)
+          .optional(),
+      })
+      .strict(),
+    z
+      .object({
+        ...common,
+        kind: z.literal('storage'),
+        path: z.string().min(1),
+        location: z
+          .string()
+          .regex(/^[a-z0-9_]+$/)
+          .default('local'),
+      })
+      .strict(),
+    z
+      .object({
+        ...common,
+        kind: z.literal('http'),
+        url: z.url({ protocol: /^https?$/ }),
+        expectStatus: z.array(z.number().int().min(100).max(599)).default([]),
+        bodyMatch: z.string().refine(isRegExp, 'must be a valid regular expression').optional(),
+        maxBodyBytes: z.number().int().min(1).max(MAX_BODY_BYTES_LIMIT).default(DEFAULT_MAX_BODY_BYTES),
+        headers: z.record(z.string(), z.string()).default({}),
+      })
+      .strict(),
+    z.object({ ...common, kind: z.literal('tcp'), address: hostPort }).strict(),
+    z
+      .object({
+        ...common,
+        kind: z.literal('synthetic'),
+        distribution: z
+          .discriminatedUnion('type', [
+            z.object({ type: z.literal('constant'), valueMs: z.number().nonnegative() }).strict(),
+            z
+              .object({ type: z.literal('uniform'), minMs: z.number().nonnegative(), maxMs: z.number().nonnegative() })
+              .strict()
+              .refine((d) => d.maxMs >= d.minMs, { message: 'maxMs must be >= minMs', path: ['maxMs'] }),
+            z
+              .object({
+                type: z.literal('lognormal'),
+                medianMs: z.number().positive(),
+                sigma: z.number().nonnegative(),
+              })
+              .strict(),
+            z.object({ type: z.literal('exponential'), meanMs: z.number().positive() }).strict(),
+          ])
+          .default({ type: 'lognormal', medianMs: 2, sigma: 0.5 }),
+        errorRate: z.number().min(0).max(1).default(0),
+      })
+      .strict(),
+    z
+      .object({
+        ...common,
+        kind: z.literal('postgres'),
+        url: z.url({ protocol: /^postgres(ql)?$/ }),
+        query: z.string().min(1).default('SELECT 1'),
+        tls: z.union([z.boolean(), z.object({ rejectUnauthorized: z.boolean().default(true) }).strict()]).optional(),
+        directusClient: z.enum(['pg', 'postgres', 'cockroachdb']).optional(),
+      })
+      .strict(),
+    z
+      .object({
+        ...common,
+        kind: z.literal('sqlite'),
+        path: z.string().min(1),
+        query: z.string().min(1).default('SELECT 1'),
+      })
+      .strict(),
+  ],
+  { error: (issue) => (issue.code === 'invalid_union' ? `kind must be one of ${PROBE_KINDS.join(', ')}` : undefined) },
+);
 
 const permission = z.enum(PERMISSIONS);
 const token = z.string().superRefine((value, ctx) => {
   const problem = tokenProblem(value);
   if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
 });
-const listenSchema = z.object({
-  host: z.string().min(1).default(DEFAULT_HOST),
-  port: z.number().int().min(0).max(65535).default(DEFAULT_PORT),
-}).strict().default({ host: DEFAULT_HOST, port: DEFAULT_PORT });
+const listenSchema = z
+  .object({
+    host: z.string().min(1).default(DEFAULT_HOST),
+    port: z.number().int().min(0).max(65535).default(DEFAULT_PORT),
+  })
+  .strict()
+  .default({ host: DEFAULT_HOST, port: DEFAULT_PORT });
 const authFields = {
-  tokens: z.array(z.object({
-    token,
-    permissions: z.array(permission).min(1).default(['metrics']),
-  }).strict()).default([]),
+  tokens: z
+    .array(
+      z
+        .object({
+          token,
+          permissions: z.array(permission).min(1).default(['metrics']),
+        })
+        .strict(),
+    )
+    .default([]),
   tokenFile: z.string().min(1).optional(),
   open: z.boolean().default(false),
 };
 const authSchema = z.object(authFields).strict().default({ tokens: [], open: false });
 /** configSchema is everything but the targets, which are parsed one by one (parseTargets). */
-const configSchema = z.object({
-  listen: listenSchema,
-  publishInterval: duration.pipe(z.number().min(10, 'must be at least 10ms')).default(1000),
-  profile: z.enum(['probex', 'directus']).default('probex'),
-  directus: z.object({
-    // Directus builds family names from it verbatim; it must keep them valid metric names (or be empty).
-    namePrefix: z.string().regex(/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/, 'must be empty or start a valid metric name: [a-zA-Z_:][a-zA-Z0-9_:]*')
-      .default(DEFAULT_DIRECTUS_NAME_PREFIX),
-  }).strict().default({ namePrefix: DEFAULT_DIRECTUS_NAME_PREFIX }),
-  agentId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/).default(() => safeHostname()),
-  threads: z.union([z.literal('auto'), z.number().int().min(1).max(64)], { error: 'must be auto or an integer from 1 to 64' }).default('auto'),
-  backgroundNice: z.number().int().min(0).max(19).default(DEFAULT_BACKGROUND_NICE),
-  snapshotBytes: z.number().int().min(64 * 1024).max(1024 * 1024 * 1024).default(32 * 1024 * 1024),
-  log: z.object({
-    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  }).strict().default({ level: 'info' }),
-  nativeHistograms: z.object({
-    schema: z.number().default(NATIVE_DEFAULTS.schema),
-    zeroThreshold: z.number().default(NATIVE_DEFAULTS.zeroThreshold),
-    maxBuckets: z.number().default(NATIVE_DEFAULTS.maxBuckets),
-  }).strict().default({ ...NATIVE_DEFAULTS }).superRefine((options, ctx) => {
-    // The histogram's own validator, so the config and the aggregator accept exactly the same options.
-    try {
-      validateNativeOptions(options, 'nativeHistograms');
-    } catch (err) {
-      if (!(err instanceof RangeError)) throw err;
-      // Its message is `nativeHistograms.<field> <expectation>`: the field becomes the issue's path.
-      const [, field = '', expectation = err.message] = /^nativeHistograms\.(\w+) (.*)$/.exec(err.message) ?? [];
-      ctx.addIssue({ code: 'custom', message: expectation, path: field === '' ? [] : [field] });
-    }
-  }),
-  auth: authSchema,
-}).strict();
+const configSchema = z
+  .object({
+    listen: listenSchema,
+    publishInterval: duration.pipe(z.number().min(10, 'must be at least 10ms')).default(1000),
+    profile: z.enum(['probex', 'directus']).default('probex'),
+    directus: z
+      .object({
+        // Directus builds family names from it verbatim; it must keep them valid metric names (or be empty).
+        namePrefix: z
+          .string()
+          .regex(
+            /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/,
+            'must be empty or start a valid metric name: [a-zA-Z_:][a-zA-Z0-9_:]*',
+          )
+          .default(DEFAULT_DIRECTUS_NAME_PREFIX),
+      })
+      .strict()
+      .default({ namePrefix: DEFAULT_DIRECTUS_NAME_PREFIX }),
+    agentId: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/)
+      .default(() => safeHostname()),
+    threads: z
+      .union([z.literal('auto'), z.number().int().min(1).max(64)], { error: 'must be auto or an integer from 1 to 64' })
+      .default('auto'),
+    backgroundNice: z.number().int().min(0).max(19).default(DEFAULT_BACKGROUND_NICE),
+    snapshotBytes: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(1024 * 1024 * 1024)
+      .default(32 * 1024 * 1024),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .default({ level: 'info' }),
+    nativeHistograms: z
+      .object({
+        schema: z.number().default(NATIVE_DEFAULTS.schema),
+        zeroThreshold: z.number().default(NATIVE_DEFAULTS.zeroThreshold),
+        maxBuckets: z.number().default(NATIVE_DEFAULTS.maxBuckets),
+      })
+      .strict()
+      .default({ ...NATIVE_DEFAULTS })
+      .superRefine((options, ctx) => {
+        // The histogram's own validator, so the config and the aggregator accept exactly the same options.
+        try {
+          validateNativeOptions(options, 'nativeHistograms');
+        } catch (err) {
+          if (!(err instanceof RangeError)) throw err;
+          // Its message is `nativeHistograms.<field> <expectation>`: the field becomes the issue's path.
+          const [, field = '', expectation = err.message] = /^nativeHistograms\.(\w+) (.*)$/.exec(err.message) ?? [];
+          ctx.addIssue({ code: 'custom', message: expectation, path: field === '' ? [] : [field] });
+        }
+      }),
+    auth: authSchema,
+  })
+  .strict();
 const targetList = z.array(z.unknown());
 
 /** ConfigSources are the inputs of loadConfig: the YAML text (undefined = embedded default) and the env. */
@@ -295,12 +412,16 @@ export function reloadProblems(running: RunningAuth, next: LoadedConfig): string
   const { auth } = next.config;
   const tokens = auth.tokens.length + next.fileTokens.length;
   if (running.tokens > 0 && tokens === 0 && !auth.open) {
-    problems.push('auth: the new config has no token and the running one has: a reload opens access only when'
-      + ' the new config says auth.open: true');
+    problems.push(
+      'auth: the new config has no token and the running one has: a reload opens access only when' +
+        ' the new config says auth.open: true',
+    );
   }
   if (auth.tokenFile !== undefined && next.fileTokens.length === 0 && running.fileTokens > 0) {
-    problems.push(`auth.tokenFile: ${auth.tokenFile} holds no tokens now, and the running config has`
-      + ` ${running.fileTokens} from its token file: the running tokens stay`);
+    problems.push(
+      `auth.tokenFile: ${auth.tokenFile} holds no tokens now, and the running config has` +
+        ` ${running.fileTokens} from its token file: the running tokens stay`,
+    );
   }
   const listener = openListenerProblem(running.host, tokens > 0, auth.open, 'running');
   if (listener !== undefined) problems.push(listener);
@@ -319,20 +440,26 @@ const LOOPBACK = new BlockList();
 LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
 LOOPBACK.addAddress('::1', 'ipv6');
 
-const HOW_TO_SET_A_TOKEN = 'set a token (auth.tokens, auth.tokenFile or PROBEX_TOKEN_FILE, or METRICS_TOKENS), or set'
-  + ' auth.open: true to serve every route to anyone who can reach it';
+const HOW_TO_SET_A_TOKEN =
+  'set a token (auth.tokens, auth.tokenFile or PROBEX_TOKEN_FILE, or METRICS_TOKENS), or set' +
+  ' auth.open: true to serve every route to anyone who can reach it';
 
 /**
  * openListenerProblem is the rule for a listener without a token: fine on a loopback address, anywhere
  * else only with `auth.open: true`. `which` tells the address the new config names from the one probex
  * already listens on (on reload).
  */
-function openListenerProblem(host: string, hasTokens: boolean, open: boolean, which: 'config' | 'running'): string | undefined {
+function openListenerProblem(
+  host: string,
+  hasTokens: boolean,
+  open: boolean,
+  which: 'config' | 'running',
+): string | undefined {
   if (hasTokens || open || isLoopback(host)) return undefined;
   return which === 'config'
     ? `auth: probex would listen on ${host}, not a loopback address, with no token: ${HOW_TO_SET_A_TOKEN}`
-    : `auth: probex listens on ${host}, not a loopback address (the listen address changes only on restart), and`
-      + ` the new config has no token: ${HOW_TO_SET_A_TOKEN}`;
+    : `auth: probex listens on ${host}, not a loopback address (the listen address changes only on restart), and` +
+        ` the new config has no token: ${HOW_TO_SET_A_TOKEN}`;
 }
 
 /**
@@ -352,20 +479,30 @@ function load({ yaml, file, env = {} }: ConfigSources, stats?: Stats): LoadedCon
   // Each section again on its own when the whole failed, for the checks that read it.
   const listen = parsed.success ? parsed.data.listen : section(listenSchema, rest.listen);
   const auth = parsed.success ? parsed.data.auth : section(authSchema, rest.auth);
-  const targets = parseTargets(rawTargets, yaml === undefined ? listen?.port ?? DEFAULT_PORT : undefined, issues);
+  const targets = parseTargets(rawTargets, yaml === undefined ? (listen?.port ?? DEFAULT_PORT) : undefined, issues);
 
   const fromEnv = envTokens(env.METRICS_TOKENS, issues);
-  const tokenFilePath = env.PROBEX_TOKEN_FILE
-    ?? (auth !== undefined ? auth.tokenFile : section(authFields.tokenFile, (rest.auth as { tokenFile?: unknown } | undefined)?.tokenFile));
+  const tokenFilePath =
+    env.PROBEX_TOKEN_FILE ??
+    (auth !== undefined
+      ? auth.tokenFile
+      : section(authFields.tokenFile, (rest.auth as { tokenFile?: unknown } | undefined)?.tokenFile));
   const fromFile = tokenFilePath === undefined ? [] : tokenFile(tokenFilePath, issues, warnings);
   const configTokens = auth?.tokens.length ?? 0;
   if (auth?.open === true && (configTokens + fromEnv.count > 0 || tokenFilePath !== undefined)) {
-    issues.push('auth.open: true opens every route, so it cannot be combined with tokens (auth.tokens, auth.tokenFile,'
-      + ' PROBEX_TOKEN_FILE, METRICS_TOKENS): keep one or the other');
+    issues.push(
+      'auth.open: true opens every route, so it cannot be combined with tokens (auth.tokens, auth.tokenFile,' +
+        ' PROBEX_TOKEN_FILE, METRICS_TOKENS): keep one or the other',
+    );
   }
   // A METRICS_TOKENS entry that breaks the token rule counts as a token meant: its own problem is the one to fix.
   if (listen !== undefined && auth !== undefined && fromFile !== undefined) {
-    const problem = openListenerProblem(listen.host, configTokens + fromEnv.count + fromFile.length > 0, auth.open, 'config');
+    const problem = openListenerProblem(
+      listen.host,
+      configTokens + fromEnv.count + fromFile.length > 0,
+      auth.open,
+      'config',
+    );
     if (problem !== undefined) issues.push(problem);
   }
   if (stats !== undefined && holdsTokens(raw)) {
@@ -387,7 +524,10 @@ function load({ yaml, file, env = {} }: ConfigSources, stats?: Stats): LoadedCon
     snapshotBytes: cfg.snapshotBytes,
     log: cfg.log,
     nativeHistograms: cfg.nativeHistograms,
-    auth: tokenFilePath === undefined ? { tokens, open: cfg.auth.open } : { tokens, tokenFile: tokenFilePath, open: cfg.auth.open },
+    auth:
+      tokenFilePath === undefined
+        ? { tokens, open: cfg.auth.open }
+        : { tokens, tokenFile: tokenFilePath, open: cfg.auth.open },
     targets,
   });
   return { config, fileTokens: deepFreeze(fromFile), warnings };
@@ -398,7 +538,12 @@ function load({ yaml, file, env = {} }: ConfigSources, stats?: Stats): LoadedCon
  * or records why it cannot and returns undefined. An empty or comment-only file is an empty mapping,
  * with a warning: it runs no targets (the embedded default is for running without a file).
  */
-function parseDocument(yaml: string | undefined, name: string, issues: string[], warnings: string[]): Record<string, unknown> | undefined {
+function parseDocument(
+  yaml: string | undefined,
+  name: string,
+  issues: string[],
+  warnings: string[],
+): Record<string, unknown> | undefined {
   if (yaml === undefined) return {};
   let documents: unknown[];
   try {
@@ -413,7 +558,9 @@ function parseDocument(yaml: string | undefined, name: string, issues: string[],
   }
   const document = documents[0];
   if (document === undefined || document === null) {
-    warnings.push(`${name} is empty (no settings, only comments or blank lines): probex runs with the defaults and no targets`);
+    warnings.push(
+      `${name} is empty (no settings, only comments or blank lines): probex runs with the defaults and no targets`,
+    );
     return {};
   }
   if (typeof document !== 'object' || Array.isArray(document)) {
@@ -445,7 +592,8 @@ function yamlIssue(err: unknown, name: string): string {
  * they can. `defaultPort` is set when there is no config file: no targets then runs the embedded default.
  */
 function parseTargets(raw: unknown, defaultPort: number | undefined, issues: string[]): ProbeTarget[] {
-  if (raw === undefined) return defaultPort === undefined ? [] : defaultTargets(defaultPort).map((t, i) => finishTarget(t, i, issues));
+  if (raw === undefined)
+    return defaultPort === undefined ? [] : defaultTargets(defaultPort).map((t, i) => finishTarget(t, i, issues));
   const list = targetList.safeParse(raw);
   if (!list.success) {
     issues.push(...formatIssues(list.error.issues, ['targets']));
@@ -459,7 +607,8 @@ function parseTargets(raw: unknown, defaultPort: number | undefined, issues: str
     const name = typeof t === 'object' && t !== null ? (t as { name?: unknown }).name : undefined;
     if (typeof name === 'string') {
       const first = firstAt.get(name);
-      if (first !== undefined) issues.push(`targets[${i}].name: duplicate target name, the same as targets[${first}].name`);
+      if (first !== undefined)
+        issues.push(`targets[${i}].name: duplicate target name, the same as targets[${first}].name`);
       else firstAt.set(name, i);
     }
     const parsed = targetSchema.safeParse(t);
@@ -542,7 +691,8 @@ function tokenFile(path: string, issues: string[], warnings: string[]): TokenCon
     const problem = tokenProblem(token);
     if (problem !== undefined) issues.push(`${at}: ${problem}`);
     permissions.forEach((p, k) => {
-      if (!(PERMISSIONS as readonly string[]).includes(p)) issues.push(`${at}: permission ${k + 1} is not one of ${PERMISSIONS.join(', ')}`);
+      if (!(PERMISSIONS as readonly string[]).includes(p))
+        issues.push(`${at}: permission ${k + 1} is not one of ${PERMISSIONS.join(', ')}`);
     });
     tokens.push({ token, permissions: permissions as Permission[] });
   });
@@ -556,15 +706,20 @@ function tokenFile(path: string, issues: string[], warnings: string[]): TokenCon
 
 function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = { ...raw };
-  const listen = { ...(typeof raw.listen === 'object' && raw.listen !== null ? raw.listen : {}) } as Record<string, unknown>;
+  const listen = { ...(typeof raw.listen === 'object' && raw.listen !== null ? raw.listen : {}) } as Record<
+    string,
+    unknown
+  >;
   if (env.PROBEX_HOST !== undefined) listen.host = env.PROBEX_HOST;
-  if (env.PROBEX_PORT !== undefined) listen.port = /^\d+$/.test(env.PROBEX_PORT) ? Number(env.PROBEX_PORT) : env.PROBEX_PORT;
+  if (env.PROBEX_PORT !== undefined)
+    listen.port = /^\d+$/.test(env.PROBEX_PORT) ? Number(env.PROBEX_PORT) : env.PROBEX_PORT;
   if (Object.keys(listen).length > 0) out.listen = listen;
   if (env.PROBEX_LOG_LEVEL !== undefined) out.log = { ...(raw.log as object | undefined), level: env.PROBEX_LOG_LEVEL };
   if (env.PROBEX_AGENT_ID !== undefined) out.agentId = env.PROBEX_AGENT_ID;
   if (env.PROBEX_PROFILE !== undefined) out.profile = env.PROBEX_PROFILE;
   // Directus's own variable: the directus profile names its families with it, as Directus does.
-  if (env.METRICS_NAME_PREFIX !== undefined) out.directus = { ...(raw.directus as object | undefined), namePrefix: env.METRICS_NAME_PREFIX };
+  if (env.METRICS_NAME_PREFIX !== undefined)
+    out.directus = { ...(raw.directus as object | undefined), namePrefix: env.METRICS_NAME_PREFIX };
   return out;
 }
 
@@ -604,25 +759,50 @@ function finishTarget(t: RawTarget, i: number, issues: string[]): ProbeTarget {
     buckets: t.buckets ?? DEFAULT_LATENCY_BUCKETS_SECONDS,
   };
   switch (t.kind) {
-    case 'mysql': return { ...base, kind: t.kind, url: t.url, query: t.query };
-    case 'redis': return { ...base, kind: t.kind, url: t.url, ...(t.command === undefined ? {} : { command: t.command }),
-      ...(t.directusServices === undefined ? {} : { directusServices: [...new Set(t.directusServices)] }) };
-    case 'storage': return { ...base, kind: t.kind, path: t.path, location: t.location };
-    case 'http': return { ...base, kind: t.kind, url: t.url, expectStatus: t.expectStatus, headers: t.headers,
-      maxBodyBytes: t.maxBodyBytes, ...(t.bodyMatch === undefined ? {} : { bodyMatch: t.bodyMatch }) };
+    case 'mysql':
+      return { ...base, kind: t.kind, url: t.url, query: t.query };
+    case 'redis':
+      return {
+        ...base,
+        kind: t.kind,
+        url: t.url,
+        ...(t.command === undefined ? {} : { command: t.command }),
+        ...(t.directusServices === undefined ? {} : { directusServices: [...new Set(t.directusServices)] }),
+      };
+    case 'storage':
+      return { ...base, kind: t.kind, path: t.path, location: t.location };
+    case 'http':
+      return {
+        ...base,
+        kind: t.kind,
+        url: t.url,
+        expectStatus: t.expectStatus,
+        headers: t.headers,
+        maxBodyBytes: t.maxBodyBytes,
+        ...(t.bodyMatch === undefined ? {} : { bodyMatch: t.bodyMatch }),
+      };
     case 'tcp': {
       const at = t.address.lastIndexOf(':');
       const port = Number(t.address.slice(at + 1));
       if (port < 1 || port > 65535) issues.push(`targets[${i}].address: port must be 1-65535`);
       return { ...base, kind: t.kind, host: t.address.slice(0, at), port };
     }
-    case 'synthetic': return { ...base, kind: t.kind, distribution: t.distribution, errorRate: t.errorRate };
+    case 'synthetic':
+      return { ...base, kind: t.kind, distribution: t.distribution, errorRate: t.errorRate };
     case 'postgres': {
-      const tls = t.tls === undefined || t.tls === false ? undefined : t.tls === true ? { rejectUnauthorized: true } : t.tls;
-      return { ...base, kind: t.kind, url: t.url, query: t.query, ...(tls === undefined ? {} : { tls }),
-        ...(t.directusClient === undefined ? {} : { directusClient: t.directusClient }) };
+      const tls =
+        t.tls === undefined || t.tls === false ? undefined : t.tls === true ? { rejectUnauthorized: true } : t.tls;
+      return {
+        ...base,
+        kind: t.kind,
+        url: t.url,
+        query: t.query,
+        ...(tls === undefined ? {} : { tls }),
+        ...(t.directusClient === undefined ? {} : { directusClient: t.directusClient }),
+      };
     }
-    case 'sqlite': return { ...base, kind: t.kind, path: t.path, query: t.query };
+    case 'sqlite':
+      return { ...base, kind: t.kind, path: t.path, query: t.query };
   }
 }
 
@@ -651,9 +831,22 @@ function defaultTargets(port: number): RawTarget[] {
     { ...common, name: 'storage-local', kind: 'storage', path: tmpdir(), location: 'local' },
     { ...common, name: 'redis', kind: 'redis', url: 'redis://127.0.0.1:6379' },
     { ...common, name: 'mysql', kind: 'mysql', url: 'mysql://root@127.0.0.1:3306/test', query: 'SELECT 1' },
-    { ...common, name: 'postgres', kind: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/test', query: 'SELECT 1' },
-    { ...common, name: 'probex-self', kind: 'http', url: `http://127.0.0.1:${port}/healthz`, expectStatus: [200], headers: {},
-      maxBodyBytes: DEFAULT_MAX_BODY_BYTES },
+    {
+      ...common,
+      name: 'postgres',
+      kind: 'postgres',
+      url: 'postgres://postgres@127.0.0.1:5432/test',
+      query: 'SELECT 1',
+    },
+    {
+      ...common,
+      name: 'probex-self',
+      kind: 'http',
+      url: `http://127.0.0.1:${port}/healthz`,
+      expectStatus: [200],
+      headers: {},
+      maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
+    },
   ];
 }
 

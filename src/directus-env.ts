@@ -67,7 +67,8 @@ export function loadDirectusEnvConfig(env: NodeJS.ProcessEnv): DirectusEnvConfig
 
   const services = listOf(get('METRICS_SERVICES') ?? DIRECTUS_DEFAULTS.METRICS_SERVICES);
   for (const s of services) {
-    if (!(SERVICES as readonly string[]).includes(s)) issues.push(`METRICS_SERVICES: unknown service "${s}"; Directus's are ${SERVICES.join(', ')}`);
+    if (!(SERVICES as readonly string[]).includes(s))
+      issues.push(`METRICS_SERVICES: unknown service "${s}"; Directus's are ${SERVICES.join(', ')}`);
   }
   const wants = (s: Service): boolean => services.includes(s);
 
@@ -87,20 +88,36 @@ export function loadDirectusEnvConfig(env: NodeJS.ProcessEnv): DirectusEnvConfig
   const redisServices: string[] = [];
   if (wants('redis') && redisUrl !== undefined) redisServices.push('redis');
   if (cache === 'shared') {
-    if (redisUrl === undefined) notes.push('cache: CACHE_STORE=redis, but no REDIS or REDIS_* is set; Directus skips this check too');
+    if (redisUrl === undefined)
+      notes.push('cache: CACHE_STORE=redis, but no REDIS or REDIS_* is set; Directus skips this check too');
     else redisServices.push('cache');
   }
   if (redisUrl !== undefined && redisServices.length > 0) {
-    targets.push({ ...common, name: 'redis', kind: 'redis', url: redisUrl, command: 'setdel', directusServices: redisServices });
+    targets.push({
+      ...common,
+      name: 'redis',
+      kind: 'redis',
+      url: redisUrl,
+      command: 'setdel',
+      directusServices: redisServices,
+    });
   }
   if (typeof cache === 'object') {
-    targets.push({ ...common, name: 'cache-redis', kind: 'redis', url: cache.url, command: 'setdel', directusServices: ['cache'] });
+    targets.push({
+      ...common,
+      name: 'cache-redis',
+      kind: 'redis',
+      url: cache.url,
+      command: 'setdel',
+      directusServices: ['cache'],
+    });
   }
 
   if (wants('storage')) targets.push(...storageTargets(get, issues, notes).map((t) => ({ ...common, ...t })));
 
   if (issues.length > 0) throw new ConfigError(issues);
-  if (targets.length === 0) notes.push('nothing to probe: METRICS_SERVICES and the environment leave no service probex can check');
+  if (targets.length === 0)
+    notes.push('nothing to probe: METRICS_SERVICES and the environment leave no service probex can check');
   const yaml = dump({ profile: 'directus', targets }, { lineWidth: -1 });
   // The probex variables (PROBEX_HOST, PROBEX_PORT, METRICS_TOKENS, METRICS_NAME_PREFIX, ...) apply as
   // they do to a config file.
@@ -128,7 +145,9 @@ export function scheduleToIntervalMs(expression: string): number | string {
     return `"${expression}" restricts days or months; probex probes at a fixed interval (use */N on seconds, minutes or hours)`;
   }
   const units: Array<[field: string, ms: number, range: number]> = [
-    [second!, 1000, 60], [minute!, 60_000, 60], [hour!, 3_600_000, 24],
+    [second!, 1000, 60],
+    [minute!, 60_000, 60],
+    [hour!, 3_600_000, 24],
   ];
   for (let i = 0; i < units.length; i++) {
     const [field, ms, range] = units[i]!;
@@ -138,7 +157,8 @@ export function scheduleToIntervalMs(expression: string): number | string {
       continue;
     }
     const step = field === '*' ? 1 : /^\*\/(\d+)$/.exec(field)?.[1];
-    if (step === undefined) return `"${expression}": cannot map "${field}" to an interval (use *, */N or a single value)`;
+    if (step === undefined)
+      return `"${expression}": cannot map "${field}" to an interval (use *, */N or a single value)`;
     const n = Number(step);
     if (n < 1 || n >= range) return `"${expression}": step ${step} is out of range`;
     if (units.slice(i + 1).some(([coarser]) => coarser !== '*')) {
@@ -152,11 +172,15 @@ export function scheduleToIntervalMs(expression: string): number | string {
 function databaseTarget(get: (name: string) => string | undefined, issues: string[]): RawTarget | undefined {
   const client = get('DB_CLIENT');
   if (client === undefined) {
-    issues.push('DB_CLIENT: required for the database check (one of pg, postgres, cockroachdb, mysql, sqlite3), or leave database out of METRICS_SERVICES');
+    issues.push(
+      'DB_CLIENT: required for the database check (one of pg, postgres, cockroachdb, mysql, sqlite3), or leave database out of METRICS_SERVICES',
+    );
     return undefined;
   }
   if (UNSUPPORTED_CLIENTS.includes(client)) {
-    issues.push(`DB_CLIENT: ${client} is not supported (probex probes pg, postgres, cockroachdb, mysql and sqlite3); leave database out of METRICS_SERVICES to run without it`);
+    issues.push(
+      `DB_CLIENT: ${client} is not supported (probex probes pg, postgres, cockroachdb, mysql and sqlite3); leave database out of METRICS_SERVICES to run without it`,
+    );
     return undefined;
   }
   if (client === 'sqlite3') {
@@ -166,7 +190,9 @@ function databaseTarget(get: (name: string) => string | undefined, issues: strin
   }
   const isPostgres = (POSTGRES_CLIENTS as readonly string[]).includes(client);
   if (!isPostgres && client !== 'mysql') {
-    issues.push(`DB_CLIENT: unknown client "${client}"; Directus's are pg, postgres, cockroachdb, mysql, sqlite3, mssql, oracledb`);
+    issues.push(
+      `DB_CLIENT: unknown client "${client}"; Directus's are pg, postgres, cockroachdb, mysql, sqlite3, mssql, oracledb`,
+    );
     return undefined;
   }
   const kind = isPostgres ? 'postgres' : 'mysql';
@@ -184,9 +210,17 @@ function databaseTarget(get: (name: string) => string | undefined, issues: strin
     const missing = ['DB_HOST', 'DB_DATABASE', 'DB_USER'].filter((name) => get(name) === undefined);
     for (const name of missing) issues.push(`${name}: required with DB_CLIENT=${client} (or DB_CONNECTION_STRING)`);
     const port = get('DB_PORT') ?? String(DEFAULT_DB_PORTS[client]);
-    if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) issues.push('DB_PORT: must be a port number');
+    if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)
+      issues.push('DB_PORT: must be a port number');
     else if (missing.length === 0) {
-      url = buildUrl(isPostgres ? 'postgres' : 'mysql', get('DB_HOST')!, port, get('DB_USER'), get('DB_PASSWORD'), get('DB_DATABASE')!);
+      url = buildUrl(
+        isPostgres ? 'postgres' : 'mysql',
+        get('DB_HOST')!,
+        port,
+        get('DB_USER'),
+        get('DB_PASSWORD'),
+        get('DB_DATABASE')!,
+      );
       if (url === undefined) issues.push('DB_HOST: not a valid host name');
     }
   }
@@ -200,9 +234,13 @@ function databaseTarget(get: (name: string) => string | undefined, issues: strin
 }
 
 /** postgresTls reads DB_SSL (true/false) and DB_SSL__REJECT_UNAUTHORIZED, as Directus passes them to knex. */
-function postgresTls(get: (name: string) => string | undefined, issues: string[]): { rejectUnauthorized: boolean } | undefined {
+function postgresTls(
+  get: (name: string) => string | undefined,
+  issues: string[],
+): { rejectUnauthorized: boolean } | undefined {
   for (const name of ['DB_SSL__CA', 'DB_SSL__CERT', 'DB_SSL__KEY']) {
-    if (get(name) !== undefined) issues.push(`${name}: not supported by --directus-env (probex verifies the server against the system's CAs)`);
+    if (get(name) !== undefined)
+      issues.push(`${name}: not supported by --directus-env (probex verifies the server against the system's CAs)`);
   }
   const ssl = booleanOf(get('DB_SSL'), 'DB_SSL', issues);
   const reject = booleanOf(get('DB_SSL__REJECT_UNAUTHORIZED'), 'DB_SSL__REJECT_UNAUTHORIZED', issues);
@@ -211,7 +249,11 @@ function postgresTls(get: (name: string) => string | undefined, issues: string[]
 }
 
 /** sharedRedisUrl is Directus's Redis (REDIS, or REDIS_*), or undefined when none is configured. */
-function sharedRedisUrl(env: NodeJS.ProcessEnv, get: (name: string) => string | undefined, issues: string[]): string | undefined {
+function sharedRedisUrl(
+  env: NodeJS.ProcessEnv,
+  get: (name: string) => string | undefined,
+  issues: string[],
+): string | undefined {
   if (booleanOf(get('REDIS_ENABLED'), 'REDIS_ENABLED', issues) === false) return undefined;
   return redisUrlFrom('REDIS', env, get, issues, ['ENABLED']);
 }
@@ -220,7 +262,12 @@ function sharedRedisUrl(env: NodeJS.ProcessEnv, get: (name: string) => string | 
  * cacheRedis says where the cache lives: 'none' (disabled, memory, or not asked for), 'shared' (the
  * shared Redis), or a Redis of its own (CACHE_REDIS, CACHE_REDIS_*).
  */
-function cacheRedis(env: NodeJS.ProcessEnv, get: (name: string) => string | undefined, issues: string[], notes: string[]): 'none' | 'shared' | { url: string } {
+function cacheRedis(
+  env: NodeJS.ProcessEnv,
+  get: (name: string) => string | undefined,
+  issues: string[],
+  notes: string[],
+): 'none' | 'shared' | { url: string } {
   const enabled = booleanOf(get('CACHE_ENABLED') ?? DIRECTUS_DEFAULTS.CACHE_ENABLED, 'CACHE_ENABLED', issues);
   if (enabled !== true) return 'none';
   const store = get('CACHE_STORE') ?? DIRECTUS_DEFAULTS.CACHE_STORE;
@@ -240,14 +287,23 @@ function cacheRedis(env: NodeJS.ProcessEnv, get: (name: string) => string | unde
  * redisUrlFrom builds a redis:// URL from `<prefix>` (a URL) or `<prefix>_HOST`, `_PORT`, `_USERNAME`,
  * `_PASSWORD` and `_DB` (ioredis's defaults: localhost:6379); undefined when none of them is set.
  */
-function redisUrlFrom(prefix: string, env: NodeJS.ProcessEnv, get: (name: string) => string | undefined, issues: string[],
-  ignored: readonly string[]): string | undefined {
+function redisUrlFrom(
+  prefix: string,
+  env: NodeJS.ProcessEnv,
+  get: (name: string) => string | undefined,
+  issues: string[],
+  ignored: readonly string[],
+): string | undefined {
   const whole = get(prefix);
-  const parts = Object.keys(env).filter((k) => k.startsWith(`${prefix}_`) && get(k) !== undefined)
-    .map((k) => k.slice(prefix.length + 1)).filter((k) => !ignored.includes(k));
+  const parts = Object.keys(env)
+    .filter((k) => k.startsWith(`${prefix}_`) && get(k) !== undefined)
+    .map((k) => k.slice(prefix.length + 1))
+    .filter((k) => !ignored.includes(k));
   for (const part of parts) {
     if (!REDIS_VARIABLES.includes(part)) {
-      issues.push(`${prefix}_${part}: not supported by --directus-env (probex reads ${prefix} or ${REDIS_VARIABLES.map((v) => `${prefix}_${v}`).join(', ')})`);
+      issues.push(
+        `${prefix}_${part}: not supported by --directus-env (probex reads ${prefix} or ${REDIS_VARIABLES.map((v) => `${prefix}_${v}`).join(', ')})`,
+      );
     }
   }
   if (whole !== undefined) {
@@ -268,7 +324,14 @@ function redisUrlFrom(prefix: string, env: NodeJS.ProcessEnv, get: (name: string
     issues.push(`${prefix}_DB: must be a database number`);
     return undefined;
   }
-  const url = buildUrl('redis', get(`${prefix}_HOST`) ?? 'localhost', port, get(`${prefix}_USERNAME`), get(`${prefix}_PASSWORD`), db);
+  const url = buildUrl(
+    'redis',
+    get(`${prefix}_HOST`) ?? 'localhost',
+    port,
+    get(`${prefix}_USERNAME`),
+    get(`${prefix}_PASSWORD`),
+    db,
+  );
   if (url === undefined) issues.push(`${prefix}_HOST: not a valid host name`);
   return url;
 }
@@ -277,17 +340,24 @@ function storageTargets(get: (name: string) => string | undefined, issues: strin
   const targets: RawTarget[] = [];
   for (const location of listOf(get('STORAGE_LOCATIONS') ?? DIRECTUS_DEFAULTS.STORAGE_LOCATIONS)) {
     if (!LOCATION_RE.test(location)) {
-      issues.push(`STORAGE_LOCATIONS: "${location}" must be lowercase letters, digits and _ (it is part of a metric name)`);
+      issues.push(
+        `STORAGE_LOCATIONS: "${location}" must be lowercase letters, digits and _ (it is part of a metric name)`,
+      );
       continue;
     }
     const variable = `STORAGE_${location.toUpperCase()}`;
-    const driver = get(`${variable}_DRIVER`) ?? (location === 'local' ? DIRECTUS_DEFAULTS.STORAGE_LOCAL_DRIVER : undefined);
+    const driver =
+      get(`${variable}_DRIVER`) ?? (location === 'local' ? DIRECTUS_DEFAULTS.STORAGE_LOCAL_DRIVER : undefined);
     if (driver === undefined) {
       issues.push(`${variable}_DRIVER: required for storage location "${location}"`);
     } else if (REMOTE_STORAGE_DRIVERS.includes(driver)) {
-      notes.push(`storage: location "${location}" (${variable}_DRIVER=${driver}) is not probed: probex probes the local driver only`);
+      notes.push(
+        `storage: location "${location}" (${variable}_DRIVER=${driver}) is not probed: probex probes the local driver only`,
+      );
     } else if (driver !== 'local') {
-      issues.push(`${variable}_DRIVER: unknown driver "${driver}"; Directus's are local, ${REMOTE_STORAGE_DRIVERS.join(', ')}`);
+      issues.push(
+        `${variable}_DRIVER: unknown driver "${driver}"; Directus's are local, ${REMOTE_STORAGE_DRIVERS.join(', ')}`,
+      );
     } else {
       const root = get(`${variable}_ROOT`) ?? (location === 'local' ? DIRECTUS_DEFAULTS.STORAGE_LOCAL_ROOT : undefined);
       if (root === undefined) issues.push(`${variable}_ROOT: required for the local driver of location "${location}"`);
@@ -298,12 +368,20 @@ function storageTargets(get: (name: string) => string | undefined, issues: strin
 }
 
 /** buildUrl assembles scheme://[user[:password]@]host:port[/path], each part percent-encoded; undefined for a bad host. */
-function buildUrl(scheme: string, host: string, port: string, user: string | undefined, password: string | undefined,
-  path: string | undefined): string | undefined {
+function buildUrl(
+  scheme: string,
+  host: string,
+  port: string,
+  user: string | undefined,
+  password: string | undefined,
+  path: string | undefined,
+): string | undefined {
   const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   if (!/^[A-Za-z0-9._\-[\]:]+$/.test(hostPart)) return undefined;
-  const auth = user === undefined && password === undefined ? ''
-    : `${encodeURIComponent(user ?? '')}${password === undefined ? '' : `:${encodeURIComponent(password)}`}@`;
+  const auth =
+    user === undefined && password === undefined
+      ? ''
+      : `${encodeURIComponent(user ?? '')}${password === undefined ? '' : `:${encodeURIComponent(password)}`}@`;
   const url = `${scheme}://${auth}${hostPart}:${port}${path === undefined ? '' : `/${encodeURIComponent(path)}`}`;
   return URL.canParse(url) ? url : undefined;
 }
@@ -322,5 +400,8 @@ function booleanOf(value: string | undefined, name: string, issues: string[]): b
 
 /** listOf reads a Directus comma-separated list. */
 function listOf(value: string): string[] {
-  return value.split(',').map((v) => v.trim()).filter((v) => v !== '');
+  return value
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
 }

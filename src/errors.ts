@@ -23,7 +23,12 @@ export class ConfigError extends ExporterError {
 export class SnapshotOverflowError extends ExporterError {
   override name = 'SnapshotOverflowError';
   override code = 'EXPORTER_SNAPSHOT_OVERFLOW';
-  constructor(message: string, readonly neededBytes: number, readonly capacityBytes: number, options?: ErrorOptions) {
+  constructor(
+    message: string,
+    readonly neededBytes: number,
+    readonly capacityBytes: number,
+    options?: ErrorOptions,
+  ) {
     super(message, options);
   }
 }

@@ -8,8 +8,10 @@ export type { Logger };
 
 /** createLogger returns a JSON-lines logger on stdout with `component` bound. */
 export function createLogger(level: string, component: string): Logger {
-  return pino({ level, base: { component }, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ dest: 1, sync: true }));
+  return pino(
+    { level, base: { component }, timestamp: pino.stdTimeFunctions.isoTime },
+    pino.destination({ dest: 1, sync: true }),
+  );
 }
 
 /** LogState is what the log last told about a key: healthy, failing (with a reason), or flapping. */
@@ -44,7 +46,11 @@ interface KeyLog {
 export class RateLimitedLog {
   private readonly keys = new Map<string, KeyLog>();
 
-  constructor(private readonly log: Logger, private readonly everyMs = 60_000, private readonly burst = 4) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly everyMs = 60_000,
+    private readonly burst = 4,
+  ) {}
 
   /** failure logs a failure of key with reason: at once when it changes what the log says, else rate-limited. */
   failure(key: string, reason: string, fields: Record<string, unknown>, msg: string, nowMs = Date.now()): void {
@@ -100,9 +106,14 @@ export class RateLimitedLog {
       entry.said = 'flapping';
       entry.reason = '';
       const waitS = Math.ceil((entry.windowStartMs + this.everyMs - nowMs) / 1000);
-      this.#write(entry, 'warn', fields,
+      this.#write(
+        entry,
+        'warn',
+        fields,
         `probe flapping: more than ${this.burst} failures and recoveries within ${this.everyMs / 1000}s; ` +
-          `the next ones are held back for ${waitS}s (the metrics count every probe)`, nowMs);
+          `the next ones are held back for ${waitS}s (the metrics count every probe)`,
+        nowMs,
+      );
     }
     return false;
   }

@@ -13,7 +13,13 @@ import { ConfigError } from './errors.ts';
 import { TokenTable } from './http/auth.ts';
 import { startServer, type ServerState } from './http/server.ts';
 import { createLogger, type Logger } from './log.ts';
-import type { PublisherInit, PublisherMessage, PublisherReport, SchedulerInit, SchedulerMessage } from './pool/messages.ts';
+import type {
+  PublisherInit,
+  PublisherMessage,
+  PublisherReport,
+  SchedulerInit,
+  SchedulerMessage,
+} from './pool/messages.ts';
 import { createReload, type ConfigSource } from './reload.ts';
 import { createShutdown } from './shutdown.ts';
 import { createSnapshotBuffer } from './snapshot/layout.ts';
@@ -41,8 +47,15 @@ env overrides: PROBEX_HOST, PROBEX_PORT, METRICS_TOKENS, PROBEX_TOKEN_FILE, PROB
 async function main(): Promise<void> {
   let args;
   try {
-    args = parseArgs({ options: { config: { type: 'string' }, 'check-config': { type: 'boolean' }, 'directus-env': { type: 'boolean' },
-      help: { type: 'boolean' }, version: { type: 'boolean' } } }).values;
+    args = parseArgs({
+      options: {
+        config: { type: 'string' },
+        'check-config': { type: 'boolean' },
+        'directus-env': { type: 'boolean' },
+        help: { type: 'boolean' },
+        version: { type: 'boolean' },
+      },
+    }).values;
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
     process.exit(2);
@@ -52,7 +65,9 @@ async function main(): Promise<void> {
   const configPath = args.config ?? process.env.PROBEX_CONFIG;
   const directusEnv = args['directus-env'] === true;
   if (directusEnv && configPath !== undefined) {
-    process.stderr.write(`--directus-env builds the whole config from the environment: drop --config (and PROBEX_CONFIG)\n${USAGE}\n`);
+    process.stderr.write(
+      `--directus-env builds the whole config from the environment: drop --config (and PROBEX_CONFIG)\n${USAGE}\n`,
+    );
     process.exit(2);
   }
 
@@ -68,10 +83,12 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const { config, fileTokens, warnings } = loaded;
-  const source = directusEnv ? 'the Directus environment' : configPath ?? 'embedded default config';
+  const source = directusEnv ? 'the Directus environment' : (configPath ?? 'embedded default config');
   if (args['check-config']) {
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
-    process.stdout.write(`${source}: valid, ${config.targets.length} targets\n${notes.map((n) => `note: ${n}\n`).join('')}`);
+    process.stdout.write(
+      `${source}: valid, ${config.targets.length} targets\n${notes.map((n) => `note: ${n}\n`).join('')}`,
+    );
     return;
   }
   const log = createLogger(config.log.level, 'main');
@@ -97,16 +114,25 @@ function tokenTable(config: Config, fromFile: readonly TokenConfig[]): TokenTabl
 /** warnIfOpen says so when no token guards the routes: on loopback by default, elsewhere by auth.open. */
 function warnIfOpen(config: Config, tokens: TokenTable, host: string, log: Logger): void {
   if (!tokens.open) return;
-  if (config.auth.open) log.warn({ host }, 'auth.open: true: /metrics and the JSON API are open to anyone who can reach this address');
-  else log.warn({ host }, 'no tokens configured: /metrics and the JSON API are open to anyone who can reach this address (a loopback address)');
+  if (config.auth.open)
+    log.warn({ host }, 'auth.open: true: /metrics and the JSON API are open to anyone who can reach this address');
+  else
+    log.warn(
+      { host },
+      'no tokens configured: /metrics and the JSON API are open to anyone who can reach this address (a loopback address)',
+    );
 }
 
 /**
  * run wires the running process: the publisher thread, the front end, the scheduler thread (which runs the
  * probe pool), the stats relay, and the signals for reload (src/reload.ts) and shutdown (src/shutdown.ts).
  */
-async function run(initial: Config, initialFileTokens: readonly TokenConfig[], source: ConfigSource,
-  log: Logger): Promise<void> {
+async function run(
+  initial: Config,
+  initialFileTokens: readonly TokenConfig[],
+  source: ConfigSource,
+  log: Logger,
+): Promise<void> {
   let config = initial;
   // The listen address is the one probex started with: a reload does not move it.
   const listenHost = initial.listen.host;
@@ -118,13 +144,27 @@ async function run(initial: Config, initialFileTokens: readonly TokenConfig[], s
   const startTimeSeconds = Date.now() / 1000;
   // The scheduler thread sends every batch's results (and its stats) to the publisher on this channel.
   const results = new MessageChannel();
-  const publisher = startThread('publisher', PUBLISHER_URL,
-    { config, snapshot: snapshotBuffer, version: VERSION, startTimeSeconds, results: results.port2 } satisfies PublisherInit,
-    log, { maxYoungGenerationSizeMb: PUBLISHER_YOUNG_GENERATION_MB });
+  const publisher = startThread(
+    'publisher',
+    PUBLISHER_URL,
+    {
+      config,
+      snapshot: snapshotBuffer,
+      version: VERSION,
+      startTimeSeconds,
+      results: results.port2,
+    } satisfies PublisherInit,
+    log,
+    { maxYoungGenerationSizeMb: PUBLISHER_YOUNG_GENERATION_MB },
+  );
   // Between two requests (this thread serves them all): the reader drops the old buffer for the new one.
   publisher.on('message', (msg: PublisherReport) => snapshot.attach(msg.buffer));
   const post = (msg: PublisherMessage): void => publisher.postMessage(msg);
-  const state: ServerState = { tokens, agentId: config.agentId, targetNames: new Set(config.targets.map((t) => t.name)) };
+  const state: ServerState = {
+    tokens,
+    agentId: config.agentId,
+    targetNames: new Set(config.targets.map((t) => t.name)),
+  };
 
   let server;
   try {
@@ -134,14 +174,31 @@ async function run(initial: Config, initialFileTokens: readonly TokenConfig[], s
     process.exit(1);
   }
   // The scheduler thread starts once the server listens: the default config probes probex's own /healthz.
-  const scheduler = startThread('scheduler', SCHEDULER_URL, { targets: config.targets, threads: config.threads,
-    nice: config.backgroundNice, results: results.port1, logLevel: config.log.level, statsIntervalMs: config.publishIntervalMs } satisfies SchedulerInit, log);
+  const scheduler = startThread(
+    'scheduler',
+    SCHEDULER_URL,
+    {
+      targets: config.targets,
+      threads: config.threads,
+      nice: config.backgroundNice,
+      results: results.port1,
+      logLevel: config.log.level,
+      statsIntervalMs: config.publishIntervalMs,
+    } satisfies SchedulerInit,
+    log,
+  );
 
   /** apply makes a loaded config the running one (the main thread's part of a reload). */
   const apply = (next: Config, fromFile: readonly TokenConfig[]): void => {
-    if (next.listen.host !== config.listen.host || next.listen.port !== config.listen.port || next.threads !== config.threads
-      || next.backgroundNice !== config.backgroundNice) {
-      log.warn('listen address, threads and backgroundNice change only on restart; the rest of the new config applies now');
+    if (
+      next.listen.host !== config.listen.host ||
+      next.listen.port !== config.listen.port ||
+      next.threads !== config.threads ||
+      next.backgroundNice !== config.backgroundNice
+    ) {
+      log.warn(
+        'listen address, threads and backgroundNice change only on restart; the rest of the new config applies now',
+      );
     }
     config = next;
     state.tokens = tokenTable(next, fromFile);
@@ -152,21 +209,50 @@ async function run(initial: Config, initialFileTokens: readonly TokenConfig[], s
     post({ type: 'config', config: next });
     scheduler.postMessage({ type: 'targets', targets: next.targets } satisfies SchedulerMessage);
   };
-  const { reload, counters: reloads } = createReload({
-    source,
-    running: () => ({ host: listenHost, tokens: state.tokens.size, fileTokens: fileTokenCount, nice: config.backgroundNice }),
-    apply,
-  }, log);
-  const stopRelay = startStatsRelay(server.counters, reloads, (stats) => post({ type: 'stats', stats }), config.publishIntervalMs);
-  const shutdown = createShutdown({ server, stopRelays: stopRelay, scheduler, publisher, log, exit: (code) => process.exit(code) });
+  const { reload, counters: reloads } = createReload(
+    {
+      source,
+      running: () => ({
+        host: listenHost,
+        tokens: state.tokens.size,
+        fileTokens: fileTokenCount,
+        nice: config.backgroundNice,
+      }),
+      apply,
+    },
+    log,
+  );
+  const stopRelay = startStatsRelay(
+    server.counters,
+    reloads,
+    (stats) => post({ type: 'stats', stats }),
+    config.publishIntervalMs,
+  );
+  const shutdown = createShutdown({
+    server,
+    stopRelays: stopRelay,
+    scheduler,
+    publisher,
+    log,
+    exit: (code) => process.exit(code),
+  });
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGHUP', reload);
   warnIfOpen(config, tokens, listenHost, log);
   // Announce last: whoever waits for this line may signal us at once, and has seen every start-up warning.
-  log.info({ host: config.listen.host, port: server.port, targets: config.targets.length, threads: config.threads,
-    backgroundNice: config.backgroundNice, config: source.directusEnv ? 'directus environment' : source.path ?? 'embedded default',
-    version: VERSION }, 'probex listening');
+  log.info(
+    {
+      host: config.listen.host,
+      port: server.port,
+      targets: config.targets.length,
+      threads: config.threads,
+      backgroundNice: config.backgroundNice,
+      config: source.directusEnv ? 'directus environment' : (source.path ?? 'embedded default'),
+      version: VERSION,
+    },
+    'probex listening',
+  );
 }
 
 if (process.argv[2] === 'run') {

@@ -29,7 +29,13 @@ import { renderJsonBodies } from './render/json.ts';
 import { renderProtobuf } from './render/protobuf.ts';
 import { renderOpenMetrics, renderText } from './render/text.ts';
 import { SnapshotOverflowError } from './errors.ts';
-import { createSnapshotBuffer, grownSlotBytes, MAX_SLOT_BYTES, nextGeneration, type FixedKey } from './snapshot/layout.ts';
+import {
+  createSnapshotBuffer,
+  grownSlotBytes,
+  MAX_SLOT_BYTES,
+  nextGeneration,
+  type FixedKey,
+} from './snapshot/layout.ts';
 import { SnapshotWriter, type PublishOptions } from './snapshot/writer.ts';
 import { HDR_EXPORT_BUDGET_SHARE, HdrExportRotation, isHdrKey } from './hdr/export-rotation.ts';
 import { RateWindow } from './metrics/rate-window.ts';
@@ -65,8 +71,12 @@ export interface PublisherOptions {
 
 /** ZERO_MAIN_STATS are the main thread's stats before its first report. */
 const ZERO_MAIN_STATS: MainStats = {
-  scrapesTotal: 0, apiRequestsTotal: 0, eventLoopDelay: { p50: 0, p99: 0, max: 0 }, configReloadsTotal: 0,
-  configReloadFailuresTotal: 0, configLastReloadSuccessful: 1,
+  scrapesTotal: 0,
+  apiRequestsTotal: 0,
+  eventLoopDelay: { p50: 0, p99: 0, max: 0 },
+  configReloadsTotal: 0,
+  configReloadFailuresTotal: 0,
+  configLastReloadSuccessful: 1,
 };
 
 /** ZERO_SCHEDULER_STATS are the scheduler thread's stats before its first report. */
@@ -151,7 +161,10 @@ export class Publisher {
     this.#publishing = true;
     const t0 = performance.now();
     const config = this.#config;
-    const stamp: PublishOptions = { asOfNs: process.hrtime.bigint(), maxAgeMs: STALE_AFTER_INTERVALS * config.publishIntervalMs };
+    const stamp: PublishOptions = {
+      asOfNs: process.hrtime.bigint(),
+      maxAgeMs: STALE_AFTER_INTERVALS * config.publishIntervalMs,
+    };
     try {
       const targets = this.#aggregator.snapshot();
       const storagePaths = config.targets.flatMap((t) => (t.kind === 'storage' ? [t.path] : []));
@@ -185,8 +198,11 @@ export class Publisher {
       const bodies = renderSelfBodies(this.#selfStats(nowMs), this.#config);
       // Before any complete snapshot the data time stays 0: readers report "no complete snapshot yet".
       // The status page and HDR exports say when they were made, as the JSON datapoints do: carried too.
-      this.#write(bodies, { asOfNs: this.#completeAsOfNs, maxAgeMs,
-        carry: (key) => key.startsWith('json:') || key === 'status' || key === 'status.gz' || isHdrKey(key) });
+      this.#write(bodies, {
+        asOfNs: this.#completeAsOfNs,
+        maxAgeMs,
+        carry: (key) => key.startsWith('json:') || key === 'status' || key === 'status.gz' || isHdrKey(key),
+      });
     } catch (err) {
       this.#log.error({ err }, 'the reduced snapshot failed too; the previous snapshot stays and ages');
     }
@@ -203,17 +219,26 @@ export class Publisher {
       if (!(err instanceof SnapshotOverflowError)) throw err;
       const slotBytes = grownSlotBytes(err.neededBytes, this.#options.maxSlotBytes ?? MAX_SLOT_BYTES);
       if (slotBytes === undefined) {
-        throw new SnapshotOverflowError(`${err.message}, and slots may not grow past ${this.#options.maxSlotBytes ?? MAX_SLOT_BYTES} bytes`,
-          err.neededBytes, err.capacityBytes, { cause: err });
+        throw new SnapshotOverflowError(
+          `${err.message}, and slots may not grow past ${this.#options.maxSlotBytes ?? MAX_SLOT_BYTES} bytes`,
+          err.neededBytes,
+          err.capacityBytes,
+          { cause: err },
+        );
       }
       const buffer = createSnapshotBuffer(slotBytes);
       const writer = new SnapshotWriter(buffer, this.#writer.generation);
       // The new buffer holds nothing to carry from: the carried bodies come from the current one.
-      writer.publish(stamp.carry === undefined ? bodies : this.#writer.carried(bodies, stamp.carry), { ...stamp, carry: undefined });
+      writer.publish(stamp.carry === undefined ? bodies : this.#writer.carried(bodies, stamp.carry), {
+        ...stamp,
+        carry: undefined,
+      });
       this.#writer = writer;
       this.#options.handOver(buffer);
-      this.#log.info({ slotBytes, previousSlotBytes: err.capacityBytes, neededBytes: err.neededBytes },
-        'snapshot outgrew its buffer; it moved to a larger one');
+      this.#log.info(
+        { slotBytes, previousSlotBytes: err.capacityBytes, neededBytes: err.neededBytes },
+        'snapshot outgrew its buffer; it moved to a larger one',
+      );
     }
     this.#lastSizeBytes = 0;
     for (const body of bodies.values()) this.#lastSizeBytes += body.byteLength;
@@ -224,13 +249,28 @@ export class Publisher {
    * this publish's share of HDR exports (HdrExportRotation) to bodies, and returns the keys of those it
    * did not render, to carry over from the current snapshot.
    */
-  #addStatusAndExports(bodies: Map<string, Uint8Array>, targets: readonly TargetSnapshot[], generation: number,
-    nowMs: number): ReadonlySet<string> {
+  #addStatusAndExports(
+    bodies: Map<string, Uint8Array>,
+    targets: readonly TargetSnapshot[],
+    generation: number,
+    nowMs: number,
+  ): ReadonlySet<string> {
     const histogram = (name: string): ReturnType<Aggregator['histogram']> => this.#aggregator.histogram(name);
     const carry = new Set<string>();
     if (this.#statusAtMs === 0 || nowMs - this.#statusAtMs >= STATUS_MIN_INTERVAL_MS) {
-      const page = encoder.encode(renderStatusPage(statusModel({ targets, histogram, nowMs, generation,
-        rates: this.#rates.update(nowMs, targets), version: this.#options.version, refreshSeconds: STATUS_REFRESH_SECONDS })));
+      const page = encoder.encode(
+        renderStatusPage(
+          statusModel({
+            targets,
+            histogram,
+            nowMs,
+            generation,
+            rates: this.#rates.update(nowMs, targets),
+            version: this.#options.version,
+            refreshSeconds: STATUS_REFRESH_SECONDS,
+          }),
+        ),
+      );
       bodies.set('status', page);
       bodies.set('status.gz', gzipSync(page));
       this.#statusAtMs = nowMs;
@@ -238,8 +278,11 @@ export class Publisher {
       carry.add('status').add('status.gz');
     }
     const budgetMs = HDR_EXPORT_BUDGET_SHARE * this.#config.publishIntervalMs;
-    const exports = this.#hdrExports.next(targets.map((t) => ({ name: t.name, histogram: histogram(t.name) })), budgetMs,
-      () => performance.now());
+    const exports = this.#hdrExports.next(
+      targets.map((t) => ({ name: t.name, histogram: histogram(t.name) })),
+      budgetMs,
+      () => performance.now(),
+    );
     for (const [key, body] of exports.bodies) bodies.set(key, body);
     for (const key of exports.carry) carry.add(key);
     return carry;
@@ -281,7 +324,12 @@ export class Publisher {
         this.#probeLog.recovered(name, { target: name }, 'probe recovered');
       } else {
         const reason = FAILURE_REASONS[code - 1]!;
-        this.#probeLog.failure(name, reason, { target: name, reason }, `probe failed: ${result.failure[t] ?? 'no message'}`);
+        this.#probeLog.failure(
+          name,
+          reason,
+          { target: name, reason },
+          `probe failed: ${result.failure[t] ?? 'no message'}`,
+        );
       }
     });
   }
@@ -293,8 +341,13 @@ const encoder = new TextEncoder();
  * renderBodies renders every body of one complete snapshot: Prometheus text, OpenMetrics, protobuf, the
  * gzip of each (compressed once here, not per scrape) and every JSON body.
  */
-export function renderBodies(targets: readonly TargetSnapshot[], self: SelfStats, node: NodeStats,
-  config: Pick<Config, 'profile' | 'agentId' | 'directus'>, nowMs: number): Map<string, Uint8Array> {
+export function renderBodies(
+  targets: readonly TargetSnapshot[],
+  self: SelfStats,
+  node: NodeStats,
+  config: Pick<Config, 'profile' | 'agentId' | 'directus'>,
+  nowMs: number,
+): Map<string, Uint8Array> {
   const families = buildFamilies(targets, self, config.profile, config.directus.namePrefix);
   return new Map<string, Uint8Array>([
     ...metricsBodies(families),
@@ -303,8 +356,13 @@ export function renderBodies(targets: readonly TargetSnapshot[], self: SelfStats
 }
 
 /** renderSelfBodies renders the `/metrics` bodies with the self-metrics alone (a reduced snapshot). */
-export function renderSelfBodies(self: SelfStats, config: Pick<Config, 'profile' | 'directus'>): Map<string, Uint8Array> {
-  return new Map<string, Uint8Array>(metricsBodies(buildFamilies([], self, config.profile, config.directus.namePrefix)));
+export function renderSelfBodies(
+  self: SelfStats,
+  config: Pick<Config, 'profile' | 'directus'>,
+): Map<string, Uint8Array> {
+  return new Map<string, Uint8Array>(
+    metricsBodies(buildFamilies([], self, config.profile, config.directus.namePrefix)),
+  );
 }
 
 /**
@@ -321,8 +379,11 @@ function metricsBodies(families: readonly MetricFamily[]): Array<[FixedKey, Uint
   const om = encoder.encode(renderOpenMetrics(families));
   const pb = renderProtobuf(families);
   return [
-    ['text', text], ['text.gz', gzipSync(text)],
-    ['om', om], ['om.gz', gzipSync(om)],
-    ['pb', pb], ['pb.gz', gzipSync(pb, { level: PROTOBUF_GZIP_LEVEL })],
+    ['text', text],
+    ['text.gz', gzipSync(text)],
+    ['om', om],
+    ['om.gz', gzipSync(om)],
+    ['pb', pb],
+    ['pb.gz', gzipSync(pb, { level: PROTOBUF_GZIP_LEVEL })],
   ];
 }

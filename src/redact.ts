@@ -19,7 +19,18 @@ export const REDACTED = '***';
  * Redacting a harmless parameter by mistake costs a less informative log line; missing a secret leaks it.
  */
 const SECRET_PARAM_SUFFIXES = [
-  'password', 'passwd', 'pwd', 'pass', 'token', 'secret', 'key', 'auth', 'signature', 'sig', 'credential', 'credentials',
+  'password',
+  'passwd',
+  'pwd',
+  'pass',
+  'token',
+  'secret',
+  'key',
+  'auth',
+  'signature',
+  'sig',
+  'credential',
+  'credentials',
 ];
 
 /**
@@ -55,10 +66,14 @@ export function redactUrl(url: string): string {
   if (q < 0) return out;
   const hash = out.indexOf('#', q);
   const end = hash < 0 ? out.length : hash;
-  const query = out.slice(q + 1, end).split('&').map((pair) => {
-    const eq = pair.indexOf('=');
-    return eq >= 0 && isSecretParam(pair.slice(0, eq)) ? `${pair.slice(0, eq)}=${REDACTED}` : pair;
-  }).join('&');
+  const query = out
+    .slice(q + 1, end)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      return eq >= 0 && isSecretParam(pair.slice(0, eq)) ? `${pair.slice(0, eq)}=${REDACTED}` : pair;
+    })
+    .join('&');
   return `${out.slice(0, q + 1)}${query}${out.slice(end)}`;
 }
 

@@ -42,8 +42,14 @@ export interface ReloadHost {
  */
 export function loadConfigOffThread(source: ConfigSource, nice: number): Promise<ConfigLoadResult> {
   return new Promise((resolve) => {
-    const thread = new Worker(workerBootstrap(CONFIG_URL), { eval: true,
-      workerData: { path: source.path, nice, ...(source.directusEnv ? { directusEnv: true } : {}) } satisfies ConfigLoadRequest });
+    const thread = new Worker(workerBootstrap(CONFIG_URL), {
+      eval: true,
+      workerData: {
+        path: source.path,
+        nice,
+        ...(source.directusEnv ? { directusEnv: true } : {}),
+      } satisfies ConfigLoadRequest,
+    });
     const fail = (why: string): void => resolve({ ok: false, issues: [`the config thread ${why}`] });
     thread.once('message', (result: ConfigLoadResult) => resolve(result));
     thread.once('error', (err) => fail(`failed: ${String(err)}`));
@@ -52,7 +58,10 @@ export function loadConfigOffThread(source: ConfigSource, nice: number): Promise
 }
 
 /** createReload returns the SIGHUP handler and the counters it keeps. */
-export function createReload(host: ReloadHost, log: Logger): { readonly reload: () => void; readonly counters: ReloadCounters } {
+export function createReload(
+  host: ReloadHost,
+  log: Logger,
+): { readonly reload: () => void; readonly counters: ReloadCounters } {
   const counters: ReloadCounters = { total: 0, failures: 0, lastOk: 1 };
   const reload = coalesce(async () => {
     const result = await loadConfigOffThread(host.source, host.running().nice);
@@ -68,8 +77,10 @@ export function createReload(host: ReloadHost, log: Logger): { readonly reload: 
     } catch (err) {
       counters.failures++;
       counters.lastOk = 0;
-      log.error({ err: err instanceof ConfigError ? { code: err.code, issues: err.issues } : err },
-        'config reload failed; the running config stays');
+      log.error(
+        { err: err instanceof ConfigError ? { code: err.code, issues: err.issues } : err },
+        'config reload failed; the running config stays',
+      );
     }
   });
   return { reload, counters };

@@ -48,8 +48,12 @@ export class Scheduler {
   /** finished maps each batch in flight to a flag per target, set once a progress report says it is done. */
   private readonly finished = new Map<number, Uint8Array>();
 
-  constructor(private readonly pool: ProbePool, private readonly deliver: Deliver,
-    private readonly threads: number, private readonly log: Logger) {
+  constructor(
+    private readonly pool: ProbePool,
+    private readonly deliver: Deliver,
+    private readonly threads: number,
+    private readonly log: Logger,
+  ) {
     pool.onProgress((progress) => this.progress(progress));
   }
 
@@ -105,7 +109,10 @@ export class Scheduler {
     const size = Math.min(MAX_BATCH, Math.ceil(due.length / this.threads));
     for (let i = 0; i < due.length; i += size) {
       const batch = due.slice(i, i + size);
-      void this.dispatch({ table, targets: batch, burstMs: 0, dueAtMs }, batch.map((t) => targets[t]!.name));
+      void this.dispatch(
+        { table, targets: batch, burstMs: 0, dueAtMs },
+        batch.map((t) => targets[t]!.name),
+      );
     }
   }
 
@@ -129,20 +136,27 @@ export class Scheduler {
     for (const i of batch.targets) Atomics.store(busy, i, 1);
     const finished = new Uint8Array(batch.targets.length);
     this.finished.set(batch.id, finished);
-    const done = this.pool.run(batch)
-      .then((results) => {
-        this.deliver(results);
-        return true;
-      }, (err: unknown) => {
-        for (const i of batch.targets) markDone(batch.table, i);
-        // Shutdown cutting a batch short is not its probes' fault: nothing to count.
-        if (err instanceof PoolClosedError) return false;
-        // Targets the worker reported finished have had their runs delivered: only the others failed.
-        const failed = [...finished.keys()].filter((t) => finished[t] === 0);
-        this.log.error({ err, targets: failed.map((t) => names[t]) }, 'probe batch failed in its worker; counted as reason worker');
-        if (failed.length > 0) this.deliver({ names, result: workerFailure(failed, names.length, String(err)) });
-        return false;
-      })
+    const done = this.pool
+      .run(batch)
+      .then(
+        (results) => {
+          this.deliver(results);
+          return true;
+        },
+        (err: unknown) => {
+          for (const i of batch.targets) markDone(batch.table, i);
+          // Shutdown cutting a batch short is not its probes' fault: nothing to count.
+          if (err instanceof PoolClosedError) return false;
+          // Targets the worker reported finished have had their runs delivered: only the others failed.
+          const failed = [...finished.keys()].filter((t) => finished[t] === 0);
+          this.log.error(
+            { err, targets: failed.map((t) => names[t]) },
+            'probe batch failed in its worker; counted as reason worker',
+          );
+          if (failed.length > 0) this.deliver({ names, result: workerFailure(failed, names.length, String(err)) });
+          return false;
+        },
+      )
       .finally(() => {
         this.pending.delete(done);
         this.finished.delete(batch.id);

@@ -9,15 +9,23 @@ import type { MainStats } from './pool/messages.ts';
 import type { ReloadCounters } from './reload.ts';
 
 /** startStatsRelay posts the main thread's MainStats every intervalMs; the returned function stops it. */
-export function startStatsRelay(counters: ServerCounters, reloads: ReloadCounters, post: (stats: MainStats) => void,
-  intervalMs: number): () => void {
+export function startStatsRelay(
+  counters: ServerCounters,
+  reloads: ReloadCounters,
+  post: (stats: MainStats) => void,
+  intervalMs: number,
+): () => void {
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   const timer = setInterval(() => {
     post({
       scrapesTotal: counters.scrapes,
       apiRequestsTotal: counters.apiRequests,
-      eventLoopDelay: { p50: loopDelay.percentile(50) / 1e9, p99: loopDelay.percentile(99) / 1e9, max: loopDelay.max / 1e9 },
+      eventLoopDelay: {
+        p50: loopDelay.percentile(50) / 1e9,
+        p99: loopDelay.percentile(99) / 1e9,
+        max: loopDelay.max / 1e9,
+      },
       configReloadsTotal: reloads.total,
       configReloadFailuresTotal: reloads.failures,
       configLastReloadSuccessful: reloads.lastOk,

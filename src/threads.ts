@@ -19,18 +19,29 @@ export const workerUrl = (name: string): URL => new URL(`../workers/${name}${EXT
  */
 export function workerBootstrap(url: URL): string {
   const load = `import(${JSON.stringify(url.href)})`;
-  return url.pathname.endsWith('.ts') ? `import('tsx/esm/api').then(({ register }) => { register(); return ${load}; })` : load;
+  return url.pathname.endsWith('.ts')
+    ? `import('tsx/esm/api').then(({ register }) => { register(); return ${load}; })`
+    : load;
 }
 
 /**
  * startThread starts one of probex's own threads (not a probe worker) with its workerData. Such a thread
  * failing is fatal: probex exits so its supervisor restarts it, rather than serve a frozen snapshot.
  */
-export function startThread(name: string, url: URL, workerData: PublisherInit | SchedulerInit, log: Logger,
-  resourceLimits?: ResourceLimits): Worker {
+export function startThread(
+  name: string,
+  url: URL,
+  workerData: PublisherInit | SchedulerInit,
+  log: Logger,
+  resourceLimits?: ResourceLimits,
+): Worker {
   // The results port in workerData moves to the thread (a port cannot be copied).
-  const thread = new Worker(workerBootstrap(url), { eval: true, workerData, transferList: [workerData.results],
-    ...(resourceLimits ? { resourceLimits } : {}) });
+  const thread = new Worker(workerBootstrap(url), {
+    eval: true,
+    workerData,
+    transferList: [workerData.results],
+    ...(resourceLimits ? { resourceLimits } : {}),
+  });
   thread.on('error', (err) => {
     log.fatal({ err }, `${name} thread failed; exiting so the supervisor restarts probex`);
     process.exit(1);

@@ -14,7 +14,9 @@ import { renderOpenMetrics, renderText } from '../src/render/text.ts';
 export const FIXTURES_DIR = fileURLToPath(new URL('../test/fixtures/', import.meta.url));
 
 /** zeroErrors returns an error record with every reason at 0, overridden by `counts`. */
-export function zeroErrors(counts: Partial<Record<ProbeFailureReason, number>> = {}): Record<ProbeFailureReason, number> {
+export function zeroErrors(
+  counts: Partial<Record<ProbeFailureReason, number>> = {},
+): Record<ProbeFailureReason, number> {
   const errors = {} as Record<ProbeFailureReason, number>;
   for (const reason of FAILURE_REASONS) errors[reason] = counts[reason] ?? 0;
   return errors;
@@ -93,32 +95,67 @@ export function fixtureTargets(): TargetSnapshot[] {
   const reloaded = 1_700_000_000.75; // a target re-shaped by a reload, before its last probe
   return [
     makeSnapshot(makeTarget({ name: 'mysql', kind: 'mysql' }), {
-      probes: 120, count: 118, sumSeconds: 1.234567,
+      probes: 120,
+      count: 118,
+      sumSeconds: 1.234567,
       bucketCounts: [3, 90, 110, 115, 116, 117, 117, 118, 118, 118, 118],
-      errors: { timeout: 2 }, up: 1, lastProbeMs: t0 + 123, createdSeconds: start,
+      errors: { timeout: 2 },
+      up: 1,
+      lastProbeMs: t0 + 123,
+      createdSeconds: start,
     }),
     makeSnapshot(makeTarget({ name: 'redis-cache', kind: 'redis', labels: { role: 'cache' } }), {
-      probes: 200, count: 199, sumSeconds: 0.0875,
+      probes: 200,
+      count: 199,
+      sumSeconds: 0.0875,
       bucketCounts: [150, 199, 199, 199, 199, 199, 199, 199, 199, 199, 199],
-      errors: { refused: 1 }, up: 1, lastProbeMs: t0 + 250, createdSeconds: start,
+      errors: { refused: 1 },
+      up: 1,
+      lastProbeMs: t0 + 250,
+      createdSeconds: start,
     }),
-    makeSnapshot(makeTarget({ name: 'redis-queue', kind: 'redis', url: 'redis://127.0.0.1:6380/1', labels: { role: 'queue' } }), {
-      probes: 50, errors: { refused: 45, timeout: 5 }, up: 0, lastProbeMs: t0 + 500, createdSeconds: start,
-    }),
+    makeSnapshot(
+      makeTarget({ name: 'redis-queue', kind: 'redis', url: 'redis://127.0.0.1:6380/1', labels: { role: 'queue' } }),
+      {
+        probes: 50,
+        errors: { refused: 45, timeout: 5 },
+        up: 0,
+        lastProbeMs: t0 + 500,
+        createdSeconds: start,
+      },
+    ),
     makeSnapshot(makeTarget({ name: 'storage-local', kind: 'storage' }), {
-      probes: 60, count: 60, sumSeconds: 0.3,
+      probes: 60,
+      count: 60,
+      sumSeconds: 0.3,
       bucketCounts: [0, 12, 40, 55, 58, 60, 60, 60, 60, 60, 60],
-      up: 1, lastProbeMs: t0 + 750, createdSeconds: start,
+      up: 1,
+      lastProbeMs: t0 + 750,
+      createdSeconds: start,
     }),
-    makeSnapshot(makeTarget({ name: 'api', kind: 'http', buckets: [0.005, 0.05, 0.5, 5], labels: { note: FIXTURE_HTTP_NOTE } }), {
-      probes: 10, count: 8, sumSeconds: 0.25, bucketCounts: [1, 6, 8, 8],
-      errors: { status: 2 }, up: 0, lastProbeMs: t0 + 1000, createdSeconds: reloaded,
-    }),
+    makeSnapshot(
+      makeTarget({ name: 'api', kind: 'http', buckets: [0.005, 0.05, 0.5, 5], labels: { note: FIXTURE_HTTP_NOTE } }),
+      {
+        probes: 10,
+        count: 8,
+        sumSeconds: 0.25,
+        bucketCounts: [1, 6, 8, 8],
+        errors: { status: 2 },
+        up: 0,
+        lastProbeMs: t0 + 1000,
+        createdSeconds: reloaded,
+      },
+    ),
     makeSnapshot(makeTarget({ name: 'tcp-never', kind: 'tcp' }), { bucketCounts: [], createdSeconds: start }),
     makeSnapshot(makeTarget({ name: 'synth-1', kind: 'synthetic', labels: { team: 'core' } }), {
-      probes: 1000, count: 990, sumSeconds: 0.1 + 0.2,
+      probes: 1000,
+      count: 990,
+      sumSeconds: 0.1 + 0.2,
       bucketCounts: [400, 980, 985, 987, 988, 989, 989, 990, 990, 990, 990],
-      errors: { other: 10 }, up: 1, lastProbeMs: t0 + 1500, createdSeconds: start,
+      errors: { other: 10 },
+      up: 1,
+      lastProbeMs: t0 + 1500,
+      createdSeconds: start,
     }),
   ];
 }
@@ -161,12 +198,24 @@ export interface GoldenCase {
 
 /** GOLDEN_CASES are the golden files under test/fixtures/, each rendered from fixtureTargets()/fixtureSelfStats(). */
 export const GOLDEN_CASES: readonly GoldenCase[] = [
-  { file: 'probex-text.prom', format: 'text', profile: 'probex',
-    render: () => renderText(buildFamilies(fixtureTargets(), fixtureSelfStats(), 'probex')) },
-  { file: 'probex-openmetrics.prom', format: 'openmetrics', profile: 'probex',
-    render: () => renderOpenMetrics(buildFamilies(fixtureTargets(), fixtureSelfStats(), 'probex')) },
-  { file: 'directus-text.prom', format: 'text', profile: 'directus',
-    render: () => renderText(buildFamilies(fixtureTargets(), fixtureSelfStats(), 'directus')) },
+  {
+    file: 'probex-text.prom',
+    format: 'text',
+    profile: 'probex',
+    render: () => renderText(buildFamilies(fixtureTargets(), fixtureSelfStats(), 'probex')),
+  },
+  {
+    file: 'probex-openmetrics.prom',
+    format: 'openmetrics',
+    profile: 'probex',
+    render: () => renderOpenMetrics(buildFamilies(fixtureTargets(), fixtureSelfStats(), 'probex')),
+  },
+  {
+    file: 'directus-text.prom',
+    format: 'text',
+    profile: 'directus',
+    render: () => renderText(buildFamilies(fixtureTargets(), fixtureSelfStats(), 'directus')),
+  },
 ];
 
 /** ExpositionSample is one parsed sample line. */
@@ -220,7 +269,9 @@ export function parseMetadata(text: string): Map<string, ExpositionMetadata> {
  * (a subset match: `findSamples(s, 'x_bucket', { target: 'redis', le: '0.01' })`).
  */
 export function findSamples(
-  samples: readonly ExpositionSample[], name: string, labels: Readonly<Record<string, string>> = {},
+  samples: readonly ExpositionSample[],
+  name: string,
+  labels: Readonly<Record<string, string>> = {},
 ): ExpositionSample[] {
   const wanted = Object.entries(labels);
   return samples.filter((s) => s.name === name && wanted.every(([k, v]) => s.labels[k] === v));
@@ -228,7 +279,9 @@ export function findSamples(
 
 /** sampleValue returns the value of the one sample matching name and labels; it throws on none or several. */
 export function sampleValue(
-  samples: readonly ExpositionSample[], name: string, labels: Readonly<Record<string, string>> = {},
+  samples: readonly ExpositionSample[],
+  name: string,
+  labels: Readonly<Record<string, string>> = {},
 ): number {
   const found = findSamples(samples, name, labels);
   if (found.length !== 1) {
@@ -241,7 +294,8 @@ function parseSampleLine(line: string, lineNo: number): ExpositionSample {
   let i = 0;
   while (i < line.length && line[i] !== '{' && line[i] !== ' ') i++;
   const name = line.slice(0, i);
-  if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(name)) throw new Error(`line ${lineNo}: bad metric name in ${JSON.stringify(line)}`);
+  if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(name))
+    throw new Error(`line ${lineNo}: bad metric name in ${JSON.stringify(line)}`);
   const labels: Record<string, string> = {};
   if (line[i] === '{') {
     i++;
@@ -254,7 +308,7 @@ function parseSampleLine(line: string, lineNo: number): ExpositionSample {
       while (j < line.length && line[j] !== '"') {
         if (line[j] === '\\') {
           const next = line[j + 1];
-          value += next === 'n' ? '\n' : next ?? '';
+          value += next === 'n' ? '\n' : (next ?? '');
           j += 2;
         } else {
           value += line[j];
@@ -277,9 +331,12 @@ function parseSampleLine(line: string, lineNo: number): ExpositionSample {
 
 function parseNumber(text: string, lineNo: number): number {
   switch (text) {
-    case '+Inf': return Infinity;
-    case '-Inf': return -Infinity;
-    case 'NaN': return NaN;
+    case '+Inf':
+      return Infinity;
+    case '-Inf':
+      return -Infinity;
+    case 'NaN':
+      return NaN;
   }
   if (!/^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/.test(text)) throw new Error(`line ${lineNo}: bad value ${text}`);
   return Number(text);

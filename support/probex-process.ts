@@ -13,10 +13,11 @@ import { startDist } from './start-dist.ts';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const DIST = process.env.PROBEX_ENTRY === 'dist' ? startDist() : undefined;
 /** NODE_ARGS start probex: node's own flags and the entry script, without probex's arguments. */
-export const NODE_ARGS = DIST !== undefined
-  ? [...DIST.nodeFlags, join(ROOT, DIST.entry)] // as `npm run start:dist`
-  // node with tsx's loader (no tsx CLI wrapper in between), so signals reach probex itself.
-  : ['--import', 'tsx', join(ROOT, 'src/main.ts')];
+export const NODE_ARGS =
+  DIST !== undefined
+    ? [...DIST.nodeFlags, join(ROOT, DIST.entry)] // as `npm run start:dist`
+    : // node with tsx's loader (no tsx CLI wrapper in between), so signals reach probex itself.
+      ['--import', 'tsx', join(ROOT, 'src/main.ts')];
 /** NODE_ENV_VARS are the variables `npm run start:dist` sets for node (none under tsx). */
 export const NODE_ENV_VARS = DIST?.env ?? {};
 
@@ -51,12 +52,22 @@ export function writeConfig(yaml: string): string {
 }
 
 /** runProbex runs probex to completion (for --check-config and bad configs). */
-export function runProbex(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [...NODE_ARGS, ...args], { cwd: ROOT, env: { ...process.env, ...NODE_ENV_VARS, ...env } });
+export function runProbex(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [...NODE_ARGS, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...NODE_ENV_VARS, ...env },
+  });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d; });
-  child.stderr.on('data', (d: Buffer) => { stderr += d; });
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d;
+  });
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
 }
 
@@ -64,18 +75,27 @@ export function runProbex(args: string[], env: NodeJS.ProcessEnv = {}): Promise<
  * startProbex starts probex with a YAML config (or the embedded default when yaml is undefined; `extraArgs`
  * are appended, e.g. --directus-env) and resolves once it logs that it listens. Its port comes from that log line.
  */
-export async function startProbex(yaml: string | undefined, env: NodeJS.ProcessEnv = {}, extraArgs: readonly string[] = []): Promise<ProbexProcess> {
+export async function startProbex(
+  yaml: string | undefined,
+  env: NodeJS.ProcessEnv = {},
+  extraArgs: readonly string[] = [],
+): Promise<ProbexProcess> {
   const configPath = yaml === undefined ? undefined : writeConfig(yaml);
   const args = [...NODE_ARGS, ...(configPath === undefined ? [] : ['--config', configPath]), ...extraArgs];
   const child = spawn(process.execPath, args, {
-    cwd: ROOT, env: { ...process.env, ...NODE_ENV_VARS, PROBEX_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: ROOT,
+    env: { ...process.env, ...NODE_ENV_VARS, PROBEX_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
   let stdout = '';
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr += d; });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d;
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })));
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   let buffered = '';
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`probex did not start within 15s; stderr: ${stderr}`)), 15_000);
@@ -104,7 +124,12 @@ export async function startProbex(yaml: string | undefined, env: NodeJS.ProcessE
     });
   });
   return {
-    child, port, url: `http://127.0.0.1:${port}`, logs, configPath, exited,
+    child,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    logs,
+    configPath,
+    exited,
     output: () => ({ stdout, stderr }),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

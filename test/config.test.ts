@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import {
-  autoThreads, DEFAULT_LATENCY_BUCKETS_SECONDS, DEFAULT_PORT, isLoopback, loadConfig, loadConfigFile, readTokenFile, reloadProblems,
+  autoThreads,
+  DEFAULT_LATENCY_BUCKETS_SECONDS,
+  DEFAULT_PORT,
+  isLoopback,
+  loadConfig,
+  loadConfigFile,
+  readTokenFile,
+  reloadProblems,
   TARGETS_PER_AUTO_THREAD,
 } from '../src/config.ts';
 import { ConfigError } from '../src/errors.ts';
@@ -25,8 +32,10 @@ function configError(fn: () => unknown): ConfigError {
 
 test('the embedded default probes local storage, redis, mysql, postgres and probex itself', () => {
   const config = loadConfig();
-  assert.deepEqual(config.targets.map((t) => `${t.name}:${t.kind}`),
-    ['storage-local:storage', 'redis:redis', 'mysql:mysql', 'postgres:postgres', 'probex-self:http']);
+  assert.deepEqual(
+    config.targets.map((t) => `${t.name}:${t.kind}`),
+    ['storage-local:storage', 'redis:redis', 'mysql:mysql', 'postgres:postgres', 'probex-self:http'],
+  );
   assert.equal(config.listen.host, '127.0.0.1');
   assert.equal(config.listen.port, DEFAULT_PORT);
   const self = config.targets[4]!;
@@ -77,7 +86,10 @@ const invalid: Array<[file: string, path: RegExp]> = [
 for (const [file, path] of invalid) {
   test(`${file} is rejected with the failing path`, () => {
     const err = configError(() => loadConfig({ yaml: fixture(file) }));
-    assert.ok(err.issues.some((i) => path.test(i)), `no issue matched ${path}: ${JSON.stringify(err.issues)}`);
+    assert.ok(
+      err.issues.some((i) => path.test(i)),
+      `no issue matched ${path}: ${JSON.stringify(err.issues)}`,
+    );
   });
 }
 
@@ -87,26 +99,47 @@ test('backgroundNice defaults to 0 and takes 0-19 whole steps', () => {
   assert.equal(loadConfig({ yaml: 'backgroundNice: 19' }).backgroundNice, 19);
   for (const bad of ['-1', '20', '2.5', 'high']) {
     const err = configError(() => loadConfig({ yaml: `backgroundNice: ${bad}` }));
-    assert.ok(err.issues.every((i) => i.startsWith('backgroundNice: ')) && err.issues.length === 1, JSON.stringify(err.issues));
+    assert.ok(
+      err.issues.every((i) => i.startsWith('backgroundNice: ')) && err.issues.length === 1,
+      JSON.stringify(err.issues),
+    );
   }
 });
 
 test('every problem is reported at once, not only the first', () => {
-  const err = configError(() => loadConfig({ yaml: 'listen: { port: -1 }\nthreads: 0\ntargets:\n  - { name: a, kind: nope }\n' }));
+  const err = configError(() =>
+    loadConfig({ yaml: 'listen: { port: -1 }\nthreads: 0\ntargets:\n  - { name: a, kind: nope }\n' }),
+  );
   assert.ok(err.issues.length >= 3, JSON.stringify(err.issues));
 });
 
 test('a token value never appears in an error message', () => {
-  const err = configError(() => loadConfig({ yaml: 'auth:\n  tokens:\n    - { token: s3cr3t-value-here, permissions: [nope] }\n' }));
+  const err = configError(() =>
+    loadConfig({ yaml: 'auth:\n  tokens:\n    - { token: s3cr3t-value-here, permissions: [nope] }\n' }),
+  );
   assert.doesNotMatch(err.message, /s3cr3t/);
 });
 
 test('env overrides listen address, tokens, log level, agent id and profile', () => {
-  const config = loadConfig({ yaml: 'listen: { host: 0.0.0.0, port: 1234 }\n',
-    env: { PROBEX_HOST: '127.0.0.2', PROBEX_PORT: '4321', METRICS_TOKENS: ' tok-one-123 ,tok-two-456,', PROBEX_LOG_LEVEL: 'warn',
-      PROBEX_AGENT_ID: 'agent-7', PROBEX_PROFILE: 'directus' } });
+  const config = loadConfig({
+    yaml: 'listen: { host: 0.0.0.0, port: 1234 }\n',
+    env: {
+      PROBEX_HOST: '127.0.0.2',
+      PROBEX_PORT: '4321',
+      METRICS_TOKENS: ' tok-one-123 ,tok-two-456,',
+      PROBEX_LOG_LEVEL: 'warn',
+      PROBEX_AGENT_ID: 'agent-7',
+      PROBEX_PROFILE: 'directus',
+    },
+  });
   assert.deepEqual(config.listen, { host: '127.0.0.2', port: 4321 });
-  assert.deepEqual(config.auth.tokens.map((t) => [t.token, t.permissions]), [['tok-one-123', ['metrics']], ['tok-two-456', ['metrics']]]);
+  assert.deepEqual(
+    config.auth.tokens.map((t) => [t.token, t.permissions]),
+    [
+      ['tok-one-123', ['metrics']],
+      ['tok-two-456', ['metrics']],
+    ],
+  );
   assert.equal(config.log.level, 'warn');
   assert.equal(config.agentId, 'agent-7');
   assert.equal(config.profile, 'directus');
@@ -114,7 +147,10 @@ test('env overrides listen address, tokens, log level, agent id and profile', ()
 
 test('a bad env override is reported with its config path', () => {
   const err = configError(() => loadConfig({ env: { PROBEX_PORT: 'eighty' } }));
-  assert.ok(err.issues.some((i) => i.startsWith('listen.port:')), JSON.stringify(err.issues));
+  assert.ok(
+    err.issues.some((i) => i.startsWith('listen.port:')),
+    JSON.stringify(err.issues),
+  );
 });
 
 test('a missing config file is a ConfigError naming the file', () => {
@@ -157,9 +193,12 @@ function tempFile(name: string, text: string, mode = 0o600): string {
   return path;
 }
 
-test('a YAML error gives file:line:column and js-yaml\'s reason, never the text of the file', () => {
+test("a YAML error gives file:line:column and js-yaml's reason, never the text of the file", () => {
   const cases: Array<[yaml: string, issue: string]> = [
-    [`auth:\n  tokens:\n    - { token: "${SECRET}", permissions: [metrics]\n  oops\n`, 'f.yaml:4:3: not valid YAML: deficient indentation'],
+    [
+      `auth:\n  tokens:\n    - { token: "${SECRET}", permissions: [metrics]\n  oops\n`,
+      'f.yaml:4:3: not valid YAML: deficient indentation',
+    ],
     [`auth:\n  tokens:\n    - token: "${SECRET}\n`, 'f.yaml:4:1: not valid YAML: deficient indentation'],
     [`auth: { tokens: [{ token: *${SECRET} }] }\n`, 'f.yaml:1:28: not valid YAML: unidentified alias "…"'],
     [`auth: { tokens: [{ token: !${SECRET} x }] }\n`, 'f.yaml:1:27: not valid YAML: unknown scalar tag !<…>'],
@@ -174,7 +213,9 @@ test('a YAML error gives file:line:column and js-yaml\'s reason, never the text 
 });
 
 test('no schema message echoes an input value: each gives the key path and the expectation', () => {
-  const err = configError(() => loadConfig({ yaml: `
+  const err = configError(() =>
+    loadConfig({
+      yaml: `
 listen: { host: 7, port: "${SECRET}" }
 publishInterval: "${SECRET}"
 profile: "${SECRET}"
@@ -193,14 +234,21 @@ targets:
   - { name: y, kind: synthetic, distribution: { type: "${SECRET}" }, interval: "${SECRET}" }
   - { name: "${SECRET}", kind: synthetic }
   - { name: "${SECRET}", kind: synthetic }
-` }));
+`,
+    }),
+  );
   assert.ok(err.issues.length >= 16, JSON.stringify(err.issues));
-  assert.ok(err.issues.some((i) => /^targets\[7\]\.name: duplicate target name, the same as targets\[6\]\.name$/.test(i)), JSON.stringify(err.issues));
+  assert.ok(
+    err.issues.some((i) => /^targets\[7\]\.name: duplicate target name, the same as targets\[6\]\.name$/.test(i)),
+    JSON.stringify(err.issues),
+  );
   for (const issue of err.issues) assert.ok(!issue.includes(LEAK), issue);
 });
 
 test('every problem at once: schema issues, checks across fields and the open-listener rule in one list', () => {
-  const err = configError(() => loadConfig({ yaml: `
+  const err = configError(() =>
+    loadConfig({
+      yaml: `
 listen: { host: 0.0.0.0, port: 0 }
 threads: 0
 publishInterval: soon
@@ -210,27 +258,46 @@ targets:
   - { name: b, kind: synthetic, interval: 100ms, timeout: 1s }
   - { name: c, kind: synthetic, interval: 1s, concurrency: 0 }
   - { name: d, kind: synthetic, interval: 50ms, timeout: 60ms }
-` }));
+`,
+    }),
+  );
   const expected = [
-    /^threads: /, /^publishInterval: must be a duration/, /^targets\[0\]\.kind: kind must be one of/,
-    /^targets\[3\]\.concurrency: /, /^targets\[1\]\.name: duplicate target name, the same as targets\[0\]\.name/, /^targets\[1\]\.address: port must be 1-65535/,
-    /^targets\[2\]\.timeout: must not exceed interval/, /^targets\[4\]\.timeout: must not exceed interval/,
+    /^threads: /,
+    /^publishInterval: must be a duration/,
+    /^targets\[0\]\.kind: kind must be one of/,
+    /^targets\[3\]\.concurrency: /,
+    /^targets\[1\]\.name: duplicate target name, the same as targets\[0\]\.name/,
+    /^targets\[1\]\.address: port must be 1-65535/,
+    /^targets\[2\]\.timeout: must not exceed interval/,
+    /^targets\[4\]\.timeout: must not exceed interval/,
     /^auth: probex would listen on 0\.0\.0\.0, not a loopback address, with no token: /,
   ];
-  for (const re of expected) assert.ok(err.issues.some((i) => re.test(i)), `${re} in ${JSON.stringify(err.issues, null, 1)}`);
+  for (const re of expected)
+    assert.ok(
+      err.issues.some((i) => re.test(i)),
+      `${re} in ${JSON.stringify(err.issues, null, 1)}`,
+    );
   assert.equal(err.issues.length, expected.length, JSON.stringify(err.issues, null, 1));
 });
 
 test('every problem at once: the token sources too, each naming its source and position', () => {
-  const tokenFile = tempFile('tokens', `good-file-token-1\n${SECRET.slice(0, 5)}\n${SECRET} nope\n${SECRET} metrics extra\n`);
-  const err = configError(() => loadConfig({ yaml: `
+  const tokenFile = tempFile(
+    'tokens',
+    `good-file-token-1\n${SECRET.slice(0, 5)}\n${SECRET} nope\n${SECRET} metrics extra\n`,
+  );
+  const err = configError(() =>
+    loadConfig({
+      yaml: `
 threads: 0
 auth:
   tokens: [{ token: "${SECRET.slice(0, 6)}" }]
   tokenFile: ${tokenFile}
 targets:
   - { name: b, kind: synthetic, interval: 100ms, timeout: 1s }
-`, env: { METRICS_TOKENS: `fine-env-token-1,,${SECRET.slice(0, 7)}` } }));
+`,
+      env: { METRICS_TOKENS: `fine-env-token-1,,${SECRET.slice(0, 7)}` },
+    }),
+  );
   assert.deepEqual(err.issues.map((i) => i.replace(tokenFile, 'TOKENS')).sort(), [
     'METRICS_TOKENS[2]: tokens must be at least 8 characters',
     'TOKENS:2: tokens must be at least 8 characters',
@@ -250,7 +317,9 @@ test('one token rule for auth.tokens, the token file and METRICS_TOKENS', () => 
     ['has\u0007bell-char', 'tokens must not contain whitespace or control characters'],
   ];
   for (const [token, problem] of bad) {
-    const fromConfig = configError(() => loadConfig({ yaml: `auth: { tokens: [{ token: ${JSON.stringify(token)} }] }\n` }));
+    const fromConfig = configError(() =>
+      loadConfig({ yaml: `auth: { tokens: [{ token: ${JSON.stringify(token)} }] }\n` }),
+    );
     assert.deepEqual(fromConfig.issues, [`auth.tokens[0].token: ${problem}`]);
     const fromEnv = configError(() => loadConfig({ env: { METRICS_TOKENS: `good-env-token,${token}` } }));
     assert.deepEqual(fromEnv.issues, [`METRICS_TOKENS[1]: ${problem}`]);
@@ -260,8 +329,9 @@ test('one token rule for auth.tokens, the token file and METRICS_TOKENS', () => 
   // Whitespace inside a token: the token file splits on it, so config and env refuse it too.
   const spaced = configError(() => loadConfig({ yaml: 'auth: { tokens: [{ token: "two words here" }] }\n' }));
   assert.deepEqual(spaced.issues, ['auth.tokens[0].token: tokens must not contain whitespace or control characters']);
-  assert.deepEqual(configError(() => loadConfig({ env: { METRICS_TOKENS: 'two words here' } })).issues,
-    ['METRICS_TOKENS[0]: tokens must not contain whitespace or control characters']);
+  assert.deepEqual(configError(() => loadConfig({ env: { METRICS_TOKENS: 'two words here' } })).issues, [
+    'METRICS_TOKENS[0]: tokens must not contain whitespace or control characters',
+  ]);
   assert.equal(loadConfig({ env: { METRICS_TOKENS: ` ${'y'.repeat(1024)} , exactly8` } }).auth.tokens.length, 2);
 });
 
@@ -271,7 +341,9 @@ test('an empty or comment-only config file is {}: defaults, no targets, and a wa
     const { config, warnings } = loadConfigFile(path, {});
     assert.equal(config.targets.length, 0, JSON.stringify(text));
     assert.equal(config.listen.port, DEFAULT_PORT);
-    assert.deepEqual(warnings, [`${path} is empty (no settings, only comments or blank lines): probex runs with the defaults and no targets`]);
+    assert.deepEqual(warnings, [
+      `${path} is empty (no settings, only comments or blank lines): probex runs with the defaults and no targets`,
+    ]);
   }
   assert.equal(loadConfigFile(undefined, {}).config.targets.length, 5, 'no file at all runs the embedded default');
   const two = configError(() => loadConfig({ yaml: 'threads: 1\n---\nthreads: 2\n' }));
@@ -282,9 +354,13 @@ test('a config file holding tokens warns when others may read it, naming the fil
   const yaml = `auth: { tokens: [{ token: ${SECRET} }] }\n`;
   const warning = (path: string) => loadConfigFile(path, {}).warnings.filter((w) => w.includes('holds tokens'));
   const loose = tempFile('probex.yaml', yaml, 0o644);
-  assert.deepEqual(warning(loose), [`${loose} holds tokens and is readable by group and others (mode 0644); run chmod 600 ${loose}`]);
+  assert.deepEqual(warning(loose), [
+    `${loose} holds tokens and is readable by group and others (mode 0644); run chmod 600 ${loose}`,
+  ]);
   const group = tempFile('probex.yaml', yaml, 0o640);
-  assert.deepEqual(warning(group), [`${group} holds tokens and is readable by group (mode 0640); run chmod 600 ${group}`]);
+  assert.deepEqual(warning(group), [
+    `${group} holds tokens and is readable by group (mode 0640); run chmod 600 ${group}`,
+  ]);
   for (const mode of [0o600, 0o400]) assert.deepEqual(warning(tempFile('probex.yaml', yaml, mode)), []);
   // No tokens in it (only a token file, or none): its mode is nobody's secret.
   assert.deepEqual(warning(tempFile('probex.yaml', 'threads: 1\n', 0o644)), []);
@@ -294,7 +370,9 @@ test('a config file holding tokens warns when others may read it, naming the fil
 test('a token file warns when others may read it, and when it holds no tokens', () => {
   const file = tempFile('tokens', `${SECRET}\n`, 0o604);
   const config = tempFile('probex.yaml', `auth: { tokenFile: ${file} }\n`);
-  assert.deepEqual(loadConfigFile(config, {}).warnings, [`${file} holds tokens and is readable by others (mode 0604); run chmod 600 ${file}`]);
+  assert.deepEqual(loadConfigFile(config, {}).warnings, [
+    `${file} holds tokens and is readable by others (mode 0604); run chmod 600 ${file}`,
+  ]);
   chmodSync(file, 0o600);
   assert.deepEqual(loadConfigFile(config, {}).warnings, []);
   writeFileSync(file, '# rotated\n');
@@ -310,15 +388,34 @@ test('a group-readable file another user owns is how that user grants probex acc
   chownSync(secretVolume, 65534, 0);
   assert.deepEqual(loadConfigFile(secretVolume, {}).warnings, []);
   chmodSync(secretVolume, 0o444);
-  assert.deepEqual(loadConfigFile(secretVolume, {}).warnings,
-    [`${secretVolume} holds tokens and is readable by others (mode 0444); run chmod o-r ${secretVolume}`]);
+  assert.deepEqual(loadConfigFile(secretVolume, {}).warnings, [
+    `${secretVolume} holds tokens and is readable by others (mode 0444); run chmod o-r ${secretVolume}`,
+  ]);
 });
 
 test('loopback is 127.0.0.0/8, ::1 and localhost; everything else is not', () => {
-  for (const host of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', 'localhost', 'LOCALHOST']) {
+  for (const host of [
+    '127.0.0.1',
+    '127.1.2.3',
+    '::1',
+    '[::1]',
+    '0:0:0:0:0:0:0:1',
+    '::ffff:127.0.0.1',
+    'localhost',
+    'LOCALHOST',
+  ]) {
     assert.equal(isLoopback(host), true, host);
   }
-  for (const host of ['0.0.0.0', '::', '10.0.0.1', '128.0.0.1', '::ffff:10.0.0.1', 'myhost', 'localhost.example.com', '']) {
+  for (const host of [
+    '0.0.0.0',
+    '::',
+    '10.0.0.1',
+    '128.0.0.1',
+    '::ffff:10.0.0.1',
+    'myhost',
+    'localhost.example.com',
+    '',
+  ]) {
     assert.equal(isLoopback(host), false, host);
   }
 });
@@ -326,10 +423,16 @@ test('loopback is 127.0.0.0/8, ::1 and localhost; everything else is not', () =>
 test('a non-loopback listener needs a token or auth.open: true; open cannot be combined with tokens', () => {
   const all = 'listen: { host: 0.0.0.0 }\n';
   const refused = configError(() => loadConfig({ yaml: all }));
-  assert.deepEqual(refused.issues, ['auth: probex would listen on 0.0.0.0, not a loopback address, with no token: set a token'
-    + ' (auth.tokens, auth.tokenFile or PROBEX_TOKEN_FILE, or METRICS_TOKENS), or set auth.open: true to serve every route'
-    + ' to anyone who can reach it']);
-  assert.ok(configError(() => loadConfig({ env: { PROBEX_HOST: '::' } })).issues[0]!.startsWith('auth: probex would listen on ::,'));
+  assert.deepEqual(refused.issues, [
+    'auth: probex would listen on 0.0.0.0, not a loopback address, with no token: set a token' +
+      ' (auth.tokens, auth.tokenFile or PROBEX_TOKEN_FILE, or METRICS_TOKENS), or set auth.open: true to serve every route' +
+      ' to anyone who can reach it',
+  ]);
+  assert.ok(
+    configError(() => loadConfig({ env: { PROBEX_HOST: '::' } })).issues[0]!.startsWith(
+      'auth: probex would listen on ::,',
+    ),
+  );
   assert.equal(loadConfig({ yaml: all, env: { METRICS_TOKENS: 'env-token-123' } }).auth.tokens.length, 1);
   assert.equal(loadConfig({ yaml: `${all}auth: { tokens: [{ token: ${SECRET} }] }\n` }).auth.open, false);
   const file = tempFile('tokens', `${SECRET}\n`);
@@ -348,19 +451,34 @@ test('reloadProblems: a reload never drops every token without auth.open, nor em
   const withTokens = { host: '127.0.0.1', tokens: 2, fileTokens: 1 };
   const open = { host: '127.0.0.1', tokens: 0, fileTokens: 0 };
   const none = loaded('threads: 1\n');
-  assert.match(reloadProblems(withTokens, none).join('\n'), /^auth: the new config has no token and the running one has/);
+  assert.match(
+    reloadProblems(withTokens, none).join('\n'),
+    /^auth: the new config has no token and the running one has/,
+  );
   assert.deepEqual(reloadProblems(open, none), [], 'open stays open');
   assert.deepEqual(reloadProblems(withTokens, loaded('auth: { open: true }\n')), [], 'said so');
-  assert.deepEqual(reloadProblems(withTokens, loaded(`auth: { tokens: [{ token: ${SECRET} }] }\n`)), [], 'still a token');
+  assert.deepEqual(
+    reloadProblems(withTokens, loaded(`auth: { tokens: [{ token: ${SECRET} }] }\n`)),
+    [],
+    'still a token',
+  );
   const file = tempFile('tokens', '');
   const emptied = loaded(`auth: { tokens: [{ token: ${SECRET} }], tokenFile: ${file} }\n`);
-  assert.deepEqual(reloadProblems(withTokens, emptied),
-    [`auth.tokenFile: ${file} holds no tokens now, and the running config has 1 from its token file: the running tokens stay`]);
-  assert.deepEqual(reloadProblems({ ...withTokens, fileTokens: 0 }, emptied), [], 'a token file that never held tokens');
+  assert.deepEqual(reloadProblems(withTokens, emptied), [
+    `auth.tokenFile: ${file} holds no tokens now, and the running config has 1 from its token file: the running tokens stay`,
+  ]);
+  assert.deepEqual(
+    reloadProblems({ ...withTokens, fileTokens: 0 }, emptied),
+    [],
+    'a token file that never held tokens',
+  );
   // The listen address is the running one: a new listen.host does not move it.
   const wide = { host: '0.0.0.0', tokens: 0, fileTokens: 0 };
   const loopbackOpen = loaded('listen: { host: 127.0.0.1 }\n');
-  assert.match(reloadProblems(wide, loopbackOpen).join('\n'), /^auth: probex listens on 0\.0\.0\.0, not a loopback address .* set auth\.open: true/);
+  assert.match(
+    reloadProblems(wide, loopbackOpen).join('\n'),
+    /^auth: probex listens on 0\.0\.0\.0, not a loopback address .* set auth\.open: true/,
+  );
   assert.deepEqual(reloadProblems(wide, loaded('auth: { open: true }\n')), []);
   assert.deepEqual(reloadProblems(wide, loaded('threads: 1\n', { METRICS_TOKENS: 'env-token-123' })), []);
 });
@@ -368,32 +486,62 @@ test('reloadProblems: a reload never drops every token without auth.open, nor em
 test('postgres, sqlite and redis setdel targets load with their defaults', () => {
   const config = loadConfig({ yaml: fixture('valid-all-kinds.yaml') });
   const byName = new Map(config.targets.map((t) => [t.name, t]));
-  assert.deepEqual(byName.get('pg'), { name: 'pg', kind: 'postgres', intervalMs: 1000, timeoutMs: 1000, concurrency: 1,
-    labels: {}, buckets: DEFAULT_LATENCY_BUCKETS_SECONDS, url: 'postgres://postgres@127.0.0.1:5432/test', query: 'SELECT 1',
-    tls: { rejectUnauthorized: true }, directusClient: 'postgres' });
+  assert.deepEqual(byName.get('pg'), {
+    name: 'pg',
+    kind: 'postgres',
+    intervalMs: 1000,
+    timeoutMs: 1000,
+    concurrency: 1,
+    labels: {},
+    buckets: DEFAULT_LATENCY_BUCKETS_SECONDS,
+    url: 'postgres://postgres@127.0.0.1:5432/test',
+    query: 'SELECT 1',
+    tls: { rejectUnauthorized: true },
+    directusClient: 'postgres',
+  });
   const lite = byName.get('lite');
-  assert.deepEqual(lite?.kind === 'sqlite' && [lite.path, lite.query], ['/var/lib/app/app.db', 'SELECT count(*) FROM jobs']);
+  assert.deepEqual(lite?.kind === 'sqlite' && [lite.path, lite.query], [
+    '/var/lib/app/app.db',
+    'SELECT count(*) FROM jobs',
+  ]);
   const setdel = byName.get('cache-setdel');
   assert.deepEqual(setdel?.kind === 'redis' && [setdel.command, setdel.directusServices], ['setdel', ['cache']]);
   const ping = byName.get('cache');
-  assert.deepEqual(ping?.kind === 'redis' && [ping.command, ping.directusServices], [undefined, undefined], 'PING and both services by default');
+  assert.deepEqual(
+    ping?.kind === 'redis' && [ping.command, ping.directusServices],
+    [undefined, undefined],
+    'PING and both services by default',
+  );
 });
 
 test('the directus name prefix defaults to directus_ and METRICS_NAME_PREFIX overrides it', () => {
   assert.equal(loadConfig().directus.namePrefix, 'directus_');
   assert.equal(loadConfig({ yaml: 'directus: { namePrefix: app_ }' }).directus.namePrefix, 'app_');
-  assert.equal(loadConfig({ yaml: 'directus: { namePrefix: app_ }', env: { METRICS_NAME_PREFIX: 'cms_' } }).directus.namePrefix, 'cms_');
+  assert.equal(
+    loadConfig({ yaml: 'directus: { namePrefix: app_ }', env: { METRICS_NAME_PREFIX: 'cms_' } }).directus.namePrefix,
+    'cms_',
+  );
   assert.equal(loadConfig({ env: { METRICS_NAME_PREFIX: '' } }).directus.namePrefix, '');
   const err = configError(() => loadConfig({ env: { METRICS_NAME_PREFIX: 'bad-prefix' } }));
-  assert.ok(err.issues.some((i) => i.startsWith('directus.namePrefix: ')), JSON.stringify(err.issues));
+  assert.ok(
+    err.issues.some((i) => i.startsWith('directus.namePrefix: ')),
+    JSON.stringify(err.issues),
+  );
 });
 
 test('nativeHistograms defaults to schema 3 and takes each option the native histogram accepts', () => {
   assert.deepEqual(loadConfig({ yaml: 'targets: []' }).nativeHistograms, NATIVE_DEFAULTS);
-  const set = loadConfig({ yaml: 'nativeHistograms: { schema: -2, zeroThreshold: 0.0001, maxBuckets: 40 }\ntargets: []' });
+  const set = loadConfig({
+    yaml: 'nativeHistograms: { schema: -2, zeroThreshold: 0.0001, maxBuckets: 40 }\ntargets: []',
+  });
   assert.deepEqual(set.nativeHistograms, { schema: -2, zeroThreshold: 0.0001, maxBuckets: 40 });
-  const err = configError(() => loadConfig({ yaml: 'nativeHistograms: { zeroThreshold: -1, maxBuckets: 1.5 }\ntargets: []' }));
-  assert.ok(err.issues.some((i) => i.startsWith('nativeHistograms.zeroThreshold: must be a finite number >= 0')), JSON.stringify(err.issues));
+  const err = configError(() =>
+    loadConfig({ yaml: 'nativeHistograms: { zeroThreshold: -1, maxBuckets: 1.5 }\ntargets: []' }),
+  );
+  assert.ok(
+    err.issues.some((i) => i.startsWith('nativeHistograms.zeroThreshold: must be a finite number >= 0')),
+    JSON.stringify(err.issues),
+  );
 });
 
 test('threads: auto is the default: one probe worker per TARGETS_PER_AUTO_THREAD targets, at most one per core', () => {
@@ -407,10 +555,15 @@ test('threads: auto is the default: one probe worker per TARGETS_PER_AUTO_THREAD
   assert.equal(loadConfig({ yaml: 'targets: []\n' }).threads, 1);
   assert.equal(loadConfig({ yaml: 'threads: auto\ntargets: []\n' }).threads, 1);
   assert.equal(loadConfig({ yaml: 'threads: 3\ntargets: []\n' }).threads, 3);
-  const targets = Array.from({ length: TARGETS_PER_AUTO_THREAD + 1 }, (_, i) => `  - { name: s${i}, kind: synthetic }`).join('\n');
+  const targets = Array.from(
+    { length: TARGETS_PER_AUTO_THREAD + 1 },
+    (_, i) => `  - { name: s${i}, kind: synthetic }`,
+  ).join('\n');
   assert.equal(loadConfig({ yaml: `targets:\n${targets}\n` }).threads, autoThreads(TARGETS_PER_AUTO_THREAD + 1));
 });
 
 test('threads that is neither auto nor a number says what it may be', () => {
-  assert.deepEqual(configError(() => loadConfig({ yaml: 'threads: two\n' })).issues, ['threads: must be auto or an integer from 1 to 64']);
+  assert.deepEqual(configError(() => loadConfig({ yaml: 'threads: two\n' })).issues, [
+    'threads: must be auto or an integer from 1 to 64',
+  ]);
 });

@@ -61,8 +61,15 @@ describe('documents', () => {
 
   it('docs/ exists and holds the documents README links to', () => {
     const names = documents().map((f) => relative(ROOT, f));
-    for (const name of ['docs/design.md', 'docs/benchmarks.md', 'docs/tuning.md', 'docs/decisions.md', 'docs/json-api.md',
-      'docs/metrics.md', 'docs/native-histograms.md']) {
+    for (const name of [
+      'docs/design.md',
+      'docs/benchmarks.md',
+      'docs/tuning.md',
+      'docs/decisions.md',
+      'docs/json-api.md',
+      'docs/metrics.md',
+      'docs/native-histograms.md',
+    ]) {
       assert.ok(names.includes(name), `${name} is missing`);
     }
   });
@@ -70,9 +77,12 @@ describe('documents', () => {
   it('no document speaks of sessions or issue numbers', () => {
     const hits: string[] = [];
     for (const file of documents()) {
-      readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
-        for (const phrase of FORBIDDEN_PHRASES) if (phrase.test(line)) hits.push(`${relative(ROOT, file)}:${i + 1}: ${line.trim()}`);
-      });
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          for (const phrase of FORBIDDEN_PHRASES)
+            if (phrase.test(line)) hits.push(`${relative(ROOT, file)}:${i + 1}: ${line.trim()}`);
+        });
     }
     assert.deepEqual(hits, []);
   });

@@ -9,12 +9,21 @@ import { RateLimitedLog } from '../src/log.ts';
 
 const WINDOW_MS = 60_000;
 
-interface Line { level: number; msg: string; target?: string; suppressed?: number; reason?: string }
+interface Line {
+  level: number;
+  msg: string;
+  target?: string;
+  suppressed?: number;
+  reason?: string;
+}
 
 /** capture returns a RateLimitedLog over a real pino logger and the lines it wrote, parsed. */
 function capture(everyMs = WINDOW_MS): { limited: RateLimitedLog; lines: Line[] } {
   const lines: Line[] = [];
-  const logger = pino({ level: 'info', base: null, timestamp: false }, { write: (s: string) => void lines.push(JSON.parse(s) as Line) });
+  const logger = pino(
+    { level: 'info', base: null, timestamp: false },
+    { write: (s: string) => void lines.push(JSON.parse(s) as Line) },
+  );
   return { limited: new RateLimitedLog(logger, everyMs), lines };
 }
 
@@ -26,7 +35,9 @@ const ok = (limited: RateLimitedLog, key: string, nowMs: number): void =>
 test('the first failure of a key is logged at once as a warning with its fields and nothing suppressed', () => {
   const { limited, lines } = capture();
   fail(limited, 'redis', 1_000);
-  assert.deepEqual(lines, [{ level: 40, target: 'redis', reason: 'refused', suppressed: 0, msg: 'probe failed: refused' }]);
+  assert.deepEqual(lines, [
+    { level: 40, target: 'redis', reason: 'refused', suppressed: 0, msg: 'probe failed: refused' },
+  ]);
 });
 
 test('repeated failures inside the window are held back, and the next line after it reports how many', () => {
@@ -42,7 +53,11 @@ test('repeated failures inside the window are held back, and the next line after
   assert.equal(lines[1]!.level, 40);
   fail(limited, 'redis', WINDOW_MS + 1);
   fail(limited, 'redis', 2 * WINDOW_MS);
-  assert.deepEqual(lines.map((l) => l.suppressed), [0, 1200, 1], 'the count restarts after each logged line');
+  assert.deepEqual(
+    lines.map((l) => l.suppressed),
+    [0, 1200, 1],
+    'the count restarts after each logged line',
+  );
 });
 
 test('recovery is logged once, at info, with the failures held back since the last line', () => {
@@ -70,7 +85,10 @@ test('keys are limited independently', () => {
   fail(limited, 'b', 10);
   fail(limited, 'a', 20);
   fail(limited, 'b', 30);
-  assert.deepEqual(lines.map((l) => l.target), ['a', 'b']);
+  assert.deepEqual(
+    lines.map((l) => l.target),
+    ['a', 'b'],
+  );
 });
 
 test('retain() forgets removed keys: a re-added key starts afresh, a kept key stays limited', () => {
@@ -82,11 +100,14 @@ test('retain() forgets removed keys: a re-added key starts afresh, a kept key st
   ok(limited, 'removed', 20); // forgotten: no failure on record, so no recovery line either
   fail(limited, 'kept', 30);
   fail(limited, 'removed', 40);
-  assert.deepEqual(lines.map((l) => [l.target, l.msg, l.suppressed]), [
-    ['kept', 'probe failed: refused', 0],
-    ['removed', 'probe failed: refused', 0],
-    ['removed', 'probe failed: refused', 0], // logged at once inside the old window, count not carried over
-  ]);
+  assert.deepEqual(
+    lines.map((l) => [l.target, l.msg, l.suppressed]),
+    [
+      ['kept', 'probe failed: refused', 0],
+      ['removed', 'probe failed: refused', 0],
+      ['removed', 'probe failed: refused', 0], // logged at once inside the old window, count not carried over
+    ],
+  );
 });
 
 test('a flapping key writes at most burst + 1 lines per window, and the held-back failures reach the next line', () => {
@@ -108,16 +129,26 @@ test('a flapping key writes at most burst + 1 lines per window, and the held-bac
   }
   // Two outages logged as they start and end (the burst of 4), then one line saying the key flaps.
   assert.deepEqual(perWindow, [5, 5, 5]);
-  assert.deepEqual(lines.slice(0, 5).map((l) => [l.level, l.msg.split(':')[0]]), [
-    [40, 'probe failed'], [30, 'probe recovered'], [40, 'probe failed'], [30, 'probe recovered'], [40, 'probe flapping'],
-  ]);
+  assert.deepEqual(
+    lines.slice(0, 5).map((l) => [l.level, l.msg.split(':')[0]]),
+    [
+      [40, 'probe failed'],
+      [30, 'probe recovered'],
+      [40, 'probe failed'],
+      [30, 'probe recovered'],
+      [40, 'probe flapping'],
+    ],
+  );
   // Every failure is a line of its own or counted in a later line; only those after the last line are still held.
   const warned = lines.filter((l) => l.msg.startsWith('probe failed')).length;
   const accounted = warned + lines.reduce((n, l) => n + (l.suppressed ?? 0), 0);
-  assert.ok(accounted <= failures && accounted >= failures - WINDOW_MS / 100, `${accounted} of ${failures} failures accounted for`);
+  assert.ok(
+    accounted <= failures && accounted >= failures - WINDOW_MS / 100,
+    `${accounted} of ${failures} failures accounted for`,
+  );
 });
 
-test('once its window has passed, a flapping key\'s next line tells the state it is in', () => {
+test("once its window has passed, a flapping key's next line tells the state it is in", () => {
   const { limited, lines } = capture();
   for (let t = 0; t < 1_000; t += 100) {
     fail(limited, 'k', t);
@@ -127,9 +158,15 @@ test('once its window has passed, a flapping key\'s next line tells the state it
   ok(limited, 'k', WINDOW_MS - 1); // still inside the window: held
   assert.equal(lines.length, 5);
   ok(limited, 'k', WINDOW_MS);
-  assert.deepEqual(lines.slice(5).map((l) => [l.level, l.msg, l.suppressed]), [[30, 'probe recovered', 8]]);
+  assert.deepEqual(
+    lines.slice(5).map((l) => [l.level, l.msg, l.suppressed]),
+    [[30, 'probe recovered', 8]],
+  );
   fail(limited, 'k', WINDOW_MS + 10);
-  assert.deepEqual(lines.slice(6).map((l) => [l.level, l.msg, l.suppressed]), [[40, 'probe failed: refused', 0]]);
+  assert.deepEqual(
+    lines.slice(6).map((l) => [l.level, l.msg, l.suppressed]),
+    [[40, 'probe failed: refused', 0]],
+  );
 });
 
 test('a new outage right after a recovery is logged at once, and so is its recovery', () => {
@@ -141,12 +178,15 @@ test('a new outage right after a recovery is logged at once, and so is its recov
   fail(limited, 'redis', 15_000); // a second 10 s outage, 5 s after the first ended
   for (let t = 15_050; t < 25_000; t += 50) fail(limited, 'redis', t);
   ok(limited, 'redis', 25_000);
-  assert.deepEqual(lines.map((l) => [l.level, l.msg, l.suppressed]), [
-    [40, 'probe failed: refused', 0],
-    [30, 'probe recovered', 199],
-    [40, 'probe failed: refused', 0],
-    [30, 'probe recovered', 199],
-  ]);
+  assert.deepEqual(
+    lines.map((l) => [l.level, l.msg, l.suppressed]),
+    [
+      [40, 'probe failed: refused', 0],
+      [30, 'probe recovered', 199],
+      [40, 'probe failed: refused', 0],
+      [30, 'probe recovered', 199],
+    ],
+  );
 });
 
 test('a failure with a new reason is logged at once; going back to the old reason is a change too', () => {
@@ -156,7 +196,14 @@ test('a failure with a new reason is logged at once; going back to the old reaso
   fail(limited, 'db', 200, 'timeout');
   fail(limited, 'db', 300, 'timeout');
   fail(limited, 'db', 400, 'refused');
-  assert.deepEqual(lines.map((l) => [l.reason, l.suppressed]), [['refused', 0], ['timeout', 1], ['refused', 1]]);
+  assert.deepEqual(
+    lines.map((l) => [l.reason, l.suppressed]),
+    [
+      ['refused', 0],
+      ['timeout', 1],
+      ['refused', 1],
+    ],
+  );
 });
 
 test('a failure after a recovery is logged at once when the key wrote no line within the window', () => {
@@ -164,6 +211,12 @@ test('a failure after a recovery is logged at once when the key wrote no line wi
   fail(limited, 'redis', 0);
   ok(limited, 'redis', 100);
   fail(limited, 'redis', 100 + WINDOW_MS);
-  assert.deepEqual(lines.map((l) => [l.level, l.suppressed]), [[40, 0], [30, 0], [40, 0]]);
+  assert.deepEqual(
+    lines.map((l) => [l.level, l.suppressed]),
+    [
+      [40, 0],
+      [30, 0],
+      [40, 0],
+    ],
+  );
 });
-

@@ -27,8 +27,11 @@ const PUBLISH_INTERVAL_MS = 100;
 /** config loads n synthetic targets named s0.. through the real loader. */
 function config(n: number, publishIntervalMs = PUBLISH_INTERVAL_MS): Config {
   const targets = Array.from({ length: n }, (_, i) => `  - { name: s${i}, kind: synthetic, interval: 1s }`).join('\n');
-  return loadConfig({ yaml: `publishInterval: ${publishIntervalMs}ms\nagentId: test\nsnapshotBytes: ${MIN_SNAPSHOT_BYTES}\n` +
-    `log: { level: silent }\ntargets:\n${targets}\n` });
+  return loadConfig({
+    yaml:
+      `publishInterval: ${publishIntervalMs}ms\nagentId: test\nsnapshotBytes: ${MIN_SNAPSHOT_BYTES}\n` +
+      `log: { level: silent }\ntargets:\n${targets}\n`,
+  });
 }
 
 /** runs is one successful 2 ms run per target, as a worker reports a batch. */
@@ -59,7 +62,11 @@ function setup(initial: Config, maxSlotBytes?: number, statfs?: StatFs): Setup {
   const reader = new SnapshotReader(buffer);
   const handedOver: SharedArrayBuffer[] = [];
   const publisher = new Publisher({
-    config: initial, buffer, version: 'test', startTimeSeconds: 1, log: createLogger('silent', 'test'),
+    config: initial,
+    buffer,
+    version: 'test',
+    startTimeSeconds: 1,
+    log: createLogger('silent', 'test'),
     handOver: (b) => {
       handedOver.push(b);
       reader.attach(b);
@@ -71,7 +78,8 @@ function setup(initial: Config, maxSlotBytes?: number, statfs?: StatFs): Setup {
 }
 
 const text = (reader: SnapshotReader): string => Buffer.from(reader.get('text')!).toString('utf8');
-const probed = (body: string): string[] => findSamples(parseExposition(body), 'probex_probes_total').map((s) => s.labels.target!);
+const probed = (body: string): string[] =>
+  findSamples(parseExposition(body), 'probex_probes_total').map((s) => s.labels.target!);
 
 test('a snapshot that outgrows its buffer moves to a larger one, with every target and the next generation', async () => {
   const small = config(2);
@@ -106,7 +114,7 @@ test('a snapshot that outgrows its buffer moves to a larger one, with every targ
   assert.equal(reader.unready(), undefined);
 });
 
-test('a publish that cannot complete publishes the self-metrics with the failure and the data\'s age, and goes stale', async () => {
+test("a publish that cannot complete publishes the self-metrics with the failure and the data's age, and goes stale", async () => {
   const small = config(2);
   // Slots may not grow past the first buffer: 300 targets cannot be published completely.
   const { publisher, reader, handedOver } = setup(small, MIN_SNAPSHOT_BYTES);
@@ -147,7 +155,10 @@ test('a publish that cannot complete publishes the self-metrics with the failure
   // /readyz: ready until the complete data is 3 publish intervals old, by the front end's own clock.
   const staleAfterNs = BigInt(STALE_AFTER_INTERVALS * PUBLISH_INTERVAL_MS) * 1_000_000n;
   assert.equal(reader.unready(completeAt), undefined);
-  assert.match(reader.unready(completeAt + staleAfterNs + 1_000_000n) ?? '', /^snapshot is stale: its data is 0\.3\ds old, more than the 0\.3s/);
+  assert.match(
+    reader.unready(completeAt + staleAfterNs + 1_000_000n) ?? '',
+    /^snapshot is stale: its data is 0\.3\ds old, more than the 0\.3s/,
+  );
 
   // Back to a config that fits: complete again, fresh again.
   publisher.configure(small);
@@ -171,7 +182,7 @@ test('when the first publish already fails, the self-metrics are served and /rea
   assert.equal(reader.unready(), 'no complete snapshot published yet: the publisher is failing');
 });
 
-test('the status page and every target\'s HDR exports are in the snapshot, and carried ones survive a move to a larger buffer', async () => {
+test("the status page and every target's HDR exports are in the snapshot, and carried ones survive a move to a larger buffer", async () => {
   // A long publish interval gives the exports a budget (5% of it) that covers every target on this loaded machine.
   const cfg = config(40, 60_000);
   const { publisher, reader, handedOver } = setup(cfg);
@@ -184,8 +195,18 @@ test('the status page and every target\'s HDR exports are in the snapshot, and c
     assert.match(Buffer.from(reader.get(`hgrm:${t.name}`)!).toString('ascii'), /Total count {4}= {12}1\]/, t.name);
   }
   // Only s0 changes, and its next publish no longer fits: the other 39 exports are carried into the new buffer.
-  const one: ProbeResults = { names: ['s0'], result: { ...runs(cfg).result, target: Uint32Array.of(0), latencyUs: Float64Array.of(3000),
-    reason: Uint8Array.of(kOk), endedAtMs: Float64Array.of(Date.now()), app: [null], failure: [null] } };
+  const one: ProbeResults = {
+    names: ['s0'],
+    result: {
+      ...runs(cfg).result,
+      target: Uint32Array.of(0),
+      latencyUs: Float64Array.of(3000),
+      reason: Uint8Array.of(kOk),
+      endedAtMs: Float64Array.of(Date.now()),
+      app: [null],
+      failure: [null],
+    },
+  };
   publisher.record(one);
   const filler = config(40 + 400, 60_000); // many more targets in the status page and JSON: the snapshot must grow
   publisher.configure(filler);
@@ -194,7 +215,11 @@ test('the status page and every target\'s HDR exports are in the snapshot, and c
   assert.ok(handedOver.length > before, 'the snapshot moved to a larger buffer');
   assert.match(Buffer.from(reader.get('hgrm:s0')!).toString('ascii'), /Total count {4}= {12}2\]/);
   for (const t of cfg.targets.slice(1)) {
-    assert.match(Buffer.from(reader.get(`hgrm:${t.name}`)!).toString('ascii'), /Total count {4}= {12}1\]/, `${t.name} carried`);
+    assert.match(
+      Buffer.from(reader.get(`hgrm:${t.name}`)!).toString('ascii'),
+      /Total count {4}= {12}1\]/,
+      `${t.name} carried`,
+    );
   }
 });
 
@@ -239,8 +264,10 @@ interface DecodedMetric {
 function nativeOf(reader: SnapshotReader): DecodedHistogram {
   const reader2 = protobuf.Reader.create(reader.get('pb')!);
   while (reader2.pos < reader2.len) {
-    const family = MetricFamilyMessage.toObject(MetricFamilyMessage.decodeDelimited(reader2), { longs: Number }) as
-      { name: string; metric: DecodedMetric[] };
+    const family = MetricFamilyMessage.toObject(MetricFamilyMessage.decodeDelimited(reader2), { longs: Number }) as {
+      name: string;
+      metric: DecodedMetric[];
+    };
     if (family.name !== 'probex_probe_duration_seconds') continue;
     const s0 = family.metric.find((m) => m.label.some((l) => l.name === 'target' && l.value === 's0'));
     if (s0 !== undefined) return s0.histogram;
@@ -249,8 +276,11 @@ function nativeOf(reader: SnapshotReader): DecodedHistogram {
 }
 
 test('the protobuf body and its gzip are published with the configured native schema; a schema change on reload starts over', async () => {
-  const first = loadConfig({ yaml: `agentId: test\nlog: { level: silent }\nnativeHistograms: { schema: 2 }\n`
-    + 'targets:\n  - { name: s0, kind: synthetic, interval: 1s }\n' });
+  const first = loadConfig({
+    yaml:
+      `agentId: test\nlog: { level: silent }\nnativeHistograms: { schema: 2 }\n` +
+      'targets:\n  - { name: s0, kind: synthetic, interval: 1s }\n',
+  });
   const { publisher, reader } = setup(first);
   publisher.record(runs(first));
   publisher.record(runs(first));
@@ -270,9 +300,14 @@ test('the protobuf body and its gzip are published with the configured native sc
   assert.deepEqual(same.createdTimestamp, before.createdTimestamp);
 
   // A new schema: the histogram starts from zero with a new created timestamp.
-  await waitFor('the clock to move past the first created timestamp', async () => (Date.now() > createdMs(before) ? true : undefined));
-  const second = loadConfig({ yaml: `agentId: test\nlog: { level: silent }\nnativeHistograms: { schema: 5 }\n`
-    + 'targets:\n  - { name: s0, kind: synthetic, interval: 1s }\n' });
+  await waitFor('the clock to move past the first created timestamp', async () =>
+    Date.now() > createdMs(before) ? true : undefined,
+  );
+  const second = loadConfig({
+    yaml:
+      `agentId: test\nlog: { level: silent }\nnativeHistograms: { schema: 5 }\n` +
+      'targets:\n  - { name: s0, kind: synthetic, interval: 1s }\n',
+  });
   publisher.configure(second);
   publisher.record(runs(second));
   await publisher.publish();
@@ -285,12 +320,18 @@ test('the protobuf body and its gzip are published with the configured native sc
 function createdMs(histogram: DecodedHistogram): number {
   return histogram.createdTimestamp.seconds * 1000 + histogram.createdTimestamp.nanos / 1e6;
 }
-test('the scheduler thread\'s pool stats and the main thread\'s stats each reach the self-metrics on their own', async () => {
+test("the scheduler thread's pool stats and the main thread's stats each reach the self-metrics on their own", async () => {
   const cfg = config(1);
   const { publisher, reader } = setup(cfg);
   publisher.setSchedulerStats({ threads: 3, utilization: 0.5, queueSize: 2, probesSkippedTotal: 7 });
-  publisher.setMainStats({ scrapesTotal: 11, apiRequestsTotal: 0, eventLoopDelay: { p50: 0, p99: 0, max: 0 },
-    configReloadsTotal: 4, configReloadFailuresTotal: 1, configLastReloadSuccessful: 0 });
+  publisher.setMainStats({
+    scrapesTotal: 11,
+    apiRequestsTotal: 0,
+    eventLoopDelay: { p50: 0, p99: 0, max: 0 },
+    configReloadsTotal: 4,
+    configReloadFailuresTotal: 1,
+    configLastReloadSuccessful: 0,
+  });
   await publisher.publish();
   const samples = parseExposition(text(reader));
   assert.equal(sampleValue(samples, 'probex_pool_threads'), 3);
@@ -303,8 +344,11 @@ test('the scheduler thread\'s pool stats and the main thread\'s stats each reach
 test('a storage path whose statfs never answers does not stop publishing; its node datapoint turns stale', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'probex-pub-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  const cfg = loadConfig({ yaml: `publishInterval: ${PUBLISH_INTERVAL_MS}ms\nagentId: test\nlog: { level: silent }\n` +
-    `targets:\n  - { name: files, kind: storage, path: ${JSON.stringify(dir)} }\n` });
+  const cfg = loadConfig({
+    yaml:
+      `publishInterval: ${PUBLISH_INTERVAL_MS}ms\nagentId: test\nlog: { level: silent }\n` +
+      `targets:\n  - { name: files, kind: storage, path: ${JSON.stringify(dir)} }\n`,
+  });
   let hang = false;
   const calls: string[] = [];
   const statfs: StatFs = (path) => {
@@ -313,7 +357,9 @@ test('a storage path whose statfs never answers does not stop publishing; its no
   };
   const { publisher, reader } = setup(cfg, undefined, statfs);
   const stale = (): number | undefined => {
-    const node = JSON.parse(Buffer.from(reader.get('json:node')!).toString('utf8')) as { datapoints: Array<{ name: string; value: number }> };
+    const node = JSON.parse(Buffer.from(reader.get('json:node')!).toString('utf8')) as {
+      datapoints: Array<{ name: string; value: number }>;
+    };
     return node.datapoints.find((d) => d.name === 'filesystem.capacity.stale')?.value;
   };
   await publisher.publish();

@@ -3,7 +3,10 @@ import { test } from 'node:test';
 import { isSecretParam, redactUrl, secretScrubber, urlSecrets } from '../src/redact.ts';
 
 test('redactUrl replaces the whole userinfo, user included, and keeps the rest byte for byte', () => {
-  assert.equal(redactUrl('http://user:hunter2secret@127.0.0.1:8080/x?db=0#top'), 'http://***@127.0.0.1:8080/x?db=0#top');
+  assert.equal(
+    redactUrl('http://user:hunter2secret@127.0.0.1:8080/x?db=0#top'),
+    'http://***@127.0.0.1:8080/x?db=0#top',
+  );
   assert.equal(redactUrl('mysql://root:secret@db:3306/app'), 'mysql://***@db:3306/app');
   assert.equal(redactUrl('redis://:secret@cache:6379/0'), 'redis://***@cache:6379/0');
   // A key as user name with an empty password (Stripe), or a token as user name (GitHub).
@@ -14,17 +17,27 @@ test('redactUrl replaces the whole userinfo, user included, and keeps the rest b
 });
 
 test('redactUrl leaves a URL without secrets as it is', () => {
-  for (const url of ['http://127.0.0.1:9469/healthz', 'mysql://db:3306/app', 'http://h/?a=1&b=2', 'http://h/p@th', 'not a url']) {
+  for (const url of [
+    'http://127.0.0.1:9469/healthz',
+    'mysql://db:3306/app',
+    'http://h/?a=1&b=2',
+    'http://h/p@th',
+    'not a url',
+  ]) {
     assert.equal(redactUrl(url), url);
   }
 });
 
 test('redactUrl hides the values of secret query parameters, whatever their case, and keeps their names', () => {
   assert.equal(redactUrl('http://h/x?token=abcsecret&db=0'), 'http://h/x?token=***&db=0');
-  assert.equal(redactUrl('http://h/?Password=a&PWD=b&passwd=c&api_key=d&API-KEY=e&access_token=f&auth=g&secret=h&key=i'),
-    'http://h/?Password=***&PWD=***&passwd=***&api_key=***&API-KEY=***&access_token=***&auth=***&secret=***&key=***');
-  assert.equal(redactUrl('https://s3/b/o?X-Amz-Signature=abc&client_secret=def&refresh_token=ghi'),
-    'https://s3/b/o?X-Amz-Signature=***&client_secret=***&refresh_token=***');
+  assert.equal(
+    redactUrl('http://h/?Password=a&PWD=b&passwd=c&api_key=d&API-KEY=e&access_token=f&auth=g&secret=h&key=i'),
+    'http://h/?Password=***&PWD=***&passwd=***&api_key=***&API-KEY=***&access_token=***&auth=***&secret=***&key=***',
+  );
+  assert.equal(
+    redactUrl('https://s3/b/o?X-Amz-Signature=abc&client_secret=def&refresh_token=ghi'),
+    'https://s3/b/o?X-Amz-Signature=***&client_secret=***&refresh_token=***',
+  );
   // The fragment is not the query; a `?` inside it is left alone.
   assert.equal(redactUrl('http://h/?token=a#frag?token=b'), 'http://h/?token=***#frag?token=b');
   // Percent-encoded names are decoded before they are judged.
@@ -32,18 +45,34 @@ test('redactUrl hides the values of secret query parameters, whatever their case
 });
 
 test('isSecretParam judges names by their ending, lowercased and without - and _', () => {
-  for (const name of ['password', 'PASSWORD', 'db_password', 'pwd', 'token', 'x-auth-token', 'apiKey', 'api_key', 'secret', 'sig']) {
+  for (const name of [
+    'password',
+    'PASSWORD',
+    'db_password',
+    'pwd',
+    'token',
+    'x-auth-token',
+    'apiKey',
+    'api_key',
+    'secret',
+    'sig',
+  ]) {
     assert.equal(isSecretParam(name), true, name);
   }
-  for (const name of ['db', 'timeout', 'ssl', 'charset', 'user', 'database']) assert.equal(isSecretParam(name), false, name);
+  for (const name of ['db', 'timeout', 'ssl', 'charset', 'user', 'database'])
+    assert.equal(isSecretParam(name), false, name);
 });
 
 test('urlSecrets lists the password, secret values and the URL itself in raw and decoded forms, longest first', () => {
   const secrets = urlSecrets('http://user:p%40ss@h/x?token=a%2Bb&db=0');
-  for (const s of ['p%40ss', 'p@ss', 'a%2Bb', 'a+b', 'http://user:p%40ss@h/x?token=a%2Bb&db=0']) assert.ok(secrets.includes(s), s);
+  for (const s of ['p%40ss', 'p@ss', 'a%2Bb', 'a+b', 'http://user:p%40ss@h/x?token=a%2Bb&db=0'])
+    assert.ok(secrets.includes(s), s);
   assert.ok(!secrets.includes('user'), 'a user name next to a password is not a secret');
   assert.ok(!secrets.includes('0'));
-  assert.deepEqual(secrets, [...secrets].sort((a, b) => b.length - a.length));
+  assert.deepEqual(
+    secrets,
+    [...secrets].sort((a, b) => b.length - a.length),
+  );
   // A short user name alone is not a secret on its own, but the URL is still only ever shown redacted.
   assert.deepEqual(urlSecrets('mysql://root@127.0.0.1:3306/test'), ['mysql://root@127.0.0.1:3306/test']);
   assert.deepEqual(urlSecrets('mysql://127.0.0.1:3306/test?db=0'), []);

@@ -21,14 +21,27 @@ test('a target with less concurrency than threads gets one loop per lane', () =>
 });
 
 /** synthetic is a probe target that never does I/O, probed every intervalMs. */
-const synthetic = (name: string, intervalMs: number): ProbeTarget => ({ name, kind: 'synthetic', intervalMs, timeoutMs: intervalMs,
-  concurrency: 1, labels: {}, buckets: [1], distribution: { type: 'constant', valueMs: 1 }, errorRate: 0 });
+const synthetic = (name: string, intervalMs: number): ProbeTarget => ({
+  name,
+  kind: 'synthetic',
+  intervalMs,
+  timeoutMs: intervalMs,
+  concurrency: 1,
+  labels: {},
+  buckets: [1],
+  distribution: { type: 'constant', valueMs: 1 },
+  errorRate: 0,
+});
 
 /** fakePool is a one-thread pool whose batches `run` answers. */
-const fakePool = (run: (batch: ProbeBatch) => Promise<ProbeResults>): ProbePool =>
-  ({ run, onProgress: () => {}, stats: () => ({ threads: 1, utilization: 0, queueSize: 0 }), close: () => Promise.resolve() });
+const fakePool = (run: (batch: ProbeBatch) => Promise<ProbeResults>): ProbePool => ({
+  run,
+  onProgress: () => {},
+  stats: () => ({ threads: 1, utilization: 0, queueSize: 0 }),
+  close: () => Promise.resolve(),
+});
 
-test('a target still probing skips its own next round, not its batch-mates\' rounds', async () => {
+test("a target still probing skips its own next round, not its batch-mates' rounds", async () => {
   // A pool that finishes every target at once except `slow`, whose round (and so its batch) never ends.
   const runs: string[][] = [];
   const pool = fakePool((batch) => {
@@ -61,7 +74,10 @@ test('a batch whose worker fails is delivered as one `worker` failure per target
   const [first] = delivered;
   assert.ok(first, 'the failed batch was delivered');
   assert.deepEqual(first.names, ['a', 'b']);
-  assert.deepEqual([...first.result.reason], [1, 1].map(() => FAILURE_REASONS.indexOf('worker') + 1));
+  assert.deepEqual(
+    [...first.result.reason],
+    [1, 1].map(() => FAILURE_REASONS.indexOf('worker') + 1),
+  );
   assert.deepEqual([...first.result.target], [0, 1]);
   assert.deepEqual(first.result.failure, ['Error: worker died', 'Error: worker died']);
 });
@@ -73,9 +89,13 @@ test('runs reported before a batch is done are delivered at once; a failing work
   const pool: ProbePool = {
     ...fakePool((batch) => {
       sent.push(batch);
-      return new Promise((_, reject) => { failBatch = reject; });
+      return new Promise((_, reject) => {
+        failBatch = reject;
+      });
     }),
-    onProgress: (l) => { listener = l; },
+    onProgress: (l) => {
+      listener = l;
+    },
   };
   const delivered: ProbeResults[] = [];
   const scheduler = new Scheduler(pool, (r) => delivered.push(r), 1, createLogger('silent', 'test'));
@@ -85,14 +105,31 @@ test('runs reported before a batch is done are delivered at once; a failing work
   const [batch] = sent;
   assert.ok(batch && listener);
   const ok = (targets: number[]): ProbeBatchResult => ({
-    target: Uint32Array.from(targets), latencyUs: new Float64Array(targets.length).fill(1000),
-    reason: new Uint8Array(targets.length), endedAtMs: new Float64Array(targets.length).fill(Date.now()),
-    app: [null, null], failure: [null, null],
+    target: Uint32Array.from(targets),
+    latencyUs: new Float64Array(targets.length).fill(1000),
+    reason: new Uint8Array(targets.length),
+    endedAtMs: new Float64Array(targets.length).fill(Date.now()),
+    app: [null, null],
+    failure: [null, null],
   });
   // Another scheduler's report on the same pool is not ours.
-  listener({ type: 'probe-progress', owner: batch.owner + 1000, batch: batch.id, names: ['x', 'y'], result: ok([0]), done: [0] });
+  listener({
+    type: 'probe-progress',
+    owner: batch.owner + 1000,
+    batch: batch.id,
+    names: ['x', 'y'],
+    result: ok([0]),
+    done: [0],
+  });
   assert.equal(delivered.length, 0);
-  listener({ type: 'probe-progress', owner: batch.owner, batch: batch.id, names: ['a', 'b'], result: ok([0]), done: [0] });
+  listener({
+    type: 'probe-progress',
+    owner: batch.owner,
+    batch: batch.id,
+    names: ['a', 'b'],
+    result: ok([0]),
+    done: [0],
+  });
   assert.equal(delivered.length, 1, 'delivered before the batch is done');
   assert.deepEqual([...delivered[0]!.result.target], [0]);
 
@@ -106,24 +143,62 @@ test('runs reported before a batch is done are delivered at once; a failing work
   assert.deepEqual(failed.result.failure, [null, 'Error: worker died']);
 
   // A report that arrives after its batch settled still carries real runs: delivered.
-  listener({ type: 'probe-progress', owner: batch.owner, batch: batch.id, names: ['a', 'b'], result: ok([0]), done: [] });
+  listener({
+    type: 'probe-progress',
+    owner: batch.owner,
+    batch: batch.id,
+    names: ['a', 'b'],
+    result: ok([0]),
+    done: [],
+  });
   assert.equal(delivered.length, 3);
 });
 
-test('a target table round-trips every target, with each one\'s JSON as its key', () => {
+test("a target table round-trips every target, with each one's JSON as its key", () => {
   const targets: ProbeTarget[] = [
-    { name: 'a', kind: 'synthetic', intervalMs: 0, timeoutMs: 1000, concurrency: 3, labels: { team: 'ü' }, buckets: [1],
-      distribution: { type: 'constant', valueMs: 1 }, errorRate: 0 },
-    { name: 'b', kind: 'tcp', intervalMs: 1000, timeoutMs: 500, concurrency: 1, labels: {}, buckets: [0.1, 1], host: '::1', port: 1 },
+    {
+      name: 'a',
+      kind: 'synthetic',
+      intervalMs: 0,
+      timeoutMs: 1000,
+      concurrency: 3,
+      labels: { team: 'ü' },
+      buckets: [1],
+      distribution: { type: 'constant', valueMs: 1 },
+      errorRate: 0,
+    },
+    {
+      name: 'b',
+      kind: 'tcp',
+      intervalMs: 1000,
+      timeoutMs: 500,
+      concurrency: 1,
+      labels: {},
+      buckets: [0.1, 1],
+      host: '::1',
+      port: 1,
+    },
   ];
   const decoded = decodeTargetTable(encodeTargetTable(targets));
   assert.deepEqual(decoded.targets, targets);
-  assert.deepEqual(decoded.keys, targets.map((t) => JSON.stringify(t)));
+  assert.deepEqual(
+    decoded.keys,
+    targets.map((t) => JSON.stringify(t)),
+  );
 });
 
-test('the table cache keeps the newest epoch and decodes an older batch\'s table without replacing it', () => {
-  const target = (name: string): ProbeTarget => ({ name, kind: 'tcp', intervalMs: 1000, timeoutMs: 500, concurrency: 1,
-    labels: {}, buckets: [1], host: 'localhost', port: 1 });
+test("the table cache keeps the newest epoch and decodes an older batch's table without replacing it", () => {
+  const target = (name: string): ProbeTarget => ({
+    name,
+    kind: 'tcp',
+    intervalMs: 1000,
+    timeoutMs: 500,
+    concurrency: 1,
+    labels: {},
+    buckets: [1],
+    host: 'localhost',
+    port: 1,
+  });
   const cache = new TableCache();
   const v1 = encodeTargetTable([target('old')]);
   const v2 = encodeTargetTable([target('new')]);
@@ -144,12 +219,18 @@ test('a scheduled round carries when it fired, so runs can report how late they 
   const scheduler = new Scheduler(pool, () => {}, 1, createLogger('silent', 'test'));
   const before = performance.timeOrigin + performance.now();
   scheduler.start([synthetic('a', 10), { ...synthetic('c', 0), intervalMs: 0 }]);
-  await waitFor('a few rounds of a', async () => (batches.filter((b) => b.burstMs === 0).length >= 3 ? true : undefined));
+  await waitFor('a few rounds of a', async () =>
+    batches.filter((b) => b.burstMs === 0).length >= 3 ? true : undefined,
+  );
   scheduler.start([]);
   const after = performance.timeOrigin + performance.now();
   const scheduled = batches.filter((b) => b.burstMs === 0);
-  for (const b of scheduled) assert.ok(b.dueAtMs! >= before && b.dueAtMs! <= after, `dueAtMs ${b.dueAtMs} in [${before}, ${after}]`);
-  assert.ok(scheduled.every((b, i) => i === 0 || b.dueAtMs! > scheduled[i - 1]!.dueAtMs!), 'each round fired after the one before');
+  for (const b of scheduled)
+    assert.ok(b.dueAtMs! >= before && b.dueAtMs! <= after, `dueAtMs ${b.dueAtMs} in [${before}, ${after}]`);
+  assert.ok(
+    scheduled.every((b, i) => i === 0 || b.dueAtMs! > scheduled[i - 1]!.dueAtMs!),
+    'each round fired after the one before',
+  );
   const continuous = batches.filter((b) => b.burstMs > 0);
   assert.ok(continuous.length > 0);
   assert.ok(continuous.every((b) => b.dueAtMs === undefined));
@@ -163,15 +244,34 @@ test('batches the pool cuts short at shutdown are neither delivered nor logged a
   t.after(() => silent.close());
   const lines: string[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
-  const pool = createProbePool(1, (err) => { throw err; });
+  const pool = createProbePool(1, (err) => {
+    throw err;
+  });
   const deliveries: ProbeResults[] = [];
   const scheduler = new Scheduler(pool, (results) => deliveries.push(results), 1, log);
-  scheduler.start([{ name: 'hung', kind: 'http', url: `http://127.0.0.1:${silent.port}/`, expectStatus: [], headers: {}, maxBodyBytes: 1024,
-    intervalMs: 60_000, timeoutMs: 30 * 60_000, concurrency: 1, labels: {}, buckets: [1] } as ProbeTarget]);
+  scheduler.start([
+    {
+      name: 'hung',
+      kind: 'http',
+      url: `http://127.0.0.1:${silent.port}/`,
+      expectStatus: [],
+      headers: {},
+      maxBodyBytes: 1024,
+      intervalMs: 60_000,
+      timeoutMs: 30 * 60_000,
+      concurrency: 1,
+      labels: {},
+      buckets: [1],
+    } as ProbeTarget,
+  ]);
   await waitFor('the hung probe connected', async () => (silent.open() > 0 ? true : undefined));
   const stopped = scheduler.stop();
   await pool.close();
   await stopped;
   assert.deepEqual(deliveries, [], 'nothing delivered for the batch shutdown cut short');
-  assert.deepEqual(lines.filter((l) => /probe batch failed/.test(l)), [], 'no worker failure logged');
+  assert.deepEqual(
+    lines.filter((l) => /probe batch failed/.test(l)),
+    [],
+    'no worker failure logged',
+  );
 });

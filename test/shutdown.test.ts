@@ -8,7 +8,8 @@ import { createShutdown, stopScheduler } from '../src/shutdown.ts';
 const thread = (body: string): Worker =>
   new Worker(`const { parentPort: port } = require('node:worker_threads');\n${body}`, { eval: true });
 
-const ANSWERS_STOP = "port.on('message', (m) => { if (m.type === 'stop') port.postMessage({ type: 'stopped', grace: m.graceMs }); });";
+const ANSWERS_STOP =
+  "port.on('message', (m) => { if (m.type === 'stop') port.postMessage({ type: 'stopped', grace: m.graceMs }); });";
 const NEVER_ANSWERS = "port.on('message', () => {});";
 
 test('stopScheduler resolves true once the scheduler thread answers stopped', async (t) => {
@@ -31,7 +32,9 @@ test('shutdown closes the server, stops the relay, ends both threads and exits 0
   const shutdown = createShutdown({
     server: { close: () => void steps.push('server closed') },
     stopRelays: () => void steps.push('relay stopped'),
-    scheduler, publisher, log: createLogger('silent', 'test'),
+    scheduler,
+    publisher,
+    log: createLogger('silent', 'test'),
     exit: (code) => void exits.push(code),
   });
   await Promise.all([shutdown('SIGTERM'), shutdown('SIGINT')]);

@@ -7,20 +7,27 @@ import { threadNice } from './helpers/nice.ts';
 
 const linuxOnly = process.platform === 'linux' ? {} : { skip: 'thread priorities are set on Linux only' };
 
-interface Lowered { readonly before: number; readonly result: string | undefined; readonly after: number }
+interface Lowered {
+  readonly before: number;
+  readonly result: string | undefined;
+  readonly after: number;
+}
 
 /** lowerInWorker runs lowerThreadPriority(steps) on a fresh thread (a lowered thread cannot be raised back). */
 async function lowerInWorker(steps: number): Promise<Lowered> {
   const module = JSON.stringify(new URL('../src/thread-priority.ts', import.meta.url).href);
   const helper = JSON.stringify(new URL('./helpers/nice.ts', import.meta.url).href);
-  const worker = new Worker(`import('tsx/esm/api').then(async ({ register }) => {
+  const worker = new Worker(
+    `import('tsx/esm/api').then(async ({ register }) => {
     register();
     const { lowerThreadPriority } = await import(${module});
     const { threadNice } = await import(${helper});
     const before = threadNice();
     const result = lowerThreadPriority(${steps});
     require('node:worker_threads').parentPort.postMessage({ before, result, after: threadNice() });
-  })`, { eval: true });
+  })`,
+    { eval: true },
+  );
   const [lowered] = (await once(worker, 'message')) as [Lowered];
   await worker.terminate();
   return lowered;

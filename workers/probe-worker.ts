@@ -15,10 +15,14 @@ import { ProbeRunner } from '../src/pool/probe-runner.ts';
  * import() of a .ts module (the registry's per-kind probe imports) to Node's own loader: so this thread
  * registers tsx's ESM hooks too, before its first batch. The build (.js) needs nothing.
  */
-const tsxHooks = import.meta.url.endsWith('.ts') ? import('tsx/esm/api').then(({ register }) => void register()) : undefined;
+const tsxHooks = import.meta.url.endsWith('.ts')
+  ? import('tsx/esm/api').then(({ register }) => void register())
+  : undefined;
 
 const port = parentPort;
-const runner = new ProbeRunner(port === null ? undefined : (progress, transfer) => port.postMessage(progress, transfer));
+const runner = new ProbeRunner(
+  port === null ? undefined : (progress, transfer) => port.postMessage(progress, transfer),
+);
 runner.startSweep();
 
 /** runProbeBatch is the default task: run every target of the batch; answer with every run not posted yet. */

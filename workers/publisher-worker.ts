@@ -6,7 +6,13 @@
 import { readlinkSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../src/log.ts';
-import { isSchedulerStats, type PublisherInit, type PublisherMessage, type PublisherReport, type ResultsMessage } from '../src/pool/messages.ts';
+import {
+  isSchedulerStats,
+  type PublisherInit,
+  type PublisherMessage,
+  type PublisherReport,
+  type ResultsMessage,
+} from '../src/pool/messages.ts';
 import { Publisher } from '../src/publisher.ts';
 import { lowerThreadPriority } from '../src/thread-priority.ts';
 
@@ -17,7 +23,11 @@ const log = createLogger(config.log.level, 'publisher');
 const niceFailed = lowerThreadPriority(config.backgroundNice);
 if (niceFailed !== undefined) log.warn(niceFailed);
 const publisher = new Publisher({
-  config, buffer: init.snapshot, version: init.version, startTimeSeconds: init.startTimeSeconds, log,
+  config,
+  buffer: init.snapshot,
+  version: init.version,
+  startTimeSeconds: init.startTimeSeconds,
+  log,
   handOver: (buffer) => port.postMessage({ type: 'snapshot-buffer', buffer } satisfies PublisherReport),
 });
 // The publisher owns the buffer from here on; workerData would otherwise keep the first one alive after a

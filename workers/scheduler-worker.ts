@@ -18,11 +18,16 @@ const report = (msg: SchedulerReport): void => port.postMessage(msg);
 // Before the pool starts its threads: the probe workers inherit this thread's priority.
 const niceFailed = lowerThreadPriority(init.nice);
 if (niceFailed !== undefined) log.warn(niceFailed);
-const pool = createProbePool(init.threads, (err) => log.error({ err }, 'a probe worker failed between tasks; Piscina replaces it'));
+const pool = createProbePool(init.threads, (err) =>
+  log.error({ err }, 'a probe worker failed between tasks; Piscina replaces it'),
+);
 const scheduler = new Scheduler(pool, (results) => init.results.postMessage(results), init.threads, log);
 
 const statsTimer = setInterval(() => {
-  init.results.postMessage({ type: 'scheduler-stats', stats: { ...pool.stats(), probesSkippedTotal: scheduler.probesSkipped } } satisfies ResultsMessage);
+  init.results.postMessage({
+    type: 'scheduler-stats',
+    stats: { ...pool.stats(), probesSkippedTotal: scheduler.probesSkipped },
+  } satisfies ResultsMessage);
 }, init.statsIntervalMs);
 scheduler.start(init.targets);
 

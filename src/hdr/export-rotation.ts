@@ -73,7 +73,8 @@ export class HdrExportRotation {
       const e = this.#exported.get(t.name);
       if (e !== undefined) live.set(t.name, e);
       const count = t.histogram?.totalCount ?? 0;
-      if (e === undefined || e.histogram !== t.histogram || e.totalCount !== count) stale.push({ t, seq: e?.seq ?? -1 });
+      if (e === undefined || e.histogram !== t.histogram || e.totalCount !== count)
+        stale.push({ t, seq: e?.seq ?? -1 });
     }
     this.#exported = live;
     stale.sort((a, b) => a.seq - b.seq);
@@ -82,8 +83,14 @@ export class HdrExportRotation {
     let done = 0;
     for (const { t } of stale) {
       if (done > 0 && now() - start >= budgetMs) break;
-      bodies.set(hdrKey.base64(t.name), encoder.encode(t.histogram === undefined ? EMPTY_BASE64 : encodeHistogram(t.histogram)));
-      bodies.set(hdrKey.hgrm(t.name), encoder.encode(t.histogram === undefined ? EMPTY_HGRM : percentileDistribution(t.histogram)));
+      bodies.set(
+        hdrKey.base64(t.name),
+        encoder.encode(t.histogram === undefined ? EMPTY_BASE64 : encodeHistogram(t.histogram)),
+      );
+      bodies.set(
+        hdrKey.hgrm(t.name),
+        encoder.encode(t.histogram === undefined ? EMPTY_HGRM : percentileDistribution(t.histogram)),
+      );
       live.set(t.name, { histogram: t.histogram, totalCount: t.histogram?.totalCount ?? 0, seq: ++this.#seq });
       done++;
     }

@@ -86,7 +86,10 @@ export interface PercentileStep {
  * the remaining distance to 100% (ticksPerHalfDistance per half), one step per tick that a bucket's
  * cumulative count reaches, and a last step at 100%. It reads each bucket once.
  */
-export function percentileSteps(h: HdrHistogram, ticksPerHalfDistance = HGRM_TICKS_PER_HALF_DISTANCE): PercentileStep[] {
+export function percentileSteps(
+  h: HdrHistogram,
+  ticksPerHalfDistance = HGRM_TICKS_PER_HALF_DISTANCE,
+): PercentileStep[] {
   const steps: PercentileStep[] = [];
   const total = h.totalCount;
   if (total === 0) return steps;
@@ -166,7 +169,8 @@ export function intervalLogHeader(header: IntervalLogHeader): string {
   }
   out += `#[Histogram log format version ${HLOG_FORMAT_VERSION}]\n`;
   out += `#[StartTime: ${formatFixed(header.startTimeMs / 1000, 3)} (seconds since epoch), ${javaDateUtc(header.startTimeMs)}]\n`;
-  if (header.baseTimeMs !== undefined) out += `#[BaseTime: ${formatFixed(header.baseTimeMs / 1000, 3)} (seconds since epoch)]\n`;
+  if (header.baseTimeMs !== undefined)
+    out += `#[BaseTime: ${formatFixed(header.baseTimeMs / 1000, 3)} (seconds since epoch)]\n`;
   return `${out}${HLOG_LEGEND}\n`;
 }
 
@@ -188,9 +192,11 @@ const TAG_RE = /^[^,\s]+$/;
 /** intervalLogLine is HistogramLogWriter.outputIntervalHistogram's line for one interval, newline included. */
 export function intervalLogLine(entry: IntervalLogEntry): string {
   const ratio = entry.maxValueUnitRatio ?? US_PER_MS;
-  const line = `${formatFixed(entry.startSec, 3)},${formatFixed(entry.endSec - entry.startSec, 3)},`
-    + `${formatFixed(maxValue(entry.histogram) / ratio, 3)},${encodeHistogram(entry.histogram)}\n`;
+  const line =
+    `${formatFixed(entry.startSec, 3)},${formatFixed(entry.endSec - entry.startSec, 3)},` +
+    `${formatFixed(maxValue(entry.histogram) / ratio, 3)},${encodeHistogram(entry.histogram)}\n`;
   if (entry.tag === undefined) return line;
-  if (!TAG_RE.test(entry.tag)) throw new RangeError(`interval log tag ${JSON.stringify(entry.tag)} contains a comma, space or line break`);
+  if (!TAG_RE.test(entry.tag))
+    throw new RangeError(`interval log tag ${JSON.stringify(entry.tag)} contains a comma, space or line break`);
   return `Tag=${entry.tag},${line}`;
 }

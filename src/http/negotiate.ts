@@ -55,39 +55,50 @@ export interface MetricsOffer {
 }
 
 const BASE_CONTENT_TYPE: Readonly<Record<MetricsFormat, string>> = {
-  'protobuf': 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited',
+  protobuf: 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited',
   'openmetrics-1.0.0': 'application/openmetrics-text; version=1.0.0; charset=utf-8',
   'openmetrics-0.0.1': 'application/openmetrics-text; version=0.0.1; charset=utf-8',
   'text-1.0.0': 'text/plain; version=1.0.0; charset=utf-8',
   'text-0.0.4': 'text/plain; version=0.0.4; charset=utf-8',
 };
 const BODY: Readonly<Record<MetricsFormat, MetricsBody>> = {
-  'protobuf': 'protobuf',
+  protobuf: 'protobuf',
   'openmetrics-1.0.0': 'openmetrics',
   'openmetrics-0.0.1': 'openmetrics',
   'text-1.0.0': 'text',
   'text-0.0.4': 'text',
 };
 /** PREFERENCE breaks ties between equal q-values: the richest format first. */
-const PREFERENCE: readonly MetricsFormat[] = ['protobuf', 'openmetrics-1.0.0', 'openmetrics-0.0.1', 'text-1.0.0', 'text-0.0.4'];
+const PREFERENCE: readonly MetricsFormat[] = [
+  'protobuf',
+  'openmetrics-1.0.0',
+  'openmetrics-0.0.1',
+  'text-1.0.0',
+  'text-0.0.4',
+];
 const ESCAPING_SCHEMES: readonly EscapingScheme[] = ['allow-utf-8', 'underscores', 'dots', 'values'];
 /** ESCAPING_FORMATS are the formats that define the escaping parameter (Prometheus sends it only with them). */
 const ESCAPING_FORMATS: ReadonlySet<MetricsFormat> = new Set(['openmetrics-1.0.0', 'text-1.0.0']);
 
 /** ANSWERS[format][escaping or ''] is the interned negotiation result. */
-const ANSWERS = Object.fromEntries(PREFERENCE.map((format) => {
-  const variants: Record<string, MetricsNegotiation> = {
-    '': Object.freeze({ format, body: BODY[format], contentType: BASE_CONTENT_TYPE[format], escaping: undefined }),
-  };
-  if (ESCAPING_FORMATS.has(format)) {
-    for (const escaping of ESCAPING_SCHEMES) {
-      variants[escaping] = Object.freeze({
-        format, body: BODY[format], contentType: `${BASE_CONTENT_TYPE[format]}; escaping=${escaping}`, escaping,
-      });
+const ANSWERS = Object.fromEntries(
+  PREFERENCE.map((format) => {
+    const variants: Record<string, MetricsNegotiation> = {
+      '': Object.freeze({ format, body: BODY[format], contentType: BASE_CONTENT_TYPE[format], escaping: undefined }),
+    };
+    if (ESCAPING_FORMATS.has(format)) {
+      for (const escaping of ESCAPING_SCHEMES) {
+        variants[escaping] = Object.freeze({
+          format,
+          body: BODY[format],
+          contentType: `${BASE_CONTENT_TYPE[format]}; escaping=${escaping}`,
+          escaping,
+        });
+      }
     }
-  }
-  return [format, variants];
-})) as Record<MetricsFormat, Record<string, MetricsNegotiation>>;
+    return [format, variants];
+  }),
+) as Record<MetricsFormat, Record<string, MetricsNegotiation>>;
 
 /** DEFAULT_NEGOTIATION is the answer to an absent, malformed, over-long or unsatisfiable Accept: text 0.0.4. */
 export const DEFAULT_NEGOTIATION: MetricsNegotiation = ANSWERS['text-0.0.4']['']!;
@@ -112,7 +123,8 @@ const ALL_OFFERED: MetricsOffer = Object.freeze({ protobuf: true });
  * element spoils it: it cannot be read as the client meant it) gets DEFAULT_NEGOTIATION.
  */
 export function negotiateMetrics(accept: string | undefined, offer: MetricsOffer = ALL_OFFERED): MetricsNegotiation {
-  if (typeof accept !== 'string' || accept.length === 0 || accept.length > MAX_ACCEPT_LENGTH) return DEFAULT_NEGOTIATION;
+  if (typeof accept !== 'string' || accept.length === 0 || accept.length > MAX_ACCEPT_LENGTH)
+    return DEFAULT_NEGOTIATION;
   const parsed = parseAccept(accept);
   if (!parsed.valid) return DEFAULT_NEGOTIATION;
   // Per format, in PREFERENCE order: the specificity and q of its best match, and that range's escaping.
@@ -146,8 +158,12 @@ function matchSpecificity(format: MetricsFormat, range: MediaRange): number {
   const { type, subtype, version } = range;
   switch (format) {
     case 'protobuf':
-      return type === 'application' && subtype === 'vnd.google.protobuf'
-        && range.proto === 'io.prometheus.client.MetricFamily' && range.encoding === 'delimited' ? 1 : -1;
+      return type === 'application' &&
+        subtype === 'vnd.google.protobuf' &&
+        range.proto === 'io.prometheus.client.MetricFamily' &&
+        range.encoding === 'delimited'
+        ? 1
+        : -1;
     case 'openmetrics-1.0.0':
       if (type !== 'application' || subtype !== 'openmetrics-text') return -1;
       return version === undefined ? 0 : version === '1.0.0' ? 1 : -1;

@@ -29,8 +29,14 @@ export type Headers = ReadonlyArray<readonly [string, string]>;
  * send writes one complete response. `head` answers a HEAD request: same headers, the body's length
  * reported, no body. It must run in the handler's synchronous part (corked by uWS) or inside res.cork.
  */
-export function send(res: HttpResponse, status: Status, contentType: string, body: Uint8Array | string,
-  head = false, headers: Headers = []): void {
+export function send(
+  res: HttpResponse,
+  status: Status,
+  contentType: string,
+  body: Uint8Array | string,
+  head = false,
+  headers: Headers = [],
+): void {
   res.writeStatus(STATUS[status]);
   if (status !== 204) res.writeHeader('content-type', contentType);
   for (const [name, value] of headers) res.writeHeader(name, value);
@@ -84,10 +90,14 @@ function endHead(res: HttpResponse, length: number): void {
     return;
   }
   let aborted = false;
-  res.onAborted(() => { aborted = true; });
+  res.onAborted(() => {
+    aborted = true;
+  });
   res.writeHeader('connection', 'close');
   res.tryEnd(EMPTY, length); // the headers, Content-Length: length; stays in flight
-  setImmediate(() => { if (!aborted) res.close(); });
+  setImmediate(() => {
+    if (!aborted) res.close();
+  });
 }
 
 const EMPTY = new Uint8Array(0);

@@ -134,8 +134,14 @@ function segment(path: string, start: number, end: number): string | JsonRouteNo
 
 /** STATUS_TEXT is the reason phrase for each status errorBody is used with. */
 const STATUS_TEXT: Readonly<Record<number, string>> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  406: 'Not Acceptable', 500: 'Internal Server Error', 503: 'Service Unavailable',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
 };
 
 const ERROR_BODY_CACHE_LIMIT = 256;
@@ -167,9 +173,11 @@ function notFound(reason: string): JsonRouteNotFound {
 function staticRoutes(scope: 'api-metrics' | 'api-agent'): Readonly<Record<string, JsonRouteBody>> {
   const route = (key: string): JsonRouteBody => Object.freeze({ kind: 'body', key, scope });
   // A null prototype so a path segment like `constructor` or `__proto__` finds nothing.
-  return Object.freeze(Object.assign(Object.create(null) as Record<string, JsonRouteBody>, {
-    node: route(jsonKey.node()),
-    containers: route(jsonKey.containers()),
-    ping: route(jsonKey.ping()),
-  }));
+  return Object.freeze(
+    Object.assign(Object.create(null) as Record<string, JsonRouteBody>, {
+      node: route(jsonKey.node()),
+      containers: route(jsonKey.containers()),
+      ping: route(jsonKey.ping()),
+    }),
+  );
 }

@@ -14,7 +14,12 @@ import type { FixedKey } from '../snapshot/layout.ts';
 import type { SnapshotReader } from '../snapshot/reader.ts';
 import { WWW_AUTHENTICATE, type RouteScope, type TokenTable } from './auth.ts';
 import {
-  acceptsGzip, acceptsJson, lastValueCache, negotiateMetrics, type MetricsBody, type MetricsNegotiation,
+  acceptsGzip,
+  acceptsJson,
+  lastValueCache,
+  negotiateMetrics,
+  type MetricsBody,
+  type MetricsNegotiation,
 } from './negotiate.ts';
 import { send, TEXT_CONTENT_TYPE, type Headers, type Status } from './respond.ts';
 import { errorBody, JSON_CONTENT_TYPE, matchJsonRoute } from './routes.ts';
@@ -60,7 +65,9 @@ export interface ServerContext {
 /** createContext builds a server's context with its own header caches. */
 function createContext(snapshot: SnapshotReader, state: ServerState, log: Logger): ServerContext {
   return {
-    snapshot, state, log,
+    snapshot,
+    state,
+    log,
     counters: { scrapes: 0, apiRequests: 0 },
     negotiate: lastValueCache((accept) => negotiateMetrics(accept)),
     gzip: lastValueCache(acceptsGzip),
@@ -68,7 +75,10 @@ function createContext(snapshot: SnapshotReader, state: ServerState, log: Logger
   };
 }
 
-const METRICS_VARY: Headers = [['vary', 'Accept, Accept-Encoding'], ['cache-control', 'no-store']];
+const METRICS_VARY: Headers = [
+  ['vary', 'Accept, Accept-Encoding'],
+  ['cache-control', 'no-store'],
+];
 const METRICS_GZIP: Headers = [...METRICS_VARY, ['content-encoding', 'gzip']];
 const JSON_HEADERS: Headers = [['cache-control', 'no-store']];
 const CHALLENGE: Headers = [['www-authenticate', WWW_AUTHENTICATE]];
@@ -82,8 +92,13 @@ const BODY_KEYS: Readonly<Record<MetricsBody, readonly [FixedKey, FixedKey]>> = 
 };
 
 /** startServer listens on host:port (port 0 picks a free one) and resolves once listening. */
-export function startServer(host: string, port: number, snapshot: SnapshotReader, state: ServerState,
-  log: Logger): Promise<RunningServer> {
+export function startServer(
+  host: string,
+  port: number,
+  snapshot: SnapshotReader,
+  state: ServerState,
+  log: Logger,
+): Promise<RunningServer> {
   const uws = loadNativeUws();
   const ctx = createContext(snapshot, state, log);
   const app = uws.App();
@@ -134,7 +149,13 @@ function otherRoute(ctx: ServerContext): (res: HttpResponse, req: HttpRequest) =
         send(res, 200, TEXT_CONTENT_TYPE, 'ok\n', head);
       } else if (url === '/readyz') {
         const unready = ctx.snapshot.unready(); // nothing published yet, or the data is older than allowed
-        send(res, unready === undefined ? 200 : 503, TEXT_CONTENT_TYPE, unready === undefined ? 'ready\n' : `${unready}\n`, head);
+        send(
+          res,
+          unready === undefined ? 200 : 503,
+          TEXT_CONTENT_TYPE,
+          unready === undefined ? 'ready\n' : `${unready}\n`,
+          head,
+        );
       } else if (url.startsWith('/system/')) {
         api(ctx, res, req, url, head);
       } else if (url === '/') {
@@ -189,8 +210,11 @@ function api(ctx: ServerContext, res: HttpResponse, req: HttpRequest, url: strin
   const body = snapshot.get(route.key);
   if (body !== undefined) {
     sendJson(res, 200, body, head);
-  } else if (route.targetId !== undefined && state.targetNames.has(route.targetId)
-    && snapshot.get(jsonKey.container(route.targetId)) === undefined) {
+  } else if (
+    route.targetId !== undefined &&
+    state.targetNames.has(route.targetId) &&
+    snapshot.get(jsonKey.container(route.targetId)) === undefined
+  ) {
     send(res, 204, JSON_CONTENT_TYPE, '', head); // known target, not probed yet (as dcos-metrics does)
   } else if (snapshot.generation() === 0) {
     sendJson(res, 503, errorBody(503, 'no snapshot published yet'), head);
@@ -200,15 +224,22 @@ function api(ctx: ServerContext, res: HttpResponse, req: HttpRequest, url: strin
 }
 
 /** authorized checks the request's token for scope, and answers 401/403 itself when it falls short. */
-function authorized(ctx: ServerContext, res: HttpResponse, req: HttpRequest, scope: RouteScope, contentType: string,
-  head: boolean): boolean {
+function authorized(
+  ctx: ServerContext,
+  res: HttpResponse,
+  req: HttpRequest,
+  scope: RouteScope,
+  contentType: string,
+  head: boolean,
+): boolean {
   const { tokens } = ctx.state;
   if (tokens.open) return true; // no tokens configured: skip reading the header
   const verdict = tokens.check(req.getHeader('authorization'), scope);
   if (verdict === 'ok') return true;
   const status: Status = verdict === 'unauthorized' ? 401 : 403;
   const message = verdict === 'unauthorized' ? 'missing or unknown token' : 'token lacks the permission for this route';
-  if (contentType === JSON_CONTENT_TYPE) sendJson(res, status, errorBody(status, message), head, status === 401 ? CHALLENGE : []);
+  if (contentType === JSON_CONTENT_TYPE)
+    sendJson(res, status, errorBody(status, message), head, status === 401 ? CHALLENGE : []);
   else send(res, status, TEXT_CONTENT_TYPE, `${message}\n`, head, status === 401 ? CHALLENGE : []);
   return false;
 }
@@ -220,13 +251,25 @@ function authorized(ctx: ServerContext, res: HttpResponse, req: HttpRequest, sco
  * a bind fails. The native listen takes (host, port, options, callback); index.d.ts only declares the
  * options overload without a host.
  */
-function listenExclusive(uws: typeof UWS, app: TemplatedApp, host: string, port: number,
-  callback: (token: us_listen_socket | false) => void): void {
+function listenExclusive(
+  uws: typeof UWS,
+  app: TemplatedApp,
+  host: string,
+  port: number,
+  callback: (token: us_listen_socket | false) => void,
+): void {
   const exclusive = (uws as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT?: unknown }).LIBUS_LISTEN_EXCLUSIVE_PORT;
   if (typeof exclusive !== 'number') {
-    throw new NativeServerError('this uWebSockets.js build has no LIBUS_LISTEN_EXCLUSIVE_PORT; probex will not share its port');
+    throw new NativeServerError(
+      'this uWebSockets.js build has no LIBUS_LISTEN_EXCLUSIVE_PORT; probex will not share its port',
+    );
   }
-  (app.listen as unknown as (h: string, p: number, options: number, cb: typeof callback) => void)(host, port, exclusive, callback);
+  (app.listen as unknown as (h: string, p: number, options: number, cb: typeof callback) => void)(
+    host,
+    port,
+    exclusive,
+    callback,
+  );
 }
 
 /** LISTEN_ERRORS words the errno of a failed bind for the operator. */
@@ -244,7 +287,9 @@ function listenFailure(host: string, port: number): Promise<string> {
   return new Promise((resolve) => {
     const probe = createServer();
     probe.once('error', (err: NodeJS.ErrnoException) => resolve(LISTEN_ERRORS[err.code ?? ''] ?? err.message));
-    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve('the bind failed, and a retry found the address free')));
+    probe.listen({ host, port, exclusive: true }, () =>
+      probe.close(() => resolve('the bind failed, and a retry found the address free')),
+    );
   });
 }
 

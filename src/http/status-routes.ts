@@ -28,7 +28,10 @@ const PAGE_HEADERS: Headers = [
   ['vary', 'Accept-Encoding'],
 ];
 const PAGE_GZIP: Headers = [...PAGE_HEADERS, ['content-encoding', 'gzip']];
-const EXPORT_HEADERS: Headers = [['x-content-type-options', 'nosniff'], ['cache-control', 'no-store']];
+const EXPORT_HEADERS: Headers = [
+  ['x-content-type-options', 'nosniff'],
+  ['cache-control', 'no-store'],
+];
 const CHALLENGE: Headers = [['www-authenticate', WWW_AUTHENTICATE]];
 
 /** serveStatus answers `GET /` (and HEAD): the status page, gzip when accepted. */
@@ -63,7 +66,7 @@ export function serveHdr(ctx: StatusContext, res: HttpResponse, req: HttpRequest
   const hgrm = format === 'hgrm';
   const body = ctx.snapshot.get(hgrm ? hdrKey.hgrm(target) : hdrKey.base64(target));
   if (body === undefined) {
-    send(res, 503, TEXT_CONTENT_TYPE, 'this target\'s histogram is not exported yet\n', head, [['retry-after', '1']]);
+    send(res, 503, TEXT_CONTENT_TYPE, "this target's histogram is not exported yet\n", head, [['retry-after', '1']]);
     return;
   }
   send(res, 200, hgrm ? HGRM_CONTENT_TYPE : HDR_CONTENT_TYPE, body, head, EXPORT_HEADERS);
@@ -81,7 +84,13 @@ function targetOf(url: string): string | undefined {
   }
 }
 
-function authorized(ctx: StatusContext, res: HttpResponse, req: HttpRequest, scope: RouteScope, head: boolean): boolean {
+function authorized(
+  ctx: StatusContext,
+  res: HttpResponse,
+  req: HttpRequest,
+  scope: RouteScope,
+  head: boolean,
+): boolean {
   const tokens = ctx.state.tokens;
   if (tokens.open) return true;
   const verdict = tokens.check(req.getHeader('authorization'), scope);

@@ -22,7 +22,8 @@ export function loadNativeUws(): typeof UWS {
   } catch (err) {
     throw new NativeServerError(
       `uWebSockets.js native build ${binary} did not load (needs Linux x64 with glibc >= 2.36 and Node 20): ${(err as Error).message}`,
-      { cause: err });
+      { cause: err },
+    );
   }
   if (!Function.prototype.toString.call(uws.App).includes('[native code]')) {
     throw new NativeServerError(`uWebSockets.js loaded ${binary} but App is not native`);

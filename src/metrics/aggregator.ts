@@ -8,7 +8,12 @@ import * as hdr from 'hdr-histogram-js';
 import { FAILURE_REASONS, type ProbeFailureReason, type ProbeTarget } from '../probes/probe.ts';
 import { kOk, type ProbeBatchResult } from '../pool/messages.ts';
 import type { LastError, LatencySummary, TargetSnapshot } from './model.ts';
-import { NATIVE_DEFAULTS, NativeHistogram, validateNativeOptions, type NativeHistogramOptions } from './native-histogram.ts';
+import {
+  NATIVE_DEFAULTS,
+  NativeHistogram,
+  validateNativeOptions,
+  type NativeHistogramOptions,
+} from './native-histogram.ts';
 
 /** HDR_SIGNIFICANT_DIGITS is the recording precision: values within 0.1% are indistinguishable. */
 export const HDR_SIGNIFICANT_DIGITS = 3;
@@ -32,7 +37,11 @@ class TargetState {
   private summary: LatencySummary | undefined;
   private summaryCount = 0;
 
-  constructor(public target: ProbeTarget, native: NativeHistogramOptions, readonly createdMs: number) {
+  constructor(
+    public target: ProbeTarget,
+    native: NativeHistogramOptions,
+    readonly createdMs: number,
+  ) {
     this.boundsUs = Float64Array.from(target.buckets, (s) => s * 1e6);
     this.perBucket = new Float64Array(target.buckets.length + 1);
     this.native = new NativeHistogram(native);
@@ -123,8 +132,12 @@ export class Aggregator {
     const next = new Map<string, TargetState>();
     for (const target of targets) {
       const old = this.states.get(target.name);
-      if (old !== undefined && old.target.kind === target.kind && sameBuckets(old.target.buckets, target.buckets)
-        && sameNative(old.native.options, this.native)) {
+      if (
+        old !== undefined &&
+        old.target.kind === target.kind &&
+        sameBuckets(old.target.buckets, target.buckets) &&
+        sameNative(old.native.options, this.native)
+      ) {
         old.target = target;
         next.set(target.name, old);
       } else {
@@ -151,7 +164,11 @@ export class Aggregator {
         state.errors[reason - 1]!++;
         if (endedAt >= (state.lastError?.atMs ?? 0)) {
           // The batch carries one message per target: its last failure's, which this run is when it ends last.
-          state.lastError = { reason: FAILURE_REASONS[reason - 1]!, message: result.failure[result.target[i]!] ?? '', atMs: endedAt };
+          state.lastError = {
+            reason: FAILURE_REASONS[reason - 1]!,
+            message: result.failure[result.target[i]!] ?? '',
+            atMs: endedAt,
+          };
         }
       }
       if (endedAt >= state.lastProbeMs) {
@@ -185,7 +202,9 @@ function toSnapshot(s: TargetState): TargetSnapshot {
   let acc = 0;
   for (let i = 0; i < s.boundsUs.length; i++) bucketCounts.push((acc += s.perBucket[i]!));
   const errors = {} as Record<ProbeFailureReason, number>;
-  FAILURE_REASONS.forEach((r, i) => { errors[r] = s.errors[i]!; });
+  FAILURE_REASONS.forEach((r, i) => {
+    errors[r] = s.errors[i]!;
+  });
   return {
     target: s.target,
     name: s.target.name,
@@ -206,7 +225,12 @@ function toSnapshot(s: TargetState): TargetSnapshot {
 }
 
 /** QUANTILES are the JSON API's percentiles, ascending, as LatencySummary keys. */
-const QUANTILES = [[50, 'p50'], [90, 'p90'], [99, 'p99'], [99.9, 'p999']] as const;
+const QUANTILES = [
+  [50, 'p50'],
+  [90, 'p90'],
+  [99, 'p99'],
+  [99.9, 'p999'],
+] as const;
 
 /**
  * summarize reads the JSON API's quantiles from HDR in one scan of the counts up to the max (hdr's

@@ -16,11 +16,24 @@
  */
 import { FAILURE_REASONS, type ProbeFailureReason, type ProbeKind } from '../probes/probe.ts';
 import type {
-  CounterFamily, GaugeFamily, HistogramFamily, HistogramSample, Labels, MetricFamily, ScalarSample, SelfStats,
+  CounterFamily,
+  GaugeFamily,
+  HistogramFamily,
+  HistogramSample,
+  Labels,
+  MetricFamily,
+  ScalarSample,
+  SelfStats,
   TargetSnapshot,
 } from './model.ts';
 import {
-  DIRECTUS_PREFIX, type MetricName, PROBE_METRICS, PROCESS_METRICS, SELF_METRICS, directusDbMetrics, directusRedisMetrics,
+  DIRECTUS_PREFIX,
+  type MetricName,
+  PROBE_METRICS,
+  PROCESS_METRICS,
+  SELF_METRICS,
+  directusDbMetrics,
+  directusRedisMetrics,
   directusStorageMetrics,
 } from './names.ts';
 
@@ -51,8 +64,12 @@ export const ALWAYS_EMITTED_REASONS: Readonly<Record<ProbeKind, readonly ProbeFa
  * buildFamilies builds every family of one publish, in a stable order; families without series are left out.
  * `directusNamePrefix` starts the directus profile's family names (Directus's METRICS_NAME_PREFIX).
  */
-export function buildFamilies(targets: readonly TargetSnapshot[], self: SelfStats, profile: Profile,
-  directusNamePrefix = DIRECTUS_PREFIX): MetricFamily[] {
+export function buildFamilies(
+  targets: readonly TargetSnapshot[],
+  self: SelfStats,
+  profile: Profile,
+  directusNamePrefix = DIRECTUS_PREFIX,
+): MetricFamily[] {
   const families: MetricFamily[] = [];
   const probexTargets = profile === 'directus' ? pushDirectusFamilies(targets, families, directusNamePrefix) : targets;
   pushProbeFamilies(probexTargets, targets, families);
@@ -68,7 +85,9 @@ export function totalErrors(snapshot: TargetSnapshot): number {
 }
 
 function pushProbeFamilies(
-  detailed: readonly TargetSnapshot[], all: readonly TargetSnapshot[], families: MetricFamily[],
+  detailed: readonly TargetSnapshot[],
+  all: readonly TargetSnapshot[],
+  families: MetricFamily[],
 ): void {
   const duration: HistogramSample[] = [];
   const errors: ScalarSample[] = [];
@@ -87,7 +106,8 @@ function pushProbeFamilies(
     const always = ALWAYS_EMITTED_REASONS[snapshot.kind];
     for (const reason of FAILURE_REASONS) {
       const value = snapshot.errors[reason] ?? 0;
-      if (value > 0 || always.includes(reason)) errors.push(counterSample(targetLabels(snapshot, reason), value, created));
+      if (value > 0 || always.includes(reason))
+        errors.push(counterSample(targetLabels(snapshot, reason), value, created));
     }
   }
   const up: ScalarSample[] = [];
@@ -125,7 +145,8 @@ function cumulativeOf(snapshot: TargetSnapshot): readonly number[] {
   if (snapshot.bucketCounts.length === bounds) return snapshot.bucketCounts;
   if (snapshot.count === 0) return new Array<number>(bounds).fill(0);
   throw new RangeError(
-    `target ${snapshot.name}: bucketCounts has ${snapshot.bucketCounts.length} entries for ${bounds} buckets`);
+    `target ${snapshot.name}: bucketCounts has ${snapshot.bucketCounts.length} entries for ${bounds} buckets`,
+  );
 }
 
 /** DirectusFamily collects one Directus family's series: a histogram's or a counter's. */
@@ -150,7 +171,11 @@ interface DirectusFamily {
  * location), each series gets a `target` label so they stay distinct; a family with a single target keeps
  * Directus's exact label-less shape. Configured target labels are added either way.
  */
-function pushDirectusFamilies(targets: readonly TargetSnapshot[], families: MetricFamily[], prefix: string): TargetSnapshot[] {
+function pushDirectusFamilies(
+  targets: readonly TargetSnapshot[],
+  families: MetricFamily[],
+  prefix: string,
+): TargetSnapshot[] {
   const byName = new Map<string, DirectusFamily>();
   const unmapped: TargetSnapshot[] = [];
   const add = (name: MetricName, type: DirectusFamily['type'], snapshot: TargetSnapshot): void => {
@@ -172,43 +197,56 @@ function pushDirectusFamilies(targets: readonly TargetSnapshot[], families: Metr
   }
   for (const family of byName.values()) {
     const distinct = family.members.length > 1;
-    const labelsOf = (snapshot: TargetSnapshot): Labels => (distinct
-      ? { target: snapshot.name, ...snapshot.target.labels }
-      : snapshot.target.labels);
+    const labelsOf = (snapshot: TargetSnapshot): Labels =>
+      distinct ? { target: snapshot.name, ...snapshot.target.labels } : snapshot.target.labels;
     if (family.type === 'histogram') {
       // Directus's families stay classic: their unit is ms, and native buckets are counted in seconds.
-      families.push(histogram(family.name, family.members.map((snapshot) => ({
-        labels: labelsOf(snapshot),
-        bounds: boundsInMs(snapshot.target.buckets),
-        cumulative: cumulativeOf(snapshot),
-        count: snapshot.count,
-        sum: secondsToMs(snapshot.sumSeconds),
-        ...(snapshot.createdSeconds === undefined ? {} : { created: snapshot.createdSeconds }),
-      }))));
+      families.push(
+        histogram(
+          family.name,
+          family.members.map((snapshot) => ({
+            labels: labelsOf(snapshot),
+            bounds: boundsInMs(snapshot.target.buckets),
+            cumulative: cumulativeOf(snapshot),
+            count: snapshot.count,
+            sum: secondsToMs(snapshot.sumSeconds),
+            ...(snapshot.createdSeconds === undefined ? {} : { created: snapshot.createdSeconds }),
+          })),
+        ),
+      );
     } else {
       // prom-client writes Directus's counters under their own name in text 0.0.4 (no `_total`).
-      const errors = family.members.map((snapshot) => counterSample(labelsOf(snapshot), totalErrors(snapshot), snapshot.createdSeconds));
+      const errors = family.members.map((snapshot) =>
+        counterSample(labelsOf(snapshot), totalErrors(snapshot), snapshot.createdSeconds),
+      );
       families.push({ ...counter(family.name, errors), textName: family.name.name });
     }
   }
   return unmapped;
 }
 
-function directusNames(snapshot: TargetSnapshot, prefix: string): { responseTime: MetricName; counters: MetricName[] } | undefined {
+function directusNames(
+  snapshot: TargetSnapshot,
+  prefix: string,
+): { responseTime: MetricName; counters: MetricName[] } | undefined {
   const target = snapshot.target;
   switch (target.kind) {
     case 'mysql':
     case 'postgres':
     case 'sqlite': {
       // Directus names its database families after DB_CLIENT: mysql, pg (or postgres, cockroachdb), sqlite3.
-      const client = target.kind === 'mysql' ? 'mysql' : target.kind === 'sqlite' ? 'sqlite3' : target.directusClient ?? 'pg';
+      const client =
+        target.kind === 'mysql' ? 'mysql' : target.kind === 'sqlite' ? 'sqlite3' : (target.directusClient ?? 'pg');
       const m = directusDbMetrics(client, prefix);
       return { responseTime: m.responseTime, counters: [m.errors] };
     }
     case 'redis': {
       const m = directusRedisMetrics(prefix);
       const services = target.directusServices ?? ['redis', 'cache'];
-      const counters = [...(services.includes('redis') ? [m.errors] : []), ...(services.includes('cache') ? [m.cacheErrors] : [])];
+      const counters = [
+        ...(services.includes('redis') ? [m.errors] : []),
+        ...(services.includes('cache') ? [m.cacheErrors] : []),
+      ];
       return { responseTime: services.includes('redis') ? m.responseTime : m.cacheResponseTime, counters };
     }
     case 'storage': {

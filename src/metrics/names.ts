@@ -40,8 +40,11 @@ export const PROBE_METRICS = {
   duration: metric('probe_duration_seconds', 'Duration of successful probes in seconds.', 'seconds'),
   errors: metric('probe_errors', 'Failed probes by reason.'),
   up: metric('probe_up', 'Whether the last probe of the target succeeded (1) or not (0); 0 before the first probe.'),
-  lastTimestamp: metric('probe_last_timestamp_seconds',
-    'Unix time of the last recorded probe of the target in seconds; 0 before the first probe.', 'seconds'),
+  lastTimestamp: metric(
+    'probe_last_timestamp_seconds',
+    'Unix time of the last recorded probe of the target in seconds; 0 before the first probe.',
+    'seconds',
+  ),
   probes: metric('probes', 'Probe runs recorded, successful or failed.'),
 } as const;
 
@@ -56,23 +59,56 @@ export const SELF_METRICS = {
   apiRequests: metric('api_requests', 'Requests served by the JSON metrics API.'),
   snapshotGeneration: metric('snapshot_generation', 'Generation number of the published snapshot.'),
   snapshotTimestamp: metric('snapshot_timestamp_seconds', 'Unix time the snapshot was rendered in seconds.', 'seconds'),
-  snapshotAge: metric('snapshot_age_seconds',
-    'How long the last complete snapshot had been served when this one was rendered, in seconds (about one publish interval; it grows while publishes fail).', 'seconds'),
+  snapshotAge: metric(
+    'snapshot_age_seconds',
+    'How long the last complete snapshot had been served when this one was rendered, in seconds (about one publish interval; it grows while publishes fail).',
+    'seconds',
+  ),
   snapshotSize: metric('snapshot_size_bytes', 'Size of the previous published snapshot in bytes.', 'bytes'),
-  publishDuration: metric('publish_duration_seconds',
-    'Duration of the previous publish (build, render, compress, write) in seconds.', 'seconds'),
-  publishFailures: metric('publish_failures', 'Publishes that could not publish a complete snapshot; meanwhile only the self-metrics are served.'),
+  publishDuration: metric(
+    'publish_duration_seconds',
+    'Duration of the previous publish (build, render, compress, write) in seconds.',
+    'seconds',
+  ),
+  publishFailures: metric(
+    'publish_failures',
+    'Publishes that could not publish a complete snapshot; meanwhile only the self-metrics are served.',
+  ),
   poolThreads: metric('pool_threads', 'Probe worker threads.'),
-  poolUtilization: metric('pool_utilization_ratio', 'Share of time the probe worker threads were busy (0 to 1).', 'ratio'),
+  poolUtilization: metric(
+    'pool_utilization_ratio',
+    'Share of time the probe worker threads were busy (0 to 1).',
+    'ratio',
+  ),
   poolQueueSize: metric('pool_queue_size', 'Probe tasks waiting for a worker thread.'),
-  probesSkipped: metric('probes_skipped', 'Probe rounds skipped because the previous round of the target was still running.'),
-  eventLoopDelayP50: metric('event_loop_delay_p50_seconds', 'Median event loop delay of the front-end thread in seconds.', 'seconds'),
-  eventLoopDelayP99: metric('event_loop_delay_p99_seconds',
-    '99th percentile event loop delay of the front-end thread in seconds.', 'seconds'),
-  eventLoopDelayMax: metric('event_loop_delay_max_seconds', 'Maximum event loop delay of the front-end thread in seconds.', 'seconds'),
+  probesSkipped: metric(
+    'probes_skipped',
+    'Probe rounds skipped because the previous round of the target was still running.',
+  ),
+  eventLoopDelayP50: metric(
+    'event_loop_delay_p50_seconds',
+    'Median event loop delay of the front-end thread in seconds.',
+    'seconds',
+  ),
+  eventLoopDelayP99: metric(
+    'event_loop_delay_p99_seconds',
+    '99th percentile event loop delay of the front-end thread in seconds.',
+    'seconds',
+  ),
+  eventLoopDelayMax: metric(
+    'event_loop_delay_max_seconds',
+    'Maximum event loop delay of the front-end thread in seconds.',
+    'seconds',
+  ),
   configReloads: metric('config_reloads', 'Configuration reloads attempted.'),
-  configReloadFailures: metric('config_reload_failures', 'Configuration reloads that failed; the running configuration was kept.'),
-  configLastReloadSuccessful: metric('config_last_reload_successful', 'Whether the last configuration reload succeeded (1) or not (0).'),
+  configReloadFailures: metric(
+    'config_reload_failures',
+    'Configuration reloads that failed; the running configuration was kept.',
+  ),
+  configLastReloadSuccessful: metric(
+    'config_last_reload_successful',
+    'Whether the last configuration reload succeeded (1) or not (0).',
+  ),
 } as const;
 
 /**
@@ -85,8 +121,16 @@ export const PROCESS_METRICS = {
   cpuSystem: { name: 'process_cpu_system_seconds', help: 'Total system CPU time spent in seconds.', unit: 'seconds' },
   cpu: { name: 'process_cpu_seconds', help: 'Total user and system CPU time spent in seconds.', unit: 'seconds' },
   residentMemory: { name: 'process_resident_memory_bytes', help: 'Resident memory size in bytes.', unit: 'bytes' },
-  heapUsed: { name: 'nodejs_heap_size_used_bytes', help: 'Process heap size used from Node.js in bytes.', unit: 'bytes' },
-  startTime: { name: 'process_start_time_seconds', help: 'Start time of the process since unix epoch in seconds.', unit: 'seconds' },
+  heapUsed: {
+    name: 'nodejs_heap_size_used_bytes',
+    help: 'Process heap size used from Node.js in bytes.',
+    unit: 'bytes',
+  },
+  startTime: {
+    name: 'process_start_time_seconds',
+    help: 'Start time of the process since unix epoch in seconds.',
+    unit: 'seconds',
+  },
 } as const satisfies Record<string, MetricName>;
 
 /** DIRECTUS_PREFIX is Directus's default METRICS_NAME_PREFIX. */
@@ -100,9 +144,15 @@ export const DIRECTUS_BUCKETS_MS: readonly number[] = Object.freeze([1, 10, 20, 
  * (`directus_db_<client>_response_time_ms`, `directus_db_<client>_connection_errors`), HELP included.
  * `prefix` is Directus's METRICS_NAME_PREFIX (default `directus_`), as create-metrics.ts applies it.
  */
-export function directusDbMetrics(client: string, prefix = DIRECTUS_PREFIX): { responseTime: MetricName; errors: MetricName } {
+export function directusDbMetrics(
+  client: string,
+  prefix = DIRECTUS_PREFIX,
+): { responseTime: MetricName; errors: MetricName } {
   return {
-    responseTime: { name: `${prefix}db_${client}_response_time_ms`, help: `${client} Database connection response time` },
+    responseTime: {
+      name: `${prefix}db_${client}_response_time_ms`,
+      help: `${client} Database connection response time`,
+    },
     errors: { name: `${prefix}db_${client}_connection_errors`, help: `${client} Database connection error count` },
   };
 }
@@ -114,7 +164,10 @@ export function directusDbMetrics(client: string, prefix = DIRECTUS_PREFIX): { r
  * database family's pattern.
  */
 export function directusRedisMetrics(prefix = DIRECTUS_PREFIX): {
-  responseTime: MetricName; errors: MetricName; cacheResponseTime: MetricName; cacheErrors: MetricName;
+  responseTime: MetricName;
+  errors: MetricName;
+  cacheResponseTime: MetricName;
+  cacheErrors: MetricName;
 } {
   return {
     responseTime: { name: `${prefix}redis_response_time_ms`, help: 'Redis connection response time' },
@@ -129,12 +182,18 @@ export function directusRedisMetrics(prefix = DIRECTUS_PREFIX): {
  * directusStorageMetrics names the storage families of one location (`directus_storage_<location>_*`);
  * the error counter is Directus's, the response-time histogram follows the database family's pattern.
  */
-export function directusStorageMetrics(location: string, prefix = DIRECTUS_PREFIX): { responseTime: MetricName; errors: MetricName } {
+export function directusStorageMetrics(
+  location: string,
+  prefix = DIRECTUS_PREFIX,
+): { responseTime: MetricName; errors: MetricName } {
   return {
     responseTime: {
       name: `${prefix}storage_${location}_response_time_ms`,
       help: `${location} storage connection response time`,
     },
-    errors: { name: `${prefix}storage_${location}_connection_errors`, help: `${location} storage connection error count` },
+    errors: {
+      name: `${prefix}storage_${location}_connection_errors`,
+      help: `${location} storage connection error count`,
+    },
   };
 }

@@ -57,8 +57,10 @@ export interface NodeStats {
  * entry instead of an error: a missing storage directory is the storage probe's failure to report, not
  * the node's.
  */
-export async function collectNodeStats(storagePaths: readonly string[],
-  filesystems: FilesystemReader = new FilesystemReader()): Promise<NodeStats> {
+export async function collectNodeStats(
+  storagePaths: readonly string[],
+  filesystems: FilesystemReader = new FilesystemReader(),
+): Promise<NodeStats> {
   const fsStats = await filesystems.read(storagePaths);
   const [load1 = 0, load5 = 0, load15 = 0] = loadavg();
   const cpu = process.cpuUsage();
@@ -139,7 +141,12 @@ export class FilesystemReader {
     for (const path of this.#checks.keys()) if (!unique.includes(path)) this.#checks.delete(path);
     const checks = unique.map((path) => this.#check(path));
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(checks), new Promise<void>((resolve) => { timer = setTimeout(resolve, this.#deadlineMs); })]);
+    await Promise.race([
+      Promise.all(checks),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.#deadlineMs);
+      }),
+    ]);
     clearTimeout(timer);
     const out: FilesystemStats[] = [];
     for (const path of unique) {
@@ -164,13 +171,18 @@ export class FilesystemReader {
     } catch (err) {
       attempt = Promise.reject(err);
     }
-    c.inFlight = attempt.then((s) => {
-      c.last = s;
-    }, () => {
-      c.last = undefined; // gone or not readable now: no entry (the storage probe reports why)
-    }).finally(() => {
-      c.inFlight = undefined;
-    });
+    c.inFlight = attempt
+      .then(
+        (s) => {
+          c.last = s;
+        },
+        () => {
+          c.last = undefined; // gone or not readable now: no entry (the storage probe reports why)
+        },
+      )
+      .finally(() => {
+        c.inFlight = undefined;
+      });
     return c.inFlight;
   }
 }

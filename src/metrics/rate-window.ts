@@ -8,14 +8,20 @@ export class RateWindow {
   private samples: Array<{ readonly atMs: number; readonly probes: ReadonlyMap<string, number> }> = [];
 
   /** windowMs is how far back a rate looks; minSpanMs is the shortest span a rate is given for. */
-  constructor(private readonly windowMs = 60_000, private readonly minSpanMs = 1000) {}
+  constructor(
+    private readonly windowMs = 60_000,
+    private readonly minSpanMs = 1000,
+  ) {}
 
   /**
    * update records the counts of this publish and returns each target's probes per second since the
    * oldest sample in the window. A target has no rate (absent from the map) before minSpanMs of history,
    * or when its count went down (a reload started it from zero).
    */
-  update(nowMs: number, targets: ReadonlyArray<{ readonly name: string; readonly probes: number }>): Map<string, number> {
+  update(
+    nowMs: number,
+    targets: ReadonlyArray<{ readonly name: string; readonly probes: number }>,
+  ): Map<string, number> {
     const rates = new Map<string, number>();
     // Drop samples older than the window, but keep the newest of those so a rate always spans the window.
     while (this.samples.length > 1 && nowMs - this.samples[1]!.atMs >= this.windowMs) this.samples.shift();

@@ -191,5 +191,4 @@ export interface ConfigLoadRequest {
 
 /** ConfigLoadResult is that thread's answer: the config, its token file's tokens and warnings, or every problem found. */
 export type ConfigLoadResult =
-  | ({ readonly ok: true } & LoadedConfig)
-  | { readonly ok: false; readonly issues: readonly string[] };
+  ({ readonly ok: true } & LoadedConfig) | { readonly ok: false; readonly issues: readonly string[] };

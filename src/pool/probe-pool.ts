@@ -8,7 +8,10 @@ import { PoolClosedError } from '../errors.ts';
 import { isProbeProgress, type PoolStats, type ProbeBatch, type ProbeProgress, type ProbeResults } from './messages.ts';
 
 /** PROBE_WORKER_URL is the worker entry, with this file's extension (.ts under tsx, .js when compiled). */
-export const PROBE_WORKER_URL = new URL(`../../workers/probe-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+export const PROBE_WORKER_URL = new URL(
+  `../../workers/probe-worker${extname(fileURLToPath(import.meta.url))}`,
+  import.meta.url,
+);
 
 /** WORKER_YOUNG_GENERATION_MB bounds each probe worker's young generation (see createProbePool). */
 export const WORKER_YOUNG_GENERATION_MB = 4;
@@ -47,7 +50,11 @@ export type PoolErrorHandler = (err: unknown) => void;
  * - `maxYoungGenerationSizeMb`: a worker allocates a little per probe, thousands of times a second; V8's
  *   default young generation would grow to tens of MB per thread before collecting it (RSS, not speed).
  */
-export function createProbePool(threads: number, onError: PoolErrorHandler, filename = PROBE_WORKER_URL.href): ProbePool {
+export function createProbePool(
+  threads: number,
+  onError: PoolErrorHandler,
+  filename = PROBE_WORKER_URL.href,
+): ProbePool {
   const pool = new Piscina<ProbeBatch, ProbeResults>({
     filename,
     minThreads: threads,
@@ -66,9 +73,10 @@ export function createProbePool(threads: number, onError: PoolErrorHandler, file
   });
   let closing = false;
   return {
-    run: (batch) => pool.run(batch).catch((err: unknown) => {
-      throw closing ? new PoolClosedError('the probe pool closed while the batch ran', { cause: err }) : err;
-    }),
+    run: (batch) =>
+      pool.run(batch).catch((err: unknown) => {
+        throw closing ? new PoolClosedError('the probe pool closed while the batch ran', { cause: err }) : err;
+      }),
     onProgress: (listener) => void listeners.push(listener),
     stats: () => ({ threads: pool.threads.length, utilization: pool.utilization, queueSize: pool.queueSize }),
     close: () => {

@@ -70,14 +70,17 @@ export class ProbeRunner {
       let lanes = this.#runLane(live, target, t, deadlineAt, flusher, batch.dueAtMs);
       if (concurrency > 1) {
         const more = [lanes];
-        for (let lane = 1; lane < concurrency; lane++) more.push(this.#runLane(live, target, t, deadlineAt, flusher, batch.dueAtMs));
+        for (let lane = 1; lane < concurrency; lane++)
+          more.push(this.#runLane(live, target, t, deadlineAt, flusher, batch.dueAtMs));
         lanes = Promise.all(more).then(noop);
       }
       // The target's next round may go out now, whatever its batch-mates are still doing.
-      running.push(lanes.then(() => {
-        markDone(table, index);
-        runs.finish(t);
-      }));
+      running.push(
+        lanes.then(() => {
+          markDone(table, index);
+          runs.finish(t);
+        }),
+      );
     });
     await Promise.all(running);
     flusher.close();
@@ -109,14 +112,21 @@ export class ProbeRunner {
    * #runLane runs one lane of a target: once, or back to back until burstUntil. Its first run reports how
    * late it started against the round's due time (dueAtMs), for coordinated-omission correction.
    */
-  async #runLane(live: LiveProber, target: ProbeTarget, t: number, burstUntil: number, flusher: Flusher,
-    dueAtMs: number | undefined): Promise<void> {
+  async #runLane(
+    live: LiveProber,
+    target: ProbeTarget,
+    t: number,
+    burstUntil: number,
+    flusher: Flusher,
+    dueAtMs: number | undefined,
+  ): Promise<void> {
     const lane = live.idleLanes.pop() ?? new Lane(target.timeoutMs);
     let first = true;
     do {
       const t0 = performance.now();
       // performance.timeOrigin + now() is the wall clock at sub-ms precision, comparable across threads.
-      const startDelayUs = first && dueAtMs !== undefined ? Math.max(0, (performance.timeOrigin + t0 - dueAtMs) * 1000) : 0;
+      const startDelayUs =
+        first && dueAtMs !== undefined ? Math.max(0, (performance.timeOrigin + t0 - dueAtMs) * 1000) : 0;
       first = false;
       const outcome = await lane.run(live.prober);
       const elapsedUs = (performance.now() - t0) * 1000;
@@ -136,7 +146,13 @@ export class ProbeRunner {
       return live;
     }
     if (live !== undefined) void live.prober.close(); // the target changed on reload: new client
-    const fresh: LiveProber = { key, prober: createProber(target), idleLanes: [], lastUsedMs: now, idleMs: Math.max(60_000, target.intervalMs * 10) };
+    const fresh: LiveProber = {
+      key,
+      prober: createProber(target),
+      idleLanes: [],
+      lastUsedMs: now,
+      idleMs: Math.max(60_000, target.intervalMs * 10),
+    };
     this.#probers.set(target.name, fresh);
     return fresh;
   }
@@ -147,8 +163,12 @@ class Flusher {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  constructor(private readonly batch: ProbeBatch, private readonly names: readonly string[], readonly runs: RunLog,
-    private readonly post: PostProgress | undefined) {}
+  constructor(
+    private readonly batch: ProbeBatch,
+    private readonly names: readonly string[],
+    readonly runs: RunLog,
+    private readonly post: PostProgress | undefined,
+  ) {}
 
   /** ran is called after each run is added: the first run since the last flush starts the wait. */
   ran(): void {
@@ -165,7 +185,14 @@ class Flusher {
     this.timer = undefined;
     if (this.closed || this.runs.size === 0) return;
     const { result, done } = this.runs.take();
-    const progress: ProbeProgress = { type: 'probe-progress', owner: this.batch.owner, batch: this.batch.id, names: this.names, result, done };
+    const progress: ProbeProgress = {
+      type: 'probe-progress',
+      owner: this.batch.owner,
+      batch: this.batch.id,
+      names: this.names,
+      result,
+      done,
+    };
     this.post!(progress, transferables(result));
   }
 }

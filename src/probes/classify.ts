@@ -13,33 +13,69 @@ export const MAX_MESSAGE_CHARS = 240;
 const REFUSED_CODES = new Set(['ECONNREFUSED']);
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL', 'EAI_NODATA']);
 const RESET_CODES = new Set([
-  'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_SOCKET_CLOSED', 'ERR_STREAM_PREMATURE_CLOSE',
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNABORTED',
+  'ERR_SOCKET_CLOSED',
+  'ERR_STREAM_PREMATURE_CLOSE',
   'PROTOCOL_CONNECTION_LOST', // mysql2: the server closed the connection
-  'UND_ERR_SOCKET', 'UND_ERR_CLOSED', // undici: the socket closed under a request
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED', // undici: the socket closed under a request
 ]);
 const TIMEOUT_CODES = new Set([
-  'ETIMEDOUT', 'ABORT_ERR',
+  'ETIMEDOUT',
+  'ABORT_ERR',
   'PROTOCOL_SEQUENCE_TIMEOUT', // mysql2 per-query `timeout`
-  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
 ]);
 // mysql2 names server errors after MySQL's error list (mysql2/lib/constants/errors.js). The server refuses
 // this client's host outright with ER_HOST_NOT_PRIVILEGED (1130: no account matches the host) and
 // ER_HOST_IS_BLOCKED (1129: too many aborted connects; `FLUSH HOSTS` lifts it), in place of the greeting.
 const AUTH_CODES = new Set([
-  'ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR',
-  'ER_NOT_SUPPORTED_AUTH_MODE', 'ER_MUST_CHANGE_PASSWORD_LOGIN', 'HANDSHAKE_NO_SSL_SUPPORT_AUTH',
-  'ER_HOST_NOT_PRIVILEGED', 'ER_HOST_IS_BLOCKED',
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_DBACCESS_DENIED_ERROR',
+  'ER_ACCESS_DENIED_NO_PASSWORD_ERROR',
+  'ER_NOT_SUPPORTED_AUTH_MODE',
+  'ER_MUST_CHANGE_PASSWORD_LOGIN',
+  'HANDSHAKE_NO_SSL_SUPPORT_AUTH',
+  'ER_HOST_NOT_PRIVILEGED',
+  'ER_HOST_IS_BLOCKED',
 ]);
 const IO_CODES = new Set([
-  'EACCES', 'EPERM', 'ENOSPC', 'EDQUOT', 'ENOENT', 'EROFS', 'ENOTDIR', 'EISDIR', 'EEXIST', 'EIO',
-  'ENAMETOOLONG', 'EMFILE', 'ENFILE', 'ELOOP', 'EFBIG', 'EBUSY',
+  'EACCES',
+  'EPERM',
+  'ENOSPC',
+  'EDQUOT',
+  'ENOENT',
+  'EROFS',
+  'ENOTDIR',
+  'EISDIR',
+  'EEXIST',
+  'EIO',
+  'ENAMETOOLONG',
+  'EMFILE',
+  'ENFILE',
+  'ELOOP',
+  'EFBIG',
+  'EBUSY',
 ]);
 // OpenSSL verification codes as Node exposes them, plus Node's own ERR_TLS_* / ERR_SSL_* families.
 const TLS_CODES = new Set([
-  'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_REVOKED', 'CERT_UNTRUSTED', 'CERT_REJECTED',
-  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'HOSTNAME_MISMATCH',
-  'EPROTO', 'HANDSHAKE_SSL_ERROR',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'HOSTNAME_MISMATCH',
+  'EPROTO',
+  'HANDSHAKE_SSL_ERROR',
 ]);
 const TLS_CODE_PREFIXES = ['ERR_TLS_', 'ERR_SSL_', 'ERR_OSSL_'];
 // undici's HTTP parser (llhttp) errors: the server answered, but not in HTTP.
@@ -53,7 +89,10 @@ const REDIS_AUTH_ERR_RE = /^ERR (?:Client sent )?AUTH\b/;
 // node-redis client-side errors are told apart by class name (they do not set `name`, so the
 // constructor's name is checked as well).
 const RESET_NAMES = new Set([
-  'SocketClosedUnexpectedlyError', 'ClientClosedError', 'ClientOfflineError', 'DisconnectsClientError',
+  'SocketClosedUnexpectedlyError',
+  'ClientClosedError',
+  'ClientOfflineError',
+  'DisconnectsClientError',
 ]);
 const TIMEOUT_NAMES = new Set(['AbortError', 'TimeoutError', 'ConnectionTimeoutError', 'SocketTimeoutError']);
 
@@ -65,14 +104,26 @@ const TIMEOUT_NAMES = new Set(['AbortError', 'TimeoutError', 'ConnectionTimeoutE
 // (https://www.sqlite.org/rescode.html); an extended code (SQLITE_IOERR_READ) is looked up by its primary
 // code (SQLITE_IOERR).
 const DATABASE_CODES = new Map<string, ProbeFailureReason>([
-  ['28000', 'auth'], ['28P01', 'auth'], ['3D000', 'auth'], ['42501', 'auth'],
-  ['57P01', 'reset'], ['57P02', 'reset'], ['08003', 'reset'], ['08006', 'reset'], // terminated, crash, connection gone
+  ['28000', 'auth'],
+  ['28P01', 'auth'],
+  ['3D000', 'auth'],
+  ['42501', 'auth'],
+  ['57P01', 'reset'],
+  ['57P02', 'reset'],
+  ['08003', 'reset'],
+  ['08006', 'reset'], // terminated, crash, connection gone
   ['57P03', 'refused'], // cannot_connect_now: the server is starting up or shutting down
   ['57014', 'timeout'], // query_canceled: statement_timeout
   ['08P01', 'bad_reply'], // protocol_violation
-  ['SQLITE_BUSY', 'busy'], ['SQLITE_LOCKED', 'busy'],
-  ['SQLITE_CANTOPEN', 'io'], ['SQLITE_IOERR', 'io'], ['SQLITE_PERM', 'io'], ['SQLITE_FULL', 'io'], ['SQLITE_READONLY', 'io'],
-  ['SQLITE_NOTADB', 'bad_reply'], ['SQLITE_CORRUPT', 'bad_reply'],
+  ['SQLITE_BUSY', 'busy'],
+  ['SQLITE_LOCKED', 'busy'],
+  ['SQLITE_CANTOPEN', 'io'],
+  ['SQLITE_IOERR', 'io'],
+  ['SQLITE_PERM', 'io'],
+  ['SQLITE_FULL', 'io'],
+  ['SQLITE_READONLY', 'io'],
+  ['SQLITE_NOTADB', 'bad_reply'],
+  ['SQLITE_CORRUPT', 'bad_reply'],
   ['SQLITE_AUTH', 'auth'],
 ]);
 // pg's own client-side errors carry no code; these are how its messages start (pg lib/client.js,
@@ -176,7 +227,10 @@ export function settle(
  * scrubbed passes a run's outcome on with `scrub` applied to its failure message (see redact.ts's
  * secretScrubber: a target whose URL holds secrets); with no scrub it returns the same promise.
  */
-export function scrubbed(outcome: Promise<ProbeOutcome>, scrub: ((text: string) => string) | undefined): Promise<ProbeOutcome> {
+export function scrubbed(
+  outcome: Promise<ProbeOutcome>,
+  scrub: ((text: string) => string) | undefined,
+): Promise<ProbeOutcome> {
   if (scrub === undefined) return outcome;
   return outcome.then((o) => (o.ok ? o : { ok: false, reason: o.reason, message: scrub(o.message) }));
 }

@@ -18,7 +18,11 @@ export function appDatapoints(result: unknown): Record<string, number> {
     }
     return app;
   }
-  if (typeof result === 'object' && result !== null && typeof (result as { affectedRows?: unknown }).affectedRows === 'number') {
+  if (
+    typeof result === 'object' &&
+    result !== null &&
+    typeof (result as { affectedRows?: unknown }).affectedRows === 'number'
+  ) {
     return { affected_rows: (result as { affectedRows: number }).affectedRows };
   }
   return {};

@@ -67,7 +67,9 @@ export class Lane {
       } catch (err) {
         attempt = Promise.reject(err);
       }
-      attempt.then(settle, (err: unknown) => settle({ ok: false, reason: 'other', message: `probe threw: ${String(err)}` }));
+      attempt.then(settle, (err: unknown) =>
+        settle({ ok: false, reason: 'other', message: `probe threw: ${String(err)}` }),
+      );
     });
   }
 

@@ -54,7 +54,12 @@ export const httpProbe: Probe<'http'> = {
         // reuses `signal` across runs (Prober.run's contract: leave no listener). So fetch gets a signal of
         // its own, aborted by settle's cancel hook, whose listener settle removes when the run settles.
         const own = new AbortController();
-        const outcome = settle(signal, target.timeoutMs, () => getOnce(check, own.signal), () => own.abort(signal.reason));
+        const outcome = settle(
+          signal,
+          target.timeoutMs,
+          () => getOnce(check, own.signal),
+          () => own.abort(signal.reason),
+        );
         // undici quotes the URL in some errors (`Failed to parse URL from ...`): never its secrets.
         return scrubbed(outcome, scrub);
       },
@@ -90,8 +95,10 @@ async function getOnce(check: ResponseCheck, signal: AbortSignal): Promise<Probe
     return { ok: true, app: { status_code: res.status, body_bytes: 0 } };
   }
   const reader = res.body.getReader();
-  const body = check.bodyMatch === undefined ? undefined
-    : new BodyText(check.bodyMatch, check.matchesPrefix ? check.matchStepChars : undefined);
+  const body =
+    check.bodyMatch === undefined
+      ? undefined
+      : new BodyText(check.bodyMatch, check.matchesPrefix ? check.matchStepChars : undefined);
   let bodyBytes = 0;
   let matched = false;
   let ended = false;
@@ -115,13 +122,21 @@ async function getOnce(check: ResponseCheck, signal: AbortSignal): Promise<Probe
   if (body !== undefined && !matched) {
     const source = check.bodyMatch!.source;
     if (ended) {
-      if (!body.matchesAll()) return { ok: false, reason: 'bad_reply', message: `body (${bodyBytes} bytes) does not match /${source}/` };
+      if (!body.matchesAll())
+        return { ok: false, reason: 'bad_reply', message: `body (${bodyBytes} bytes) does not match /${source}/` };
     } else if (!check.matchesPrefix) {
       // `$`, `\b` or a lookahead would test the cut, not the end of the body: no answer either way.
-      return { ok: false, reason: 'bad_reply',
-        message: `body longer than maxBodyBytes (${check.maxBodyBytes}); /${source}/ looks at what follows a match, so it needs the whole body` };
+      return {
+        ok: false,
+        reason: 'bad_reply',
+        message: `body longer than maxBodyBytes (${check.maxBodyBytes}); /${source}/ looks at what follows a match, so it needs the whole body`,
+      };
     } else if (!body.matchesAll()) {
-      return { ok: false, reason: 'bad_reply', message: `no match for /${source}/ in the first ${check.maxBodyBytes} bytes of the body (maxBodyBytes)` };
+      return {
+        ok: false,
+        reason: 'bad_reply',
+        message: `no match for /${source}/ in the first ${check.maxBodyBytes} bytes of the body (maxBodyBytes)`,
+      };
     }
   }
   return { ok: true, app: { status_code: res.status, body_bytes: bodyBytes } };
@@ -148,7 +163,8 @@ class BodyText {
   append(chunk: Uint8Array): boolean {
     this.#text += this.#decoder.decode(chunk, { stream: true });
     if (this.#stepChars === undefined) return false;
-    if (this.#triedAt >= 0 && this.#text.length - this.#triedAt < Math.min(this.#triedAt, this.#stepChars)) return false;
+    if (this.#triedAt >= 0 && this.#text.length - this.#triedAt < Math.min(this.#triedAt, this.#stepChars))
+      return false;
     this.#triedAt = this.#text.length;
     return this.#pattern.test(this.#text);
   }

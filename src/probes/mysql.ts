@@ -69,14 +69,18 @@ class MysqlProber implements Prober {
 
   async #query(signal: AbortSignal): Promise<ProbeOutcome> {
     if (this.#closed) return { ok: false, reason: 'other', message: 'prober is closed' };
-    const live = this.#idle.pop() ?? await this.#connect(signal);
+    const live = this.#idle.pop() ?? (await this.#connect(signal));
     // A deadline while the query runs: settle() answers `timeout`; the connection is in an unknown state.
     const onAbort = (): void => this.#drop(live);
     signal.addEventListener('abort', onAbort, { once: true });
     let reusable = true;
     try {
       // mysql2's own per-query timeout backs the signal up: it ends the connection on expiry.
-      const [result] = await live.conn.query({ sql: this.#target.query, timeout: this.#target.timeoutMs, rowsAsArray: true });
+      const [result] = await live.conn.query({
+        sql: this.#target.query,
+        timeout: this.#target.timeoutMs,
+        rowsAsArray: true,
+      });
       return { ok: true, app: appDatapoints(result) };
     } catch (err) {
       // Fatal errors (lost connection, protocol errors, query timeout) end the connection; SQL errors
@@ -144,7 +148,8 @@ interface SocketConfig {
 
 /** openSocket connects the way mysql2 does when it opens the socket itself (no delay, keep-alive on). */
 function openSocket(config: SocketConfig): net.Socket {
-  const socket = config.socketPath !== undefined ? net.connect(config.socketPath) : net.connect(config.port, config.host);
+  const socket =
+    config.socketPath !== undefined ? net.connect(config.socketPath) : net.connect(config.port, config.host);
   socket.setNoDelay(true);
   socket.once('connect', () => socket.setKeepAlive(true, config.keepAliveInitialDelay ?? 0));
   return socket;

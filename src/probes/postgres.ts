@@ -52,11 +52,16 @@ class PostgresProber implements Prober {
     const onDeadline = (): void => {
       if (conn !== undefined) this.#drop(conn);
     };
-    return settle(signal, this.#target.timeoutMs, async () => {
-      if (this.#closed) return { ok: false, reason: 'other', message: 'prober is closed' };
-      conn = this.#take();
-      return this.#query(conn, signal);
-    }, onDeadline);
+    return settle(
+      signal,
+      this.#target.timeoutMs,
+      async () => {
+        if (this.#closed) return { ok: false, reason: 'other', message: 'prober is closed' };
+        conn = this.#take();
+        return this.#query(conn, signal);
+      },
+      onDeadline,
+    );
   }
 
   close(): Promise<void> {
@@ -125,8 +130,12 @@ class PostgresProber implements Prober {
 
 /** isQueryError tells a server's error reply (which carries an SQLSTATE code) from a connection failure. */
 function isQueryError(err: unknown): boolean {
-  return err instanceof pg.DatabaseError && typeof err.code === 'string' && !err.code.startsWith('08')
-    && (err as { severity?: unknown }).severity === 'ERROR';
+  return (
+    err instanceof pg.DatabaseError &&
+    typeof err.code === 'string' &&
+    !err.code.startsWith('08') &&
+    (err as { severity?: unknown }).severity === 'ERROR'
+  );
 }
 
 /** postgresDatapoints reads rows (array mode) or, for a statement that changes rows, the affected count. */

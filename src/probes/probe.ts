@@ -124,8 +124,8 @@ export type SyntheticDistribution =
   | { readonly type: 'exponential'; readonly meanMs: number };
 
 /** ProbeTarget is one configured target, discriminated by kind. It is plain data: it crosses threads. */
-export type ProbeTarget = MysqlTarget | RedisTarget | StorageTarget | HttpTarget | TcpTarget | SyntheticTarget
-  | PostgresTarget | SqliteTarget;
+export type ProbeTarget =
+  MysqlTarget | RedisTarget | StorageTarget | HttpTarget | TcpTarget | SyntheticTarget | PostgresTarget | SqliteTarget;
 export type TargetOfKind<K extends ProbeKind> = Extract<ProbeTarget, { kind: K }>;
 
 /**

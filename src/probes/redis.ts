@@ -61,11 +61,17 @@ class RedisProber implements Prober {
       conn.deadlineMs ??= this.#target.timeoutMs;
       this.#drop(conn);
     };
-    const outcome = settle(signal, this.#target.timeoutMs, () => {
-      if (this.#closed) return Promise.resolve<ProbeOutcome>({ ok: false, reason: 'other', message: 'prober is closed' });
-      conn = this.#connection();
-      return this.#ping(conn, signal);
-    }, onDeadline);
+    const outcome = settle(
+      signal,
+      this.#target.timeoutMs,
+      () => {
+        if (this.#closed)
+          return Promise.resolve<ProbeOutcome>({ ok: false, reason: 'other', message: 'prober is closed' });
+        conn = this.#connection();
+        return this.#ping(conn, signal);
+      },
+      onDeadline,
+    );
     // node-redis words its own errors without the password (`AUTH <password>`); this holds for every error.
     return scrubbed(outcome, this.#scrub);
   }
@@ -82,14 +88,22 @@ class RedisProber implements Prober {
       if (this.#target.command === 'setdel') return await setDel(conn.client);
       const reply = await conn.client.ping();
       if (reply !== 'PONG') {
-        return { ok: false, reason: 'bad_reply', message: `PING answered ${JSON.stringify(reply).slice(0, 80)}, expected PONG` };
+        return {
+          ok: false,
+          reason: 'bad_reply',
+          message: `PING answered ${JSON.stringify(reply).slice(0, 80)}, expected PONG`,
+        };
       }
       return { ok: true };
     } catch (err) {
       // Concurrent runs on a connection another run's deadline destroyed were queued behind that
       // unanswered PING (Redis answers in order): they timed out too, they did not see a reset.
       if (conn.deadlineMs !== undefined && !signal.aborted) {
-        return { ok: false, reason: 'timeout', message: `connection dropped: a concurrent PING got no answer within ${conn.deadlineMs} ms` };
+        return {
+          ok: false,
+          reason: 'timeout',
+          message: `connection dropped: a concurrent PING got no answer within ${conn.deadlineMs} ms`,
+        };
       }
       // A server error reply (LOADING, ...) leaves the connection usable; anything else closed it.
       if (!conn.client.isReady) this.#drop(conn);
@@ -152,8 +166,14 @@ function reportedElsewhere(): void {}
 async function setDel(client: RedisClient): Promise<ProbeOutcome> {
   const key = `${SETDEL_KEY_PREFIX}${randomUUID()}`;
   const set = await client.set(key, '1', { EX: SETDEL_EXPIRY_SECONDS });
-  if (set !== 'OK') return { ok: false, reason: 'bad_reply', message: `SET answered ${JSON.stringify(set).slice(0, 80)}, expected OK` };
+  if (set !== 'OK')
+    return { ok: false, reason: 'bad_reply', message: `SET answered ${JSON.stringify(set).slice(0, 80)}, expected OK` };
   const deleted = await client.del(key);
-  if (deleted !== 1) return { ok: false, reason: 'bad_reply', message: `DEL answered ${JSON.stringify(deleted).slice(0, 80)}, expected 1` };
+  if (deleted !== 1)
+    return {
+      ok: false,
+      reason: 'bad_reply',
+      message: `DEL answered ${JSON.stringify(deleted).slice(0, 80)}, expected 1`,
+    };
   return { ok: true };
 }

@@ -36,12 +36,14 @@ export async function loadProbes(kinds: Iterable<ProbeKind>): Promise<void> {
     if (loaded.has(kind)) continue;
     let load = loading.get(kind);
     if (load === undefined) {
-      load = PROBES[kind]().then(
-        (probe) => void loaded.set(kind, probe as Probe<ProbeKind>),
-        (err: unknown) => {
-          throw new Error(`cannot load the ${kind} probe`, { cause: err });
-        },
-      ).finally(() => loading.delete(kind));
+      load = PROBES[kind]()
+        .then(
+          (probe) => void loaded.set(kind, probe as Probe<ProbeKind>),
+          (err: unknown) => {
+            throw new Error(`cannot load the ${kind} probe`, { cause: err });
+          },
+        )
+        .finally(() => loading.delete(kind));
       loading.set(kind, load);
     }
     (pending ??= []).push(load);

@@ -25,7 +25,10 @@ import type { Probe, ProbeOutcome, Prober, SqliteTarget } from './probe.ts';
 import type { SqliteSessionOptions } from './sqlite-session.ts';
 
 /** SQLITE_WORKER_URL is the thread entry, with this file's extension (.ts under tsx, .js when compiled). */
-export const SQLITE_WORKER_URL = new URL(`../../workers/sqlite-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+export const SQLITE_WORKER_URL = new URL(
+  `../../workers/sqlite-worker${extname(fileURLToPath(import.meta.url))}`,
+  import.meta.url,
+);
 
 /**
  * SQLITE_THREAD_LIMITS keep a sqlite thread's heap small: it holds one connection, one prepared statement
@@ -37,9 +40,7 @@ export const SQLITE_THREAD_LIMITS = Object.freeze({ maxYoungGenerationSizeMb: 2,
 export interface SqliteRequest {
   readonly id: number;
 }
-export type SqliteReply =
-  | { readonly id: number; readonly outcome: ProbeOutcome }
-  | { readonly ready: true };
+export type SqliteReply = { readonly id: number; readonly outcome: ProbeOutcome } | { readonly ready: true };
 
 /** sqliteProbe makes probers that run a query on a SQLite file from a thread of their own. */
 export const sqliteProbe: Probe<'sqlite'> = {
@@ -73,25 +74,34 @@ class SqliteProber implements Prober {
 
   run(signal: AbortSignal): Promise<ProbeOutcome> {
     let asked: QueryThread | undefined;
-    return settle(signal, this.#target.timeoutMs, () => {
-      if (this.#closed) return Promise.resolve<ProbeOutcome>({ ok: false, reason: 'other', message: 'prober is closed' });
-      if (this.#retired !== undefined && !this.#retired.exited) {
-        return Promise.resolve<ProbeOutcome>({ ok: false, reason: 'timeout',
-          message: 'an earlier query that missed its deadline is still running (SQLite cannot interrupt it)' });
-      }
-      const thread = this.#live();
-      asked = thread;
-      return new Promise<ProbeOutcome>((resolve) => {
-        const id = ++this.#nextId;
-        thread.waiting.set(id, resolve);
-        thread.worker.postMessage({ id } satisfies SqliteRequest);
-      });
-    }, () => {
-      // The deadline passed with the query still on its thread: retire that thread. A thread still
-      // starting (loading its modules takes a few hundred ms under tsx) is left to start: it runs no
-      // query yet, and retiring it would make a slow start a failure on every run.
-      if (asked?.ready === true) this.#retire(asked);
-    });
+    return settle(
+      signal,
+      this.#target.timeoutMs,
+      () => {
+        if (this.#closed)
+          return Promise.resolve<ProbeOutcome>({ ok: false, reason: 'other', message: 'prober is closed' });
+        if (this.#retired !== undefined && !this.#retired.exited) {
+          return Promise.resolve<ProbeOutcome>({
+            ok: false,
+            reason: 'timeout',
+            message: 'an earlier query that missed its deadline is still running (SQLite cannot interrupt it)',
+          });
+        }
+        const thread = this.#live();
+        asked = thread;
+        return new Promise<ProbeOutcome>((resolve) => {
+          const id = ++this.#nextId;
+          thread.waiting.set(id, resolve);
+          thread.worker.postMessage({ id } satisfies SqliteRequest);
+        });
+      },
+      () => {
+        // The deadline passed with the query still on its thread: retire that thread. A thread still
+        // starting (loading its modules takes a few hundred ms under tsx) is left to start: it runs no
+        // query yet, and retiring it would make a slow start a failure on every run.
+        if (asked?.ready === true) this.#retire(asked);
+      },
+    );
   }
 
   close(): Promise<void> {
@@ -105,7 +115,11 @@ class SqliteProber implements Prober {
     if (this.#thread !== undefined && !this.#thread.exited) return this.#thread;
     const { path, query, timeoutMs } = this.#target;
     const workerData: SqliteSessionOptions = { path, query, busyTimeoutMs: Math.floor(timeoutMs / 2) };
-    const worker = new Worker(threadBootstrap(SQLITE_WORKER_URL), { eval: true, workerData, resourceLimits: SQLITE_THREAD_LIMITS });
+    const worker = new Worker(threadBootstrap(SQLITE_WORKER_URL), {
+      eval: true,
+      workerData,
+      resourceLimits: SQLITE_THREAD_LIMITS,
+    });
     // An idle sqlite thread never keeps a process alive on its own; the probe worker owns its lifetime.
     worker.unref();
     const thread: QueryThread = { worker, waiting: new Map(), ready: false, exited: false };
@@ -120,7 +134,9 @@ class SqliteProber implements Prober {
     });
     // A thread that fails (its native module does not load, its heap limit is hit) fails the runs waiting
     // on it; the next run starts a new one.
-    worker.on('error', (err) => finish(thread, { ok: false, reason: 'worker', message: `sqlite thread failed: ${String(err)}` }));
+    worker.on('error', (err) =>
+      finish(thread, { ok: false, reason: 'worker', message: `sqlite thread failed: ${String(err)}` }),
+    );
     worker.on('exit', (code) => {
       thread.exited = true;
       finish(thread, { ok: false, reason: 'timeout', message: `the sqlite thread ended (${code}) before answering` });

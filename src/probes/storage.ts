@@ -36,7 +36,10 @@ export const storageProbe: Probe<'storage'> = {
 };
 
 async function roundTrip(dir: string, signal: AbortSignal): Promise<ProbeOutcome> {
-  const file = join(dir, `${STORAGE_FILE_PREFIX}${process.pid}-${threadId}-${++sequence}-${randomBytes(4).toString('hex')}.tmp`);
+  const file = join(
+    dir,
+    `${STORAGE_FILE_PREFIX}${process.pid}-${threadId}-${++sequence}-${randomBytes(4).toString('hex')}.tmp`,
+  );
   const payload = randomBytes(STORAGE_PROBE_BYTES);
   try {
     // 'wx': create the file, never follow or overwrite something already there under that name.
@@ -45,7 +48,11 @@ async function roundTrip(dir: string, signal: AbortSignal): Promise<ProbeOutcome
     });
     const back = await readFile(file, { signal });
     if (!payload.equals(back)) {
-      return { ok: false, reason: 'bad_reply', message: `read back ${back.length} bytes that differ from the ${payload.length} written` };
+      return {
+        ok: false,
+        reason: 'bad_reply',
+        message: `read back ${back.length} bytes that differ from the ${payload.length} written`,
+      };
     }
   } finally {
     // Runs after a failure or an abort too, so no probe file is left behind; `force` makes a file that was
@@ -64,7 +71,8 @@ async function roundTrip(dir: string, signal: AbortSignal): Promise<ProbeOutcome
  */
 function missingDirectory(err: unknown, dir: string): Error | undefined {
   const code = (err as { code?: unknown }).code;
-  if (code === 'ENOENT') return Object.assign(new Error(`ENOENT: directory ${dir} does not exist (probex never creates it)`), { code });
+  if (code === 'ENOENT')
+    return Object.assign(new Error(`ENOENT: directory ${dir} does not exist (probex never creates it)`), { code });
   if (code === 'ENOTDIR') return Object.assign(new Error(`ENOTDIR: ${dir} is not a directory`), { code });
   return undefined;
 }

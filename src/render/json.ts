@@ -39,8 +39,11 @@ export type DatapointUnit = 'seconds' | 'bytes' | 'percent' | 'count' | '';
  * (`probes === 0`) has no container or app bodies; it is still listed in `containers`. The bodies are
  * views into a few large chunks (see Arena): copy them (the snapshot writer does), never transfer them.
  */
-export function renderJsonBodies(targets: readonly TargetSnapshot[], node: NodeStats,
-  opts: JsonRenderOptions): Map<string, Uint8Array> {
+export function renderJsonBodies(
+  targets: readonly TargetSnapshot[],
+  node: NodeStats,
+  opts: JsonRenderOptions,
+): Map<string, Uint8Array> {
   const arena = new Arena();
   const bodies = new Map<string, Uint8Array>();
   const now = isoTimestamp(opts.nowMs, new Date().toISOString());
@@ -48,15 +51,18 @@ export function renderJsonBodies(targets: readonly TargetSnapshot[], node: NodeS
   const hostnameJson = JSON.stringify(node.hostname);
 
   bodies.set(jsonKey.ping(), arena.put(`{"ok":true,"timestamp":"${now}"}`));
-  bodies.set(jsonKey.node(), arena.put(
-    message(nodeDatapoints(node, now), `{"agent_id":${agentIdJson},"hostname":${hostnameJson}}`)));
+  bodies.set(
+    jsonKey.node(),
+    arena.put(message(nodeDatapoints(node, now), `{"agent_id":${agentIdJson},"hostname":${hostnameJson}}`)),
+  );
   bodies.set(jsonKey.containers(), arena.put(JSON.stringify(targets.map((t) => t.name))));
 
   for (const t of targets) {
     if (t.probes === 0) continue;
     const tails = new Tails(t.lastProbeMs > 0 ? isoTimestamp(t.lastProbeMs, now) : now);
-    const dims = `{"container_id":${JSON.stringify(t.name)},"agent_id":${agentIdJson},"hostname":${hostnameJson}`
-      + `,"labels":${JSON.stringify({ ...t.target.labels, kind: t.kind })}}`;
+    const dims =
+      `{"container_id":${JSON.stringify(t.name)},"agent_id":${agentIdJson},"hostname":${hostnameJson}` +
+      `,"labels":${JSON.stringify({ ...t.target.labels, kind: t.kind })}}`;
     bodies.set(jsonKey.container(t.name), arena.put(message(targetDatapoints(t, tails), dims)));
 
     const app: string[] = [];
@@ -108,18 +114,35 @@ class Tails {
 }
 
 const H = {
-  systemUptime: nameHead('system.uptime'), cpuCores: nameHead('cpu.cores'),
-  load1: nameHead('load.1min'), load5: nameHead('load.5min'), load15: nameHead('load.15min'),
-  memoryTotal: nameHead('memory.total'), memoryFree: nameHead('memory.free'),
-  processUptime: nameHead('process.uptime'), cpuUser: nameHead('process.cpu.user'),
-  cpuSystem: nameHead('process.cpu.system'), rss: nameHead('process.memory.resident'),
-  heapUsed: nameHead('process.memory.heap_used'), heapTotal: nameHead('process.memory.heap_total'),
-  fsTotal: nameHead('filesystem.capacity.total'), fsUsed: nameHead('filesystem.capacity.used'),
-  fsFree: nameHead('filesystem.capacity.free'), fsStale: nameHead('filesystem.capacity.stale'),
-  probes: nameHead('probe.count'), count: nameHead('probe.latency.count'), sum: nameHead('probe.latency.sum'),
-  p50: nameHead('probe.latency.p50'), p90: nameHead('probe.latency.p90'), p99: nameHead('probe.latency.p99'),
-  p999: nameHead('probe.latency.p999'), max: nameHead('probe.latency.max'), min: nameHead('probe.latency.min'),
-  mean: nameHead('probe.latency.mean'), errors: nameHead('probe.errors'), up: nameHead('probe.up'),
+  systemUptime: nameHead('system.uptime'),
+  cpuCores: nameHead('cpu.cores'),
+  load1: nameHead('load.1min'),
+  load5: nameHead('load.5min'),
+  load15: nameHead('load.15min'),
+  memoryTotal: nameHead('memory.total'),
+  memoryFree: nameHead('memory.free'),
+  processUptime: nameHead('process.uptime'),
+  cpuUser: nameHead('process.cpu.user'),
+  cpuSystem: nameHead('process.cpu.system'),
+  rss: nameHead('process.memory.resident'),
+  heapUsed: nameHead('process.memory.heap_used'),
+  heapTotal: nameHead('process.memory.heap_total'),
+  fsTotal: nameHead('filesystem.capacity.total'),
+  fsUsed: nameHead('filesystem.capacity.used'),
+  fsFree: nameHead('filesystem.capacity.free'),
+  fsStale: nameHead('filesystem.capacity.stale'),
+  probes: nameHead('probe.count'),
+  count: nameHead('probe.latency.count'),
+  sum: nameHead('probe.latency.sum'),
+  p50: nameHead('probe.latency.p50'),
+  p90: nameHead('probe.latency.p90'),
+  p99: nameHead('probe.latency.p99'),
+  p999: nameHead('probe.latency.p999'),
+  max: nameHead('probe.latency.max'),
+  min: nameHead('probe.latency.min'),
+  mean: nameHead('probe.latency.mean'),
+  errors: nameHead('probe.errors'),
+  up: nameHead('probe.up'),
 } as const;
 
 /** nodeDatapoints lists the host and process datapoints, DC/OS names where DC/OS has one. */
@@ -159,18 +182,15 @@ function nodeDatapoints(n: NodeStats, ts: string): string[] {
 }
 
 /** ERROR_TAGS holds the pre-rendered `{"reason":...}` tags, one per failure reason. */
-const ERROR_TAGS: readonly (readonly [ProbeFailureReason, string])[] =
-  FAILURE_REASONS.map((r) => [r, `{"reason":${JSON.stringify(r)}}`] as const);
+const ERROR_TAGS: readonly (readonly [ProbeFailureReason, string])[] = FAILURE_REASONS.map(
+  (r) => [r, `{"reason":${JSON.stringify(r)}}`] as const,
+);
 
 /** targetDatapoints lists one target's probe datapoints: counts, latency sum and quantiles, errors, up. */
 function targetDatapoints(t: TargetSnapshot, tails: Tails): string[] {
   const c = tails.of('count');
   const s = tails.of('seconds');
-  const dps = [
-    datapoint(H.probes, t.probes, c),
-    datapoint(H.count, t.count, c),
-    datapoint(H.sum, t.sumSeconds, s),
-  ];
+  const dps = [datapoint(H.probes, t.probes, c), datapoint(H.count, t.count, c), datapoint(H.sum, t.sumSeconds, s)];
   const l = t.latency;
   if (l !== undefined) {
     dps.push(
@@ -183,7 +203,8 @@ function targetDatapoints(t: TargetSnapshot, tails: Tails): string[] {
       datapoint(H.mean, l.mean, s),
     );
   }
-  for (const [reason, tags] of ERROR_TAGS) dps.push(datapoint(H.errors, t.errors[reason] ?? 0, tails.of('count', tags)));
+  for (const [reason, tags] of ERROR_TAGS)
+    dps.push(datapoint(H.errors, t.errors[reason] ?? 0, tails.of('count', tags)));
   dps.push(datapoint(H.up, t.up, c));
   return dps;
 }

@@ -18,7 +18,8 @@ import type { HistogramSample, Labels, MetricFamily, ScalarSample } from '../met
 import { METRICS_PROTO } from './metrics-proto.ts';
 
 /** PROTOBUF_CONTENT_TYPE is the Content-Type of a renderProtobuf body (client_golang's FmtProtoDelim). */
-export const PROTOBUF_CONTENT_TYPE = 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited';
+export const PROTOBUF_CONTENT_TYPE =
+  'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited';
 
 const root = protobuf.Root.fromJSON(METRICS_PROTO);
 
@@ -28,7 +29,10 @@ export const MetricFamilyMessage = root.lookupType('io.prometheus.client.MetricF
 /** MetricType values of metrics.proto. */
 const METRIC_TYPE = { counter: 0, gauge: 1, histogram: 4 } as const;
 
-interface Timestamp { readonly seconds: number; readonly nanos: number }
+interface Timestamp {
+  readonly seconds: number;
+  readonly nanos: number;
+}
 
 /**
  * renderProtobuf encodes families as delimited MetricFamily messages (each prefixed with its length as a
@@ -57,7 +61,9 @@ const tag = (field: number, wireType: number): number => (field << 3) | wireType
 /** writeFamily writes one MetricFamily, length-delimited. */
 function writeFamily(w: protobuf.Writer, family: MetricFamily, timestamps: Map<number, Timestamp>): void {
   w.fork();
-  w.uint32(tag(1, LENGTH_DELIMITED)).string(family.type === 'counter' ? (family.textName ?? `${family.name}_total`) : family.name);
+  w.uint32(tag(1, LENGTH_DELIMITED)).string(
+    family.type === 'counter' ? (family.textName ?? `${family.name}_total`) : family.name,
+  );
   if (family.help !== '') w.uint32(tag(2, LENGTH_DELIMITED)).string(family.help);
   w.uint32(tag(3, VARINT)).int32(METRIC_TYPE[family.type]);
   if (family.type === 'histogram') {
@@ -79,7 +85,12 @@ function writeLabels(w: protobuf.Writer, labels: Labels): void {
   }
 }
 
-function writeScalarMetric(w: protobuf.Writer, sample: ScalarSample, counter: boolean, timestamps: Map<number, Timestamp>): void {
+function writeScalarMetric(
+  w: protobuf.Writer,
+  sample: ScalarSample,
+  counter: boolean,
+  timestamps: Map<number, Timestamp>,
+): void {
   w.uint32(tag(4, LENGTH_DELIMITED)).fork();
   writeLabels(w, sample.labels);
   w.uint32(tag(counter ? 3 : 2, LENGTH_DELIMITED)).fork();

@@ -45,7 +45,13 @@ export interface StatusTarget {
   /** probesPerSecond over about the last minute; undefined until there is enough history. */
   readonly probesPerSecond?: number;
   /** latencyUs holds HDR statistics in µs; undefined until the first success. */
-  readonly latencyUs?: { readonly p50: number; readonly p90: number; readonly p99: number; readonly p999: number; readonly max: number };
+  readonly latencyUs?: {
+    readonly p50: number;
+    readonly p90: number;
+    readonly p99: number;
+    readonly p999: number;
+    readonly max: number;
+  };
   /** errors lists the reasons with failures, in FAILURE_REASONS order. */
   readonly errors: ReadonlyArray<{ readonly reason: string; readonly count: number }>;
   /** lastError is the most recent failure; its message is shown as is (escaped), so it must hold no secret. */
@@ -88,8 +94,10 @@ export interface StatusModelInput {
 }
 
 /** CURVE_PERCENTILES are the plotted percentiles: 1 - 10^-x for x from 0 to PLOT_DECADES in even steps. */
-const CURVE_PERCENTILES: readonly number[] = Array.from({ length: PLOT_DECADES * PLOT_STEPS_PER_DECADE + 1 },
-  (_, i) => 100 * (1 - 10 ** (-i / PLOT_STEPS_PER_DECADE)));
+const CURVE_PERCENTILES: readonly number[] = Array.from(
+  { length: PLOT_DECADES * PLOT_STEPS_PER_DECADE + 1 },
+  (_, i) => 100 * (1 - 10 ** (-i / PLOT_STEPS_PER_DECADE)),
+);
 
 /**
  * statusModel builds the page's model. The row statistics come from the snapshot (the aggregator's HDR
@@ -101,7 +109,10 @@ export function statusModel(input: StatusModelInput): StatusPageModel {
     const plotted = i < maxPlots;
     const h = plotted && t.count > 0 ? input.histogram(t.name) : undefined;
     const curve = h !== undefined && h.totalCount > 0 ? valuesAtPercentiles(h, CURVE_PERCENTILES) : [];
-    const errors = FAILURE_REASONS.filter((r) => t.errors[r] > 0).map((reason) => ({ reason, count: t.errors[reason] }));
+    const errors = FAILURE_REASONS.filter((r) => t.errors[r] > 0).map((reason) => ({
+      reason,
+      count: t.errors[reason],
+    }));
     const rate = input.rates?.get(t.name);
     const l = t.latency;
     return {
@@ -112,11 +123,19 @@ export function statusModel(input: StatusModelInput): StatusPageModel {
       count: t.count,
       ...(t.lastProbeMs > 0 ? { lastProbeAgeSeconds: Math.max(0, (input.nowMs - t.lastProbeMs) / 1000) } : {}),
       ...(rate !== undefined ? { probesPerSecond: rate } : {}),
-      ...(l !== undefined ? { latencyUs: { p50: l.p50 * 1e6, p90: l.p90 * 1e6, p99: l.p99 * 1e6, p999: l.p999 * 1e6, max: l.max * 1e6 } } : {}),
+      ...(l !== undefined
+        ? { latencyUs: { p50: l.p50 * 1e6, p90: l.p90 * 1e6, p99: l.p99 * 1e6, p999: l.p999 * 1e6, max: l.max * 1e6 } }
+        : {}),
       errors,
-      ...(t.lastError !== undefined ? {
-        lastError: { reason: t.lastError.reason, message: t.lastError.message, ageSeconds: Math.max(0, (input.nowMs - t.lastError.atMs) / 1000) },
-      } : {}),
+      ...(t.lastError !== undefined
+        ? {
+            lastError: {
+              reason: t.lastError.reason,
+              message: t.lastError.message,
+              ageSeconds: Math.max(0, (input.nowMs - t.lastError.atMs) / 1000),
+            },
+          }
+        : {}),
       distribution: curve.map((valueUs, j) => ({ percentile: CURVE_PERCENTILES[j]!, valueUs })),
       buckets: plotted ? nonCumulative(t) : [],
     };
@@ -251,25 +270,35 @@ export function renderStatusPage(model: StatusPageModel): string {
   const down = model.targets.filter((t) => t.probes > 0 && !t.up).length;
   const pending = model.targets.filter((t) => t.probes === 0).length;
   const up = model.targets.length - down - pending;
-  const generated = new Date(model.generatedAtMs).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  const generated = new Date(model.generatedAtMs)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC');
   const title = `probex · ${model.targets.length} target${model.targets.length === 1 ? '' : 's'}${down > 0 ? ` · ${down} down` : ''}`;
   const meta = [`generated ${generated}`];
   if (model.generation !== undefined) meta.push(`snapshot ${model.generation}`);
   if (model.version !== undefined) meta.push(`probex ${esc(model.version)}`);
 
-  let html = '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-    + '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-    + (model.refreshSeconds !== undefined ? `<meta http-equiv="refresh" content="${Math.max(1, Math.round(model.refreshSeconds))}">\n` : '')
-    + `<title>${esc(title)}</title>\n<link rel="icon" href="data:,">\n<style>${STATUS_PAGE_CSS}</style>\n</head>\n<body>\n`;
+  let html =
+    '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n' +
+    '<meta name="viewport" content="width=device-width, initial-scale=1">\n' +
+    (model.refreshSeconds !== undefined
+      ? `<meta http-equiv="refresh" content="${Math.max(1, Math.round(model.refreshSeconds))}">\n`
+      : '') +
+    `<title>${esc(title)}</title>\n<link rel="icon" href="data:,">\n<style>${STATUS_PAGE_CSS}</style>\n</head>\n<body>\n`;
   html += `<header><h1>probex</h1><p class="meta">${meta.join(' · ')}</p></header>\n<main>\n`;
-  html += '<ul class="tally">'
-    + `<li><b>${model.targets.length}</b>targets</li><li><b>${up}</b>up</li>`
-    + `<li class="${down > 0 ? 'bad' : ''}"><b>${down}</b>down</li>`
-    + (pending > 0 ? `<li><b>${pending}</b>new</li>` : '') + '</ul>\n';
-  html += '<h2>Targets</h2>\n<div class="panel tablewrap"><table>\n<thead><tr>'
-    + '<th class="l">Target</th><th class="l">Kind</th><th class="l">State</th><th>Last probe</th><th>Probes/s</th>'
-    + '<th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>Max</th><th class="l">Errors</th></tr></thead>\n<tbody>\n';
-  for (const t of model.targets) html += row(t, model.unplotted > 0 && t.distribution.length === 0 && t.buckets.length === 0);
+  html +=
+    '<ul class="tally">' +
+    `<li><b>${model.targets.length}</b>targets</li><li><b>${up}</b>up</li>` +
+    `<li class="${down > 0 ? 'bad' : ''}"><b>${down}</b>down</li>` +
+    (pending > 0 ? `<li><b>${pending}</b>new</li>` : '') +
+    '</ul>\n';
+  html +=
+    '<h2>Targets</h2>\n<div class="panel tablewrap"><table>\n<thead><tr>' +
+    '<th class="l">Target</th><th class="l">Kind</th><th class="l">State</th><th>Last probe</th><th>Probes/s</th>' +
+    '<th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>Max</th><th class="l">Errors</th></tr></thead>\n<tbody>\n';
+  for (const t of model.targets)
+    html += row(t, model.unplotted > 0 && t.distribution.length === 0 && t.buckets.length === 0);
   html += '</tbody></table></div>\n';
 
   const plotted = model.targets.filter((t) => t.buckets.length > 0);
@@ -279,35 +308,46 @@ export function renderStatusPage(model: StatusPageModel): string {
     html += '</div>\n';
   }
   if (model.unplotted > 0) {
-    html += `<p class="note">${model.unplotted} more target${model.unplotted === 1 ? ' has' : 's have'} a row but no plots here; `
-      + 'each target\'s full histogram is at <code>/hdr/{target}?format=hgrm</code>.</p>\n';
+    html +=
+      `<p class="note">${model.unplotted} more target${model.unplotted === 1 ? ' has' : 's have'} a row but no plots here; ` +
+      "each target's full histogram is at <code>/hdr/{target}?format=hgrm</code>.</p>\n";
   }
-  html += '</main>\n<footer>Latencies are of successful probes, from HDR histograms (3 significant digits). '
-    + 'Percentile plots use log scales on both axes: the right edge is 99.999%. '
-    + '<a href="metrics">/metrics</a></footer>\n</body>\n</html>\n';
+  html +=
+    '</main>\n<footer>Latencies are of successful probes, from HDR histograms (3 significant digits). ' +
+    'Percentile plots use log scales on both axes: the right edge is 99.999%. ' +
+    '<a href="metrics">/metrics</a></footer>\n</body>\n</html>\n';
   return html;
 }
 
 function row(t: StatusTarget, unplotted: boolean): string {
-  const state = t.probes === 0 ? '<span class="badge new">new</span>' : t.up ? '<span class="badge up">UP</span>' : '<span class="badge down">DOWN</span>';
+  const state =
+    t.probes === 0
+      ? '<span class="badge new">new</span>'
+      : t.up
+        ? '<span class="badge up">UP</span>'
+        : '<span class="badge down">DOWN</span>';
   const l = t.latencyUs;
   const lat = (v: number | undefined): string => (v === undefined ? '<span class="none">–</span>' : formatLatency(v));
-  const errs = t.errors.length === 0 ? '<span class="none">none</span>'
-    : t.errors.map((e) => `<span class="err">${esc(e.reason)} ${formatCount(e.count)}</span>`).join('');
+  const errs =
+    t.errors.length === 0
+      ? '<span class="none">none</span>'
+      : t.errors.map((e) => `<span class="err">${esc(e.reason)} ${formatCount(e.count)}</span>`).join('');
   const name = unplotted ? esc(t.name) : `<a href="#t-${esc(t.name)}">${esc(t.name)}</a>`;
-  let out = `<tr class="row${t.probes > 0 && !t.up ? ' down' : ''}" id="row-${esc(t.name)}">`
-    + `<td class="l name" data-label="Target">${name}</td>`
-    + `<td class="l kind" data-label="Kind">${esc(t.kind)}</td>`
-    + `<td class="l state" data-label="State">${state}</td>`
-    + `<td class="num" data-label="Last probe">${t.lastProbeAgeSeconds === undefined ? '<span class="none">never</span>' : `${formatAge(t.lastProbeAgeSeconds)} ago`}</td>`
-    + `<td class="num" data-label="Probes/s">${t.probesPerSecond === undefined ? '<span class="none">–</span>' : formatRate(t.probesPerSecond)}</td>`
-    + `<td class="num" data-label="p50">${lat(l?.p50)}</td><td class="num" data-label="p90">${lat(l?.p90)}</td>`
-    + `<td class="num" data-label="p99">${lat(l?.p99)}</td><td class="num" data-label="p99.9">${lat(l?.p999)}</td>`
-    + `<td class="num" data-label="Max">${lat(l?.max)}</td>`
-    + `<td class="errs" data-label="Errors">${errs}</td></tr>\n`;
+  let out =
+    `<tr class="row${t.probes > 0 && !t.up ? ' down' : ''}" id="row-${esc(t.name)}">` +
+    `<td class="l name" data-label="Target">${name}</td>` +
+    `<td class="l kind" data-label="Kind">${esc(t.kind)}</td>` +
+    `<td class="l state" data-label="State">${state}</td>` +
+    `<td class="num" data-label="Last probe">${t.lastProbeAgeSeconds === undefined ? '<span class="none">never</span>' : `${formatAge(t.lastProbeAgeSeconds)} ago`}</td>` +
+    `<td class="num" data-label="Probes/s">${t.probesPerSecond === undefined ? '<span class="none">–</span>' : formatRate(t.probesPerSecond)}</td>` +
+    `<td class="num" data-label="p50">${lat(l?.p50)}</td><td class="num" data-label="p90">${lat(l?.p90)}</td>` +
+    `<td class="num" data-label="p99">${lat(l?.p99)}</td><td class="num" data-label="p99.9">${lat(l?.p999)}</td>` +
+    `<td class="num" data-label="Max">${lat(l?.max)}</td>` +
+    `<td class="errs" data-label="Errors">${errs}</td></tr>\n`;
   if (t.lastError !== undefined) {
-    out += `<tr class="detail"><td colspan="11">Last error ${formatAge(t.lastError.ageSeconds)} ago `
-      + `(${esc(t.lastError.reason)}): <code>${esc(t.lastError.message)}</code></td></tr>\n`;
+    out +=
+      `<tr class="detail"><td colspan="11">Last error ${formatAge(t.lastError.ageSeconds)} ago ` +
+      `(${esc(t.lastError.reason)}): <code>${esc(t.lastError.message)}</code></td></tr>\n`;
   }
   return out;
 }
@@ -316,13 +356,23 @@ function card(t: StatusTarget): string {
   const l = t.latencyUs;
   const sub = [esc(t.kind), `${formatCount(t.count)} ok`];
   if (l !== undefined) sub.push(`p99 ${formatLatency(l.p99)}`);
-  const state = t.probes === 0 ? '<span class="badge new">new</span>' : t.up ? '<span class="badge up">UP</span>' : '<span class="badge down">DOWN</span>';
-  return `<section class="panel card" id="t-${esc(t.name)}">`
-    + `<header><h3>${esc(t.name)}</h3>${state}<span class="sub">${sub.join(' · ')}</span></header>\n`
-    + `<figure>${percentilePlot(t)}<figcaption>Latency by percentile${l === undefined ? ''
-      : ` · p50 ${formatLatency(l.p50)} · p99 ${formatLatency(l.p99)} · p99.9 ${formatLatency(l.p999)} · max ${formatLatency(l.max)}`}</figcaption></figure>\n`
-    + `<figure>${bucketPlot(t)}<figcaption>Probes per fixed bucket (upper bound)</figcaption></figure>`
-    + '</section>\n';
+  const state =
+    t.probes === 0
+      ? '<span class="badge new">new</span>'
+      : t.up
+        ? '<span class="badge up">UP</span>'
+        : '<span class="badge down">DOWN</span>';
+  return (
+    `<section class="panel card" id="t-${esc(t.name)}">` +
+    `<header><h3>${esc(t.name)}</h3>${state}<span class="sub">${sub.join(' · ')}</span></header>\n` +
+    `<figure>${percentilePlot(t)}<figcaption>Latency by percentile${
+      l === undefined
+        ? ''
+        : ` · p50 ${formatLatency(l.p50)} · p99 ${formatLatency(l.p99)} · p99.9 ${formatLatency(l.p999)} · max ${formatLatency(l.max)}`
+    }</figcaption></figure>\n` +
+    `<figure>${bucketPlot(t)}<figcaption>Probes per fixed bucket (upper bound)</figcaption></figure>` +
+    '</section>\n'
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -344,12 +394,14 @@ function percentilePlot(t: StatusTarget): string {
   const x1 = PW - P_MARGIN.right;
   const y0 = PH - P_MARGIN.bottom;
   const y1 = P_MARGIN.top;
-  const xOf = (p: number): number => x0 + ((x1 - x0) * Math.min(PLOT_DECADES, -Math.log10(Math.max(1 - p / 100, 10 ** -PLOT_DECADES)))) / PLOT_DECADES;
+  const xOf = (p: number): number =>
+    x0 + ((x1 - x0) * Math.min(PLOT_DECADES, -Math.log10(Math.max(1 - p / 100, 10 ** -PLOT_DECADES)))) / PLOT_DECADES;
   let svg = open;
   X_TICKS.forEach((tick, i) => {
     const x = x0 + ((x1 - x0) * i) / PLOT_DECADES;
-    svg += `<line class="gridline" x1="${r(x)}" y1="${y1}" x2="${r(x)}" y2="${y0}"/>`
-      + `<text x="${r(x)}" y="${PH - 10}" text-anchor="${i === 0 ? 'start' : 'middle'}">${tick}</text>`;
+    svg +=
+      `<line class="gridline" x1="${r(x)}" y1="${y1}" x2="${r(x)}" y2="${y0}"/>` +
+      `<text x="${r(x)}" y="${PH - 10}" text-anchor="${i === 0 ? 'start' : 'middle'}">${tick}</text>`;
   });
   svg += `<line class="axis" x1="${x0}" y1="${y0}" x2="${x1}" y2="${y0}"/><line class="axis" x1="${x0}" y1="${y1}" x2="${x0}" y2="${y0}"/>`;
   const points = t.distribution;
@@ -361,8 +413,9 @@ function percentilePlot(t: StatusTarget): string {
   const yOf = (v: number): number => y0 - ((y0 - y1) * (Math.log10(Math.max(1, v)) - lo)) / (hi - lo);
   for (const tick of ticks) {
     const y = yOf(tick.value);
-    svg += `<line class="gridline" x1="${x0}" y1="${r(y)}" x2="${x1}" y2="${r(y)}"/>`
-      + `<text x="${x0 - 6}" y="${r(y + 4)}" text-anchor="end">${tick.label}</text>`;
+    svg +=
+      `<line class="gridline" x1="${x0}" y1="${r(y)}" x2="${x1}" y2="${r(y)}"/>` +
+      `<text x="${x0 - 6}" y="${r(y + 4)}" text-anchor="end">${tick.label}</text>`;
   }
   const path = points.map((p, i) => `${i === 0 ? 'M' : 'L'}${r(xOf(p.percentile))} ${r(yOf(values[i]!))}`).join('');
   svg += `<path class="area" d="${path}L${r(xOf(points.at(-1)!.percentile))} ${y0}L${x0} ${y0}Z"/>`;
@@ -370,12 +423,17 @@ function percentilePlot(t: StatusTarget): string {
   // Dots at the row's percentiles, named above the dot (the values are in the caption and the table).
   const l = t.latencyUs;
   if (l !== undefined) {
-    for (const [name, p, v] of [['p50', 50, l.p50], ['p99', 99, l.p99], ['p99.9', 99.9, l.p999]] as const) {
+    for (const [name, p, v] of [
+      ['p50', 50, l.p50],
+      ['p99', 99, l.p99],
+      ['p99.9', 99.9, l.p999],
+    ] as const) {
       const x = xOf(p);
       const y = yOf(Math.max(1, v));
       const anchor = x - x0 < 22 ? 'start' : 'middle';
-      svg += `<circle class="mark" cx="${r(x)}" cy="${r(y)}" r="3.5"><title>${name} ${formatLatency(v)}</title></circle>`
-        + `<text class="marklabel" x="${r(anchor === 'start' ? x - 4 : x)}" y="${r(Math.max(y1 + 10, y - 8))}" text-anchor="${anchor}">${name}</text>`;
+      svg +=
+        `<circle class="mark" cx="${r(x)}" cy="${r(y)}" r="3.5"><title>${name} ${formatLatency(v)}</title></circle>` +
+        `<text class="marklabel" x="${r(anchor === 'start' ? x - 4 : x)}" y="${r(Math.max(y1 + 10, y - 8))}" text-anchor="${anchor}">${name}</text>`;
     }
   }
   return `${svg}</svg>`;
@@ -385,7 +443,10 @@ function percentilePlot(t: StatusTarget): string {
  * logTicks spans [min, max] (µs) with whole decades, at least one; it labels every decade, and 2 and 5
  * times it too when the span is two decades or less, so a narrow distribution still has a scale.
  */
-export function logTicks(min: number, max: number): { lo: number; hi: number; ticks: Array<{ value: number; label: string }> } {
+export function logTicks(
+  min: number,
+  max: number,
+): { lo: number; hi: number; ticks: Array<{ value: number; label: string }> } {
   let lo = Math.floor(Math.log10(Math.max(1, min)));
   let hi = Math.ceil(Math.log10(Math.max(1, max)));
   if (hi <= lo) hi = lo + 1;
@@ -423,16 +484,18 @@ function bucketPlot(t: StatusTarget): string {
     // A non-empty bucket gets at least 2 units of height, so a thin tail stays visible.
     const h = b.count === 0 ? 0 : Math.max(2, ((y0 - y1) * b.count) / peak);
     const bound = b.le === Infinity ? '+Inf' : formatLatency(b.le * 1e6);
-    svg += `<rect class="bar${b.le === Infinity ? ' inf' : ''}" x="${r(x + slot * 0.12)}" y="${r(y0 - h)}" width="${r(slot * 0.76)}" height="${r(h)}">`
-      + `<title>≤ ${bound}: ${formatCount(b.count)}</title></rect>`;
+    svg +=
+      `<rect class="bar${b.le === Infinity ? ' inf' : ''}" x="${r(x + slot * 0.12)}" y="${r(y0 - h)}" width="${r(slot * 0.76)}" height="${r(h)}">` +
+      `<title>≤ ${bound}: ${formatCount(b.count)}</title></rect>`;
     // With many buckets every other label is `minor` (hidden): side by side they would run into each other.
     const minor = n > 8 && i % 2 !== (n - 1) % 2;
     svg += `<text${minor ? ' class="minor"' : ''} x="${r(x + slot / 2)}" y="${BH - 6}" text-anchor="middle">${bound}</text>`;
   });
   const total = t.buckets.reduce((a, b) => a + b.count, 0);
-  svg += total === 0
-    ? `<text class="empty" x="${BW / 2}" y="${r((y0 + y1) / 2)}" text-anchor="middle">no observations</text>`
-    : `<text x="${x0}" y="${y1 - 4}">tallest bar ${formatCount(peak)}</text>`;
+  svg +=
+    total === 0
+      ? `<text class="empty" x="${BW / 2}" y="${r((y0 + y1) / 2)}" text-anchor="middle">no observations</text>`
+      : `<text x="${x0}" y="${y1 - 4}">tallest bar ${formatCount(peak)}</text>`;
   return `${svg}</svg>`;
 }
 
@@ -443,7 +506,13 @@ function bucketPlot(t: StatusTarget): string {
 export function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 }
-const ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const ESCAPES: Readonly<Record<string, string>> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
 
 /** formatLatency prints µs with three significant digits and the unit that fits: 850µs, 1.23ms, 12.3ms, 1.05s. */
 export function formatLatency(us: number): string {

@@ -24,9 +24,10 @@ export function renderText(families: readonly MetricFamily[]): string {
     const name = family.type === 'counter' ? (family.textName ?? `${family.name}_total`) : family.name;
     let out = family.help === '' ? '' : `# HELP ${name} ${escapeHelp(family.help)}\n`;
     out += `# TYPE ${name} ${family.type}\n`;
-    out += family.type === 'histogram'
-      ? histogramLines(name, family.samples, formatLe, false, cache)
-      : scalarLines(name, family.samples, cache);
+    out +=
+      family.type === 'histogram'
+        ? histogramLines(name, family.samples, formatLe, false, cache)
+        : scalarLines(name, family.samples, cache);
     parts[i] = out;
   }
   return parts.join('');
@@ -64,7 +65,8 @@ function scalarLines(name: string, samples: readonly ScalarSample[], cache: Labe
     const pairs = labelPairs(sample.labels, cache);
     const suffix = pairs === '' ? ' ' : `{${pairs}} `;
     out += `${name}${suffix}${formatValue(sample.value)}\n`;
-    if (createdName !== undefined && sample.created !== undefined) out += `${createdName}${suffix}${formatValue(sample.created)}\n`;
+    if (createdName !== undefined && sample.created !== undefined)
+      out += `${createdName}${suffix}${formatValue(sample.created)}\n`;
   }
   return out;
 }
@@ -76,7 +78,11 @@ function scalarLines(name: string, samples: readonly ScalarSample[], cache: Labe
  * last label, as the Go client writes it.
  */
 function histogramLines(
-  name: string, samples: readonly HistogramSample[], le: (v: number) => string, om: boolean, cache: LabelCache,
+  name: string,
+  samples: readonly HistogramSample[],
+  le: (v: number) => string,
+  om: boolean,
+  cache: LabelCache,
 ): string {
   const bucket = `${name}_bucket{`;
   const sumName = `${name}_sum`;

@@ -50,8 +50,16 @@ interface RunArgs {
 function parseRunArgs(argv: readonly string[]): RunArgs | 'help' {
   let values;
   try {
-    values = parseArgs({ args: [...argv], options: { config: { type: 'string' }, duration: { type: 'string' }, out: { type: 'string' },
-      slo: { type: 'string', multiple: true }, help: { type: 'boolean' } } }).values;
+    values = parseArgs({
+      args: [...argv],
+      options: {
+        config: { type: 'string' },
+        duration: { type: 'string' },
+        out: { type: 'string' },
+        slo: { type: 'string', multiple: true },
+        help: { type: 'boolean' },
+      },
+    }).values;
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -72,7 +80,10 @@ function parseRunArgs(argv: readonly string[]): RunArgs | 'help' {
   }
   let slos: Slo[];
   try {
-    slos = parseSlos(values.slo ?? [], config.targets.map((t) => t.name));
+    slos = parseSlos(
+      values.slo ?? [],
+      config.targets.map((t) => t.name),
+    );
   } catch (err) {
     if (err instanceof SloError) throw new UsageError(err.message);
     throw err;
@@ -149,9 +160,14 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   for (const [name, t] of Object.entries(summary.targets)) {
     const l = t.latencyMs;
     const errors = t.probes - t.count;
-    process.stdout.write(`${name}: ${t.count}/${t.probes} ok${errors > 0 ? `, ${errors} failed` : ''}`
-      + (l === undefined ? '' : `, p50 ${formatLatency(l.p50 * 1000)} p99 ${formatLatency(l.p99 * 1000)} max ${formatLatency(l.max * 1000)}`)
-      + (t.coordinatedOmission.lateProbes > 0 ? `, ${t.coordinatedOmission.lateProbes} late (corrected)` : '') + '\n');
+    process.stdout.write(
+      `${name}: ${t.count}/${t.probes} ok${errors > 0 ? `, ${errors} failed` : ''}` +
+        (l === undefined
+          ? ''
+          : `, p50 ${formatLatency(l.p50 * 1000)} p99 ${formatLatency(l.p99 * 1000)} max ${formatLatency(l.max * 1000)}`) +
+        (t.coordinatedOmission.lateProbes > 0 ? `, ${t.coordinatedOmission.lateProbes} late (corrected)` : '') +
+        '\n',
+    );
   }
   for (const r of results) process.stdout.write(`slo ${r.message}\n`);
   process.stdout.write(`${interrupted ? `interrupted after ${durationSeconds}s; ` : ''}wrote ${out}\n`);
@@ -166,12 +182,20 @@ export async function runCli(argv: readonly string[]): Promise<number> {
 async function warmUp(pool: ProbePool, config: Config): Promise<void> {
   const table = encodeTargetTable(config.targets);
   const targets = config.targets.map((_, i) => i);
-  await Promise.allSettled(Array.from({ length: config.threads }, (_, id) => pool.run({ owner: 0, id, table, targets, burstMs: 0 })));
+  await Promise.allSettled(
+    Array.from({ length: config.threads }, (_, id) => pool.run({ owner: 0, id, table, targets, burstMs: 0 })),
+  );
 }
 
 /** progress is the one-line status a terminal shows each second. */
 function progress(recorder: RunRecorder, elapsedS: number, totalS: number): string {
-  const parts = recorder.targets().map((t) => `${t.name} ${t.count}/${t.probes}${t.histogram.totalCount > 0
-    ? ` p99 ${formatLatency(t.histogram.getValueAtPercentile(99))}` : ''}`);
+  const parts = recorder
+    .targets()
+    .map(
+      (t) =>
+        `${t.name} ${t.count}/${t.probes}${
+          t.histogram.totalCount > 0 ? ` p99 ${formatLatency(t.histogram.getValueAtPercentile(99))}` : ''
+        }`,
+    );
   return `[${Math.min(totalS, Math.round(elapsedS))}s/${totalS}s] ${parts.join(' · ')}`;
 }

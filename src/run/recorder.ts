@@ -91,7 +91,11 @@ export class RunRecorder {
 
   /** hlogHeader is the start of each target's `.hlog` (BaseTime is the run's start: timestamps are seconds into the run). */
   hlogHeader(name: string): string {
-    return intervalLogHeader({ startTimeMs: this.#startMs, baseTimeMs: this.#startMs, comments: [`probex run: target ${name}`] });
+    return intervalLogHeader({
+      startTimeMs: this.#startMs,
+      baseTimeMs: this.#startMs,
+      comments: [`probex run: target ${name}`],
+    });
   }
 
   /**
@@ -113,8 +117,14 @@ export class RunRecorder {
   /** targets returns what summary.json and the report need, in config order. */
   targets(): RunTarget[] {
     return [...this.#states.values()].map((s) => ({
-      name: s.target.name, kind: s.target.kind, probes: s.probes, count: s.count, errors: { ...s.errors },
-      histogram: s.histogram, lateProbes: s.lateProbes, madeUpValues: s.madeUpValues,
+      name: s.target.name,
+      kind: s.target.kind,
+      probes: s.probes,
+      count: s.count,
+      errors: { ...s.errors },
+      histogram: s.histogram,
+      lateProbes: s.lateProbes,
+      madeUpValues: s.madeUpValues,
     }));
   }
 }

@@ -13,10 +13,23 @@ import type { SloResult } from './slo.ts';
 import type { RunSummary } from './summary.ts';
 
 const STEPS_PER_DECADE = 20;
-const PERCENTILES: readonly number[] = Array.from({ length: PLOT_DECADES * STEPS_PER_DECADE + 1 },
-  (_, i) => 100 * (1 - 10 ** (-i / STEPS_PER_DECADE)));
+const PERCENTILES: readonly number[] = Array.from(
+  { length: PLOT_DECADES * STEPS_PER_DECADE + 1 },
+  (_, i) => 100 * (1 - 10 ** (-i / STEPS_PER_DECADE)),
+);
 /** PALETTE holds the curve colours, one class each (c0, c1, ...), reused past its length. */
-const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#ca8a04', '#db2777', '#4b5563', '#65a30d'];
+const PALETTE = [
+  '#2563eb',
+  '#dc2626',
+  '#16a34a',
+  '#9333ea',
+  '#ea580c',
+  '#0891b2',
+  '#ca8a04',
+  '#db2777',
+  '#4b5563',
+  '#65a30d',
+];
 
 /** REPORT_CSS is the report's only stylesheet; REPORT_CSP allows it by hash and nothing else. */
 export const REPORT_CSS = `
@@ -54,33 +67,44 @@ export interface ReportInput {
 export function renderReport({ summary, histograms, slos }: ReportInput): string {
   const names = Object.keys(summary.targets);
   const passed = slos.every((s) => s.ok);
-  let html = '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-    + `<meta http-equiv="Content-Security-Policy" content="${esc(REPORT_CSP)}">\n`
-    + '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-    + `<title>probex run · ${names.length} target${names.length === 1 ? '' : 's'} · ${summary.durationSeconds}s</title>\n`
-    + `<link rel="icon" href="data:,">\n<style>${REPORT_CSS}</style>\n</head>\n<body>\n`;
-  html += `<h1>probex run</h1><p class="meta">started ${esc(summary.startedAt)} · ${summary.durationSeconds}s`
-    + (slos.length > 0 ? ` · SLOs <span class="${passed ? 'ok' : 'missed'}">${passed ? 'met' : 'MISSED'}</span>` : '') + '</p>\n';
+  let html =
+    '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n' +
+    `<meta http-equiv="Content-Security-Policy" content="${esc(REPORT_CSP)}">\n` +
+    '<meta name="viewport" content="width=device-width, initial-scale=1">\n' +
+    `<title>probex run · ${names.length} target${names.length === 1 ? '' : 's'} · ${summary.durationSeconds}s</title>\n` +
+    `<link rel="icon" href="data:,">\n<style>${REPORT_CSS}</style>\n</head>\n<body>\n`;
+  html +=
+    `<h1>probex run</h1><p class="meta">started ${esc(summary.startedAt)} · ${summary.durationSeconds}s` +
+    (slos.length > 0 ? ` · SLOs <span class="${passed ? 'ok' : 'missed'}">${passed ? 'met' : 'MISSED'}</span>` : '') +
+    '</p>\n';
   if (slos.length > 0) {
-    html += '<h2>Objectives</h2>\n<div class="panel"><ul class="slo">'
-      + slos.map((s) => `<li class="${s.ok ? 'ok' : 'missed'}">${esc(s.message)}</li>`).join('') + '</ul></div>\n';
+    html +=
+      '<h2>Objectives</h2>\n<div class="panel"><ul class="slo">' +
+      slos.map((s) => `<li class="${s.ok ? 'ok' : 'missed'}">${esc(s.message)}</li>`).join('') +
+      '</ul></div>\n';
   }
   html += '<h2>Latency by percentile</h2>\n<div class="panel">' + overlay(names, histograms) + '</div>\n';
-  html += '<h2>Summary</h2>\n<div class="panel"><table><thead><tr><th class="l">Target</th><th class="l">Kind</th>'
-    + '<th>Probes</th><th>OK</th><th>Errors</th><th>min</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th>'
-    + '<th>Late probes</th><th>Corrected values</th></tr></thead><tbody>\n';
+  html +=
+    '<h2>Summary</h2>\n<div class="panel"><table><thead><tr><th class="l">Target</th><th class="l">Kind</th>' +
+    '<th>Probes</th><th>OK</th><th>Errors</th><th>min</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th>' +
+    '<th>Late probes</th><th>Corrected values</th></tr></thead><tbody>\n';
   for (const name of names) {
     const t = summary.targets[name]!;
     const l = t.latencyMs;
     const lat = (ms: number | undefined): string => (ms === undefined ? '–' : formatLatency(ms * 1000));
-    const errors = Object.entries(t.errors).map(([r, n]) => `${esc(r)} ${n}`).join(', ') || '0';
-    html += `<tr><td class="l">${esc(name)}</td><td class="l">${esc(t.kind)}</td><td>${t.probes}</td><td>${t.count}</td><td>${errors}</td>`
-      + `<td>${lat(l?.min)}</td><td>${lat(l?.mean)}</td><td>${lat(l?.p50)}</td><td>${lat(l?.p90)}</td><td>${lat(l?.p99)}</td>`
-      + `<td>${lat(l?.p999)}</td><td>${lat(l?.max)}</td><td>${t.coordinatedOmission.lateProbes}</td><td>${t.coordinatedOmission.madeUpValues}</td></tr>\n`;
+    const errors =
+      Object.entries(t.errors)
+        .map(([r, n]) => `${esc(r)} ${n}`)
+        .join(', ') || '0';
+    html +=
+      `<tr><td class="l">${esc(name)}</td><td class="l">${esc(t.kind)}</td><td>${t.probes}</td><td>${t.count}</td><td>${errors}</td>` +
+      `<td>${lat(l?.min)}</td><td>${lat(l?.mean)}</td><td>${lat(l?.p50)}</td><td>${lat(l?.p90)}</td><td>${lat(l?.p99)}</td>` +
+      `<td>${lat(l?.p999)}</td><td>${lat(l?.max)}</td><td>${t.coordinatedOmission.lateProbes}</td><td>${t.coordinatedOmission.madeUpValues}</td></tr>\n`;
   }
-  html += '</tbody></table></div>\n<p class="meta">Latencies of successful probes from HDR histograms (3 significant digits), '
-    + 'corrected for coordinated omission: a probe that started late is counted from when it was due, and one that took two '
-    + 'intervals or more adds the values the probes it held up would have seen (Corrected values).</p>\n</body>\n</html>\n';
+  html +=
+    '</tbody></table></div>\n<p class="meta">Latencies of successful probes from HDR histograms (3 significant digits), ' +
+    'corrected for coordinated omission: a probe that started late is counted from when it was due, and one that took two ' +
+    'intervals or more adds the values the probes it held up would have seen (Corrected values).</p>\n</body>\n</html>\n';
   return html;
 }
 
@@ -93,7 +117,10 @@ const X_TICKS = ['0%', '90%', '99%', '99.9%', '99.99%', '99.999%'];
 function overlay(names: readonly string[], histograms: ReadonlyMap<string, HdrHistogram>): string {
   const curves = names.map((name) => {
     const h = histograms.get(name);
-    return { name, values: h !== undefined && h.totalCount > 0 ? valuesAtPercentiles(h, PERCENTILES).map((v) => Math.max(1, v)) : [] };
+    return {
+      name,
+      values: h !== undefined && h.totalCount > 0 ? valuesAtPercentiles(h, PERCENTILES).map((v) => Math.max(1, v)) : [],
+    };
   });
   const legendRows = Math.ceil(names.length / 4);
   const height = H + 12 + legendRows * 18;
@@ -112,7 +139,8 @@ function overlay(names: readonly string[], histograms: ReadonlyMap<string, HdrHi
   }
   const { lo, hi, ticks } = logTicks(Math.min(...all), Math.max(...all));
   const yOf = (v: number): number => y0 - ((y0 - y1) * (Math.log10(Math.max(1, v)) - lo)) / (hi - lo);
-  const xOf = (p: number): number => x0 + ((x1 - x0) * Math.min(PLOT_DECADES, -Math.log10(Math.max(1 - p / 100, 10 ** -PLOT_DECADES)))) / PLOT_DECADES;
+  const xOf = (p: number): number =>
+    x0 + ((x1 - x0) * Math.min(PLOT_DECADES, -Math.log10(Math.max(1 - p / 100, 10 ** -PLOT_DECADES)))) / PLOT_DECADES;
   for (const tick of ticks) {
     const y = yOf(tick.value);
     svg += `<line class="gridline" x1="${x0}" y1="${r(y)}" x2="${x1}" y2="${r(y)}"/><text x="${x0 - 6}" y="${r(y + 4)}" text-anchor="end">${tick.label}</text>`;
@@ -127,8 +155,9 @@ function overlay(names: readonly string[], histograms: ReadonlyMap<string, HdrHi
   curves.forEach((c, i) => {
     const x = x0 + (i % 4) * ((x1 - x0) / 4);
     const y = H + 16 + Math.floor(i / 4) * 18; // below the percentile labels
-    svg += `<rect class="k${i % PALETTE.length}" x="${r(x)}" y="${y - 9}" width="14" height="4"/>`
-      + `<text x="${r(x + 20)}" y="${y - 4}">${esc(c.name)}${c.values.length === 0 ? ' (no success)' : ''}</text>`;
+    svg +=
+      `<rect class="k${i % PALETTE.length}" x="${r(x)}" y="${y - 9}" width="14" height="4"/>` +
+      `<text x="${r(x + 20)}" y="${y - 4}">${esc(c.name)}${c.values.length === 0 ? ' (no success)' : ''}</text>`;
   });
   return `${svg}</g></svg>`;
 }

@@ -54,13 +54,23 @@ export function parseSlo(text: string): Slo {
   const spec = text.trim();
   const m = SLO_RE.exec(text);
   if (m === null) {
-    throw new SloError(`--slo ${JSON.stringify(spec)}: expected TARGET:METRIC<VALUE, e.g. "redis:p99<5ms" or "*:errors<1%"`);
+    throw new SloError(
+      `--slo ${JSON.stringify(spec)}: expected TARGET:METRIC<VALUE, e.g. "redis:p99<5ms" or "*:errors<1%"`,
+    );
   }
-  const [, target, name, op, number, unit] = m as unknown as [string, string, string, '<' | '<=', string, string | undefined];
+  const [, target, name, op, number, unit] = m as unknown as [
+    string,
+    string,
+    string,
+    '<' | '<=',
+    string,
+    string | undefined,
+  ];
   const metric = parseMetric(spec, name);
   const value = Number(number);
   if (metric.kind === 'errors') {
-    if (unit !== '%') throw new SloError(`--slo ${JSON.stringify(spec)}: an error ratio is a percentage, e.g. errors<1%`);
+    if (unit !== '%')
+      throw new SloError(`--slo ${JSON.stringify(spec)}: an error ratio is a percentage, e.g. errors<1%`);
     if (value > 100) throw new SloError(`--slo ${JSON.stringify(spec)}: an error ratio is at most 100%`);
     return { spec, target, metric, op, threshold: value / 100 };
   }
@@ -75,8 +85,10 @@ function parseMetric(spec: string, name: string): SloMetric {
   const m = /^p([0-9]+(?:\.[0-9]+)?)$/.exec(name);
   const percentile = m === null ? NaN : Number(m[1]);
   if (!(percentile > 0 && percentile < 100)) {
-    throw new SloError(`--slo ${JSON.stringify(spec)}: unknown metric ${JSON.stringify(name)}; `
-      + 'use a percentile between p0 and p100 (p50, p99, p99.9 ...), min, mean, max or errors');
+    throw new SloError(
+      `--slo ${JSON.stringify(spec)}: unknown metric ${JSON.stringify(name)}; ` +
+        'use a percentile between p0 and p100 (p50, p99, p99.9 ...), min, mean, max or errors',
+    );
   }
   return { kind: 'percentile', percentile };
 }
@@ -122,8 +134,11 @@ export interface SloResult {
  * (percentiles other than the summary's come from it). A `*` objective gives one result per target.
  * The run passes when every result is ok.
  */
-export function evaluateSlos(slos: readonly Slo[], summary: RunSummary,
-  histograms: ReadonlyMap<string, HdrHistogram>): SloResult[] {
+export function evaluateSlos(
+  slos: readonly Slo[],
+  summary: RunSummary,
+  histograms: ReadonlyMap<string, HdrHistogram>,
+): SloResult[] {
   const results: SloResult[] = [];
   for (const slo of slos) {
     const names = slo.target === '*' ? Object.keys(summary.targets) : [slo.target];
@@ -136,7 +151,13 @@ function evaluateOne(slo: Slo, name: string, summary: RunSummary, h: HdrHistogra
   const t = summary.targets[name];
   const what = `${name} ${metricName(slo.metric)}`;
   const limit = `${slo.op} ${formatThreshold(slo)}`;
-  const fail = (why: string): SloResult => ({ spec: slo.spec, target: name, ok: false, actual: undefined, message: `${what} ${limit}: ${why}` });
+  const fail = (why: string): SloResult => ({
+    spec: slo.spec,
+    target: name,
+    ok: false,
+    actual: undefined,
+    message: `${what} ${limit}: ${why}`,
+  });
   if (t === undefined) return fail('the target is not in the run');
   let actual: number;
   if (slo.metric.kind === 'errors') {
@@ -155,14 +176,22 @@ function evaluateOne(slo: Slo, name: string, summary: RunSummary, h: HdrHistogra
  * latencyUs reads the metric from the target's histogram, as the summary does; without one, from the
  * summary's milliseconds (rounded back to the µs HDR records, so 1.234 ms compares as 1234 µs).
  */
-function latencyUs(metric: Exclude<SloMetric, { kind: 'errors' }>, stats: LatencyStatsMs, h: HdrHistogram | undefined): number {
+function latencyUs(
+  metric: Exclude<SloMetric, { kind: 'errors' }>,
+  stats: LatencyStatsMs,
+  h: HdrHistogram | undefined,
+): number {
   if (h !== undefined && h.totalCount > 0) {
     if (metric.kind === 'mean') return meanAndStdDeviation(h).mean;
     const p = metric.kind === 'percentile' ? metric.percentile : metric.kind === 'min' ? 0 : 100;
     return valuesAtPercentiles(h, [p])[0]!;
   }
-  const key = metric.kind !== 'percentile' ? metric.kind
-    : ({ 50: 'p50', 90: 'p90', 99: 'p99', 99.9: 'p999' } as Record<number, keyof LatencyStatsMs | undefined>)[metric.percentile];
+  const key =
+    metric.kind !== 'percentile'
+      ? metric.kind
+      : ({ 50: 'p50', 90: 'p90', 99: 'p99', 99.9: 'p999' } as Record<number, keyof LatencyStatsMs | undefined>)[
+          metric.percentile
+        ];
   if (key === undefined) throw new SloError(`${metricName(metric)} needs the target's histogram`);
   return Number((stats[key] * 1000).toFixed(3));
 }

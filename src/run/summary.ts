@@ -67,7 +67,12 @@ export interface RunSummary {
 }
 
 /** SUMMARY_PERCENTILES are the percentiles summary.json reports, as LatencyStatsMs keys. */
-const SUMMARY_PERCENTILES = [[50, 'p50'], [90, 'p90'], [99, 'p99'], [99.9, 'p999']] as const;
+const SUMMARY_PERCENTILES = [
+  [50, 'p50'],
+  [90, 'p90'],
+  [99, 'p99'],
+  [99.9, 'p999'],
+] as const;
 
 /** summarizeTarget builds one target's summary. */
 export function summarizeTarget(t: RunTarget): TargetSummary {
@@ -90,13 +95,27 @@ export function summarizeTarget(t: RunTarget): TargetSummary {
   };
   if (h.totalCount === 0) return summary;
   const [min, ...quantiles] = valuesAtPercentiles(h, [0, ...SUMMARY_PERCENTILES.map(([p]) => p)]);
-  const latencyMs = { min: ms(min!), mean: ms(meanAndStdDeviation(h).mean), p50: 0, p90: 0, p99: 0, p999: 0, max: ms(h.maxValue) };
-  SUMMARY_PERCENTILES.forEach(([, key], i) => { latencyMs[key] = ms(quantiles[i]!); });
+  const latencyMs = {
+    min: ms(min!),
+    mean: ms(meanAndStdDeviation(h).mean),
+    p50: 0,
+    p90: 0,
+    p99: 0,
+    p999: 0,
+    max: ms(h.maxValue),
+  };
+  SUMMARY_PERCENTILES.forEach(([, key], i) => {
+    latencyMs[key] = ms(quantiles[i]!);
+  });
   return { ...summary, latencyMs };
 }
 
 /** buildRunSummary builds summary.json's content for every target, in the order given. */
-export function buildRunSummary(targets: readonly RunTarget[], startedAtMs: number, durationSeconds: number): RunSummary {
+export function buildRunSummary(
+  targets: readonly RunTarget[],
+  startedAtMs: number,
+  durationSeconds: number,
+): RunSummary {
   const out: Record<string, TargetSummary> = {};
   for (const t of targets) out[t.name] = summarizeTarget(t);
   return { startedAt: new Date(startedAtMs).toISOString(), durationSeconds, targets: out };

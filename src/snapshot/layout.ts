@@ -169,7 +169,9 @@ export function readSlotBytes(sab: SharedArrayBuffer): number {
   }
   const slotBytes = Atomics.load(header, kSlotBytesSlot);
   if (sab.byteLength !== HEADER_BYTES + 2 * slotStride(slotBytes)) {
-    throw new RangeError(`snapshot buffer is ${sab.byteLength} bytes but its header describes slots of ${slotBytes} bytes`);
+    throw new RangeError(
+      `snapshot buffer is ${sab.byteLength} bytes but its header describes slots of ${slotBytes} bytes`,
+    );
   }
   return slotBytes;
 }

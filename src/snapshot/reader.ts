@@ -100,7 +100,8 @@ export class SnapshotReader {
   attach(sab: SharedArrayBuffer): void {
     readSlotBytes(sab);
     const generation = Atomics.load(new Uint32Array(sab, 0, kHeaderSlots), kGenerationSlot);
-    if (generation === 0) throw new RangeError('cannot attach a snapshot buffer before a snapshot is published into it');
+    if (generation === 0)
+      throw new RangeError('cannot attach a snapshot buffer before a snapshot is published into it');
     this.#use(sab);
     // The directory index stays: the same keys in the new buffer map to the same entries (#sameKeys checks).
     this.#dirGeneration = 0;
@@ -145,8 +146,10 @@ export class SnapshotReader {
     const ageMs = this.ageMs(nowNs);
     if (Number.isNaN(ageMs)) return 'no complete snapshot published yet: the publisher is failing';
     if (maxAgeMs === 0 || ageMs <= maxAgeMs) return undefined;
-    return `snapshot is stale: its data is ${(ageMs / 1000).toFixed(2)}s old, more than the ${maxAgeMs / 1000}s ` +
-      'its publisher allows; the publisher is stalled or failing';
+    return (
+      `snapshot is stale: its data is ${(ageMs / 1000).toFixed(2)}s old, more than the ${maxAgeMs / 1000}s ` +
+      'its publisher allows; the publisher is stalled or failing'
+    );
   }
 
   /** get returns the body for key from one consistent generation, or undefined when there is none / key unknown. */

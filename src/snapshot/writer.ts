@@ -100,7 +100,8 @@ export class SnapshotWriter {
       throw new SnapshotOverflowError(
         `snapshot needs ${needed} bytes (${bodies.size} bodies: ${bodyBytes} bytes of bodies + ` +
           `${directoryBytes} bytes of directory for ${entries} keys) but a slot holds ${this.#slotBytes} bytes`,
-        needed, this.#slotBytes,
+        needed,
+        this.#slotBytes,
       );
     }
 

@@ -25,7 +25,10 @@ test('the dashboard is templated by data source, instance and target, with All a
   assert.equal(d.uid, 'probex');
   assert.equal(typeof d.schemaVersion, 'number');
   const vars = d.templating.list;
-  assert.deepEqual(vars.map((v) => v.name), ['datasource', 'instance', 'target']);
+  assert.deepEqual(
+    vars.map((v) => v.name),
+    ['datasource', 'instance', 'target'],
+  );
   assert.equal(vars[0]!.type, 'datasource');
   assert.equal(vars[0]!.query, 'prometheus');
   for (const v of vars.slice(1)) {
@@ -33,7 +36,10 @@ test('the dashboard is templated by data source, instance and target, with All a
     assert.equal(v.multi, true, v.name);
     assert.equal(v.allValue, '.*', v.name);
   }
-  assert.deepEqual(variableSelectors(d).map((v) => v.label), ['instance', 'target']);
+  assert.deepEqual(
+    variableSelectors(d).map((v) => v.label),
+    ['instance', 'target'],
+  );
 });
 
 test('every panel uses the data source variable; ids are unique and panels do not overlap', () => {
@@ -48,16 +54,18 @@ test('every panel uses the data source variable; ids are unique and panels do no
   for (const p of all) {
     const { x, y, w, h } = p.gridPos;
     assert.ok(x >= 0 && x + w <= 24, `${p.title} fits 24 columns`);
-    for (let i = x; i < x + w; i++) for (let j = y; j < y + h; j++) {
-      assert.ok(!cells.has(`${i},${j}`), `${p.title} overlaps another panel at ${i},${j}`);
-      cells.add(`${i},${j}`);
-    }
+    for (let i = x; i < x + w; i++)
+      for (let j = y; j < y + h; j++) {
+        assert.ok(!cells.has(`${i},${j}`), `${p.title} overlaps another panel at ${i},${j}`);
+        cells.add(`${i},${j}`);
+      }
   }
 });
 
 test('the dashboard shows up, probe rate, error ratio by reason, p50/p90/p99 from the recording rules and a bucket heatmap', () => {
   const queries = panelQueries(loadDashboard());
-  const has = (re: RegExp, type?: string): boolean => queries.some((q) => re.test(q.expr) && (type === undefined || q.type === type));
+  const has = (re: RegExp, type?: string): boolean =>
+    queries.some((q) => re.test(q.expr) && (type === undefined || q.type === type));
   assert.ok(has(/probex_probe_up/));
   assert.ok(has(/rate\(probex_probes_total/));
   assert.ok(has(/by \(target, reason\)[\s\S]*probex_probe_errors_total[\s\S]*\/[\s\S]*probex_probes_total/));
@@ -69,13 +77,18 @@ test('the dashboard shows up, probe rate, error ratio by reason, p50/p90/p99 fro
 });
 
 test('every metric a query names is one probex exposes or a shipped recording rule records', () => {
-  const exposed = new Set([...FIXTURE.matchAll(/^# TYPE (\S+) (\S+)/gm)].flatMap(([, name, type]) =>
-    (type === 'histogram' ? ['_bucket', '_sum', '_count'].map((s) => `${name}${s}`) : [name!])));
+  const exposed = new Set(
+    [...FIXTURE.matchAll(/^# TYPE (\S+) (\S+)/gm)].flatMap(([, name, type]) =>
+      type === 'histogram' ? ['_bucket', '_sum', '_count'].map((s) => `${name}${s}`) : [name!],
+    ),
+  );
   const recorded = new Set([...RULES.matchAll(/- record: (\S+)/g)].map(([, name]) => name!));
   const d = loadDashboard();
   const exprs = [...panelQueries(d).map((q) => q.expr), ...variableSelectors(d).map((v) => v.selector)];
   for (const expr of exprs) {
-    const names = [...expr.replace(/"[^"]*"/g, '""').matchAll(/\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?=\{|\[|$)/g)].map(([, n]) => n!);
+    const names = [...expr.replace(/"[^"]*"/g, '""').matchAll(/\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?=\{|\[|$)/g)].map(
+      ([, n]) => n!,
+    );
     assert.ok(names.length > 0, expr);
     for (const name of names) assert.ok(exposed.has(name) || recorded.has(name), `${name} in ${expr}`);
   }
@@ -83,7 +96,8 @@ test('every metric a query names is one probex exposes or a shipped recording ru
 
 test('promtool accepts every expression as PromQL', async (t) => {
   if (!HAS_PROMTOOL) {
-    if (process.env.CI === 'true') assert.fail('promtool is not installed; CI=true, so this fails (apt-get install prometheus)');
+    if (process.env.CI === 'true')
+      assert.fail('promtool is not installed; CI=true, so this fails (apt-get install prometheus)');
     t.skip('promtool not installed: apt-get install prometheus');
     return;
   }
@@ -91,7 +105,14 @@ test('promtool accepts every expression as PromQL', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'probex-grafana-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'queries.yml');
-  writeFileSync(file, dump({ groups: [{ name: 'dashboard', rules: queries.map((q, i) => ({ record: `dashboard:query:${i}`, expr: q.promql })) }] }));
+  writeFileSync(
+    file,
+    dump({
+      groups: [
+        { name: 'dashboard', rules: queries.map((q, i) => ({ record: `dashboard:query:${i}`, expr: q.promql })) },
+      ],
+    }),
+  );
   const { stdout } = await execFileP('promtool', ['check', 'rules', file]);
   assert.match(stdout, new RegExp(`SUCCESS: ${queries.length} rules found`));
 });

@@ -54,8 +54,10 @@ function only<T>(items: T[], what: string): T {
 }
 
 function byKind(all: Obj[], kind: string, name?: string): Obj {
-  return only(all.filter((d) => d.kind === kind && (name === undefined || d.metadata?.name === name)),
-    `${kind}${name === undefined ? '' : ` ${name}`}`);
+  return only(
+    all.filter((d) => d.kind === kind && (name === undefined || d.metadata?.name === name)),
+    `${kind}${name === undefined ? '' : ` ${name}`}`,
+  );
 }
 
 /** under tells whether path is mountPath itself or inside it. */
@@ -72,7 +74,10 @@ function envOf(container: Obj): Record<string, string> {
 }
 
 // Dockerfile: comment lines dropped, continuation lines joined, then `INSTRUCTION args`.
-interface Instruction { readonly op: string; readonly args: string }
+interface Instruction {
+  readonly op: string;
+  readonly args: string;
+}
 function dockerfile(text: string): Instruction[] {
   const logical: string[] = [];
   let current = '';
@@ -94,7 +99,11 @@ function dockerfile(text: string): Instruction[] {
   });
 }
 
-interface Stage { readonly from: string; readonly name?: string; readonly body: Instruction[] }
+interface Stage {
+  readonly from: string;
+  readonly name?: string;
+  readonly body: Instruction[];
+}
 function stages(instructions: Instruction[]): Stage[] {
   const args: Record<string, string> = {};
   const out: { from: string; name?: string; body: Instruction[] }[] = [];
@@ -104,7 +113,10 @@ function stages(instructions: Instruction[]): Stage[] {
       args[k!.trim()] = v.trim();
     } else if (ins.op === 'FROM') {
       const [image, as, name] = ins.args.replace(/--platform=\S+\s+/, '').split(/\s+/);
-      const from = image!.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a: string | undefined, b: string | undefined) => args[(a ?? b)!] ?? '');
+      const from = image!.replace(
+        /\$\{(\w+)\}|\$(\w+)/g,
+        (_, a: string | undefined, b: string | undefined) => args[(a ?? b)!] ?? '',
+      );
       out.push(as?.toUpperCase() === 'AS' && name !== undefined ? { from, name, body: [] } : { from, body: [] });
     } else {
       assert.ok(out.length > 0, `${ins.op} before the first FROM`);
@@ -140,8 +152,12 @@ function whichPromtool(): string | undefined {
  * (fails under CI=true). `unsupported` names output that means this promtool build cannot check the
  * input at all (a feature compiled out): the test is skipped with that reason instead of failing.
  */
-async function promtool(t: TestContext, bin: string | undefined, args: string[],
-  unsupported?: { readonly re: RegExp; readonly why: string }): Promise<string | undefined> {
+async function promtool(
+  t: TestContext,
+  bin: string | undefined,
+  args: string[],
+  unsupported?: { readonly re: RegExp; readonly why: string },
+): Promise<string | undefined> {
   if (bin === undefined) {
     if (process.env.CI === 'true') assert.fail('promtool is required in CI: apt-get install prometheus');
     t.skip('promtool not found; install it to validate the Prometheus files: apt-get install prometheus');
@@ -176,7 +192,10 @@ const sidecarDocs = docs(SIDECAR);
 const deployment = byKind(sidecarDocs, 'Deployment');
 const podSpec: Obj = deployment.spec.template.spec;
 const podLabels: Record<string, string> = deployment.spec.template.metadata.labels;
-const probex: Obj = only((podSpec.containers as Obj[]).filter((c) => c.name === 'probex'), 'probex container');
+const probex: Obj = only(
+  (podSpec.containers as Obj[]).filter((c) => c.name === 'probex'),
+  'probex container',
+);
 const PROMTOOL = whichPromtool();
 
 function containerPortByName(name: string): Obj | undefined {
@@ -189,8 +208,14 @@ function probePort(port: number | string): number | undefined {
 }
 
 function volumeAt(mountPath: string): Obj {
-  const mount = only((probex.volumeMounts as Obj[]).filter((m) => m.mountPath === mountPath), `mount at ${mountPath}`);
-  return only((podSpec.volumes as Obj[]).filter((v) => v.name === mount.name), `volume ${mount.name}`);
+  const mount = only(
+    (probex.volumeMounts as Obj[]).filter((m) => m.mountPath === mountPath),
+    `mount at ${mountPath}`,
+  );
+  return only(
+    (podSpec.volumes as Obj[]).filter((v) => v.name === mount.name),
+    `volume ${mount.name}`,
+  );
 }
 
 /**
@@ -207,8 +232,14 @@ function podEnv(): Record<string, string> {
 
 /** secretFileText is the content of the Secret item the probex container sees at path. */
 function secretFileText(path: string): string {
-  const mount = only((probex.volumeMounts as Obj[]).filter((m) => under(path, m.mountPath)), `mount holding ${path}`);
-  const volume = only((podSpec.volumes as Obj[]).filter((v) => v.name === mount.name), `volume ${mount.name}`);
+  const mount = only(
+    (probex.volumeMounts as Obj[]).filter((m) => under(path, m.mountPath)),
+    `mount holding ${path}`,
+  );
+  const volume = only(
+    (podSpec.volumes as Obj[]).filter((v) => v.name === mount.name),
+    `volume ${mount.name}`,
+  );
   assert.ok(volume.secret?.secretName, `${path} must come from a Secret`);
   const item = (volume.secret.items as Obj[] | undefined)?.find((i) => posix.join(mount.mountPath, i.path) === path);
   const key = item?.key ?? posix.relative(mount.mountPath, path);
@@ -231,7 +262,8 @@ function configMapProbexYaml(): string {
 describe('YAML under deploy/', () => {
   const files = yamlFiles(DEPLOY);
   it('finds the manifests', () => {
-    for (const f of [SIDECAR, PODMONITOR, PROMETHEUS, RULES, IMAGE_CONFIG]) assert.ok(files.includes(f), `${f} missing`);
+    for (const f of [SIDECAR, PODMONITOR, PROMETHEUS, RULES, IMAGE_CONFIG])
+      assert.ok(files.includes(f), `${f} missing`);
   });
   for (const f of files) {
     it(`${f} parses (every document, no errors or warnings)`, () => {
@@ -269,25 +301,52 @@ describe('deploy/Dockerfile', () => {
     assert.ok(deps && deps !== runtime, 'npm ci --omit=dev must run in a stage of its own, not the runtime stage');
     const copyFrom = ops('COPY').find((i) => new RegExp(`--from=${deps.name}\\b`).test(i.args));
     assert.ok(copyFrom && /node_modules/.test(copyFrom.args), 'runtime must copy node_modules from the deps stage');
-    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string>; scripts: Record<string, string> };
+    const pkg = JSON.parse(read('package.json')) as {
+      dependencies: Record<string, string>;
+      scripts: Record<string, string>;
+    };
     assert.ok(pkg.dependencies['uWebSockets.js'], 'uWebSockets.js must be a runtime dependency');
     assert.equal(pkg.scripts.build, 'tsc -p tsconfig.build.json');
   });
 
   it('builds better-sqlite3 in the deps stage and proves it loads there', () => {
     const deps = all.find((s) => s.body.some((i) => i.op === 'RUN' && /\bnpm ci\b.*--omit=dev\b/.test(i.args)))!;
-    const runs = deps.body.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
-    assert.match(runs, /apt-get install[^\n]*\bpython3\b[^\n]*\bmake\b[^\n]*\bg\+\+/, 'node-gyp needs python3, make and g++');
+    const runs = deps.body
+      .filter((i) => i.op === 'RUN')
+      .map((i) => i.args)
+      .join('\n');
+    assert.match(
+      runs,
+      /apt-get install[^\n]*\bpython3\b[^\n]*\bmake\b[^\n]*\bg\+\+/,
+      'node-gyp needs python3, make and g++',
+    );
     assert.match(runs, /require\('better-sqlite3'\)/, 'the deps stage must load better-sqlite3 once');
     assert.notEqual(deps, runtime, 'the compilers stay out of the runtime image');
   });
 
   it('copies only what exists and what .dockerignore lets in', () => {
-    const ignore = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+    const ignore = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('#'));
     assert.equal(ignore[0], '*', '.dockerignore is an allowlist: it starts with *');
-    const sources = all.flatMap((s) => s.body).filter((i) => i.op === 'COPY' && !/--from=/.test(i.args))
-      .flatMap((i) => i.args.split(/\s+/).filter((a) => !a.startsWith('--')).slice(0, -1));
-    for (const want of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'workers']) {
+    const sources = all
+      .flatMap((s) => s.body)
+      .filter((i) => i.op === 'COPY' && !/--from=/.test(i.args))
+      .flatMap((i) =>
+        i.args
+          .split(/\s+/)
+          .filter((a) => !a.startsWith('--'))
+          .slice(0, -1),
+      );
+    for (const want of [
+      'package.json',
+      'package-lock.json',
+      'tsconfig.json',
+      'tsconfig.build.json',
+      'src',
+      'workers',
+    ]) {
       assert.ok(sources.includes(want), `the image needs ${want}`);
     }
     for (const src of sources) {
@@ -297,8 +356,13 @@ describe('deploy/Dockerfile', () => {
   });
 
   it(`exposes DEFAULT_PORT (${DEFAULT_PORT}) and listens beyond loopback`, () => {
-    assert.deepEqual(ops('EXPOSE').flatMap((i) => i.args.split(/\s+/)), [String(DEFAULT_PORT)]);
-    const env = ops('ENV').map((i) => i.args).join(' ');
+    assert.deepEqual(
+      ops('EXPOSE').flatMap((i) => i.args.split(/\s+/)),
+      [String(DEFAULT_PORT)],
+    );
+    const env = ops('ENV')
+      .map((i) => i.args)
+      .join(' ');
     assert.match(env, /\bPROBEX_HOST=0\.0\.0\.0\b/);
     assert.doesNotMatch(env, /\bPROBEX_PORT=/, 'PROBEX_PORT in the image would override listen.port of every config');
   });
@@ -313,13 +377,15 @@ describe('deploy/Dockerfile', () => {
     if (k8sUser !== undefined) assert.equal(k8sUser, Number(uid), 'sidecar runAsUser and image USER differ');
   });
 
-  it('runs the build with node as PID 1, start:dist\'s flags and --config /etc/probex/probex.yaml', () => {
+  it("runs the build with node as PID 1, start:dist's flags and --config /etc/probex/probex.yaml", () => {
     const entry = execForm(only(ops('ENTRYPOINT'), 'ENTRYPOINT').args, 'ENTRYPOINT');
     const { nodeFlags, entry: script } = startDist();
     assert.equal(entry[0], 'node');
     assert.deepEqual(entry.slice(1, nodeFlags.length + 1), nodeFlags, 'same node flags as npm run start:dist');
     assert.equal(entry[nodeFlags.length + 1], `/app/${script}`);
-    const env = ops('ENV').map((i) => i.args).join(' ');
+    const env = ops('ENV')
+      .map((i) => i.args)
+      .join(' ');
     for (const [name, value] of Object.entries(startDist().env)) {
       assert.match(env, new RegExp(`\\b${name}=${value}\\b`), `ENV ${name}=${value}, as npm run start:dist sets it`);
     }
@@ -330,15 +396,22 @@ describe('deploy/Dockerfile', () => {
 
   it('bakes a valid default config at /etc/probex/probex.yaml', () => {
     assert.ok(ops('COPY').some((c) => c.args.split(/\s+/).at(-1) === CONFIG_PATH && c.args.includes(IMAGE_CONFIG)));
-    const cfg = loadConfig({ yaml: read(IMAGE_CONFIG), file: IMAGE_CONFIG, env: { PROBEX_HOST: '0.0.0.0', METRICS_TOKENS: 'a-scrape-token' } });
+    const cfg = loadConfig({
+      yaml: read(IMAGE_CONFIG),
+      file: IMAGE_CONFIG,
+      env: { PROBEX_HOST: '0.0.0.0', METRICS_TOKENS: 'a-scrape-token' },
+    });
     assert.equal(cfg.listen.port, DEFAULT_PORT);
     for (const t of cfg.targets) if (t.kind === 'http') assert.equal(new URL(t.url).port, String(DEFAULT_PORT));
   });
 
   it('refuses to start without a token, and its default config and comments say what to set', () => {
     // As the image runs it: PROBEX_HOST=0.0.0.0 and nothing else.
-    assert.throws(() => loadConfig({ yaml: read(IMAGE_CONFIG), file: IMAGE_CONFIG, env: { PROBEX_HOST: '0.0.0.0' } }),
-      (err: Error) => /0\.0\.0\.0, not a loopback address, with no token: .*METRICS_TOKENS.*auth\.open: true/.test(err.message));
+    assert.throws(
+      () => loadConfig({ yaml: read(IMAGE_CONFIG), file: IMAGE_CONFIG, env: { PROBEX_HOST: '0.0.0.0' } }),
+      (err: Error) =>
+        /0\.0\.0\.0, not a loopback address, with no token: .*METRICS_TOKENS.*auth\.open: true/.test(err.message),
+    );
     const open = `${read(IMAGE_CONFIG)}auth:\n  open: true\n`;
     assert.equal(loadConfig({ yaml: open, file: IMAGE_CONFIG, env: { PROBEX_HOST: '0.0.0.0' } }).auth.open, true);
     for (const file of [IMAGE_CONFIG, 'deploy/Dockerfile']) {
@@ -364,14 +437,19 @@ describe('deploy/Dockerfile', () => {
     // Run the command itself against a stub server (via PROBEX_PORT): 0 on 200, 1 on 503 or no server.
     async function runCheck(port: number): Promise<number> {
       try {
-        await execFileP(argv[0] === 'node' ? process.execPath : argv[0]!, argv.slice(1),
-          { env: { ...process.env, PROBEX_PORT: String(port) }, timeout: 10_000 });
+        await execFileP(argv[0] === 'node' ? process.execPath : argv[0]!, argv.slice(1), {
+          env: { ...process.env, PROBEX_PORT: String(port) },
+          timeout: 10_000,
+        });
         return 0;
       } catch (err) {
         return (err as { code?: number }).code ?? -1;
       }
     }
-    for (const [status, want] of [[200, 0], [503, 1]] as const) {
+    for (const [status, want] of [
+      [200, 0],
+      [503, 1],
+    ] as const) {
       it(`exits ${want} when /healthz answers ${status}`, async () => {
         const paths: string[] = [];
         const server = createServer((req, res) => {
@@ -444,7 +522,10 @@ describe('deploy/kubernetes/sidecar.yaml', () => {
   it('the token file comes from the Secret the PodMonitor also uses', () => {
     const file = envOf(probex).PROBEX_TOKEN_FILE;
     const tokensEnv = (probex.env as Obj[]).find((e) => e.name === 'METRICS_TOKENS');
-    assert.ok(file !== undefined || tokensEnv?.valueFrom?.secretKeyRef, 'PROBEX_TOKEN_FILE or METRICS_TOKENS from a Secret');
+    assert.ok(
+      file !== undefined || tokensEnv?.valueFrom?.secretKeyRef,
+      'PROBEX_TOKEN_FILE or METRICS_TOKENS from a Secret',
+    );
     if (file === undefined) return;
     // The token rule is probex's own: the token file must load as one.
     const tokens = readTokenFile(podEnv().PROBEX_TOKEN_FILE!);
@@ -460,16 +541,24 @@ describe('deploy/kubernetes/sidecar.yaml', () => {
       const mount = (probex.volumeMounts as Obj[]).find((m) => under(t.path, m.mountPath));
       assert.ok(mount && mount.readOnly !== true, `${t.name}: ${t.path} is not on a writable mount`);
       const volume = (podSpec.volumes as Obj[]).find((v) => v.name === mount.name)!;
-      assert.ok(volume.emptyDir !== undefined || volume.persistentVolumeClaim !== undefined, `${t.name}: ${mount.name}`);
+      assert.ok(
+        volume.emptyDir !== undefined || volume.persistentVolumeClaim !== undefined,
+        `${t.name}: ${mount.name}`,
+      );
     }
-    assert.ok((probex.volumeMounts as Obj[]).some((m) => m.mountPath === '/tmp' && m.readOnly !== true),
-      'os.tmpdir() needs a writable /tmp');
+    assert.ok(
+      (probex.volumeMounts as Obj[]).some((m) => m.mountPath === '/tmp' && m.readOnly !== true),
+      'os.tmpdir() needs a writable /tmp',
+    );
   });
 
   it('the Service exposes the metrics port of these pods', () => {
     const svc = byKind(sidecarDocs, 'Service');
     for (const [k, v] of Object.entries(svc.spec.selector as Record<string, string>)) assert.equal(podLabels[k], v);
-    const port = only((svc.spec.ports as Obj[]).filter((p) => p.name === 'metrics'), 'Service port metrics');
+    const port = only(
+      (svc.spec.ports as Obj[]).filter((p) => p.name === 'metrics'),
+      'Service port metrics',
+    );
     assert.equal(port.port, DEFAULT_PORT);
     assert.equal(probePort(port.targetPort ?? port.port), DEFAULT_PORT);
   });
@@ -511,7 +600,10 @@ describe('deploy/prometheus', () => {
 
   it(`scrapes probex at 127.0.0.1:${DEFAULT_PORT}/metrics every 1s with a credentials file`, () => {
     assert.equal(prom.global.scrape_interval, '1s');
-    const job = only((prom.scrape_configs as Obj[]).filter((j) => j.job_name === 'probex'), 'job probex');
+    const job = only(
+      (prom.scrape_configs as Obj[]).filter((j) => j.job_name === 'probex'),
+      'job probex',
+    );
     assert.equal(job.metrics_path ?? '/metrics', '/metrics');
     const targets = (job.static_configs as Obj[]).flatMap((s) => s.targets as string[]);
     assert.deepEqual(targets, [`127.0.0.1:${DEFAULT_PORT}`]);
@@ -520,12 +612,20 @@ describe('deploy/prometheus', () => {
   });
 
   it('records the cross-instance p99 and error rate, and alerts on probex_probe_up == 0 for 1m', () => {
-    const rec = (name: string) => only(allRules.filter((r) => r.record === name), `record ${name}`);
-    assert.equal(rec('probex:probe_duration_seconds:p99').expr.replace(/\s+/g, ' ').trim(),
-      'histogram_quantile(0.99, sum by (le, target, kind) (rate(probex_probe_duration_seconds_bucket[1m])))');
+    const rec = (name: string) =>
+      only(
+        allRules.filter((r) => r.record === name),
+        `record ${name}`,
+      );
+    assert.equal(
+      rec('probex:probe_duration_seconds:p99').expr.replace(/\s+/g, ' ').trim(),
+      'histogram_quantile(0.99, sum by (le, target, kind) (rate(probex_probe_duration_seconds_bucket[1m])))',
+    );
     assert.match(rec('probex:probe_errors:rate1m').expr, /rate\(probex_probe_errors_total\[1m\]\)/);
-    const down = only(allRules.filter((r) => r.alert !== undefined && r.expr.trim() === 'probex_probe_up == 0'),
-      'alert on probex_probe_up == 0');
+    const down = only(
+      allRules.filter((r) => r.alert !== undefined && r.expr.trim() === 'probex_probe_up == 0'),
+      'alert on probex_probe_up == 0',
+    );
     assert.equal(down.for, '1m');
   });
 
@@ -534,7 +634,12 @@ describe('deploy/prometheus', () => {
     const begin = text.lastIndexOf('\n', text.indexOf(`# BEGIN ${name}`)) + 1;
     const end = text.lastIndexOf('\n', text.indexOf(`# END ${name}`)) + 1;
     assert.ok(begin > 0 && end > begin, `the ${name} markers are missing`);
-    const block = text.slice(begin, end).split('\n').slice(1).map((l) => l.replace(/^(\s*)# ?/, '$1')).join('\n');
+    const block = text
+      .slice(begin, end)
+      .split('\n')
+      .slice(1)
+      .map((l) => l.replace(/^(\s*)# ?/, '$1'))
+      .join('\n');
     return text.slice(0, begin) + block + text.slice(end);
   }
 
@@ -548,11 +653,18 @@ describe('deploy/prometheus', () => {
       const begin = text.lastIndexOf('\n', text.indexOf('# BEGIN kubernetes_sd example')) + 1;
       const end = text.lastIndexOf('\n', text.indexOf('# END kubernetes_sd example')) + 1;
       assert.ok(begin > 0 && end > begin, 'the kubernetes_sd example markers are missing');
-      const block = text.slice(begin, end).split('\n').slice(1)
-        .map((l) => l.replace(/^(\s*)# ?/, '$1')).join('\n');
+      const block = text
+        .slice(begin, end)
+        .split('\n')
+        .slice(1)
+        .map((l) => l.replace(/^(\s*)# ?/, '$1'))
+        .join('\n');
       text = text.slice(0, begin) + block + text.slice(end);
       const parsed = parse(text) as Obj;
-      const sd = only((parsed.scrape_configs as Obj[]).filter((j) => j.kubernetes_sd_configs), 'kubernetes_sd job');
+      const sd = only(
+        (parsed.scrape_configs as Obj[]).filter((j) => j.kubernetes_sd_configs),
+        'kubernetes_sd job',
+      );
       assert.equal(sd.metrics_path, '/metrics');
       assert.ok(JSON.stringify(sd.relabel_configs).includes('metrics'), 'keeps the port named metrics');
     }
@@ -567,10 +679,14 @@ describe('deploy/prometheus', () => {
     try {
       writeFileSync(join(dir, 'token'), 'a-test-token-0123456789\n');
       writeFileSync(join(dir, 'rules.yml'), read(RULES));
-      const text = uncommentBlock(read(PROMETHEUS).replaceAll(/credentials_file:\s*\S+/g, `credentials_file: ${join(dir, 'token')}`),
-        'native example');
-      const job = only((parse(text) as { scrape_configs: Obj[] }).scrape_configs.filter((j) => j.job_name === 'probex-native'),
-        'probex-native job');
+      const text = uncommentBlock(
+        read(PROMETHEUS).replaceAll(/credentials_file:\s*\S+/g, `credentials_file: ${join(dir, 'token')}`),
+        'native example',
+      );
+      const job = only(
+        (parse(text) as { scrape_configs: Obj[] }).scrape_configs.filter((j) => j.job_name === 'probex-native'),
+        'probex-native job',
+      );
       assert.equal(job.scrape_native_histograms, true);
       assert.equal(job.always_scrape_classic_histograms, true);
       assert.equal(job.metrics_path, '/metrics');
@@ -588,10 +704,15 @@ describe('deploy/prometheus', () => {
       }
       // An older promtool does not know the 3.x fields (the first its parser meets is reported) and the
       // rest of the job must check clean without them.
-      const old = await execFileP(PROMTOOL, ['check', 'config', file]).then(() => '', (err: { stdout?: string; stderr?: string }) =>
-        `${err.stdout ?? ''}${err.stderr ?? ''}`);
+      const old = await execFileP(PROMTOOL, ['check', 'config', file]).then(
+        () => '',
+        (err: { stdout?: string; stderr?: string }) => `${err.stdout ?? ''}${err.stderr ?? ''}`,
+      );
       assert.match(old, /field (scrape_native_histograms|always_scrape_classic_histograms) not found/);
-      writeFileSync(file, text.replace(/^\s*(scrape_native_histograms|always_scrape_classic_histograms): true\n/gm, ''));
+      writeFileSync(
+        file,
+        text.replace(/^\s*(scrape_native_histograms|always_scrape_classic_histograms): true\n/gm, ''),
+      );
       assert.match((await promtool(t, PROMTOOL, ['check', 'config', file]))!, /SUCCESS: 1 rule files found/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -603,10 +724,17 @@ describe('deploy/prometheus', () => {
       const { dir, file } = checkableCopy(sd);
       try {
         // Debian's prometheus package builds without Kubernetes service discovery.
-        const out = await promtool(t, PROMTOOL, ['check', 'config', file], !sd ? undefined : {
-          re: /field kubernetes_sd_configs not found/,
-          why: 'this promtool build has no kubernetes_sd (Debian strips it); use an upstream promtool to check it',
-        });
+        const out = await promtool(
+          t,
+          PROMTOOL,
+          ['check', 'config', file],
+          !sd
+            ? undefined
+            : {
+                re: /field kubernetes_sd_configs not found/,
+                why: 'this promtool build has no kubernetes_sd (Debian strips it); use an upstream promtool to check it',
+              },
+        );
         if (out !== undefined) assert.match(out, /SUCCESS: 1 rule files found/);
       } finally {
         rmSync(dir, { recursive: true, force: true });
@@ -633,10 +761,24 @@ describe('examples/probex.yaml', () => {
   });
 
   it('covers every top-level setting', () => {
-    for (const k of ['listen', 'publishInterval', 'profile', 'agentId', 'threads', 'snapshotBytes', 'nativeHistograms', 'log', 'auth', 'targets']) {
+    for (const k of [
+      'listen',
+      'publishInterval',
+      'profile',
+      'agentId',
+      'threads',
+      'snapshotBytes',
+      'nativeHistograms',
+      'log',
+      'auth',
+      'targets',
+    ]) {
       assert.ok(k in raw, `missing ${k}`);
     }
-    assert.ok(raw.auth.tokens.length > 0 && raw.auth.tokens.every((t: Obj) => t.permissions), 'tokens with permissions');
+    assert.ok(
+      raw.auth.tokens.length > 0 && raw.auth.tokens.every((t: Obj) => t.permissions),
+      'tokens with permissions',
+    );
     assert.match(text, /^\s*#?\s*tokenFile:/m, 'documents auth.tokenFile');
   });
 
@@ -644,8 +786,25 @@ describe('examples/probex.yaml', () => {
     const cfg = loadConfig({ yaml: text, env: {} });
     assert.deepEqual([...new Set(cfg.targets.map((t) => t.kind))].sort(), [...PROBE_KINDS].sort());
     const keys = new Set((raw.targets as Obj[]).flatMap((t) => Object.keys(t)));
-    for (const k of ['name', 'kind', 'interval', 'timeout', 'concurrency', 'labels', 'buckets', 'url', 'query',
-      'path', 'location', 'expectStatus', 'bodyMatch', 'headers', 'address', 'distribution', 'errorRate']) {
+    for (const k of [
+      'name',
+      'kind',
+      'interval',
+      'timeout',
+      'concurrency',
+      'labels',
+      'buckets',
+      'url',
+      'query',
+      'path',
+      'location',
+      'expectStatus',
+      'bodyMatch',
+      'headers',
+      'address',
+      'distribution',
+      'errorRate',
+    ]) {
       assert.ok(keys.has(k), `no target sets ${k}`);
     }
     const types = new Set(cfg.targets.flatMap((t) => (t.kind === 'synthetic' ? [t.distribution.type] : [])));

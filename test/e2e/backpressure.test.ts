@@ -28,16 +28,33 @@ let textBytes = 0;
 let gzipBytes = 0;
 
 before(async () => {
-  const targets = Array.from({ length: TARGETS }, (_, i) =>
-    `  - { name: synthetic-target-${String(i).padStart(3, '0')}, kind: synthetic, interval: 1s, labels: { team: platform-observability, env: production } }`);
-  probex = await startProbex(`listen: { host: 127.0.0.1, port: 0 }\npublishInterval: 200ms\ntargets:\n${targets.join('\n')}\n`);
-  await waitFor('a snapshot with every target probed', async () => {
-    const res = await fetch(`${probex.url}/metrics`);
-    const text = await res.text();
-    return res.status === 200 && /probex_probes_total\{target="synthetic-target-059"[^}]*\} [1-9]/.test(text) ? true : undefined;
-  }, 30_000);
-  textBytes = (await (await fetch(`${probex.url}/metrics`, { headers: { 'accept-encoding': 'identity' } })).arrayBuffer()).byteLength;
-  gzipBytes = Number((await fetch(`${probex.url}/metrics`, { method: 'HEAD', headers: { 'accept-encoding': 'gzip' } })).headers.get('content-length'));
+  const targets = Array.from(
+    { length: TARGETS },
+    (_, i) =>
+      `  - { name: synthetic-target-${String(i).padStart(3, '0')}, kind: synthetic, interval: 1s, labels: { team: platform-observability, env: production } }`,
+  );
+  probex = await startProbex(
+    `listen: { host: 127.0.0.1, port: 0 }\npublishInterval: 200ms\ntargets:\n${targets.join('\n')}\n`,
+  );
+  await waitFor(
+    'a snapshot with every target probed',
+    async () => {
+      const res = await fetch(`${probex.url}/metrics`);
+      const text = await res.text();
+      return res.status === 200 && /probex_probes_total\{target="synthetic-target-059"[^}]*\} [1-9]/.test(text)
+        ? true
+        : undefined;
+    },
+    30_000,
+  );
+  textBytes = (
+    await (await fetch(`${probex.url}/metrics`, { headers: { 'accept-encoding': 'identity' } })).arrayBuffer()
+  ).byteLength;
+  gzipBytes = Number(
+    (await fetch(`${probex.url}/metrics`, { method: 'HEAD', headers: { 'accept-encoding': 'gzip' } })).headers.get(
+      'content-length',
+    ),
+  );
 });
 after(() => probex.stop());
 
@@ -57,10 +74,12 @@ const hexEndpoint = (port: number): string => `0100007F:${port.toString(16).toUp
 function serverHolds(serverPort: number, clientPort: number): boolean {
   const local = hexEndpoint(serverPort);
   const remote = hexEndpoint(clientPort);
-  return readFileSync('/proc/net/tcp', 'utf8').split('\n').some((line) => {
-    const f = line.trim().split(/\s+/);
-    return f[1] === local && f[2] === remote && f[9] !== '0';
-  });
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .some((line) => {
+      const f = line.trim().split(/\s+/);
+      return f[1] === local && f[2] === remote && f[9] !== '0';
+    });
 }
 
 /**
@@ -85,10 +104,14 @@ async function flood(request: string, responseBytes: number): Promise<{ requests
     // uWS itself drops a connection whose writes made no progress for ~10 s, freeing what it held: the
     // peak RSS until then is what the flood cost, and probex must close the connection well before.
     let peak = rss0;
-    await waitFor('probex to close the flooding connection', async () => {
-      peak = Math.max(peak, rssMiB(pid));
-      return serverHolds(probex.port, clientPort) ? undefined : true;
-    }, CLOSE_WITHIN_MS);
+    await waitFor(
+      'probex to close the flooding connection',
+      async () => {
+        peak = Math.max(peak, rssMiB(pid));
+        return serverHolds(probex.port, clientPort) ? undefined : true;
+      },
+      CLOSE_WITHIN_MS,
+    );
     return { requests, grewMiB: Math.max(peak, rssMiB(pid)) - rss0 };
   } finally {
     socket.destroy();
@@ -99,14 +122,23 @@ test('pipelined GET /metrics never read: the connection is closed and RSS stays 
   assert.ok(textBytes > 100_000, `a large body: ${textBytes} bytes`);
   const { requests, grewMiB } = await flood('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n', textBytes);
   t.diagnostic(`${requests} requests of ${textBytes} bytes: RSS grew ${grewMiB.toFixed(1)} MiB`);
-  assert.ok(grewMiB < RSS_BOUND_MIB, `RSS grew ${grewMiB.toFixed(1)} MiB after ${requests} requests of ${textBytes} bytes`);
+  assert.ok(
+    grewMiB < RSS_BOUND_MIB,
+    `RSS grew ${grewMiB.toFixed(1)} MiB after ${requests} requests of ${textBytes} bytes`,
+  );
 });
 
 test('pipelined gzip scrapes never read: the connection is closed and RSS stays flat', linuxOnly, async (t) => {
   assert.ok(gzipBytes > 0 && gzipBytes < textBytes, `gzip body ${gzipBytes} bytes`);
-  const { requests, grewMiB } = await flood('GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n', gzipBytes);
+  const { requests, grewMiB } = await flood(
+    'GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n',
+    gzipBytes,
+  );
   t.diagnostic(`${requests} requests of ${gzipBytes} bytes: RSS grew ${grewMiB.toFixed(1)} MiB`);
-  assert.ok(grewMiB < RSS_BOUND_MIB, `RSS grew ${grewMiB.toFixed(1)} MiB after ${requests} requests of ${gzipBytes} bytes`);
+  assert.ok(
+    grewMiB < RSS_BOUND_MIB,
+    `RSS grew ${grewMiB.toFixed(1)} MiB after ${requests} requests of ${gzipBytes} bytes`,
+  );
 });
 
 test('pipelined small answers (404) never read: the connection is closed and RSS stays flat', linuxOnly, async (t) => {
@@ -116,16 +148,23 @@ test('pipelined small answers (404) never read: the connection is closed and RSS
 });
 
 /** Exchange is a raw connection's view: what came back so far, and whether the server has closed it. */
-interface Exchange { readonly received: string; readonly closed: boolean }
+interface Exchange {
+  readonly received: string;
+  readonly closed: boolean;
+}
 
 /** exchange writes bytes on a new connection and keeps collecting what comes back; it never ends its side. */
 function exchange(request: string): Promise<Exchange> {
   return new Promise((resolve) => {
     const socket = net.connect(probex.port, '127.0.0.1');
     const state = { received: '', closed: false };
-    socket.on('data', (d: Buffer) => { state.received += d.toString('latin1'); });
+    socket.on('data', (d: Buffer) => {
+      state.received += d.toString('latin1');
+    });
     socket.on('error', () => {});
-    socket.once('close', () => { state.closed = true; });
+    socket.once('close', () => {
+      state.closed = true;
+    });
     socket.once('connect', () => {
       socket.write(request);
       resolve(state);
@@ -133,16 +172,23 @@ function exchange(request: string): Promise<Exchange> {
   });
 }
 
-test('HEAD answers with the body\'s length, no body, and then closes the connection instead of holding it', async () => {
+test("HEAD answers with the body's length, no body, and then closes the connection instead of holding it", async () => {
   const head = await exchange('HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
   // The client keeps its end open: probex, not the client, must end the connection.
-  await waitFor('probex to close the connection after HEAD', async () => (head.closed ? true : undefined), CLOSE_WITHIN_MS);
+  await waitFor(
+    'probex to close the connection after HEAD',
+    async () => (head.closed ? true : undefined),
+    CLOSE_WITHIN_MS,
+  );
   const [status, ...lines] = head.received.split('\r\n');
   assert.equal(status, 'HTTP/1.1 200 OK');
   // The body's length (the snapshot is republished every 200 ms, so it drifts by a few bytes).
   const length = Number(lines.find((l) => l.startsWith('Content-Length: '))?.slice(16));
   assert.ok(Math.abs(length - textBytes) < textBytes / 20, `Content-Length ${length}, GET body ${textBytes}`);
-  assert.ok(lines.some((l) => /^connection: close$/i.test(l)), 'Connection: close announced');
+  assert.ok(
+    lines.some((l) => /^connection: close$/i.test(l)),
+    'Connection: close announced',
+  );
   assert.ok(head.received.endsWith('\r\n\r\n'), 'no body after the headers');
 });
 
@@ -162,50 +208,79 @@ const STALL_DROP_MS = 16_000;
 /** BIG_TARGETS targets with a 4 KB label value make a text body of about 5 MB. */
 const BIG_TARGETS = 64;
 
-test('a multi-megabyte body reaches a client that pauses mid-body; one that stops reading is dropped', linuxOnly, async (t) => {
-  // Long label values make a body larger than what the kernel takes at once, so the rest is streamed.
-  const pad = 'x'.repeat(4_000);
-  const targets = Array.from({ length: BIG_TARGETS }, (_, i) => `  - { name: big-${i}, kind: synthetic, interval: 1s, labels: { pad: ${pad} } }`);
-  const big = await startProbex(`listen: { host: 127.0.0.1, port: 0 }\npublishInterval: 1s\ntargets:\n${targets.join('\n')}\n`);
-  t.after(() => big.stop());
-  await waitFor('a first snapshot', async () => ((await fetch(`${big.url}/readyz`)).status === 200 ? true : undefined), 30_000);
+test(
+  'a multi-megabyte body reaches a client that pauses mid-body; one that stops reading is dropped',
+  linuxOnly,
+  async (t) => {
+    // Long label values make a body larger than what the kernel takes at once, so the rest is streamed.
+    const pad = 'x'.repeat(4_000);
+    const targets = Array.from(
+      { length: BIG_TARGETS },
+      (_, i) => `  - { name: big-${i}, kind: synthetic, interval: 1s, labels: { pad: ${pad} } }`,
+    );
+    const big = await startProbex(
+      `listen: { host: 127.0.0.1, port: 0 }\npublishInterval: 1s\ntargets:\n${targets.join('\n')}\n`,
+    );
+    t.after(() => big.stop());
+    await waitFor(
+      'a first snapshot',
+      async () => ((await fetch(`${big.url}/readyz`)).status === 200 ? true : undefined),
+      30_000,
+    );
 
-  /** scrapeUnread sends one scrape on a new connection that does not read, and waits until the kernel's buffers are full. */
-  const scrapeUnread = async (): Promise<net.Socket> => {
-    const socket = net.connect(big.port, '127.0.0.1');
-    t.after(() => socket.destroy());
-    socket.on('error', () => {});
-    await new Promise<void>((resolve) => socket.once('connect', resolve));
-    socket.pause();
-    socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n');
-    let last = -1;
-    await waitFor('the send queue to fill', async () => {
-      const queued = sendQueue(big.port, socket.localPort!) ?? 0;
-      const full = queued > 0 && queued === last;
-      last = queued;
-      return full ? true : undefined;
+    /** scrapeUnread sends one scrape on a new connection that does not read, and waits until the kernel's buffers are full. */
+    const scrapeUnread = async (): Promise<net.Socket> => {
+      const socket = net.connect(big.port, '127.0.0.1');
+      t.after(() => socket.destroy());
+      socket.on('error', () => {});
+      await new Promise<void>((resolve) => socket.once('connect', resolve));
+      socket.pause();
+      socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n');
+      let last = -1;
+      await waitFor('the send queue to fill', async () => {
+        const queued = sendQueue(big.port, socket.localPort!) ?? 0;
+        const full = queued > 0 && queued === last;
+        last = queued;
+        return full ? true : undefined;
+      });
+      return socket;
+    };
+    // This one never reads on: uWS's timeout (~10 s without progress) drops it, and probex lets go of it.
+    const stalled = await scrapeUnread();
+    const socket = await scrapeUnread();
+    const received: Buffer[] = [];
+    let length = 0;
+    socket.on('data', (d: Buffer) => {
+      received.push(d);
+      length += d.length;
     });
-    return socket;
-  };
-  // This one never reads on: uWS's timeout (~10 s without progress) drops it, and probex lets go of it.
-  const stalled = await scrapeUnread();
-  const socket = await scrapeUnread();
-  const received: Buffer[] = [];
-  let length = 0;
-  socket.on('data', (d: Buffer) => { received.push(d); length += d.length; });
-  socket.resume();
-  const response = await waitFor('the whole response', async () => {
-    const all = Buffer.concat(received, length);
-    const end = all.indexOf('\r\n\r\n');
-    if (end < 0) return undefined;
-    const contentLength = Number(/^Content-Length: (\d+)$/m.exec(all.subarray(0, end).toString('latin1'))?.[1]);
-    return all.length - end - 4 >= contentLength ? { head: all.subarray(0, end).toString('latin1'), body: all.subarray(end + 4), contentLength } : undefined;
-  });
-  assert.match(response.head, /^HTTP\/1\.1 200 OK/);
-  assert.ok(response.contentLength > 4 * 1024 * 1024, `a body beyond the socket buffers: ${response.contentLength} bytes`);
-  assert.equal(response.body.length, response.contentLength, 'nothing after the body');
-  const samples = parseExposition(response.body.toString('utf8'));
-  assert.equal(samples.filter((s) => s.name === 'probex_probe_up').length, BIG_TARGETS, 'every target in one consistent body');
+    socket.resume();
+    const response = await waitFor('the whole response', async () => {
+      const all = Buffer.concat(received, length);
+      const end = all.indexOf('\r\n\r\n');
+      if (end < 0) return undefined;
+      const contentLength = Number(/^Content-Length: (\d+)$/m.exec(all.subarray(0, end).toString('latin1'))?.[1]);
+      return all.length - end - 4 >= contentLength
+        ? { head: all.subarray(0, end).toString('latin1'), body: all.subarray(end + 4), contentLength }
+        : undefined;
+    });
+    assert.match(response.head, /^HTTP\/1\.1 200 OK/);
+    assert.ok(
+      response.contentLength > 4 * 1024 * 1024,
+      `a body beyond the socket buffers: ${response.contentLength} bytes`,
+    );
+    assert.equal(response.body.length, response.contentLength, 'nothing after the body');
+    const samples = parseExposition(response.body.toString('utf8'));
+    assert.equal(
+      samples.filter((s) => s.name === 'probex_probe_up').length,
+      BIG_TARGETS,
+      'every target in one consistent body',
+    );
 
-  await waitFor('probex to drop the stalled reader', async () => (serverHolds(big.port, stalled.localPort!) ? undefined : true), STALL_DROP_MS);
-});
+    await waitFor(
+      'probex to drop the stalled reader',
+      async () => (serverHolds(big.port, stalled.localPort!) ? undefined : true),
+      STALL_DROP_MS,
+    );
+  },
+);

@@ -43,10 +43,13 @@ test('failing dependencies probed hundreds of times leave probex with flat fds a
     socket.on('close', () => httpOpen--);
   });
   await new Promise<void>((resolve) => endless.listen(0, '127.0.0.1', resolve));
-  t.after(() => new Promise<void>((resolve) => {
-    endless.closeAllConnections();
-    endless.close(() => resolve());
-  }));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        endless.closeAllConnections();
+        endless.close(() => resolve());
+      }),
+  );
   const probex = await startProbex(`
 listen: { host: 127.0.0.1, port: 0 }
 publishInterval: 100ms
@@ -64,10 +67,14 @@ targets:
     return { mysql: count('mysql-busy'), redis: count('redis-busy'), http: count('http-endless') };
   };
   // Past start-up: every client library loaded and every target failing.
-  const warm = await waitFor('every target to fail a few times', async () => {
-    const e = await errors();
-    return e.mysql >= 20 && e.redis >= 10 && e.http >= 5 ? e : undefined;
-  }, 30_000);
+  const warm = await waitFor(
+    'every target to fail a few times',
+    async () => {
+      const e = await errors();
+      return e.mysql >= 20 && e.redis >= 10 && e.http >= 5 ? e : undefined;
+    },
+    30_000,
+  );
   const fdsBefore = fdsOf(pid);
   const rssBefore = rssOf(pid);
   let rssPeak = rssBefore;
@@ -75,20 +82,32 @@ targets:
     rssPeak = Math.max(rssPeak, rssOf(pid));
   }, 50);
   t.after(() => clearInterval(sampler));
-  const done = await waitFor(`${PROBES} more failed mysql probes`, async () => {
-    const e = await errors();
-    return e.mysql >= warm.mysql + PROBES && e.redis >= warm.redis + PROBES / 4 && e.http >= warm.http + 10 ? e : undefined;
-  }, 60_000);
+  const done = await waitFor(
+    `${PROBES} more failed mysql probes`,
+    async () => {
+      const e = await errors();
+      return e.mysql >= warm.mysql + PROBES && e.redis >= warm.redis + PROBES / 4 && e.http >= warm.http + 10
+        ? e
+        : undefined;
+    },
+    60_000,
+  );
   clearInterval(sampler);
   const fdsAfter = fdsOf(pid);
-  t.diagnostic(`errors ${JSON.stringify(warm)} -> ${JSON.stringify(done)}; fds ${fdsBefore} -> ${fdsAfter}; ` +
-    `RSS ${(rssBefore / 1048576).toFixed(0)} MiB, peak ${(rssPeak / 1048576).toFixed(0)} MiB`);
+  t.diagnostic(
+    `errors ${JSON.stringify(warm)} -> ${JSON.stringify(done)}; fds ${fdsBefore} -> ${fdsAfter}; ` +
+      `RSS ${(rssBefore / 1048576).toFixed(0)} MiB, peak ${(rssPeak / 1048576).toFixed(0)} MiB`,
+  );
   // Sockets of probes in flight come and go; a leak would add one per failed probe.
-  assert.ok(fdsAfter - fdsBefore <= 16, `probex holds ${fdsAfter - fdsBefore} more fds after ${done.mysql - warm.mysql} failed mysql probes`);
+  assert.ok(
+    fdsAfter - fdsBefore <= 16,
+    `probex holds ${fdsAfter - fdsBefore} more fds after ${done.mysql - warm.mysql} failed mysql probes`,
+  );
   // The servers hold only the connections of probes in flight, or just closed (mysql runs 4 at a time); a
   // leak would hold one per failed probe, hundreds by now, and never fewer.
   await waitFor('the servers to hold only the sockets of probes in flight', async () =>
-    (mysqlServer.open() <= 4 && redisServer.open() <= 1 && httpOpen <= 1 ? true : undefined));
+    mysqlServer.open() <= 4 && redisServer.open() <= 1 && httpOpen <= 1 ? true : undefined,
+  );
   // Each http probe reads at most 1 MiB; without the cap it buffers whatever arrives before its deadline.
   assert.ok(rssPeak - rssBefore < 128 * 1024 * 1024, `RSS grew by ${((rssPeak - rssBefore) / 1048576).toFixed(0)} MiB`);
 });

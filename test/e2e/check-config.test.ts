@@ -16,13 +16,15 @@ const LEAK = SECRET.slice(0, 8);
 const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 test('--check-config on a YAML error in a line holding a token prints file:line:column and the reason, never the line', async () => {
-  const file = writeConfig([
-    'listen: { host: 127.0.0.1, port: 0 }',
-    'auth:',
-    '  tokens:',
-    `    - { token: "${SECRET}", permissions: [metrics]`,
-    '  oops',
-  ].join('\n'));
+  const file = writeConfig(
+    [
+      'listen: { host: 127.0.0.1, port: 0 }',
+      'auth:',
+      '  tokens:',
+      `    - { token: "${SECRET}", permissions: [metrics]`,
+      '  oops',
+    ].join('\n'),
+  );
   const r = await runProbex(['--check-config', '--config', file]);
   assert.equal(r.code, 2, r.stderr);
   assert.ok(!r.stdout.includes(LEAK) && !r.stderr.includes(LEAK), `the token leaked: ${r.stderr}`);
@@ -52,7 +54,8 @@ targets:
     /targets\[1\]\.address: port must be 1-65535/, // cross-field
     /targets\[2\]\.timeout: must not exceed interval/, // cross-field
     /0\.0\.0\.0, not a loopback address/, // listener rule
-  ]) assert.match(r.stderr, want);
+  ])
+    assert.match(r.stderr, want);
   assert.ok(!r.stderr.includes(LEAK), 'a URL value is not echoed');
 });
 
@@ -70,10 +73,13 @@ const HOW_TO_CLOSE = ['auth.tokens', 'auth.tokenFile', 'PROBEX_TOKEN_FILE', 'MET
 
 test('a non-loopback listener without a token exits 2 before listening, saying how to set one', async () => {
   // startProbex resolves once probex listens, and rejects with the exit code and stderr if it exits first.
-  const refused = await startProbex(OPEN_ON_ALL).then(async (p) => {
-    await p.stop();
-    assert.fail('probex listened on 0.0.0.0 with no token');
-  }, (err: Error) => err.message);
+  const refused = await startProbex(OPEN_ON_ALL).then(
+    async (p) => {
+      await p.stop();
+      assert.fail('probex listened on 0.0.0.0 with no token');
+    },
+    (err: Error) => err.message,
+  );
   assert.match(refused, /^probex exited with 2 before listening/);
   for (const how of HOW_TO_CLOSE) assert.ok(refused.includes(how), `the message names ${how}: ${refused}`);
 
@@ -98,16 +104,23 @@ test('a non-loopback listener starts with a token, or open with auth.open: true'
   const open = await startProbex('listen: { host: 0.0.0.0, port: 0 }\nauth: { open: true }\n');
   try {
     assert.equal((await fetch(`${open.url}/healthz`)).status, 200);
-    await waitFor('a published snapshot', async () => ((await fetch(`${open.url}/readyz`)).status === 200 ? true : undefined));
+    await waitFor('a published snapshot', async () =>
+      (await fetch(`${open.url}/readyz`)).status === 200 ? true : undefined,
+    );
     assert.equal((await fetch(`${open.url}/metrics`)).status, 200, 'open without a token');
-    assert.ok(open.logs.some((l) => l.level === 40 && /auth\.open: true/.test(String(l.msg))), 'says it is open on purpose');
+    assert.ok(
+      open.logs.some((l) => l.level === 40 && /auth\.open: true/.test(String(l.msg))),
+      'says it is open on purpose',
+    );
   } finally {
     await open.stop();
   }
 });
 
 test('auth.open: true together with a token is a contradiction', async () => {
-  const r = await runProbex(['--check-config', '--config', writeConfig('auth: { open: true }\n')], { METRICS_TOKENS: 'env-token-12345' });
+  const r = await runProbex(['--check-config', '--config', writeConfig('auth: { open: true }\n')], {
+    METRICS_TOKENS: 'env-token-12345',
+  });
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /auth\.open: .*cannot be combined with tokens/);
 });
@@ -121,8 +134,14 @@ test('a config or token file holding tokens and readable by group or others gets
   chmodSync(tokenFile, 0o640);
   const loose = await runProbex(['--check-config', '--config', file]);
   assert.equal(loose.code, 0, loose.stderr);
-  assert.match(loose.stderr, new RegExp(`${escapeRe(file)} holds tokens and is readable by group and others \\(mode 0644\\); run chmod 600 `));
-  assert.match(loose.stderr, new RegExp(`${escapeRe(tokenFile)} holds tokens and is readable by group \\(mode 0640\\); run chmod 600 `));
+  assert.match(
+    loose.stderr,
+    new RegExp(`${escapeRe(file)} holds tokens and is readable by group and others \\(mode 0644\\); run chmod 600 `),
+  );
+  assert.match(
+    loose.stderr,
+    new RegExp(`${escapeRe(tokenFile)} holds tokens and is readable by group \\(mode 0640\\); run chmod 600 `),
+  );
   assert.ok(!loose.stderr.includes(LEAK));
   chmodSync(file, 0o600);
   chmodSync(tokenFile, 0o400);
@@ -141,7 +160,10 @@ test('an empty or comment-only config file runs the defaults with no targets, an
   // Port 0 from the env: the file sets nothing, and the default port may be taken.
   const probex = await startProbex('# filled in later\n', { PROBEX_PORT: '0' });
   try {
-    assert.ok(probex.logs.some((l) => l.level === 40 && /empty .*no targets/.test(String(l.msg))), 'warns at start');
+    assert.ok(
+      probex.logs.some((l) => l.level === 40 && /empty .*no targets/.test(String(l.msg))),
+      'warns at start',
+    );
     const samples = await waitFor('a published snapshot', async () => {
       const res = await fetch(`${probex.url}/metrics`);
       return res.status === 200 ? parseExposition(await res.text()) : undefined;

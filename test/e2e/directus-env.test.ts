@@ -26,8 +26,9 @@ const FIVE = [
 
 /** directusEnv keeps only what probex needs from the test's own environment, then adds the Directus variables. */
 function directusEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
-  const keep = Object.fromEntries(Object.entries(process.env).filter(([k]) =>
-    !/^(DB_|REDIS|CACHE_|STORAGE_|METRICS_|PROBEX_)/.test(k)));
+  const keep = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(DB_|REDIS|CACHE_|STORAGE_|METRICS_|PROBEX_)/.test(k)),
+  );
   return { ...keep, PROBEX_PORT: '0', ...vars };
 }
 
@@ -55,11 +56,23 @@ async function redisUser(t: TestContext): Promise<{ user: string; password: stri
     }
   });
   // What Directus's own user needs for its checks: SET and DEL of its keys (and the connection's setup).
-  await admin.sendCommand(['ACL', 'SETUSER', user, 'on', `>${password}`, '+set', '+del', '+ping', '+client|setname', '+auth', '~*']);
+  await admin.sendCommand([
+    'ACL',
+    'SETUSER',
+    user,
+    'on',
+    `>${password}`,
+    '+set',
+    '+del',
+    '+ping',
+    '+client|setname',
+    '+auth',
+    '~*',
+  ]);
   return { user, password };
 }
 
-test('the seed\'s Directus environment: GET /metrics with `Authorization: Metrics <token>` shows its five families', async (t) => {
+test("the seed's Directus environment: GET /metrics with `Authorization: Metrics <token>` shows its five families", async (t) => {
   if (!(await requireService(t, 'redis', REDIS_URL))) return;
   const dir = mkdtempSync(join(tmpdir(), 'probex-directus-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -72,23 +85,37 @@ test('the seed\'s Directus environment: GET /metrics with `Authorization: Metric
   const { user, password } = await redisUser(t);
   const redis = new URL(REDIS_URL);
 
-  const probex = await startProbex(undefined, directusEnv({
-    DB_CLIENT: 'sqlite3', DB_FILENAME: dbFile,
-    CACHE_ENABLED: 'true', CACHE_STORE: 'redis',
-    REDIS_HOST: redis.hostname, REDIS_PORT: redis.port || '6379', REDIS_USERNAME: user, REDIS_PASSWORD: password,
-    STORAGE_LOCATIONS: 'local', STORAGE_LOCAL_ROOT: uploads,
-    METRICS_TOKENS: TOKEN,
-    METRICS_SCHEDULE: '*/1 * * * * *', // every second, so the test sees several rounds
-  }), ['--directus-env']);
+  const probex = await startProbex(
+    undefined,
+    directusEnv({
+      DB_CLIENT: 'sqlite3',
+      DB_FILENAME: dbFile,
+      CACHE_ENABLED: 'true',
+      CACHE_STORE: 'redis',
+      REDIS_HOST: redis.hostname,
+      REDIS_PORT: redis.port || '6379',
+      REDIS_USERNAME: user,
+      REDIS_PASSWORD: password,
+      STORAGE_LOCATIONS: 'local',
+      STORAGE_LOCAL_ROOT: uploads,
+      METRICS_TOKENS: TOKEN,
+      METRICS_SCHEDULE: '*/1 * * * * *', // every second, so the test sees several rounds
+    }),
+    ['--directus-env'],
+  );
   t.after(() => probex.stop());
 
   assert.equal((await scrape(probex)).status, 401, 'no token, no metrics');
   assert.equal((await scrape(probex, 'not-the-token')).status, 401);
-  const text = await waitFor('every check to have run twice', async () => {
-    const body = await (await scrape(probex, TOKEN)).text();
-    const samples = parseExposition(body);
-    return sampleValue(samples, 'directus_db_sqlite3_response_time_ms_count', {}) >= 2 ? body : undefined;
-  }, 20_000);
+  const text = await waitFor(
+    'every check to have run twice',
+    async () => {
+      const body = await (await scrape(probex, TOKEN)).text();
+      const samples = parseExposition(body);
+      return sampleValue(samples, 'directus_db_sqlite3_response_time_ms_count', {}) >= 2 ? body : undefined;
+    },
+    20_000,
+  );
   const metadata = parseMetadata(text);
   for (const [family, type] of FIVE) assert.equal(metadata.get(family)?.type, type, `${family} is a ${type}`);
   const samples = parseExposition(text);
@@ -96,15 +123,29 @@ test('the seed\'s Directus environment: GET /metrics with `Authorization: Metric
     if (type === 'counter') assert.equal(sampleValue(samples, family, {}), 0, `${family}: every check passed`);
   }
   for (const target of ['database', 'redis', 'storage-local']) {
-    assert.equal(sampleValue(samples, 'probex_probe_up', { target, kind: target === 'database' ? 'sqlite' : target === 'redis' ? 'redis' : 'storage' }), 1, target);
+    assert.equal(
+      sampleValue(samples, 'probex_probe_up', {
+        target,
+        kind: target === 'database' ? 'sqlite' : target === 'redis' ? 'redis' : 'storage',
+      }),
+      1,
+      target,
+    );
   }
   // The storage check cleans up after itself, and the SQLite file is only read.
-  assert.deepEqual(readdirSync(uploads).filter((f) => !f.startsWith('.probex-')), []);
+  assert.deepEqual(
+    readdirSync(uploads).filter((f) => !f.startsWith('.probex-')),
+    [],
+  );
   assert.ok(!allOutput(probex).includes(password), 'the Redis password never reaches a log line');
 
   // A reload (SIGHUP) rebuilds the same targets from the same environment.
   probex.child.kill('SIGHUP');
-  await waitFor('the reload', async () => (probex.logs.some((l) => l.msg === 'config reloaded') ? true : undefined), 10_000);
+  await waitFor(
+    'the reload',
+    async () => (probex.logs.some((l) => l.msg === 'config reloaded') ? true : undefined),
+    10_000,
+  );
   const after = parseMetadata(await (await scrape(probex, TOKEN)).text());
   for (const [family] of FIVE) assert.ok(after.has(family), `${family} after the reload`);
 });
@@ -113,26 +154,49 @@ test('DB_CLIENT=pg against the real PostgreSQL shows directus_db_pg_* and never 
   if (!(await requireService(t, 'postgres', POSTGRES_URL))) return;
   const pg = new URL(POSTGRES_URL);
   const password = `pg-secret-${process.pid}-${Date.now()}`; // trust auth takes any password
-  const probex = await startProbex(undefined, directusEnv({
-    DB_CLIENT: 'pg', DB_HOST: pg.hostname, DB_PORT: pg.port || '5432', DB_DATABASE: pg.pathname.slice(1),
-    DB_USER: decodeURIComponent(pg.username), DB_PASSWORD: password,
-    METRICS_SERVICES: 'database', METRICS_TOKENS: TOKEN, METRICS_SCHEDULE: '*/1 * * * * *', METRICS_NAME_PREFIX: 'cms_',
-  }), ['--directus-env']);
+  const probex = await startProbex(
+    undefined,
+    directusEnv({
+      DB_CLIENT: 'pg',
+      DB_HOST: pg.hostname,
+      DB_PORT: pg.port || '5432',
+      DB_DATABASE: pg.pathname.slice(1),
+      DB_USER: decodeURIComponent(pg.username),
+      DB_PASSWORD: password,
+      METRICS_SERVICES: 'database',
+      METRICS_TOKENS: TOKEN,
+      METRICS_SCHEDULE: '*/1 * * * * *',
+      METRICS_NAME_PREFIX: 'cms_',
+    }),
+    ['--directus-env'],
+  );
   t.after(() => probex.stop());
-  const samples = await waitFor('a successful database check', async () => {
-    const s = parseExposition(await (await scrape(probex, TOKEN)).text());
-    return sampleValue(s, 'cms_db_pg_response_time_ms_count', {}) >= 1 ? s : undefined;
-  }, 20_000);
+  const samples = await waitFor(
+    'a successful database check',
+    async () => {
+      const s = parseExposition(await (await scrape(probex, TOKEN)).text());
+      return sampleValue(s, 'cms_db_pg_response_time_ms_count', {}) >= 1 ? s : undefined;
+    },
+    20_000,
+  );
   assert.equal(sampleValue(samples, 'cms_db_pg_connection_errors', {}), 0);
   assert.ok(!allOutput(probex).includes(password), 'the database password never reaches a log line');
 });
 
 test('an unsupported Directus setting stops probex at start-up with the variable named, and no secret', async () => {
   const secret = `never-print-${process.pid}`;
-  const res = await runProbex(['--directus-env'], directusEnv({
-    DB_CLIENT: 'mssql', DB_PASSWORD: secret, STORAGE_LOCATIONS: 'local,files', STORAGE_FILES_DRIVER: 'ftp',
-    REDIS: `redis://:${secret}@127.0.0.1:6379`, CACHE_ENABLED: 'true', CACHE_STORE: 'memcache',
-  }));
+  const res = await runProbex(
+    ['--directus-env'],
+    directusEnv({
+      DB_CLIENT: 'mssql',
+      DB_PASSWORD: secret,
+      STORAGE_LOCATIONS: 'local,files',
+      STORAGE_FILES_DRIVER: 'ftp',
+      REDIS: `redis://:${secret}@127.0.0.1:6379`,
+      CACHE_ENABLED: 'true',
+      CACHE_STORE: 'memcache',
+    }),
+  );
   assert.equal(res.code, 2);
   assert.match(res.stderr, /DB_CLIENT: mssql is not supported/);
   assert.match(res.stderr, /CACHE_STORE: "memcache" is not supported/);
@@ -142,12 +206,20 @@ test('an unsupported Directus setting stops probex at start-up with the variable
 
 test('--check-config with --directus-env lists what is not probed; --config and --directus-env together is an error', async () => {
   const port = await freePort();
-  const env = directusEnv({ DB_CLIENT: 'sqlite3', DB_FILENAME: '/nonexistent/data.db', STORAGE_LOCATIONS: 'local,s3',
-    STORAGE_S3_DRIVER: 's3', PROBEX_PORT: String(port) });
+  const env = directusEnv({
+    DB_CLIENT: 'sqlite3',
+    DB_FILENAME: '/nonexistent/data.db',
+    STORAGE_LOCATIONS: 'local,s3',
+    STORAGE_S3_DRIVER: 's3',
+    PROBEX_PORT: String(port),
+  });
   const checked = await runProbex(['--directus-env', '--check-config'], env);
   assert.equal(checked.code, 0, checked.stderr);
-  assert.equal(checked.stdout, 'the Directus environment: valid, 2 targets\n'
-    + 'note: storage: location "s3" (STORAGE_S3_DRIVER=s3) is not probed: probex probes the local driver only\n');
+  assert.equal(
+    checked.stdout,
+    'the Directus environment: valid, 2 targets\n' +
+      'note: storage: location "s3" (STORAGE_S3_DRIVER=s3) is not probed: probex probes the local driver only\n',
+  );
   const both = await runProbex(['--directus-env', '--config', 'examples/probex.yaml'], env);
   assert.equal(both.code, 2);
   assert.match(both.stderr, /--directus-env builds the whole config from the environment/);

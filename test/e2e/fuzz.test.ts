@@ -68,7 +68,10 @@ function exchange(port: number, request: Buffer): Promise<Answer> {
 }
 
 /** Case is one request and the answers it may get. */
-interface Case { readonly request: Buffer; readonly accept: (a: Answer) => boolean }
+interface Case {
+  readonly request: Buffer;
+  readonly accept: (a: Answer) => boolean;
+}
 
 const rand = mulberry32(0x5eed);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
@@ -76,11 +79,56 @@ const int = (n: number): number => Math.floor(rand() * n);
 /** visible returns n random visible ASCII characters (what a well-formed request line or header may hold). */
 const visible = (n: number): string => Array.from({ length: n }, () => String.fromCharCode(0x21 + int(94))).join('');
 
-const PATH_PIECES = ['/', '//', '.', '..', '%', '%2', '%2e%2e', '%2F', '%zz', '%C0%AF', '%00', '%ED%A0%80', '?', '#', ';', '=',
-  'metrics', 'system', 'v1', 'v0', 'agent', AGENT, 'other-agent', 'node', 'containers', 's', 'app', 'up', 'ping', 'healthz',
-  '__proto__', 'constructor', '*', '~', '\\', '"', '<script>'];
-const PATH_PREFIXES = ['/', '/metrics', '/system/v1/metrics/v0/', `/system/v1/agent/${AGENT}/metrics/v0/`, '/system/v1/agent/',
-  '/system/v1/metrics/v0/containers/', '/healthzz', '/readyz/', '/metrics/'];
+const PATH_PIECES = [
+  '/',
+  '//',
+  '.',
+  '..',
+  '%',
+  '%2',
+  '%2e%2e',
+  '%2F',
+  '%zz',
+  '%C0%AF',
+  '%00',
+  '%ED%A0%80',
+  '?',
+  '#',
+  ';',
+  '=',
+  'metrics',
+  'system',
+  'v1',
+  'v0',
+  'agent',
+  AGENT,
+  'other-agent',
+  'node',
+  'containers',
+  's',
+  'app',
+  'up',
+  'ping',
+  'healthz',
+  '__proto__',
+  'constructor',
+  '*',
+  '~',
+  '\\',
+  '"',
+  '<script>',
+];
+const PATH_PREFIXES = [
+  '/',
+  '/metrics',
+  '/system/v1/metrics/v0/',
+  `/system/v1/agent/${AGENT}/metrics/v0/`,
+  '/system/v1/agent/',
+  '/system/v1/metrics/v0/containers/',
+  '/healthzz',
+  '/readyz/',
+  '/metrics/',
+];
 
 /** junkPath is a path of known pieces and random visible characters, sometimes very long. */
 function junkPath(): string {
@@ -96,7 +144,19 @@ const isHealthPath = (path: string): boolean => ['/healthz', '/readyz'].includes
 /** junkAuthorization is a malformed or unknown credential: near misses of the real token, wrong schemes, junk. */
 function junkAuthorization(): string {
   const near = [TOKEN.slice(0, -1), `${TOKEN}x`, TOKEN.toUpperCase(), `x${TOKEN}`, TOKEN.slice(1), `${TOKEN} ${TOKEN}`];
-  const scheme = pick(['Bearer ', 'Metrics ', 'token=', 'bearer\t', 'Basic ', 'Bearer', 'Bearer  ', '', 'token:', 'Token ', 'Metrics=']);
+  const scheme = pick([
+    'Bearer ',
+    'Metrics ',
+    'token=',
+    'bearer\t',
+    'Basic ',
+    'Bearer',
+    'Bearer  ',
+    '',
+    'token:',
+    'Token ',
+    'Metrics=',
+  ]);
   return pick([
     () => scheme + pick(near),
     () => scheme + visible(1 + int(60)),
@@ -106,9 +166,20 @@ function junkAuthorization(): string {
   ])();
 }
 
-const junkAccept = (): string => pick(['', '*/*', 'application/json;q=0', 'text/html', 'application/openmetrics-text; version=9',
-  'application/json;q=abc', ',,,', visible(1 + int(40)), `${'a/b,'.repeat(2_000)}`]);
-const junkEncoding = (): string => pick(['gzip', 'gzip;q=0', 'br', '*', 'identity;q=0, *;q=0', visible(1 + int(30)), 'gzip'.repeat(500)]);
+const junkAccept = (): string =>
+  pick([
+    '',
+    '*/*',
+    'application/json;q=0',
+    'text/html',
+    'application/openmetrics-text; version=9',
+    'application/json;q=abc',
+    ',,,',
+    visible(1 + int(40)),
+    `${'a/b,'.repeat(2_000)}`,
+  ]);
+const junkEncoding = (): string =>
+  pick(['gzip', 'gzip;q=0', 'br', '*', 'identity;q=0, *;q=0', visible(1 + int(30)), 'gzip'.repeat(500)]);
 
 /** wellFormed is a parseable HTTP/1.1 request with junk in every field; no valid token, so never a 2xx... */
 function wellFormed(): Case {
@@ -151,7 +222,8 @@ function garbage(): Case {
     () => Buffer.from(`${visible(3)} ${visible(10)} ${visible(8)}\r\n\r\n`),
     () => Buffer.from(`${pick(['BREW', 'get', 'G ET', 'XXDXXXX', 'PROPFIND'])} /metrics HTTP/1.1\r\nHost: x\r\n\r\n`),
     () => Buffer.from(`GET http://x/metrics HTTP/1.1\r\nHost: x\r\n\r\n`),
-    () => Buffer.from(`GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \u00e9\u00ff${TOKEN}\r\n\r\n`, 'latin1'),
+    () =>
+      Buffer.from(`GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \u00e9\u00ff${TOKEN}\r\n\r\n`, 'latin1'),
   ])();
   return { request: bytes, accept: (a) => a === 'closed' || (a >= 400 && a < 500) };
 }
@@ -160,13 +232,15 @@ function garbage(): Case {
 async function run(cases: readonly Case[]): Promise<Array<{ request: string; answer: Answer }>> {
   const bad: Array<{ request: string; answer: Answer }> = [];
   let next = 0;
-  await Promise.all(Array.from({ length: PARALLEL }, async () => {
-    while (next < cases.length) {
-      const c = cases[next++]!;
-      const answer = await exchange(probex.port, c.request);
-      if (!c.accept(answer)) bad.push({ request: c.request.toString('latin1').slice(0, 200), answer });
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: PARALLEL }, async () => {
+      while (next < cases.length) {
+        const c = cases[next++]!;
+        const answer = await exchange(probex.port, c.request);
+        if (!c.accept(answer)) bad.push({ request: c.request.toString('latin1').slice(0, 200), answer });
+      }
+    }),
+  );
   return bad;
 }
 

@@ -55,15 +55,21 @@ targets:
 before(async () => {
   silent = await startSilentServer();
   // The token file lives next to the config; startProbex writes the config, so patch its path in after.
-  probex = await startProbex(config(silent.port).replace('TOKEN_FILE', '/dev/null'), { METRICS_TOKENS: ` ${TOKENS.env} ,` });
+  probex = await startProbex(config(silent.port).replace('TOKEN_FILE', '/dev/null'), {
+    METRICS_TOKENS: ` ${TOKENS.env} ,`,
+  });
   tokenFile = join(dirname(probex.configPath!), 'tokens');
   writeFileSync(tokenFile, `# token file: one token per line, then its permissions\n${TOKENS.file} api\n`);
   writeFileSync(probex.configPath!, config(silent.port).replace('TOKEN_FILE', tokenFile));
   probex.child.kill('SIGHUP');
-  await waitFor('the token file and the synthetic target to be live', async () => {
-    const res = await get(`${METRICS}/containers/synth`, TOKENS.file);
-    return res.status === 200 ? true : undefined;
-  }, 20_000);
+  await waitFor(
+    'the token file and the synthetic target to be live',
+    async () => {
+      const res = await get(`${METRICS}/containers/synth`, TOKENS.file);
+      return res.status === 200 ? true : undefined;
+    },
+    20_000,
+  );
 });
 after(async () => {
   await probex?.stop();
@@ -74,12 +80,25 @@ after(async () => {
 function get(path: string, token?: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Response> {
   return fetch(`${probex.url}${path}`, {
     method,
-    headers: { accept: 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...headers },
+    headers: {
+      accept: 'application/json',
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      ...headers,
+    },
   });
 }
 
-interface Datapoint { name: string; value: number; unit: string; timestamp: string; tags?: Record<string, string> }
-interface Message { datapoints: Datapoint[]; dimensions: Record<string, unknown> }
+interface Datapoint {
+  name: string;
+  value: number;
+  unit: string;
+  timestamp: string;
+  tags?: Record<string, string>;
+}
+interface Message {
+  datapoints: Datapoint[];
+  dimensions: Record<string, unknown>;
+}
 
 /** json GETs path with the superuser token, asserts 200 and application/json, and parses the body. */
 async function json<T>(path: string): Promise<T> {
@@ -108,8 +127,17 @@ test('node: host and probex process datapoints with units and ISO-8601 timestamp
     const body = await json<Message>(`${prefix}/node`);
     assertDatapoints(`${prefix}/node`, body);
     const names = [...byName(body).keys()];
-    for (const wanted of ['load.1min', 'memory.total', 'system.uptime', 'process.cpu.user', 'process.memory.resident']) {
-      assert.ok(names.some((n) => n.startsWith(wanted)), `${prefix}/node has ${wanted}*: ${names.join(', ')}`);
+    for (const wanted of [
+      'load.1min',
+      'memory.total',
+      'system.uptime',
+      'process.cpu.user',
+      'process.memory.resident',
+    ]) {
+      assert.ok(
+        names.some((n) => n.startsWith(wanted)),
+        `${prefix}/node has ${wanted}*: ${names.join(', ')}`,
+      );
     }
     assert.equal(body.dimensions.agent_id, AGENT);
   }
@@ -124,7 +152,8 @@ test('ping answers a JSON health check under both prefixes (dcos-metrics /v0/pin
 });
 
 test('containers lists every configured target, probed or not', async () => {
-  for (const prefix of PREFIXES) assert.deepEqual(await json<string[]>(`${prefix}/containers`), ['db', 'synth', 'pending']);
+  for (const prefix of PREFIXES)
+    assert.deepEqual(await json<string[]>(`${prefix}/containers`), ['db', 'synth', 'pending']);
 });
 
 test('containers/{id}: probe count, sum, errors by reason, up and HDR quantiles of the target', async () => {
@@ -134,15 +163,28 @@ test('containers/{id}: probe count, sum, errors by reason, up and HDR quantiles 
   assert.ok(dp.get('probe.count')!.value > 0);
   assert.equal(dp.get('probe.up')!.value, 1);
   // A constant 2 ms: every quantile and the max are 2 ms within HDR's 0.1%.
-  for (const q of ['probe.latency.p50', 'probe.latency.p90', 'probe.latency.p99', 'probe.latency.p999', 'probe.latency.max']) {
+  for (const q of [
+    'probe.latency.p50',
+    'probe.latency.p90',
+    'probe.latency.p99',
+    'probe.latency.p999',
+    'probe.latency.max',
+  ]) {
     assert.ok(Math.abs(dp.get(q)!.value - 0.002) <= 0.002 * 0.01, `${q} = ${dp.get(q)!.value}`);
     assert.equal(dp.get(q)!.unit, 'seconds');
   }
   assert.ok(dp.get('probe.latency.sum')!.value > 0);
   const errors = body.datapoints.filter((d) => d.name === 'probe.errors');
-  assert.ok(errors.length > 1 && errors.every((d) => d.value === 0 && typeof d.tags?.reason === 'string'), 'errors by reason');
-  assert.deepEqual(body.dimensions, { container_id: 'synth', agent_id: AGENT, hostname: body.dimensions.hostname,
-    labels: { team: 'core', kind: 'synthetic' } });
+  assert.ok(
+    errors.length > 1 && errors.every((d) => d.value === 0 && typeof d.tags?.reason === 'string'),
+    'errors by reason',
+  );
+  assert.deepEqual(body.dimensions, {
+    container_id: 'synth',
+    agent_id: AGENT,
+    hostname: body.dimensions.hostname,
+    labels: { team: 'core', kind: 'synthetic' },
+  });
 });
 
 test('containers/{id}/app and app/{metric_id}: the query result of a real MariaDB target', async (t) => {
@@ -158,7 +200,10 @@ test('containers/{id}/app and app/{metric_id}: the query result of a real MariaD
   assert.deepEqual([dp.get('rows')?.value, dp.get('value')?.value, dp.get('up')?.value], [1, 42, 1]);
   for (const prefix of PREFIXES) {
     const one = await json<Message>(`${prefix}/containers/db/app/value`);
-    assert.deepEqual(one.datapoints.map((d) => [d.name, d.value]), [['value', 42]]);
+    assert.deepEqual(
+      one.datapoints.map((d) => [d.name, d.value]),
+      [['value', 42]],
+    );
     assert.equal(one.dimensions.container_id, 'db');
   }
 });
@@ -167,8 +212,13 @@ test('a known target not probed yet answers 204; an unknown target or metric 404
   const pending = await get(`${METRICS}/containers/pending`, TOKENS.api);
   assert.equal(pending.status, 204);
   assert.equal(await pending.text(), '');
-  for (const path of [`${METRICS}/containers/nope`, `${AGENT_PREFIX}/containers/nope/app`, `${METRICS}/containers/synth/app/nope`,
-    `${METRICS}/nope`, `${METRICS}/containers/synth/other`]) {
+  for (const path of [
+    `${METRICS}/containers/nope`,
+    `${AGENT_PREFIX}/containers/nope/app`,
+    `${METRICS}/containers/synth/app/nope`,
+    `${METRICS}/nope`,
+    `${METRICS}/containers/synth/other`,
+  ]) {
     const res = await get(path, TOKENS.api);
     assert.equal(res.status, 404, path);
     assert.equal(res.headers.get('content-type'), 'application/json');
@@ -214,13 +264,24 @@ test('no or an unknown token is 401 with a challenge, in every header form', asy
   assert.equal(missing.status, 401);
   assert.match(missing.headers.get('www-authenticate') ?? '', /Bearer realm="probex"/);
   assert.equal(((await missing.json()) as { status: number }).status, 401);
-  for (const authorization of ['Bearer not-a-token', 'Metrics not-a-token', 'token=not-a-token', `Basic ${TOKENS.api}`, TOKENS.api]) {
+  for (const authorization of [
+    'Bearer not-a-token',
+    'Metrics not-a-token',
+    'token=not-a-token',
+    `Basic ${TOKENS.api}`,
+    TOKENS.api,
+  ]) {
     assert.equal((await get(`${METRICS}/node`, undefined, { authorization })).status, 401, authorization);
   }
 });
 
 test('the Metrics, Bearer and token= header forms all carry a token', async () => {
-  for (const authorization of [`Metrics ${TOKENS.api}`, `Bearer ${TOKENS.api}`, `token=${TOKENS.api}`, `bearer   ${TOKENS.api}  `]) {
+  for (const authorization of [
+    `Metrics ${TOKENS.api}`,
+    `Bearer ${TOKENS.api}`,
+    `token=${TOKENS.api}`,
+    `bearer   ${TOKENS.api}  `,
+  ]) {
     assert.equal((await get(`${METRICS}/node`, undefined, { authorization })).status, 200, authorization);
   }
 });
@@ -243,14 +304,19 @@ test('each permission opens exactly its routes; a known token without it is 403'
     assert.deepEqual(got, statuses, `${who}: /metrics, ops route, agent route`);
   }
   const forbidden = await get(`${METRICS}/node`, TOKENS.metrics);
-  assert.deepEqual((await forbidden.json()) as object, { status: 403, error: 'Forbidden', message: 'token lacks the permission for this route' });
+  assert.deepEqual((await forbidden.json()) as object, {
+    status: 403,
+    error: 'Forbidden',
+    message: 'token lacks the permission for this route',
+  });
 });
 
 test('the token file is re-read on SIGHUP: a new token works, a removed one is 401', async () => {
   writeFileSync(tokenFile, `${TOKENS.fileNext} superuser\n`);
   probex.child.kill('SIGHUP');
   await waitFor('the new token file to apply', async () =>
-    (await get(`${METRICS}/node`, TOKENS.fileNext)).status === 200 ? true : undefined);
+    (await get(`${METRICS}/node`, TOKENS.fileNext)).status === 200 ? true : undefined,
+  );
   assert.equal((await get(`${METRICS}/node`, TOKENS.file)).status, 401);
   assert.equal((await get('/metrics', TOKENS.fileNext)).status, 200);
 });

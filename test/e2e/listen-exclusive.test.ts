@@ -30,8 +30,16 @@ function whoAnswers(port: number): Promise<string> {
     const req = http.get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (d: string) => { body += d; });
-      res.on('end', () => resolve(res.statusCode === 200 ? (/target="(first|second)"/.exec(body)?.[1] ?? 'unnamed') : `status ${res.statusCode}`));
+      res.on('data', (d: string) => {
+        body += d;
+      });
+      res.on('end', () =>
+        resolve(
+          res.statusCode === 200
+            ? (/target="(first|second)"/.exec(body)?.[1] ?? 'unnamed')
+            : `status ${res.statusCode}`,
+        ),
+      );
     });
     req.on('error', reject);
   });
@@ -41,26 +49,45 @@ test('a second probex on a host:port in use exits 1 with "address in use"; every
   const port = await freePort();
   const first = await startProbex(config(port, 'first'));
   t.after(() => first.stop());
-  await waitFor('the first instance\'s first snapshot', async () => ((await whoAnswers(port)) === 'first' ? true : undefined));
+  await waitFor("the first instance's first snapshot", async () =>
+    (await whoAnswers(port)) === 'first' ? true : undefined,
+  );
 
-  const second = spawn(process.execPath, [...NODE_ARGS, '--config', writeConfig(config(port, 'second'))],
-    { cwd: ROOT, env: { ...process.env, ...NODE_ENV_VARS }, stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => { if (second.exitCode === null && second.signalCode === null) second.kill('SIGKILL'); });
+  const second = spawn(process.execPath, [...NODE_ARGS, '--config', writeConfig(config(port, 'second'))], {
+    cwd: ROOT,
+    env: { ...process.env, ...NODE_ENV_VARS },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => {
+    if (second.exitCode === null && second.signalCode === null) second.kill('SIGKILL');
+  });
   let output = '';
-  second.stdout.on('data', (d: Buffer) => { output += d; });
-  second.stderr.on('data', (d: Buffer) => { output += d; });
+  second.stdout.on('data', (d: Buffer) => {
+    output += d;
+  });
+  second.stderr.on('data', (d: Buffer) => {
+    output += d;
+  });
   let exitCode: number | null | undefined;
-  second.on('exit', (code) => { exitCode = code; });
+  second.on('exit', (code) => {
+    exitCode = code;
+  });
 
   // Scrape on fresh connections for as long as the second process lives (a shared port shows here).
   const answers = new Map<string, number>();
-  const count = (who: string): void => { answers.set(who, (answers.get(who) ?? 0) + 1); };
+  const count = (who: string): void => {
+    answers.set(who, (answers.get(who) ?? 0) + 1);
+  };
   const deadline = Date.now() + SECOND_EXIT_MS;
   while (exitCode === undefined && Date.now() < deadline) count(await whoAnswers(port));
   for (let i = 0; i < SCRAPES_AFTER; i++) count(await whoAnswers(port));
 
   assert.deepEqual([...answers.keys()], ['first'], `who answered: ${JSON.stringify([...answers])}`);
-  assert.equal(exitCode, 1, `the second process exited with ${exitCode} (undefined: still running); output: ${output.slice(0, 2000)}`);
+  assert.equal(
+    exitCode,
+    1,
+    `the second process exited with ${exitCode} (undefined: still running); output: ${output.slice(0, 2000)}`,
+  );
   assert.match(output, /address in use/);
   assert.equal(first.child.exitCode, null, 'the first instance is still running');
 });

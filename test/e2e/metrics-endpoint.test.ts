@@ -6,7 +6,14 @@ import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { findSamples, parseExposition, sampleValue } from '../../support/exposition.ts';
-import { freePort, runProbex, startProbex, waitFor, writeConfig, type ProbexProcess } from '../../support/probex-process.ts';
+import {
+  freePort,
+  runProbex,
+  startProbex,
+  waitFor,
+  writeConfig,
+  type ProbexProcess,
+} from '../../support/probex-process.ts';
 
 const TOKEN = 'scrape-token-e2e-1';
 const API_TOKEN = 'api-only-token-e2e';
@@ -26,12 +33,18 @@ let probex: ProbexProcess;
 before(async () => {
   probex = await startProbex(CONFIG);
   // Ready once both synthetic targets have been probed and published (worker start-up takes a moment).
-  await waitFor('first observations', async () => {
-    const res = await fetch(`${probex.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
-    if (res.status !== 200) return undefined;
-    const samples = parseExposition(await res.text());
-    return ['fast', 'odd.name'].every((target) => sampleValue(samples, 'probex_probe_up', { target }) === 1) ? true : undefined;
-  }, 30_000);
+  await waitFor(
+    'first observations',
+    async () => {
+      const res = await fetch(`${probex.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      if (res.status !== 200) return undefined;
+      const samples = parseExposition(await res.text());
+      return ['fast', 'odd.name'].every((target) => sampleValue(samples, 'probex_probe_up', { target }) === 1)
+        ? true
+        : undefined;
+    },
+    30_000,
+  );
 });
 after(() => probex.stop());
 
@@ -67,18 +80,28 @@ test('Directus and Bearer headers both get Prometheus text 0.0.4 with real histo
 });
 
 test('gzip is served precompressed when Accept-Encoding allows it', async () => {
-  const res = await fetch(`${probex.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}`, 'accept-encoding': 'gzip' } });
+  const res = await fetch(`${probex.url}/metrics`, {
+    headers: { authorization: `Bearer ${TOKEN}`, 'accept-encoding': 'gzip' },
+  });
   assert.equal(res.status, 200);
   // fetch decodes gzip itself; ask node for the raw bytes with a raw request to check the encoding.
   assert.equal(res.headers.get('content-encoding'), 'gzip');
   const text = await res.text();
   assert.match(text, /^# HELP /);
-  const raw = spawnSync('curl', ['-s', '-H', `Authorization: Bearer ${TOKEN}`, '-H', 'Accept-Encoding: gzip', `${probex.url}/metrics`]);
+  const raw = spawnSync('curl', [
+    '-s',
+    '-H',
+    `Authorization: Bearer ${TOKEN}`,
+    '-H',
+    'Accept-Encoding: gzip',
+    `${probex.url}/metrics`,
+  ]);
   if (raw.status === 0) assert.match(gunzipSync(raw.stdout).toString(), /probex_probe_duration_seconds_bucket/);
 });
 
 test('OpenMetrics is served when Accept asks for it, ending in # EOF', async () => {
-  const accept = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
+  const accept =
+    'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
   const res = await get('/metrics', { authorization: `Bearer ${TOKEN}`, accept });
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /^application\/openmetrics-text; version=1\.0\.0/);
@@ -104,8 +127,12 @@ test('other methods get 405, unknown paths 404, health routes need no token', as
 });
 
 test('counters only grow between scrapes', async () => {
-  const scrape = async (): Promise<number> => sampleValue(parseExposition(await (await get('/metrics', { authorization: `Bearer ${TOKEN}` })).text()),
-    'probex_probe_duration_seconds_count', { target: 'fast' });
+  const scrape = async (): Promise<number> =>
+    sampleValue(
+      parseExposition(await (await get('/metrics', { authorization: `Bearer ${TOKEN}` })).text()),
+      'probex_probe_duration_seconds_count',
+      { target: 'fast' },
+    );
   const first = await scrape();
   // A counter that never grows times this out; one that shrank fails the assertion.
   const next = await waitFor('the count to change', async () => {
@@ -115,12 +142,21 @@ test('counters only grow between scrapes', async () => {
   assert.ok(next > first, `${next} after ${first}`);
 });
 
-test('promtool accepts the live exposition', { skip: spawnSync('promtool', ['--version']).error !== undefined && process.env.CI !== 'true' ? 'promtool not installed: apt-get install prometheus' : false }, async () => {
-  const text = await (await get('/metrics', { authorization: `Bearer ${TOKEN}` })).text();
-  const result = spawnSync('promtool', ['check', 'metrics'], { input: text });
-  assert.equal(result.error, undefined, 'promtool must be installed in CI');
-  assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
-});
+test(
+  'promtool accepts the live exposition',
+  {
+    skip:
+      spawnSync('promtool', ['--version']).error !== undefined && process.env.CI !== 'true'
+        ? 'promtool not installed: apt-get install prometheus'
+        : false,
+  },
+  async () => {
+    const text = await (await get('/metrics', { authorization: `Bearer ${TOKEN}` })).text();
+    const result = spawnSync('promtool', ['check', 'metrics'], { input: text });
+    assert.equal(result.error, undefined, 'promtool must be installed in CI');
+    assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
+  },
+);
 
 test('no token ever appears in the log', () => {
   const logText = JSON.stringify(probex.logs);
@@ -130,7 +166,7 @@ test('no token ever appears in the log', () => {
 
 test('SIGTERM stops probex with exit 0 within 2 s, the scheduler thread closing its pool', async () => {
   const other = await startProbex(CONFIG);
-  await waitFor('probing', async () => (await fetch(`${other.url}/readyz`)).status === 200 ? true : undefined);
+  await waitFor('probing', async () => ((await fetch(`${other.url}/readyz`)).status === 200 ? true : undefined));
   const t0 = Date.now();
   other.child.kill('SIGTERM');
   const { code } = await other.exited;
@@ -139,7 +175,10 @@ test('SIGTERM stops probex with exit 0 within 2 s, the scheduler thread closing 
   assert.ok(elapsed < 2_000, `took ${elapsed} ms`);
   const messages = other.logs.map((l) => String(l.msg));
   assert.ok(messages.includes('bye'), messages.join(' | '));
-  assert.ok(!messages.some((m) => /did not close the probe pool/.test(m)), 'the scheduler thread answered stop in time');
+  assert.ok(
+    !messages.some((m) => /did not close the probe pool/.test(m)),
+    'the scheduler thread answered stop in time',
+  );
 });
 
 test('the scheduler thread reports its pool and skipped rounds into the self-metrics', async () => {
@@ -167,10 +206,18 @@ test('with no tokens it warns that the endpoints are open', async () => {
 });
 
 test('--check-config accepts a valid file and rejects a bad one with every path, exit 2', async () => {
-  const ok = await runProbex(['--check-config', '--config', writeConfig('targets:\n  - { name: s, kind: synthetic }\n')]);
+  const ok = await runProbex([
+    '--check-config',
+    '--config',
+    writeConfig('targets:\n  - { name: s, kind: synthetic }\n'),
+  ]);
   assert.equal(ok.code, 0);
   assert.match(ok.stdout, /valid, 1 targets/);
-  const bad = await runProbex(['--check-config', '--config', writeConfig('listen: { port: -5 }\ntargets:\n  - { name: s, kind: bogus }\n')]);
+  const bad = await runProbex([
+    '--check-config',
+    '--config',
+    writeConfig('listen: { port: -5 }\ntargets:\n  - { name: s, kind: bogus }\n'),
+  ]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /listen\.port/);
   assert.match(bad.stderr, /targets\[0\]\.kind/);
@@ -188,7 +235,9 @@ test('a port already in use fails start-up with a clear message and exit 1', asy
 
 test('start-up fails loudly, exit 1, when the native uWebSockets.js build is refused', async () => {
   // UWS_USE_FALLBACK=1 is the package's own switch to its pure-JS shim: probex must not serve from it.
-  const res = await runProbex(['--config', writeConfig('listen: { port: 0 }\ntargets: []\n')], { UWS_USE_FALLBACK: '1' });
+  const res = await runProbex(['--config', writeConfig('listen: { port: 0 }\ntargets: []\n')], {
+    UWS_USE_FALLBACK: '1',
+  });
   assert.equal(res.code, 1);
   assert.match(res.stdout, /"level":60/);
   assert.match(res.stdout, /requires the native uWebSockets\.js build/);
@@ -198,11 +247,17 @@ test('the embedded default shows real numbers from storage, Redis, MariaDB, Post
   const port = await freePort();
   const dflt = await startProbex(undefined, { PROBEX_PORT: String(port) });
   try {
-    const samples = await waitFor('all default targets up', async () => {
-      const s = parseExposition(await (await fetch(`${dflt.url}/metrics`)).text());
-      const up = ['storage-local', 'redis', 'mysql', 'postgres', 'probex-self'].map((t) => sampleValue(s, 'probex_probe_up', { target: t }));
-      return up.every((v) => v === 1) ? s : undefined;
-    }, 10_000);
+    const samples = await waitFor(
+      'all default targets up',
+      async () => {
+        const s = parseExposition(await (await fetch(`${dflt.url}/metrics`)).text());
+        const up = ['storage-local', 'redis', 'mysql', 'postgres', 'probex-self'].map((t) =>
+          sampleValue(s, 'probex_probe_up', { target: t }),
+        );
+        return up.every((v) => v === 1) ? s : undefined;
+      },
+      10_000,
+    );
     assert.ok(sampleValue(samples, 'probex_probe_duration_seconds_count', { target: 'mysql' }) >= 1);
     assert.ok(sampleValue(samples, 'probex_probe_duration_seconds_count', { target: 'postgres' }) >= 1);
   } finally {

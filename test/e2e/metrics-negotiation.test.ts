@@ -11,19 +11,24 @@ import { parseExposition, sampleValue, type ExpositionSample } from '../../suppo
 import { startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
 import { asTextSamples, decodeFamilies } from '../helpers/protobuf.ts';
 
-const PROTOBUF_CONTENT_TYPE = 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited';
+const PROTOBUF_CONTENT_TYPE =
+  'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited';
 const PROTOBUF_RANGE = 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited';
 // What Prometheus sends (prometheus/prometheus config.ScrapeProtocolsHeaders), 3.x and 2.x, with and without native histograms.
-const PROM3_DEFAULT = 'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,'
-  + 'application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,'
-  + 'text/plain;version=0.0.4;q=0.3,*/*;q=0.2';
-const PROM3_NATIVE = `${PROTOBUF_RANGE};q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,`
-  + 'application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,'
-  + 'text/plain;version=0.0.4;q=0.2,*/*;q=0.1';
-const PROM2_DEFAULT = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,'
-  + 'text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
-const PROM2_NATIVE = `${PROTOBUF_RANGE},application/openmetrics-text;version=1.0.0;q=0.8,`
-  + 'application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
+const PROM3_DEFAULT =
+  'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,' +
+  'application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,' +
+  'text/plain;version=0.0.4;q=0.3,*/*;q=0.2';
+const PROM3_NATIVE =
+  `${PROTOBUF_RANGE};q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,` +
+  'application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,' +
+  'text/plain;version=0.0.4;q=0.2,*/*;q=0.1';
+const PROM2_DEFAULT =
+  'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,' +
+  'text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
+const PROM2_NATIVE =
+  `${PROTOBUF_RANGE},application/openmetrics-text;version=1.0.0;q=0.8,` +
+  'application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
 
 const CONFIG = `
 listen: { host: 127.0.0.1, port: 0 }
@@ -37,14 +42,24 @@ targets:
 let probex: ProbexProcess;
 before(async () => {
   probex = await startProbex(CONFIG);
-  await waitFor('both targets probed and published', async () => {
-    const samples = parseExposition(await (await fetch(`${probex.url}/metrics`)).text());
-    return ['spread', 'flaky'].every((target) => sampleValue(samples, 'probex_probes_total', { target }) > 30) ? true : undefined;
-  }, 30_000);
+  await waitFor(
+    'both targets probed and published',
+    async () => {
+      const samples = parseExposition(await (await fetch(`${probex.url}/metrics`)).text());
+      return ['spread', 'flaky'].every((target) => sampleValue(samples, 'probex_probes_total', { target }) > 30)
+        ? true
+        : undefined;
+    },
+    30_000,
+  );
 });
 after(() => probex.stop());
 
-interface RawResponse { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
+interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
 
 /** get fetches /metrics with exactly these headers (no automatic Accept-Encoding or decoding). */
 function get(headers: Record<string, string>): Promise<RawResponse> {
@@ -54,29 +69,39 @@ function get(headers: Record<string, string>): Promise<RawResponse> {
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
       res.on('error', reject);
-    }).on('error', reject).end();
+    })
+      .on('error', reject)
+      .end();
   });
 }
 
 const key = (s: ExpositionSample): string => `${s.name}${JSON.stringify(Object.entries(s.labels).sort())}`;
-const sorted = (samples: ExpositionSample[]): ExpositionSample[] => [...samples].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+const sorted = (samples: ExpositionSample[]): ExpositionSample[] =>
+  [...samples].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 
 test('the served protobuf body holds every family and sample of the text body of the same snapshot, native buckets included', async () => {
   // Text, protobuf, text again: when both texts are equal, the protobuf body came from the same snapshot.
-  const { text, families } = await waitFor('a protobuf scrape between two equal text scrapes', async () => {
-    const before = (await get({})).body.toString('utf8');
-    const pb = await get({ accept: PROM3_NATIVE });
-    const pbGz = await get({ accept: PROM3_NATIVE, 'accept-encoding': 'gzip' });
-    const afterText = (await get({})).body.toString('utf8');
-    if (before !== afterText) return undefined;
-    assert.deepEqual(gunzipSync(pbGz.body), pb.body, 'the gzip body is the protobuf body compressed');
-    return { text: before, families: decodeFamilies(pb.body) };
-  }, 20_000);
+  const { text, families } = await waitFor(
+    'a protobuf scrape between two equal text scrapes',
+    async () => {
+      const before = (await get({})).body.toString('utf8');
+      const pb = await get({ accept: PROM3_NATIVE });
+      const pbGz = await get({ accept: PROM3_NATIVE, 'accept-encoding': 'gzip' });
+      const afterText = (await get({})).body.toString('utf8');
+      if (before !== afterText) return undefined;
+      assert.deepEqual(gunzipSync(pbGz.body), pb.body, 'the gzip body is the protobuf body compressed');
+      return { text: before, families: decodeFamilies(pb.body) };
+    },
+    20_000,
+  );
 
   const textSamples = parseExposition(text);
   assert.deepEqual(sorted(asTextSamples(families)), sorted(textSamples));
   const typeLines = new Map([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
-  assert.deepEqual(new Map(families.map((f) => [f.name, ['counter', 'gauge', '', '', 'histogram'][f.type]!])), typeLines);
+  assert.deepEqual(
+    new Map(families.map((f) => [f.name, ['counter', 'gauge', '', '', 'histogram'][f.type]!])),
+    typeLines,
+  );
 
   const duration = families.find((f) => f.name === 'probex_probe_duration_seconds')!;
   for (const target of ['spread', 'flaky']) {
@@ -86,7 +111,7 @@ test('the served protobuf body holds every family and sample of the text body of
     // The native buckets count the same observations as the classic ones.
     let total = h.zeroCount ?? 0;
     let count = 0;
-    for (const delta of h.positiveDelta ?? []) total += (count += delta);
+    for (const delta of h.positiveDelta ?? []) total += count += delta;
     assert.equal(total, h.sampleCount, `${target}: native buckets hold every observation`);
     assert.equal(h.sampleCount, sampleValue(textSamples, 'probex_probe_duration_seconds_count', { target }));
     assert.ok((h.positiveDelta ?? []).length > 5, `${target}: observations spread over several native buckets`);
@@ -98,10 +123,18 @@ test('each Accept header Prometheus sends gets the Content-Type it asks for, gzi
     [PROM3_NATIVE, PROTOBUF_CONTENT_TYPE, 'pb'],
     [PROM2_NATIVE, PROTOBUF_CONTENT_TYPE, 'pb'],
     [PROM3_DEFAULT, 'application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8', 'om'],
-    [PROM3_DEFAULT.replaceAll('allow-utf-8', 'underscores'), 'application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores', 'om'],
+    [
+      PROM3_DEFAULT.replaceAll('allow-utf-8', 'underscores'),
+      'application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores',
+      'om',
+    ],
     [PROM2_DEFAULT, 'application/openmetrics-text; version=1.0.0; charset=utf-8', 'om'],
     ['application/openmetrics-text;version=0.0.1', 'application/openmetrics-text; version=0.0.1; charset=utf-8', 'om'],
-    ['text/plain;version=1.0.0;escaping=allow-utf-8', 'text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8', 'text'],
+    [
+      'text/plain;version=1.0.0;escaping=allow-utf-8',
+      'text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8',
+      'text',
+    ],
     [undefined, 'text/plain; version=0.0.4; charset=utf-8', 'text'],
     ['*/*', 'text/plain; version=0.0.4; charset=utf-8', 'text'],
     ['application/json;q=0.9, garbage', 'text/plain; version=0.0.4; charset=utf-8', 'text'],
@@ -119,7 +152,10 @@ test('each Accept header Prometheus sends gets the Content-Type it asks for, gzi
       assert.equal(res.headers.vary, 'Accept, Accept-Encoding', what);
       const body = encoding === 'gzip' ? gunzipSync(res.body) : res.body;
       if (format === 'pb') {
-        assert.ok(decodeFamilies(body).some((f) => f.name === 'probex_probe_duration_seconds'), what);
+        assert.ok(
+          decodeFamilies(body).some((f) => f.name === 'probex_probe_duration_seconds'),
+          what,
+        );
       } else {
         const text = body.toString('utf8');
         assert.match(text, /^# (HELP|TYPE) /, what);

@@ -26,7 +26,11 @@ const HAS_PROMETHEUS = spawnSync('prometheus', ['--version']).error === undefine
 const LATENCY_US = [
   ...Array.from({ length: 200 }, (_, i) => 1000 + ((i * 7919) % 50_000)),
   ...Array.from({ length: 50 }, (_, i) => 100_000 + i * 17_000),
-  1_000_000, 1_000_000, 2_000_000, 0, 0,
+  1_000_000,
+  1_000_000,
+  2_000_000,
+  0,
+  0,
 ];
 const SECONDS = LATENCY_US.map((us) => us / 1e6);
 const ERRORS = 3;
@@ -46,14 +50,16 @@ function body(): Uint8Array {
     latencyUs: Float64Array.from([...LATENCY_US, ...Array<number>(ERRORS).fill(0)]),
     reason: Uint8Array.from([...LATENCY_US.map(() => kOk), ...Array<number>(ERRORS).fill(1)]),
     endedAtMs: Float64Array.from({ length: n }, (_, i) => 1_700_000_000_000 + i),
-    app: [null, null], failure: [null, null],
+    app: [null, null],
+    failure: [null, null],
   });
   return renderProtobuf(buildFamilies(agg.snapshot(), fixtureSelfStats(), 'probex'));
 }
 
 function skipUnlessPrometheus(t: TestContext): boolean {
   if (HAS_PROMETHEUS) return true;
-  if (process.env.CI === 'true') assert.fail('prometheus is not installed; CI=true, so this fails (apt-get install prometheus)');
+  if (process.env.CI === 'true')
+    assert.fail('prometheus is not installed; CI=true, so this fails (apt-get install prometheus)');
   t.skip('prometheus not installed: apt-get install prometheus');
   return false;
 }
@@ -70,20 +76,36 @@ before(async () => {
   const { port: targetPort } = server.address() as { port: number };
 
   dir = mkdtempSync(join(tmpdir(), 'probex-native-'));
-  writeFileSync(join(dir, 'prometheus.yml'), `global: { scrape_interval: 1s, scrape_timeout: 900ms }
+  writeFileSync(
+    join(dir, 'prometheus.yml'),
+    `global: { scrape_interval: 1s, scrape_timeout: 900ms }
 scrape_configs:
   - job_name: native
     static_configs: [{ targets: ['127.0.0.1:${targetPort}'] }]
-`);
+`,
+  );
   const port = await freePort();
   promUrl = `http://127.0.0.1:${port}`;
-  prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`, '--enable-feature=native-histograms', '--log.level=warn'],
-  { stdio: ['ignore', 'ignore', 'pipe'] });
+  prometheus = spawn(
+    'prometheus',
+    [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--enable-feature=native-histograms',
+      '--log.level=warn',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
-  prometheus.stderr!.on('data', (d: Buffer) => { stderr += d; });
-  await waitFor(`prometheus ready (stderr: ${stderr})`, async () =>
-    ((await fetch(`${promUrl}/-/ready`)).status === 200 ? true : undefined), 30_000);
+  prometheus.stderr!.on('data', (d: Buffer) => {
+    stderr += d;
+  });
+  await waitFor(
+    `prometheus ready (stderr: ${stderr})`,
+    async () => ((await fetch(`${promUrl}/-/ready`)).status === 200 ? true : undefined),
+    30_000,
+  );
 });
 
 after(async () => {
@@ -92,7 +114,10 @@ after(async () => {
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
 
-interface Series { metric: Record<string, string>; value: [number, string] }
+interface Series {
+  metric: Record<string, string>;
+  value: [number, string];
+}
 
 async function query(expr: string): Promise<Series[]> {
   const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
@@ -103,10 +128,14 @@ async function query(expr: string): Promise<Series[]> {
 
 /** scalar returns the one value of an instant query, waiting until the first scrape has landed. */
 async function scalar(expr: string): Promise<number> {
-  return waitFor(expr, async () => {
-    const result = await query(expr);
-    return result.length === 1 ? Number(result[0]!.value[1]) : undefined;
-  }, 20_000);
+  return waitFor(
+    expr,
+    async () => {
+      const result = await query(expr);
+      return result.length === 1 ? Number(result[0]!.value[1]) : undefined;
+    },
+    20_000,
+  );
 }
 
 const DB = 'probex_probe_duration_seconds{job="native",target="db"}';
@@ -115,7 +144,10 @@ test('Prometheus asks for protobuf first, and negotiate.ts answers it with proto
   if (!skipUnlessPrometheus(t)) return;
   await scalar(`histogram_count(${DB})`);
   assert.ok(accepts.length > 0);
-  assert.match(accepts[0]!, /^application\/vnd\.google\.protobuf;proto=io\.prometheus\.client\.MetricFamily;encoding=delimited/);
+  assert.match(
+    accepts[0]!,
+    /^application\/vnd\.google\.protobuf;proto=io\.prometheus\.client\.MetricFamily;encoding=delimited/,
+  );
   assert.equal(negotiateMetrics(accepts[0]).contentType, PROTOBUF_CONTENT_TYPE);
 });
 
@@ -123,9 +155,12 @@ test('histogram_count and histogram_sum of the native series equal the observati
   if (!skipUnlessPrometheus(t)) return;
   assert.equal(await scalar(`histogram_count(${DB})`), LATENCY_US.length);
   const sum = SECONDS.reduce((a, b) => a + b, 0);
-  assert.ok(Math.abs(await scalar(`histogram_sum(${DB})`) - sum) < 1e-9 * sum);
-  assert.equal(await scalar('histogram_count(probex_probe_duration_seconds{target="idle"})'), 0,
-    'a target without observations is still a native histogram');
+  assert.ok(Math.abs((await scalar(`histogram_sum(${DB})`)) - sum) < 1e-9 * sum);
+  assert.equal(
+    await scalar('histogram_count(probex_probe_duration_seconds{target="idle"})'),
+    0,
+    'a target without observations is still a native histogram',
+  );
 });
 
 test('histogram_fraction up to a bucket boundary is the exact share of observations at or below it', async (t) => {
@@ -136,7 +171,10 @@ test('histogram_fraction up to a bucket boundary is the exact share of observati
     const upper = nativeBucketUpperBound(key, 3);
     const atOrBelow = SECONDS.filter((v) => v <= upper).length;
     const fraction = await scalar(`histogram_fraction(0, ${upper}, ${DB})`);
-    assert.ok(Math.abs(fraction - atOrBelow / SECONDS.length) < 1e-12, `le ${upper}: ${fraction} vs ${atOrBelow}/${SECONDS.length}`);
+    assert.ok(
+      Math.abs(fraction - atOrBelow / SECONDS.length) < 1e-12,
+      `le ${upper}: ${fraction} vs ${atOrBelow}/${SECONDS.length}`,
+    );
   }
 });
 
@@ -147,8 +185,10 @@ test('histogram_quantile on the native series lies in the bucket of the exact qu
     const exact = sorted[Math.ceil(q * sorted.length) - 1]!;
     const key = nativeBucketKey(exact, 3);
     const got = await scalar(`histogram_quantile(${q}, ${DB})`);
-    assert.ok(got > nativeBucketUpperBound(key - 1, 3) && got <= nativeBucketUpperBound(key, 3),
-      `p${q * 100}: ${got} outside the bucket (${nativeBucketUpperBound(key - 1, 3)}, ${nativeBucketUpperBound(key, 3)}] of ${exact}`);
+    assert.ok(
+      got > nativeBucketUpperBound(key - 1, 3) && got <= nativeBucketUpperBound(key, 3),
+      `p${q * 100}: ${got} outside the bucket (${nativeBucketUpperBound(key - 1, 3)}, ${nativeBucketUpperBound(key, 3)}] of ${exact}`,
+    );
   }
 });
 

@@ -38,15 +38,27 @@ function processGroup(pgid: number): number[] {
 function refused(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => { socket.destroy(); resolve(false); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
     socket.once('error', () => resolve(true));
   });
 }
 
 /** runScript starts `npm run <script> -- --config <file>` as the leader of a new process group and waits until probex listens. */
-async function runScript(script: string, port: number): Promise<{ npm: ChildProcess; logs: Array<Record<string, unknown>> }> {
-  const config = writeConfig(`listen: { host: 127.0.0.1, port: ${port} }\npublishInterval: 100ms\ntargets:\n  - { name: s, kind: synthetic }\n`);
-  const npm = spawn('npm', ['run', script, '--', '--config', config], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+async function runScript(
+  script: string,
+  port: number,
+): Promise<{ npm: ChildProcess; logs: Array<Record<string, unknown>> }> {
+  const config = writeConfig(
+    `listen: { host: 127.0.0.1, port: ${port} }\npublishInterval: 100ms\ntargets:\n  - { name: s, kind: synthetic }\n`,
+  );
+  const npm = spawn('npm', ['run', script, '--', '--config', config], {
+    cwd: ROOT,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const logs: Array<Record<string, unknown>> = [];
   let out = '';
   npm.stdout!.on('data', (d: Buffer) => {
@@ -58,11 +70,17 @@ async function runScript(script: string, port: number): Promise<{ npm: ChildProc
     }
   });
   let stderr = '';
-  npm.stderr!.on('data', (d: Buffer) => { stderr += d; });
-  await waitFor(`probex listening under npm run ${script}`, async () => {
-    if (npm.exitCode !== null) throw new Error(`npm exited ${npm.exitCode}: ${stderr}`);
-    return logs.some((l) => l.msg === 'probex listening') ? true : undefined;
-  }, 30_000);
+  npm.stderr!.on('data', (d: Buffer) => {
+    stderr += d;
+  });
+  await waitFor(
+    `probex listening under npm run ${script}`,
+    async () => {
+      if (npm.exitCode !== null) throw new Error(`npm exited ${npm.exitCode}: ${stderr}`);
+      return logs.some((l) => l.msg === 'probex listening') ? true : undefined;
+    },
+    30_000,
+  );
   return { npm, logs };
 }
 
@@ -73,21 +91,37 @@ before(async () => {
 });
 
 for (const script of ['start', 'start:dist']) {
-  test(`npm run ${script}, then SIGTERM to npm's pid: probex shuts down and no process of the tree survives`, linuxOnly, async (t) => {
-    const port = await freePort();
-    const { npm, logs } = await runScript(script, port);
-    const pgid = npm.pid!;
-    t.after(() => {
-      // Whatever survived is this test's own process group.
-      if (processGroup(pgid).length > 0) process.kill(-pgid, 'SIGKILL');
-    });
-    const tree = processGroup(pgid);
-    assert.ok(tree.length >= 2, `npm and probex at least: ${tree}`);
+  test(
+    `npm run ${script}, then SIGTERM to npm's pid: probex shuts down and no process of the tree survives`,
+    linuxOnly,
+    async (t) => {
+      const port = await freePort();
+      const { npm, logs } = await runScript(script, port);
+      const pgid = npm.pid!;
+      t.after(() => {
+        // Whatever survived is this test's own process group.
+        if (processGroup(pgid).length > 0) process.kill(-pgid, 'SIGKILL');
+      });
+      const tree = processGroup(pgid);
+      assert.ok(tree.length >= 2, `npm and probex at least: ${tree}`);
 
-    process.kill(npm.pid!, 'SIGTERM');
-    await waitFor('every process of the tree to exit', async () => (processGroup(pgid).length === 0 ? true : undefined), 10_000)
-      .catch((err: Error) => assert.fail(`${err.message}; still running: ${processGroup(pgid).map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')).join(' | ')}`));
-    assert.ok(await refused(port), `port ${port} no longer accepts connections`);
-    assert.ok(logs.some((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM'), 'probex itself received SIGTERM and shut down');
-  });
+      process.kill(npm.pid!, 'SIGTERM');
+      await waitFor(
+        'every process of the tree to exit',
+        async () => (processGroup(pgid).length === 0 ? true : undefined),
+        10_000,
+      ).catch((err: Error) =>
+        assert.fail(
+          `${err.message}; still running: ${processGroup(pgid)
+            .map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '))
+            .join(' | ')}`,
+        ),
+      );
+      assert.ok(await refused(port), `port ${port} no longer accepts connections`);
+      assert.ok(
+        logs.some((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM'),
+        'probex itself received SIGTERM and shut down',
+      );
+    },
+  );
 }

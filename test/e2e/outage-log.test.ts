@@ -59,9 +59,10 @@ after(async () => {
 });
 
 /** depLines are the probe log lines of the target so far, as [message kind, reason]. */
-const depLines = (): Array<[string, unknown]> => probex.logs
-  .filter((l) => l.target === 'dep' && /^probe /.test(String(l.msg)))
-  .map((l) => [String(l.msg).split(':')[0]!, l.reason]);
+const depLines = (): Array<[string, unknown]> =>
+  probex.logs
+    .filter((l) => l.target === 'dep' && /^probe /.test(String(l.msg)))
+    .map((l) => [String(l.msg).split(':')[0]!, l.reason]);
 
 /** nextLine waits for the target's log line number `n` (0-based) and returns it. */
 const nextLine = (n: number, what: string): Promise<[string, unknown]> =>
@@ -69,18 +70,25 @@ const nextLine = (n: number, what: string): Promise<[string, unknown]> =>
 
 test('two short outages a few seconds apart are each logged as they start and as they end', async () => {
   // Healthy first: at least one successful probe before the first outage (nothing is logged for it).
-  await waitFor('the first probes of dep', async () => {
-    const res = await fetch(`${probex.url}/metrics`);
-    const text = await res.text();
-    return /probex_probe_up\{target="dep",kind="tcp"\} 1/.test(text) ? true : undefined;
-  }, 15_000);
+  await waitFor(
+    'the first probes of dep',
+    async () => {
+      const res = await fetch(`${probex.url}/metrics`);
+      const text = await res.text();
+      return /probex_probe_up\{target="dep",kind="tcp"\} 1/.test(text) ? true : undefined;
+    },
+    15_000,
+  );
   assert.deepEqual(depLines(), []);
 
   for (let outage = 0; outage < 2; outage++) {
     await dependency.close();
     assert.deepEqual(await nextLine(2 * outage, `outage ${outage + 1} to be logged`), ['probe failed', 'refused']);
     await dependency.open();
-    assert.deepEqual(await nextLine(2 * outage + 1, `recovery ${outage + 1} to be logged`), ['probe recovered', undefined]);
+    assert.deepEqual(await nextLine(2 * outage + 1, `recovery ${outage + 1} to be logged`), [
+      'probe recovered',
+      undefined,
+    ]);
   }
   assert.equal(depLines().length, 4, JSON.stringify(depLines()));
 });

@@ -20,7 +20,9 @@ import { MYSQL_URL, REDIS_URL, requireService } from '../../support/services.ts'
 import { closedPort, startSilentServer, type SilentServer } from '../helpers/silent-server.ts';
 
 /** rethrow fails the run on a pool error no task was waiting on (none is expected here). */
-const rethrow = (err: unknown): never => { throw err; };
+const rethrow = (err: unknown): never => {
+  throw err;
+};
 
 const THREADS = 2;
 const INTERVAL_MS = 300;
@@ -28,7 +30,13 @@ const HEALTHY_TIMEOUT_MS = 1000;
 // Broken targets time out in half their interval: a round that ends later than the next one is due is
 // skipped by design (probex_probes_skipped_total), and a loaded CI box can add tens of ms to a round; a
 // deadline of 100 ms was short enough for a worker's stall to turn a refused connect into a timeout.
-const BASE = { intervalMs: INTERVAL_MS, timeoutMs: 150, concurrency: 1, labels: {}, buckets: [0.001, 0.005, 0.01, 0.05, 0.1] };
+const BASE = {
+  intervalMs: INTERVAL_MS,
+  timeoutMs: 150,
+  concurrency: 1,
+  labels: {},
+  buckets: [0.001, 0.005, 0.01, 0.05, 0.1],
+};
 
 let pool: ProbePool;
 let silent: SilentServer;
@@ -51,8 +59,12 @@ class Run {
 
   constructor(readonly targets: ProbeTarget[]) {
     this.aggregator.setTargets(targets);
-    this.scheduler = new Scheduler(pool, ({ names, result }) => this.aggregator.record(names, result), THREADS,
-      createLogger('silent', 'test'));
+    this.scheduler = new Scheduler(
+      pool,
+      ({ names, result }) => this.aggregator.record(names, result),
+      THREADS,
+      createLogger('silent', 'test'),
+    );
     this.scheduler.start(targets);
   }
 
@@ -64,8 +76,11 @@ class Run {
 
   /** settled waits until every target has finished at least `probes` probes. */
   settled(probes: number, timeoutMs = 15_000): Promise<true> {
-    return waitFor(`every target probed ${probes}×`, async () =>
-      this.aggregator.snapshot().every((s) => s.probes >= probes) ? true : undefined, timeoutMs);
+    return waitFor(
+      `every target probed ${probes}×`,
+      async () => (this.aggregator.snapshot().every((s) => s.probes >= probes) ? true : undefined),
+      timeoutMs,
+    );
   }
 
   /** probesDuring counts each target's probes over windowMs, once start-up is over (every target probed twice). */
@@ -101,8 +116,22 @@ test('healthy Redis and MariaDB keep their rate next to a refused port, a wrong 
     { ...BASE, name: 'tcp-refused', kind: 'tcp', host: '127.0.0.1', port: closed },
     { ...BASE, name: 'mysql-badpass', kind: 'mysql', url: badPassword.href, query: 'SELECT 1' },
     { ...BASE, name: 'redis-silent', kind: 'redis', url: `redis://127.0.0.1:${silent.port}` },
-    { ...BASE, name: 'mysql-silent', kind: 'mysql', url: `mysql://root@127.0.0.1:${silent.port}/test`, query: 'SELECT 1' },
-    { ...BASE, name: 'http-silent', kind: 'http', url: `http://127.0.0.1:${silent.port}/`, expectStatus: [], headers: {}, maxBodyBytes: 1024 * 1024 },
+    {
+      ...BASE,
+      name: 'mysql-silent',
+      kind: 'mysql',
+      url: `mysql://root@127.0.0.1:${silent.port}/test`,
+      query: 'SELECT 1',
+    },
+    {
+      ...BASE,
+      name: 'http-silent',
+      kind: 'http',
+      url: `http://127.0.0.1:${silent.port}/`,
+      expectStatus: [],
+      headers: {},
+      maxBodyBytes: 1024 * 1024,
+    },
   ] as ProbeTarget[]);
   try {
     // Measure the rate after start-up (workers loading, first connections), over a fixed window.
@@ -126,15 +155,22 @@ test('healthy Redis and MariaDB keep their rate next to a refused port, a wrong 
     assert.ok(s.sumSeconds > 0 && s.latency !== undefined && s.latency.max < HEALTHY_TIMEOUT_MS / 1000);
   }
   const expected: Record<string, string> = {
-    'redis-refused': 'refused', 'tcp-refused': 'refused', 'mysql-badpass': 'auth',
-    'redis-silent': 'timeout', 'mysql-silent': 'timeout', 'http-silent': 'timeout',
+    'redis-refused': 'refused',
+    'tcp-refused': 'refused',
+    'mysql-badpass': 'auth',
+    'redis-silent': 'timeout',
+    'mysql-silent': 'timeout',
+    'http-silent': 'timeout',
   };
   for (const [name, reason] of Object.entries(expected)) {
     const s = run.get(name);
     assert.deepEqual(nonZeroErrors(s), { [reason]: s.probes }, `${name} counts every probe as ${reason}`);
     assert.equal(s.count, 0);
     assert.equal(s.up, 0);
-    assert.deepEqual(s.bucketCounts, BASE.buckets.map(() => 0));
+    assert.deepEqual(
+      s.bucketCounts,
+      BASE.buckets.map(() => 0),
+    );
   }
 });
 
@@ -143,10 +179,24 @@ test('a target whose round lasts its whole interval costs its batch-mates no rou
   // next one is due, so that round is skipped by design. 40 targets at 100 ms share slots and batches
   // with it; each of them must still run every round.
   const intervalMs = 100;
-  const healthy = Array.from({ length: 39 }, (_, i) => ({ ...BASE, intervalMs, timeoutMs: intervalMs, name: `s${i}`,
-    kind: 'synthetic', distribution: { type: 'constant', valueMs: 1 }, errorRate: 0 }));
+  const healthy = Array.from({ length: 39 }, (_, i) => ({
+    ...BASE,
+    intervalMs,
+    timeoutMs: intervalMs,
+    name: `s${i}`,
+    kind: 'synthetic',
+    distribution: { type: 'constant', valueMs: 1 },
+    errorRate: 0,
+  }));
   const run = new Run([
-    { ...BASE, intervalMs, timeoutMs: intervalMs, name: 'silent', kind: 'redis', url: `redis://127.0.0.1:${silent.port}` },
+    {
+      ...BASE,
+      intervalMs,
+      timeoutMs: intervalMs,
+      name: 'silent',
+      kind: 'redis',
+      url: `redis://127.0.0.1:${silent.port}`,
+    },
     ...healthy,
   ] as ProbeTarget[]);
   try {
@@ -170,12 +220,21 @@ test('every MariaDB probe is one statement on the server: observations equal row
   await admin.query(`CREATE TABLE ${table} (id INT AUTO_INCREMENT PRIMARY KEY)`);
   try {
     // A statement with a visible effect: the server's own count of executions is the table's row count.
-    const run = new Run([{ ...BASE, intervalMs: 50, timeoutMs: 1000, name: 'mysql-insert', kind: 'mysql', url: MYSQL_URL,
-      query: `INSERT INTO ${table} () VALUES ()` } as ProbeTarget]);
+    const run = new Run([
+      {
+        ...BASE,
+        intervalMs: 50,
+        timeoutMs: 1000,
+        name: 'mysql-insert',
+        kind: 'mysql',
+        url: MYSQL_URL,
+        query: `INSERT INTO ${table} () VALUES ()`,
+      } as ProbeTarget,
+    ]);
     await run.settled(20);
     await run.stop();
     const s = run.get('mysql-insert');
-    const [[row]] = await admin.query(`SELECT COUNT(*) AS n FROM ${table}`) as unknown as [[{ n: number }]];
+    const [[row]] = (await admin.query(`SELECT COUNT(*) AS n FROM ${table}`)) as unknown as [[{ n: number }]];
     assert.deepEqual(nonZeroErrors(s), {});
     assert.equal(s.count, s.probes);
     assert.equal(Number(row.n), s.count, 'rows inserted by the server = observations recorded');
@@ -202,8 +261,11 @@ class PrivateRedis {
   }
 
   async spawn(): Promise<void> {
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' });
+    this.child = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
     const failed = new Promise<never>((_, reject) => this.child!.once('error', reject));
     await Promise.race([failed, waitFor('private redis-server', () => this.ping())]);
   }
@@ -224,7 +286,7 @@ class PrivateRedis {
   }
 
   private async ping(): Promise<true | undefined> {
-    return this.withClient(async (c) => (await c.ping()) === 'PONG' ? true : undefined);
+    return this.withClient(async (c) => ((await c.ping()) === 'PONG' ? true : undefined));
   }
 
   private async withClient<T>(fn: (c: AdminClient) => Promise<T>): Promise<T> {
@@ -249,13 +311,23 @@ test('every Redis probe is one PING on the server, at concurrency 8', async (t) 
   const redis = await PrivateRedis.start();
   try {
     const before = await redis.pings(); // the start-up check's own PING
-    const run = new Run([{ ...BASE, intervalMs: 50, timeoutMs: 1000, concurrency: 8, name: 'pings', kind: 'redis', url: redis.url } as ProbeTarget]);
+    const run = new Run([
+      {
+        ...BASE,
+        intervalMs: 50,
+        timeoutMs: 1000,
+        concurrency: 8,
+        name: 'pings',
+        kind: 'redis',
+        url: redis.url,
+      } as ProbeTarget,
+    ]);
     await run.settled(200);
     await run.stop();
     const s = run.get('pings');
     assert.deepEqual(nonZeroErrors(s), {});
     assert.equal(s.count, s.probes);
-    assert.equal(await redis.pings() - before, s.count, 'PINGs the server answered = observations recorded');
+    assert.equal((await redis.pings()) - before, s.count, 'PINGs the server answered = observations recorded');
   } finally {
     await redis.kill();
   }
@@ -266,14 +338,22 @@ test('Redis killed mid-run counts errors and goes down, then recovers when it is
   const redis = await PrivateRedis.start();
   const run = new Run([
     { ...BASE, intervalMs: 100, timeoutMs: 90, name: 'flaky', kind: 'redis', url: redis.url },
-    { ...BASE, intervalMs: 100, timeoutMs: 90, name: 'steady', kind: 'synthetic', distribution: { type: 'constant', valueMs: 1 }, errorRate: 0 },
+    {
+      ...BASE,
+      intervalMs: 100,
+      timeoutMs: 90,
+      name: 'steady',
+      kind: 'synthetic',
+      distribution: { type: 'constant', valueMs: 1 },
+      errorRate: 0,
+    },
   ] as ProbeTarget[]);
   try {
     // Healthy first: the server's counts only from here on (a cold first connect to a server that just
     // started may miss a 90 ms deadline on a loaded box), then 5 more probes without a single error.
-    await waitFor('warm probes', async () => run.get('flaky').count >= 5 ? true : undefined);
+    await waitFor('warm probes', async () => (run.get('flaky').count >= 5 ? true : undefined));
     const warm = run.get('flaky');
-    await waitFor('healthy probes', async () => run.get('flaky').count >= warm.count + 5 ? true : undefined);
+    await waitFor('healthy probes', async () => (run.get('flaky').count >= warm.count + 5 ? true : undefined));
     assert.equal(errorTotal(run.get('flaky')), errorTotal(warm), 'no errors while Redis is up');
 
     await redis.kill();
@@ -285,7 +365,10 @@ test('Redis killed mid-run counts errors and goes down, then recovers when it is
     // A killed server refuses new connections; a probe caught on the dying connection sees a reset.
     const reasons = Object.keys(nonZeroErrors(down));
     assert.ok(reasons.includes('refused'), `reasons ${reasons.join()}`);
-    assert.ok(reasons.every((r) => ['refused', 'reset', 'timeout'].includes(r)), `reasons ${reasons.join()}`);
+    assert.ok(
+      reasons.every((r) => ['refused', 'reset', 'timeout'].includes(r)),
+      `reasons ${reasons.join()}`,
+    );
 
     await redis.spawn();
     const recovered = await waitFor('recovery', async () => {

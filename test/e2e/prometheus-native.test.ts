@@ -27,7 +27,8 @@ let promUrl: string;
 
 function skipUnlessPrometheus(t: TestContext): boolean {
   if (HAS_PROMETHEUS) return true;
-  if (process.env.CI === 'true') assert.fail('prometheus is not installed; CI=true, so this fails (apt-get install prometheus)');
+  if (process.env.CI === 'true')
+    assert.fail('prometheus is not installed; CI=true, so this fails (apt-get install prometheus)');
   t.skip('prometheus not installed: apt-get install prometheus');
   return false;
 }
@@ -42,20 +43,36 @@ targets:
   - { name: uniform, kind: synthetic, interval: ${INTERVAL_MS}ms, distribution: { type: uniform, minMs: 5, maxMs: 15 } }
 `);
   dir = mkdtempSync(join(tmpdir(), 'probex-prometheus-native-'));
-  writeFileSync(join(dir, 'prometheus.yml'), `global: { scrape_interval: 1s, scrape_timeout: 900ms }
+  writeFileSync(
+    join(dir, 'prometheus.yml'),
+    `global: { scrape_interval: 1s, scrape_timeout: 900ms }
 scrape_configs:
   - job_name: probex-native
     static_configs: [{ targets: ['127.0.0.1:${probex.port}'] }]
-`);
+`,
+  );
   const port = await freePort();
   promUrl = `http://127.0.0.1:${port}`;
-  prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`, '--enable-feature=native-histograms', '--log.level=warn'],
-  { stdio: ['ignore', 'ignore', 'pipe'] });
+  prometheus = spawn(
+    'prometheus',
+    [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--enable-feature=native-histograms',
+      '--log.level=warn',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
-  prometheus.stderr!.on('data', (d: Buffer) => { stderr += d; });
-  await waitFor(`prometheus ready (stderr: ${stderr})`, async () =>
-    ((await fetch(`${promUrl}/-/ready`)).status === 200 ? true : undefined), 30_000);
+  prometheus.stderr!.on('data', (d: Buffer) => {
+    stderr += d;
+  });
+  await waitFor(
+    `prometheus ready (stderr: ${stderr})`,
+    async () => ((await fetch(`${promUrl}/-/ready`)).status === 200 ? true : undefined),
+    30_000,
+  );
 });
 
 after(async () => {
@@ -64,7 +81,10 @@ after(async () => {
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
 
-interface Series { metric: Record<string, string>; value: [number, string] }
+interface Series {
+  metric: Record<string, string>;
+  value: [number, string];
+}
 
 /** scalar runs an instant query at `time` (Unix seconds) and returns its one value, or undefined. */
 async function scalar(expr: string, time: number): Promise<number | undefined> {
@@ -76,12 +96,19 @@ async function scalar(expr: string, time: number): Promise<number | undefined> {
 
 /** settled waits until the window before `time` holds a full window of native scrapes, and returns that time. */
 async function settled(): Promise<number> {
-  return waitFor(`a ${WINDOW} window of native histogram scrapes`, async () => {
-    const time = Date.now() / 1000 - 1;
-    const scrapes = await scalar(`count_over_time(probex_probe_up{job="probex-native",target="uniform"}[${WINDOW}])`, time);
-    const native = await scalar(`histogram_count(${SERIES})`, time);
-    return scrapes !== undefined && scrapes >= 12 && native !== undefined ? time : undefined;
-  }, 60_000);
+  return waitFor(
+    `a ${WINDOW} window of native histogram scrapes`,
+    async () => {
+      const time = Date.now() / 1000 - 1;
+      const scrapes = await scalar(
+        `count_over_time(probex_probe_up{job="probex-native",target="uniform"}[${WINDOW}])`,
+        time,
+      );
+      const native = await scalar(`histogram_count(${SERIES})`, time);
+      return scrapes !== undefined && scrapes >= 12 && native !== undefined ? time : undefined;
+    },
+    60_000,
+  );
 }
 
 test('Prometheus stores probex_probe_duration_seconds as a native histogram, and its count rate is the probe rate', async (t) => {
@@ -91,15 +118,24 @@ test('Prometheus stores probex_probe_duration_seconds as a native histogram, and
   // The successful probes' rate: every probe minus the failed ones (none expected, but a loaded machine
   // may time one out), both from the same scrapes as the histogram.
   const selector = `{job="probex-native",target="uniform"}`;
-  const probeRate = await scalar(`rate(probex_probes_total${selector}[${WINDOW}])`
-    + ` - on() (sum(rate(probex_probe_errors_total${selector}[${WINDOW}])) or on() vector(0))`, time);
+  const probeRate = await scalar(
+    `rate(probex_probes_total${selector}[${WINDOW}])` +
+      ` - on() (sum(rate(probex_probe_errors_total${selector}[${WINDOW}])) or on() vector(0))`,
+    time,
+  );
   assert.ok(histogramRate !== undefined && probeRate !== undefined, 'both rates are there');
-  assert.ok(Math.abs(histogramRate - probeRate) <= 1e-9 * probeRate, `histogram_count rate ${histogramRate} vs probe rate ${probeRate}`);
+  assert.ok(
+    Math.abs(histogramRate - probeRate) <= 1e-9 * probeRate,
+    `histogram_count rate ${histogramRate} vs probe rate ${probeRate}`,
+  );
   // At most the target's schedule, one probe per ${INTERVAL_MS} ms (a loaded machine may run late, never early).
   const scheduled = 1000 / INTERVAL_MS;
   assert.ok(histogramRate > 0 && histogramRate < 1.1 * scheduled, `rate ${histogramRate}/s, scheduled ${scheduled}/s`);
   // Only the native histogram is stored (Prometheus 2.42 keeps no classic buckets from a native-carrying scrape).
-  assert.equal(await scalar(`count(probex_probe_duration_seconds_bucket{job="probex-native",target="uniform"})`, time), undefined);
+  assert.equal(
+    await scalar(`count(probex_probe_duration_seconds_bucket{job="probex-native",target="uniform"})`, time),
+    undefined,
+  );
 });
 
 test('histogram_quantile(0.99) of the native rate is finite and within one native bucket of the HDR p99 of the JSON API', async (t) => {
@@ -107,7 +143,9 @@ test('histogram_quantile(0.99) of the native rate is finite and within one nativ
   const time = await settled();
   const p99 = await scalar(`histogram_quantile(0.99, rate(${SERIES}[${WINDOW}]))`, time);
   assert.ok(p99 !== undefined && Number.isFinite(p99) && p99 > 0, `p99 ${p99}`);
-  const res = await fetch(`${probex!.url}/system/v1/metrics/v0/containers/uniform`, { headers: { accept: 'application/json' } });
+  const res = await fetch(`${probex!.url}/system/v1/metrics/v0/containers/uniform`, {
+    headers: { accept: 'application/json' },
+  });
   assert.equal(res.status, 200);
   const { datapoints } = (await res.json()) as { datapoints: Array<{ name: string; value: number; unit: string }> };
   const hdr = datapoints.find((d) => d.name === 'probe.latency.p99');

@@ -44,7 +44,8 @@ const probexes: ProbexProcess[] = [];
 /** ready reports whether the test can run here: prometheus installed (a failure in CI), Redis and MariaDB up. */
 async function ready(t: TestContext): Promise<boolean> {
   if (!HAS_PROMETHEUS) {
-    if (process.env.CI === 'true') assert.fail('prometheus is not installed; CI=true, so this fails (apt-get install prometheus)');
+    if (process.env.CI === 'true')
+      assert.fail('prometheus is not installed; CI=true, so this fails (apt-get install prometheus)');
     t.skip('prometheus not installed: apt-get install prometheus');
     return false;
   }
@@ -60,19 +61,38 @@ before(async () => {
   writeFileSync(join(dir, 'token'), TOKEN);
   copyFileSync(join(DEPLOY, 'rules.yml'), join(dir, 'rules.yml'));
   const shipped = readFileSync(join(DEPLOY, 'prometheus.yml'), 'utf8');
-  assert.ok(shipped.includes(SHIPPED_TARGET) && shipped.includes(SHIPPED_TOKEN_FILE), 'the shipped config names the defaults');
-  writeFileSync(join(dir, 'prometheus.yml'), shipped
-    .replace(SHIPPED_TARGET, JSON.stringify(probexes.map((p) => `127.0.0.1:${p.port}`)))
-    .replaceAll(SHIPPED_TOKEN_FILE, join(dir, 'token')));
+  assert.ok(
+    shipped.includes(SHIPPED_TARGET) && shipped.includes(SHIPPED_TOKEN_FILE),
+    'the shipped config names the defaults',
+  );
+  writeFileSync(
+    join(dir, 'prometheus.yml'),
+    shipped
+      .replace(SHIPPED_TARGET, JSON.stringify(probexes.map((p) => `127.0.0.1:${p.port}`)))
+      .replaceAll(SHIPPED_TOKEN_FILE, join(dir, 'token')),
+  );
 
   const port = await freePort();
   promUrl = `http://127.0.0.1:${port}`;
-  prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  prometheus = spawn(
+    'prometheus',
+    [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
-  prometheus.stderr!.on('data', (d: Buffer) => { stderr += d; });
-  await waitFor(`prometheus ready (stderr: ${stderr})`, async () =>
-    ((await fetch(`${promUrl}/-/ready`)).status === 200 ? true : undefined), 30_000);
+  prometheus.stderr!.on('data', (d: Buffer) => {
+    stderr += d;
+  });
+  await waitFor(
+    `prometheus ready (stderr: ${stderr})`,
+    async () => ((await fetch(`${promUrl}/-/ready`)).status === 200 ? true : undefined),
+    30_000,
+  );
 });
 
 after(async () => {
@@ -81,7 +101,10 @@ after(async () => {
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
 
-interface Series { metric: Record<string, string>; value: [number, string] }
+interface Series {
+  metric: Record<string, string>;
+  value: [number, string];
+}
 
 /** query runs an instant PromQL query and returns its vector. */
 async function query(expr: string): Promise<Series[]> {
@@ -96,22 +119,36 @@ const values = (series: Series[]): number[] => series.map((s) => Number(s.value[
 
 test('Prometheus scrapes every probex instance with the Bearer token: up == 1 after two scrapes', async (t) => {
   if (!(await ready(t))) return;
-  const scrapes = await waitFor('two scrapes of each instance', async () => {
-    const s = await query('count_over_time(up{job="probex"}[1m])');
-    return s.length === INSTANCES && values(s).every((n) => n >= 2) ? s : undefined;
-  }, 20_000);
+  const scrapes = await waitFor(
+    'two scrapes of each instance',
+    async () => {
+      const s = await query('count_over_time(up{job="probex"}[1m])');
+      return s.length === INSTANCES && values(s).every((n) => n >= 2) ? s : undefined;
+    },
+    20_000,
+  );
   assert.equal(scrapes.length, INSTANCES);
   const up = await query('up{job="probex"}');
   assert.deepEqual(values(up), Array(INSTANCES).fill(1));
-  assert.deepEqual(up.map((s) => s.metric.env), Array(INSTANCES).fill('dev'), 'the shipped static labels apply');
+  assert.deepEqual(
+    up.map((s) => s.metric.env),
+    Array(INSTANCES).fill('dev'),
+    'the shipped static labels apply',
+  );
 });
 
 test('histogram_quantile(0.99, rate(..._bucket[30s])) is finite for the Redis and MariaDB targets', async (t) => {
   if (!(await ready(t))) return;
-  const p99 = await waitFor('p99 for both targets on every instance', async () => {
-    const s = await query('histogram_quantile(0.99, rate(probex_probe_duration_seconds_bucket{target=~"redis|mysql"}[30s]))');
-    return s.length === 2 * INSTANCES && values(s).every(Number.isFinite) ? s : undefined;
-  }, 20_000);
+  const p99 = await waitFor(
+    'p99 for both targets on every instance',
+    async () => {
+      const s = await query(
+        'histogram_quantile(0.99, rate(probex_probe_duration_seconds_bucket{target=~"redis|mysql"}[30s]))',
+      );
+      return s.length === 2 * INSTANCES && values(s).every(Number.isFinite) ? s : undefined;
+    },
+    20_000,
+  );
   for (const s of p99) {
     const v = Number(s.value[1]);
     assert.ok(v > 0 && v < 1, `${s.metric.instance} ${s.metric.target}: p99 ${v}s`);
@@ -122,14 +159,22 @@ test('histogram_quantile(0.99, rate(..._bucket[30s])) is finite for the Redis an
 test('the errors counter of a dead dependency rises between scrapes', async (t) => {
   if (!(await ready(t))) return;
   const expr = 'sum(probex_probe_errors_total{target="dead", reason="refused"})';
-  const first = await waitFor('errors of the dead target', async () => {
-    const [s] = values(await query(expr));
-    return s !== undefined && s > 0 ? s : undefined;
-  }, 20_000);
-  const later = await waitFor('the errors to rise', async () => {
-    const [s] = values(await query(expr));
-    return s !== undefined && s > first ? s : undefined;
-  }, 10_000);
+  const first = await waitFor(
+    'errors of the dead target',
+    async () => {
+      const [s] = values(await query(expr));
+      return s !== undefined && s > 0 ? s : undefined;
+    },
+    20_000,
+  );
+  const later = await waitFor(
+    'the errors to rise',
+    async () => {
+      const [s] = values(await query(expr));
+      return s !== undefined && s > first ? s : undefined;
+    },
+    10_000,
+  );
   assert.ok(later > first);
   assert.deepEqual(values(await query('probex_probe_up{target="dead"}')), Array(INSTANCES).fill(0));
 });
@@ -137,10 +182,14 @@ test('the errors counter of a dead dependency rises between scrapes', async (t) 
 test('the shipped recording rules aggregate both instances into one p99 series per target', async (t) => {
   if (!(await ready(t))) return;
   // The rule group evaluates every 5 s (evaluation_interval) over 1m rates.
-  const p99 = await waitFor('probex:probe_duration_seconds:p99 for redis', async () => {
-    const s = await query('probex:probe_duration_seconds:p99{target="redis"}');
-    return s.length === 1 && Number.isFinite(Number(s[0]!.value[1])) ? s : undefined;
-  }, 30_000);
+  const p99 = await waitFor(
+    'probex:probe_duration_seconds:p99 for redis',
+    async () => {
+      const s = await query('probex:probe_duration_seconds:p99{target="redis"}');
+      return s.length === 1 && Number.isFinite(Number(s[0]!.value[1])) ? s : undefined;
+    },
+    30_000,
+  );
   assert.equal(p99[0]!.metric.instance, undefined, 'summed across instances');
   const ratio = await query('probex:probe_error_ratio:rate1m{target="dead"}');
   assert.deepEqual(values(ratio), [1], 'every probe of the dead target fails');
@@ -151,14 +200,19 @@ test('every query of the Grafana dashboard returns data from the live Prometheus
   const dashboard = loadDashboard();
   // The recording rules need a few evaluations (every 5 s over 1m rates) before every panel has data.
   let missing: string[] = [];
-  await waitFor('data for every dashboard query', async () => {
-    missing = [];
-    for (const q of panelQueries(dashboard)) {
-      const series = await query(q.promql);
-      if (!series.some((s) => Number.isFinite(Number(s.value[1])))) missing.push(`${q.panel} ${q.refId}: ${q.promql}`);
-    }
-    return missing.length === 0 ? true : undefined;
-  }, 60_000).catch(() => undefined);
+  await waitFor(
+    'data for every dashboard query',
+    async () => {
+      missing = [];
+      for (const q of panelQueries(dashboard)) {
+        const series = await query(q.promql);
+        if (!series.some((s) => Number.isFinite(Number(s.value[1]))))
+          missing.push(`${q.panel} ${q.refId}: ${q.promql}`);
+      }
+      return missing.length === 0 ? true : undefined;
+    },
+    60_000,
+  ).catch(() => undefined);
   assert.deepEqual(missing, [], 'queries without data');
 
   // The heatmap is one series per bucket bound, as its `{{le}}` rows need.

@@ -35,13 +35,18 @@ const metrics = (p: ProbexProcess, token?: string): Promise<Response> =>
 
 /** reloads waits until /metrics counts `total` reloads and returns the failures among them. */
 async function reloads(p: ProbexProcess, total: number, token?: string): Promise<number> {
-  return waitFor(`reload ${total} to show in /metrics`, async () => {
-    const res = await metrics(p, token);
-    if (res.status !== 200) return undefined;
-    const samples = parseExposition(await res.text());
-    return sampleValue(samples, 'probex_config_reloads_total') === total
-      ? sampleValue(samples, 'probex_config_reload_failures_total') : undefined;
-  }, 15_000);
+  return waitFor(
+    `reload ${total} to show in /metrics`,
+    async () => {
+      const res = await metrics(p, token);
+      if (res.status !== 200) return undefined;
+      const samples = parseExposition(await res.text());
+      return sampleValue(samples, 'probex_config_reloads_total') === total
+        ? sampleValue(samples, 'probex_config_reload_failures_total')
+        : undefined;
+    },
+    15_000,
+  );
 }
 
 function hup(p: ProbexProcess, yaml?: string): void {
@@ -87,22 +92,33 @@ test('a reload never goes from tokens to open unless the new config says auth.op
   assert.equal(await reloads(probex, 5, TOKEN), 4);
   assert.equal((await metrics(probex)).status, 401);
   assert.ok(!JSON.stringify(probex.logs).includes(LEAK), 'no part of the token reaches the log');
-  assert.ok(reloadErrors(probex)[3]!.includes(`${probex.configPath}:5:3: not valid YAML: deficient indentation`), reloadErrors(probex)[3]);
+  assert.ok(
+    reloadErrors(probex)[3]!.includes(`${probex.configPath}:5:3: not valid YAML: deficient indentation`),
+    reloadErrors(probex)[3],
+  );
 
   // Saying so opens it.
-  hup(probex, `listen: { host: 127.0.0.1, port: 0 }\npublishInterval: 100ms\nauth: { open: true }\ntargets:\n  - ${TARGET}\n`);
+  hup(
+    probex,
+    `listen: { host: 127.0.0.1, port: 0 }\npublishInterval: 100ms\nauth: { open: true }\ntargets:\n  - ${TARGET}\n`,
+  );
   assert.equal(await reloads(probex, 6), 4);
   assert.equal((await metrics(probex)).status, 200, 'open on purpose');
 });
 
 test('a reload to an open config is refused while probex listens beyond loopback, whatever the new listen.host', async () => {
-  const probex = await start(`listen: { host: 0.0.0.0, port: 0 }\npublishInterval: 100ms\nauth: { open: true }\ntargets:\n  - ${TARGET}\n`);
+  const probex = await start(
+    `listen: { host: 0.0.0.0, port: 0 }\npublishInterval: 100ms\nauth: { open: true }\ntargets:\n  - ${TARGET}\n`,
+  );
   // The listen address changes only on restart: the running listener is 0.0.0.0 whatever this says.
   hup(probex, `listen: { host: 127.0.0.1, port: 0 }\npublishInterval: 100ms\ntargets:\n  - ${TARGET}\n`);
   assert.equal(await reloads(probex, 1), 1);
   assert.match(reloadErrors(probex)[0]!, /0\.0\.0\.0, not a loopback address/);
 
-  hup(probex, `listen: { host: 0.0.0.0, port: 0 }\npublishInterval: 100ms\nauth: { tokens: [{ token: ${TOKEN} }] }\ntargets:\n  - ${TARGET}\n`);
+  hup(
+    probex,
+    `listen: { host: 0.0.0.0, port: 0 }\npublishInterval: 100ms\nauth: { tokens: [{ token: ${TOKEN} }] }\ntargets:\n  - ${TARGET}\n`,
+  );
   assert.equal(await reloads(probex, 2, TOKEN), 1);
   assert.equal((await metrics(probex)).status, 401, 'a token closes it');
 });
@@ -112,8 +128,14 @@ test('a permissive file holding tokens is warned about at start and on every rel
   // writeConfig creates the file with the umask's mode: 022 makes it 0644, readable by group and others.
   const umask = process.umask(0o022);
   const probex = await start(yaml).finally(() => process.umask(umask));
-  const warnings = (): number => probex.logs.filter((l) => l.level === 40 && String(l.msg).includes(`${probex.configPath} holds tokens`)
-    && String(l.msg).includes('mode 0644') && String(l.msg).includes('chmod 600')).length;
+  const warnings = (): number =>
+    probex.logs.filter(
+      (l) =>
+        l.level === 40 &&
+        String(l.msg).includes(`${probex.configPath} holds tokens`) &&
+        String(l.msg).includes('mode 0644') &&
+        String(l.msg).includes('chmod 600'),
+    ).length;
   assert.equal(warnings(), 1, 'at start');
   hup(probex);
   assert.equal(await reloads(probex, 1, TOKEN), 0);

@@ -21,7 +21,9 @@ const outDir = (): string => {
   dirs.push(dir);
   return dir;
 };
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 const CONFIG = `
 threads: 2
@@ -40,14 +42,34 @@ describe('probex run against Redis and MariaDB', () => {
     configPath = writeConfig(CONFIG);
     out = outDir();
     // A generous objective: it must pass.
-    result = await runProbex(['run', '--config', configPath, '--duration', '3s', '--out', out, '--slo', 'redis:p50<10s,db:p99.9<30s', '--slo', 'synth:errors<=0%']);
+    result = await runProbex([
+      'run',
+      '--config',
+      configPath,
+      '--duration',
+      '3s',
+      '--out',
+      out,
+      '--slo',
+      'redis:p50<10s,db:p99.9<30s',
+      '--slo',
+      'synth:errors<=0%',
+    ]);
   });
 
   test('exits 0 when every objective is met, and writes every file', async (t) => {
     if (!(await requireService(t, 'redis', REDIS_URL)) || !(await requireService(t, 'mysql', MYSQL_URL))) return;
     assert.equal(result.code, 0, `stdout: ${result.stdout}\nstderr: ${result.stderr}`);
-    assert.deepEqual(readdirSync(out).sort(),
-      ['db.hgrm', 'db.hlog', 'redis.hgrm', 'redis.hlog', 'report.html', 'summary.json', 'synth.hgrm', 'synth.hlog']);
+    assert.deepEqual(readdirSync(out).sort(), [
+      'db.hgrm',
+      'db.hlog',
+      'redis.hgrm',
+      'redis.hlog',
+      'report.html',
+      'summary.json',
+      'synth.hgrm',
+      'synth.hlog',
+    ]);
     assert.match(result.stdout, /slo redis p50 .* < 10s: ok/);
     assert.equal(result.stderr, '', 'no progress line when stderr is not a terminal');
   });
@@ -78,23 +100,49 @@ describe('probex run against Redis and MariaDB', () => {
       assert.ok(intervals.length >= 3, `${name}: one interval per second (${intervals.length})`);
       // -csv: the per-interval table; the accumulated histogram's percentiles go to the -o file's .hgrm.
       const dir = outDir();
-      await java(['org.HdrHistogram.HistogramLogProcessor', '-i', join(out, `${name}.hlog`), '-o', join(dir, 'p'), '-csv', '-outputValueUnitRatio', '1000'], '');
-      const csv = readFileSync(join(dir, 'p'), 'utf8').trim().split('\n').filter((l) => !l.startsWith('#'));
+      await java(
+        [
+          'org.HdrHistogram.HistogramLogProcessor',
+          '-i',
+          join(out, `${name}.hlog`),
+          '-o',
+          join(dir, 'p'),
+          '-csv',
+          '-outputValueUnitRatio',
+          '1000',
+        ],
+        '',
+      );
+      const csv = readFileSync(join(dir, 'p'), 'utf8')
+        .trim()
+        .split('\n')
+        .filter((l) => !l.startsWith('#'));
       const header = csv[0]!.split(',');
       const totalCol = header.indexOf('"Total_Count"');
       assert.ok(totalCol >= 0, `${name}: ${csv[0]}`);
       const last = csv.at(-1)!.split(',');
-      assert.equal(Number(last[totalCol]), summary.targets[name]!.recorded, `${name}: the log's accumulated count is the summary's`);
+      assert.equal(
+        Number(last[totalCol]),
+        summary.targets[name]!.recorded,
+        `${name}: the log's accumulated count is the summary's`,
+      );
       // Its percentile distribution of the whole log (CSV: Value,Percentile,TotalCount,...) ends at the same count.
       const hgrm = readFileSync(join(dir, 'p.hgrm'), 'utf8').trim().split('\n');
-      assert.equal(Number(hgrm.at(-1)!.split(',')[2]), summary.targets[name]!.recorded, `${name}: the log's distribution`);
+      assert.equal(
+        Number(hgrm.at(-1)!.split(',')[2]),
+        summary.targets[name]!.recorded,
+        `${name}: the log's distribution`,
+      );
     }
   });
 
-  test('report.html overlays every target\'s curve with no script and a CSP', async (t) => {
+  test("report.html overlays every target's curve with no script and a CSP", async (t) => {
     if (!(await requireService(t, 'redis', REDIS_URL)) || !(await requireService(t, 'mysql', MYSQL_URL))) return;
     const html = readFileSync(join(out, 'report.html'), 'utf8');
-    assert.match(html, /<meta http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;; style-src &#39;sha256-/);
+    assert.match(
+      html,
+      /<meta http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;; style-src &#39;sha256-/,
+    );
     assert.equal((html.match(/<path class="curve/g) ?? []).length, 3);
     assert.doesNotMatch(html, /<script|javascript:|\son[a-z]+=/i);
     assert.match(html, /Late probes/);
@@ -102,7 +150,17 @@ describe('probex run against Redis and MariaDB', () => {
 
   test('an impossible objective exits 1 and says which', async (t) => {
     if (!(await requireService(t, 'redis', REDIS_URL))) return;
-    const missed = await runProbex(['run', '--config', configPath, '--duration', '1s', '--out', outDir(), '--slo', 'redis:p50<1us']);
+    const missed = await runProbex([
+      'run',
+      '--config',
+      configPath,
+      '--duration',
+      '1s',
+      '--out',
+      outDir(),
+      '--slo',
+      'redis:p50<1us',
+    ]);
     assert.equal(missed.code, 1, missed.stderr);
     assert.match(missed.stdout, /slo redis p50 \S+ < 1us: MISSED/);
   });
@@ -127,15 +185,29 @@ test('Ctrl-C ends a run early and still writes what it measured', async (t) => {
   if (!(await requireService(t, 'redis', REDIS_URL))) return;
   const out = outDir();
   const configPath = writeConfig(`targets:\n  - { name: redis, kind: redis, url: "${REDIS_URL}", interval: 50ms }\n`);
-  const child = spawn(process.execPath, [...NODE_ARGS, 'run', '--config', configPath, '--duration', '10m', '--out', out],
-    { env: { ...process.env, ...NODE_ENV_VARS }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [...NODE_ARGS, 'run', '--config', configPath, '--duration', '10m', '--out', out],
+    { env: { ...process.env, ...NODE_ENV_VARS }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let stdout = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d; });
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d;
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   t.after(() => child.kill('SIGKILL'));
   const hlog = join(out, 'redis.hlog');
-  await waitFor('two intervals in the log', async () =>
-    (existsSync(hlog) && readFileSync(hlog, 'utf8').split('\n').filter((l) => /^\d/.test(l)).length >= 2 ? true : undefined), 30_000);
+  await waitFor(
+    'two intervals in the log',
+    async () =>
+      existsSync(hlog) &&
+      readFileSync(hlog, 'utf8')
+        .split('\n')
+        .filter((l) => /^\d/.test(l)).length >= 2
+        ? true
+        : undefined,
+    30_000,
+  );
   child.kill('SIGINT');
   assert.equal(await exited, 0);
   assert.match(stdout, /interrupted after [\d.]+s; wrote /);

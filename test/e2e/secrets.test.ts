@@ -48,11 +48,19 @@ targets:
     return body;
   };
   // Every target has failed with its reason, more than once.
-  await waitFor('every target to fail with its reason', async () => {
-    const samples = parseExposition(await get('/metrics'));
-    return Object.entries(targets).every(([target, reason]) =>
-      (findSamples(samples, 'probex_probe_errors_total', { target, reason })[0]?.value ?? 0) >= 3) ? true : undefined;
-  }, 20_000);
+  await waitFor(
+    'every target to fail with its reason',
+    async () => {
+      const samples = parseExposition(await get('/metrics'));
+      return Object.entries(targets).every(
+        ([target, reason]) =>
+          (findSamples(samples, 'probex_probe_errors_total', { target, reason })[0]?.value ?? 0) >= 3,
+      )
+        ? true
+        : undefined;
+    },
+    20_000,
+  );
   await get('/metrics', { accept: 'application/openmetrics-text; version=1.0.0' });
   await get('/metrics', { 'accept-encoding': 'gzip' }); // fetch decodes it
   await get('/system/v1/metrics/v0/node');
@@ -65,7 +73,10 @@ targets:
   // The logs name each failing target (its first failure may be a slow first connect's timeout, and
   // later ones are rate-limited; the metrics above have every reason).
   for (const target of Object.keys(targets)) {
-    assert.ok(probex.logs.some((l) => l.target === target && String(l.msg).startsWith('probe failed')), `no failure logged for ${target}`);
+    assert.ok(
+      probex.logs.some((l) => l.target === target && String(l.msg).startsWith('probe failed')),
+      `no failure logged for ${target}`,
+    );
   }
   const check = await runProbex(['--check-config', '--config', probex.configPath!]);
   assert.equal(check.code, 0, check.stderr);

@@ -58,24 +58,35 @@ async function readyz(probex: ProbexProcess): Promise<{ status: number; body: st
 
 test('a reload that outgrows a 64 KiB snapshot moves it to a larger buffer: every target served, never stale', async (t) => {
   const probex = await start(t, config(2, 1000));
-  const before = await waitFor('both targets probed', async () => {
-    const s = await scrape(probex);
-    return s.targets === 2 ? s : undefined;
-  }, 15_000);
+  const before = await waitFor(
+    'both targets probed',
+    async () => {
+      const s = await scrape(probex);
+      return s.targets === 2 ? s : undefined;
+    },
+    15_000,
+  );
 
   writeFileSync(probex.configPath!, config(300, 1000)); // ~2 MB of bodies: 30 times the first buffer
   assert.ok(probex.child.kill('SIGHUP'));
   // Scrape and ask /readyz all along: the generation only grows and the process stays ready.
   const seen: Scrape[] = [before];
   const notReady: string[] = [];
-  const after = await waitFor('all 300 targets in /metrics', async () => {
-    const [s, ready] = await Promise.all([scrape(probex), readyz(probex)]);
-    seen.push(s);
-    if (ready.status !== 200) notReady.push(`${ready.status} ${ready.body}`);
-    return s.targets === 300 ? s : undefined;
-  }, 30_000);
+  const after = await waitFor(
+    'all 300 targets in /metrics',
+    async () => {
+      const [s, ready] = await Promise.all([scrape(probex), readyz(probex)]);
+      seen.push(s);
+      if (ready.status !== 200) notReady.push(`${ready.status} ${ready.body}`);
+      return s.targets === 300 ? s : undefined;
+    },
+    30_000,
+  );
   for (let i = 1; i < seen.length; i++) {
-    assert.ok(seen[i]!.generation >= seen[i - 1]!.generation, `generation went back: ${seen.map((s) => s.generation).join(' ')}`);
+    assert.ok(
+      seen[i]!.generation >= seen[i - 1]!.generation,
+      `generation went back: ${seen.map((s) => s.generation).join(' ')}`,
+    );
   }
   assert.ok(after.generation > before.generation);
   assert.deepEqual(notReady, [], '/readyz said 200 throughout');
@@ -86,20 +97,27 @@ test('a reload that outgrows a 64 KiB snapshot moves it to a larger buffer: ever
   assert.ok((grown.slotBytes as number) >= 1.5 * (grown.neededBytes as number) - 65536);
 
   // The JSON API reads the same new buffer, and later publishes keep going into it.
-  const containers = await (await fetch(`${probex.url}/system/v1/metrics/v0/containers`, { headers: { accept: 'application/json' } })).json();
+  const containers = await (
+    await fetch(`${probex.url}/system/v1/metrics/v0/containers`, { headers: { accept: 'application/json' } })
+  ).json();
   assert.equal((containers as string[]).length, 300);
-  const later = await waitFor('later generations', async () => {
-    const s = await scrape(probex);
-    return s.generation > after.generation + 2 ? s : undefined;
-  }, 15_000);
+  const later = await waitFor(
+    'later generations',
+    async () => {
+      const s = await scrape(probex);
+      return s.generation > after.generation + 2 ? s : undefined;
+    },
+    15_000,
+  );
   assert.equal(later.targets, 300);
   assert.equal((await readyz(probex)).status, 200);
 });
 
 test('a publisher thread that stops makes /readyz 503 after 3 publish intervals, and 200 once it runs again', async (t) => {
   const probex = await start(t, config(2, 100));
-  const started = await waitFor('the publisher thread\'s id in the log', async () =>
-    probex.logs.find((l) => l.msg === 'publisher thread started' && typeof l.tid === 'number'));
+  const started = await waitFor("the publisher thread's id in the log", async () =>
+    probex.logs.find((l) => l.msg === 'publisher thread started' && typeof l.tid === 'number'),
+  );
   await waitFor('a first snapshot', async () => ((await scrape(probex)).targets === 2 ? true : undefined), 15_000);
   assert.equal((await readyz(probex)).status, 200);
 
@@ -118,7 +136,10 @@ test('a publisher thread that stops makes /readyz 503 after 3 publish intervals,
       const r = await readyz(probex);
       return r.status === 503 ? r : undefined;
     });
-    assert.match(stale.body, /^snapshot is stale: its data is \d+\.\d\ds old, more than the 0\.3s its publisher allows/);
+    assert.match(
+      stale.body,
+      /^snapshot is stale: its data is \d+\.\d\ds old, more than the 0\.3s its publisher allows/,
+    );
     const ageS = Number(/data is (\d+\.\d\d)s old/.exec(stale.body)![1]);
     assert.ok(ageS >= 0.3, `stale at ${ageS}s`);
     // The front end goes on serving the last snapshot, unchanged, and says it is alive.

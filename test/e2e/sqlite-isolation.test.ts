@@ -19,7 +19,9 @@ import { waitFor } from '../../support/probex-process.ts';
 import { REDIS_URL, requireService } from '../../support/services.ts';
 
 /** rethrow fails the run on a pool error no task was waiting on (none is expected here). */
-const rethrow = (err: unknown): never => { throw err; };
+const rethrow = (err: unknown): never => {
+  throw err;
+};
 
 const BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.25, 1];
 const COMMON = { concurrency: 1, labels: {}, buckets: BUCKETS };
@@ -41,20 +43,36 @@ test('a SQLite query that runs for seconds is a timeout, and a Redis target on t
   setN(FAST_N);
 
   const targets: ProbeTarget[] = [
-    { ...COMMON, name: 'sqlite-slow', kind: 'sqlite', path, intervalMs: 1000, timeoutMs: 500,
-      query: 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < (SELECT n FROM cfg)) SELECT count(*) FROM c' },
+    {
+      ...COMMON,
+      name: 'sqlite-slow',
+      kind: 'sqlite',
+      path,
+      intervalMs: 1000,
+      timeoutMs: 500,
+      query:
+        'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < (SELECT n FROM cfg)) SELECT count(*) FROM c',
+    },
     { ...COMMON, name: 'redis', kind: 'redis', url: REDIS_URL, intervalMs: 100, timeoutMs: 500 },
   ];
   const pool = createProbePool(1, rethrow);
   const aggregator = new Aggregator();
   aggregator.setTargets(targets);
-  const scheduler = new Scheduler(pool, ({ names, result }) => aggregator.record(names, result), 1, createLogger('silent', 'test'));
+  const scheduler = new Scheduler(
+    pool,
+    ({ names, result }) => aggregator.record(names, result),
+    1,
+    createLogger('silent', 'test'),
+  );
   const get = (name: string): TargetSnapshot => aggregator.snapshot().find((s) => s.name === name)!;
   try {
     scheduler.start(targets);
     // Start-up: both targets answered once (the sqlite thread has started and its query is fast).
-    await waitFor('both targets to succeed once', async () =>
-      get('sqlite-slow').count >= 1 && get('redis').count >= 1 ? true : undefined, 20_000);
+    await waitFor(
+      'both targets to succeed once',
+      async () => (get('sqlite-slow').count >= 1 && get('redis').count >= 1 ? true : undefined),
+      20_000,
+    );
 
     setN(SLOW_N);
     const before = { redis: get('redis'), sqlite: get('sqlite-slow') };
@@ -70,7 +88,10 @@ test('a SQLite query that runs for seconds is a timeout, and a Redis target on t
     const redisObserved = redis.count - before.redis.count;
     const rounds = elapsed / 100;
     t.diagnostic(`redis: ${redisProbes} probes in ${elapsed.toFixed(0)} ms (${rounds.toFixed(0)} rounds due)`);
-    assert.ok(redisProbes >= rounds * 0.7, `redis ran ${redisProbes} of ${rounds.toFixed(0)} rounds next to the slow query`);
+    assert.ok(
+      redisProbes >= rounds * 0.7,
+      `redis ran ${redisProbes} of ${rounds.toFixed(0)} rounds next to the slow query`,
+    );
     assert.equal(redisObserved, redisProbes, `redis failed next to the slow query: ${JSON.stringify(redis.errors)}`);
     // A stalled event loop would show in redis's own latency (the query stalls for seconds): every probe of
     // the window stays under 250 ms, which leaves room for a loaded machine's scheduling.
@@ -85,7 +106,11 @@ test('a SQLite query that runs for seconds is a timeout, and a Redis target on t
     // Once the query is cheap again, the target recovers (its stuck thread ends and a fresh one answers).
     setN(FAST_N);
     const recovered = sqlite.count;
-    await waitFor('the sqlite target to recover', async () => (get('sqlite-slow').count > recovered ? true : undefined), 60_000);
+    await waitFor(
+      'the sqlite target to recover',
+      async () => (get('sqlite-slow').count > recovered ? true : undefined),
+      60_000,
+    );
   } finally {
     await scheduler.stop();
     await pool.close();

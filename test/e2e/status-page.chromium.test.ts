@@ -43,7 +43,8 @@ targets:
 
 async function required(t: TestContext): Promise<boolean> {
   if (!existsSync(CHROMIUM)) {
-    if (process.env.CI === 'true') assert.fail(`${CHROMIUM} is missing; CI=true, so this fails (apt-get install chromium)`);
+    if (process.env.CI === 'true')
+      assert.fail(`${CHROMIUM} is missing; CI=true, so this fails (apt-get install chromium)`);
     t.skip(`${CHROMIUM} is missing: apt-get install chromium`);
     return false;
   }
@@ -53,7 +54,10 @@ async function required(t: TestContext): Promise<boolean> {
 before(async () => {
   if (!existsSync(CHROMIUM)) return;
   probex = await startProbex(config());
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
   mkdirSync(ARTIFACTS, { recursive: true });
 });
 
@@ -67,15 +71,29 @@ describe('the status page of a running probex in headless Chromium', () => {
     test(`${vp.name}: every target's row and plots, the refused login without its password, no CSP violation`, async (t) => {
       if (!(await required(t))) return;
       // Wait until the page has something to show for every target: both services up, the login refused.
-      await waitFor('every target probed', async () => {
-        const html = await (await fetch(`${probex!.url}/`)).text();
-        // Each probed target's card has its curve, and the refused login's error is on the page.
-        const cards = new Map([...html.matchAll(/<section class="panel card" id="t-([^"]+)">([^]*?)<\/section>/g)].map((m) => [m[1]!, m[2]!]));
-        const ok = TARGETS.every((n) => n === 'refused-login' || cards.get(n)?.includes('class="curve"'))
-          && /\(auth\): <code>/.test(html) && /id="row-synthetic-tail"[^>]*>(?:(?!<\/tr>)[^])*Probes\/s">\d/.test(html);
-        return ok ? true : undefined;
-      }, 30_000);
-      const context = await browser!.newContext({ viewport: { width: vp.width, height: vp.height }, deviceScaleFactor: 1 });
+      await waitFor(
+        'every target probed',
+        async () => {
+          const html = await (await fetch(`${probex!.url}/`)).text();
+          // Each probed target's card has its curve, and the refused login's error is on the page.
+          const cards = new Map(
+            [...html.matchAll(/<section class="panel card" id="t-([^"]+)">([^]*?)<\/section>/g)].map((m) => [
+              m[1]!,
+              m[2]!,
+            ]),
+          );
+          const ok =
+            TARGETS.every((n) => n === 'refused-login' || cards.get(n)?.includes('class="curve"')) &&
+            /\(auth\): <code>/.test(html) &&
+            /id="row-synthetic-tail"[^>]*>(?:(?!<\/tr>)[^])*Probes\/s">\d/.test(html);
+          return ok ? true : undefined;
+        },
+        30_000,
+      );
+      const context = await browser!.newContext({
+        viewport: { width: vp.width, height: vp.height },
+        deviceScaleFactor: 1,
+      });
       t.after(() => context.close());
       const page = await context.newPage();
       const messages: string[] = [];
@@ -89,13 +107,20 @@ describe('the status page of a running probex in headless Chromium', () => {
       assert.ok(res?.headers()['content-security-policy']?.startsWith("default-src 'none'"));
 
       const rows = page.locator('tr.row');
-      assert.deepEqual(await rows.evaluateAll((els) => els.map((e) => e.id)), TARGETS.map((n) => `row-${n}`));
+      assert.deepEqual(
+        await rows.evaluateAll((els) => els.map((e) => e.id)),
+        TARGETS.map((n) => `row-${n}`),
+      );
       for (const name of TARGETS) assert.ok(await page.locator(`tr[id="row-${name}"]`).isVisible(), name);
       for (const name of TARGETS) {
         const card = page.locator(`section.card[id="t-${name}"]`);
         assert.equal(await card.locator('svg').count(), 2, `${name}: percentile plot and bucket plot`);
         const curve = card.locator('path.curve');
-        assert.equal(await curve.count(), name === 'refused-login' ? 0 : 1, `${name}: a curve exactly when it has successes`);
+        assert.equal(
+          await curve.count(),
+          name === 'refused-login' ? 0 : 1,
+          `${name}: a curve exactly when it has successes`,
+        );
         if (name !== 'refused-login') {
           const box = await curve.boundingBox();
           assert.ok(box !== null && box.width > 150, `${name}: the curve spans the plot (${JSON.stringify(box)})`);
@@ -108,8 +133,14 @@ describe('the status page of a running probex in headless Chromium', () => {
       assert.match(text, /DOWN/);
 
       assert.deepEqual(requests, [`${probex!.url}/`], 'the page loads nothing but itself');
-      assert.deepEqual(messages.filter((m) => /Content Security Policy|Refused to|pageerror/i.test(m)), []);
-      const badge = await page.locator('.badge.down').first().evaluate((el) => el.ownerDocument.defaultView!.getComputedStyle(el).borderTopStyle);
+      assert.deepEqual(
+        messages.filter((m) => /Content Security Policy|Refused to|pageerror/i.test(m)),
+        [],
+      );
+      const badge = await page
+        .locator('.badge.down')
+        .first()
+        .evaluate((el) => el.ownerDocument.defaultView!.getComputedStyle(el).borderTopStyle);
       assert.equal(badge, 'solid', 'the stylesheet applied under the CSP probex sent');
       const widths = await page.locator('html').evaluate((el) => ({ scroll: el.scrollWidth, client: el.clientWidth }));
       assert.ok(widths.scroll <= widths.client, `${vp.name}: no sideways scroll (${widths.scroll} > ${widths.client})`);

@@ -15,7 +15,11 @@ import { MYSQL_URL, REDIS_URL, requireService } from '../../support/services.ts'
 import { startSilentServer, type SilentServer } from '../helpers/silent-server.ts';
 
 const SECRET = `S3cretPw${process.pid}x`;
-const TOKENS = { metrics: 'tok-status-metrics-0123456789', api: 'tok-status-api-0123456789', superuser: 'tok-status-super-0123456789' };
+const TOKENS = {
+  metrics: 'tok-status-metrics-0123456789',
+  api: 'tok-status-api-0123456789',
+  superuser: 'tok-status-super-0123456789',
+};
 const auth = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
 
 let silent: SilentServer;
@@ -54,7 +58,9 @@ after(async () => {
 
 /** jsonCount reads a target's successful-probe count from the JSON API. */
 async function jsonCount(target: string): Promise<number> {
-  const res = await fetch(`${probex.url}/system/v1/metrics/v0/containers/${encodeURIComponent(target)}`, { headers: auth(TOKENS.api) });
+  const res = await fetch(`${probex.url}/system/v1/metrics/v0/containers/${encodeURIComponent(target)}`, {
+    headers: auth(TOKENS.api),
+  });
   const body = (await res.json()) as { datapoints: Array<{ name: string; value: number }> };
   return body.datapoints.find((d) => d.name === 'probe.latency.count')!.value;
 }
@@ -76,7 +82,9 @@ describe('GET / (status page)', () => {
   });
 
   test('is sent with the CSP, nosniff and no-store, gzip when accepted, and HEAD has no body', async () => {
-    const plain = await fetch(`${probex.url}/`, { headers: { ...auth(TOKENS.metrics), 'accept-encoding': 'identity' } });
+    const plain = await fetch(`${probex.url}/`, {
+      headers: { ...auth(TOKENS.metrics), 'accept-encoding': 'identity' },
+    });
     assert.equal(plain.status, 200);
     assert.equal(plain.headers.get('content-type'), 'text/html; charset=utf-8');
     assert.equal(plain.headers.get('content-security-policy'), STATUS_PAGE_CSP);
@@ -92,7 +100,9 @@ describe('GET / (status page)', () => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
-      }).on('error', reject).end();
+      })
+        .on('error', reject)
+        .end();
     });
     assert.equal(raw.headers['content-encoding'], 'gzip');
     assert.equal(raw.headers['content-security-policy'], STATUS_PAGE_CSP);
@@ -105,15 +115,18 @@ describe('GET / (status page)', () => {
     assert.equal((await head.arrayBuffer()).byteLength, 0);
   });
 
-  test('shows each target\'s row, and the refused login\'s error without the password', async (t) => {
+  test("shows each target's row, and the refused login's error without the password", async (t) => {
     if (!(await requireService(t, 'mysql', MYSQL_URL)) || !(await requireService(t, 'redis', REDIS_URL))) return;
-    const html = await waitFor('rows with latencies and the auth error', async () => {
-      const text = await (await fetch(`${probex.url}/`, { headers: auth(TOKENS.metrics) })).text();
-      const up = (name: string): boolean => new RegExp(`id="row-${name}"(?:(?!</tr>)[^])*badge up`).test(text);
-      const ready = up('redis') && up('db')
-        && /Last error [^<]*\(auth\)/.test(text);
-      return ready ? text : undefined;
-    }, 20_000);
+    const html = await waitFor(
+      'rows with latencies and the auth error',
+      async () => {
+        const text = await (await fetch(`${probex.url}/`, { headers: auth(TOKENS.metrics) })).text();
+        const up = (name: string): boolean => new RegExp(`id="row-${name}"(?:(?!</tr>)[^])*badge up`).test(text);
+        const ready = up('redis') && up('db') && /Last error [^<]*\(auth\)/.test(text);
+        return ready ? text : undefined;
+      },
+      20_000,
+    );
     for (const name of ['redis', 'db', 'secretdb', 'synth', 'const.1ms', 'pending']) {
       assert.ok(html.includes(`id="row-${name}"`), `a row for ${name}`);
     }
@@ -143,21 +156,25 @@ describe('GET /hdr/{target}', () => {
     assert.equal((await fetch(`${probex.url}/hdr/synth?format=png`, { headers: auth(TOKENS.api) })).status, 400);
   });
 
-  test('HdrHistogram (Java) decodes each export with the JSON API\'s count', async (t) => {
+  test("HdrHistogram (Java) decodes each export with the JSON API's count", async (t) => {
     if (!requireJavaHdr(t)) return;
     if (!(await requireService(t, 'mysql', MYSQL_URL)) || !(await requireService(t, 'redis', REDIS_URL))) return;
     for (const target of ['redis', 'db', 'synth', 'const.1ms']) {
       // The export and the JSON body come from the same publish once both are read between two publishes.
-      const { base64, count } = await waitFor(`${target}: export and JSON count agree`, async () => {
-        const before = await jsonCount(target);
-        const res = await fetch(`${probex.url}/hdr/${encodeURIComponent(target)}`, { headers: auth(TOKENS.api) });
-        const base64 = await res.text();
-        const after = await jsonCount(target);
-        if (res.status !== 200 || before === 0 || before !== after) return undefined;
-        const decoded = await reference('decode', [], base64);
-        const total = Number(/^total (\d+)/.exec(decoded)?.[1]);
-        return total === before ? { base64, count: total } : undefined;
-      }, 30_000);
+      const { base64, count } = await waitFor(
+        `${target}: export and JSON count agree`,
+        async () => {
+          const before = await jsonCount(target);
+          const res = await fetch(`${probex.url}/hdr/${encodeURIComponent(target)}`, { headers: auth(TOKENS.api) });
+          const base64 = await res.text();
+          const after = await jsonCount(target);
+          if (res.status !== 200 || before === 0 || before !== after) return undefined;
+          const decoded = await reference('decode', [], base64);
+          const total = Number(/^total (\d+)/.exec(decoded)?.[1]);
+          return total === before ? { base64, count: total } : undefined;
+        },
+        30_000,
+      );
       assert.ok(count > 0 && base64.startsWith('HISTF'), target);
     }
   });
@@ -169,12 +186,15 @@ describe('GET /hdr/{target}', () => {
       return res.status === 200 && !/Total count {4}= {12}0\]/.test(body) ? body : undefined;
     });
     assert.match(text, /^ {7}Value {5}Percentile TotalCount 1\/\(1-Percentile\)\n\n/);
-    assert.match(text, /#\[Mean {4}= +[\d.]+, StdDeviation {3}= +[\d.]+\]\n#\[Max {5}= +[\d.]+, Total count {4}= +\d+\]\n#\[Buckets = +\d+, SubBuckets {5}= +\d+\]\n$/);
+    assert.match(
+      text,
+      /#\[Mean {4}= +[\d.]+, StdDeviation {3}= +[\d.]+\]\n#\[Max {5}= +[\d.]+, Total count {4}= +\d+\]\n#\[Buckets = +\d+, SubBuckets {5}= +\d+\]\n$/,
+    );
   });
 
   test('a known target with no successful probe exports a valid empty histogram', async (t) => {
     if (!requireJavaHdr(t)) return;
-    const base64 = await waitFor('the pending target\'s export', async () => {
+    const base64 = await waitFor("the pending target's export", async () => {
       const res = await fetch(`${probex.url}/hdr/pending`, { headers: auth(TOKENS.api) });
       return res.status === 200 ? res.text() : undefined;
     });

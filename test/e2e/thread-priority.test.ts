@@ -25,11 +25,17 @@ targets:
 /** started runs probex and waits until its pool runs all its probe workers and the target is up. */
 async function started(yaml: string): Promise<ProbexProcess> {
   const probex = await startProbex(yaml);
-  await waitFor('probe workers and a first probe', async () => {
-    const samples = parseExposition(await (await fetch(`${probex.url}/metrics`)).text());
-    return sampleValue(samples, 'probex_pool_threads') === THREADS && sampleValue(samples, 'probex_probe_up', { target: 'a' }) === 1
-      ? true : undefined;
-  }, 30_000);
+  await waitFor(
+    'probe workers and a first probe',
+    async () => {
+      const samples = parseExposition(await (await fetch(`${probex.url}/metrics`)).text());
+      return sampleValue(samples, 'probex_pool_threads') === THREADS &&
+        sampleValue(samples, 'probex_probe_up', { target: 'a' }) === 1
+        ? true
+        : undefined;
+    },
+    30_000,
+  );
   return probex;
 }
 
@@ -42,32 +48,43 @@ function niceCounts(pid: number): Map<number, number> {
   return counts;
 }
 
-test('backgroundNice: 10 runs the scheduler, publisher and probe workers 10 nice steps below the front end', linuxOnly, async (t) => {
-  const probex = await started(config(10));
-  t.after(() => probex.stop());
-  const counts = niceCounts(probex.child.pid!);
-  // Node's own threads that the main thread started (V8's platform threads, ...) stay with it at +0; a
-  // thread a background thread starts (libuv's pool, if a worker's I/O is its first use) inherits +10.
-  assert.deepEqual([...counts.keys()].sort((a, b) => a - b), [0, 10], `threads per relative nice: ${[...counts]}`);
-  assert.ok(counts.get(10)! >= THREADS + 2, `${THREADS} probe workers, scheduler and publisher at +10: ${[...counts]}`);
+test(
+  'backgroundNice: 10 runs the scheduler, publisher and probe workers 10 nice steps below the front end',
+  linuxOnly,
+  async (t) => {
+    const probex = await started(config(10));
+    t.after(() => probex.stop());
+    const counts = niceCounts(probex.child.pid!);
+    // Node's own threads that the main thread started (V8's platform threads, ...) stay with it at +0; a
+    // thread a background thread starts (libuv's pool, if a worker's I/O is its first use) inherits +10.
+    assert.deepEqual(
+      [...counts.keys()].sort((a, b) => a - b),
+      [0, 10],
+      `threads per relative nice: ${[...counts]}`,
+    );
+    assert.ok(
+      counts.get(10)! >= THREADS + 2,
+      `${THREADS} probe workers, scheduler and publisher at +10: ${[...counts]}`,
+    );
 
-  // backgroundNice is read at start-up only: a reload asking for another says so and changes nothing.
-  const pid = probex.child.pid!;
-  const threadsBefore = new Set(processThreadNices(pid).keys());
-  writeFileSync(probex.configPath!, config(3));
-  probex.child.kill('SIGHUP');
-  await waitFor('the reload', async () => (probex.logs.some((l) => l.msg === 'config reloaded') ? true : undefined));
-  assert.ok(probex.logs.some((l) => l.level === 40 && /backgroundNice change only on restart/.test(String(l.msg))));
-  // The reload reads the file on a one-shot thread at backgroundNice, which answers before it ends: count
-  // once every thread that was not there before the SIGHUP has left /proc/<pid>/task.
-  await waitFor('the reload thread to end', async () => {
-    const added = [...processThreadNices(pid).keys()].filter((tid) => !threadsBefore.has(tid));
-    return added.length === 0 ? true : undefined;
-  });
-  assert.deepEqual(niceCounts(pid).get(10), counts.get(10));
-});
+    // backgroundNice is read at start-up only: a reload asking for another says so and changes nothing.
+    const pid = probex.child.pid!;
+    const threadsBefore = new Set(processThreadNices(pid).keys());
+    writeFileSync(probex.configPath!, config(3));
+    probex.child.kill('SIGHUP');
+    await waitFor('the reload', async () => (probex.logs.some((l) => l.msg === 'config reloaded') ? true : undefined));
+    assert.ok(probex.logs.some((l) => l.level === 40 && /backgroundNice change only on restart/.test(String(l.msg))));
+    // The reload reads the file on a one-shot thread at backgroundNice, which answers before it ends: count
+    // once every thread that was not there before the SIGHUP has left /proc/<pid>/task.
+    await waitFor('the reload thread to end', async () => {
+      const added = [...processThreadNices(pid).keys()].filter((tid) => !threadsBefore.has(tid));
+      return added.length === 0 ? true : undefined;
+    });
+    assert.deepEqual(niceCounts(pid).get(10), counts.get(10));
+  },
+);
 
-test('by default every thread runs at the front end\'s priority', linuxOnly, async (t) => {
+test("by default every thread runs at the front end's priority", linuxOnly, async (t) => {
   const probex = await started(config());
   t.after(() => probex.stop());
   const counts = niceCounts(probex.child.pid!);

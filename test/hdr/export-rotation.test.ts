@@ -19,7 +19,10 @@ const frozen = (): number => 0;
 test('the first publish exports every target, the next only those whose histogram changed', () => {
   const a = histogram(100, 200);
   const b = histogram(5);
-  const targets: RotationTarget[] = [{ name: 'a', histogram: a }, { name: 'b', histogram: b }];
+  const targets: RotationTarget[] = [
+    { name: 'a', histogram: a },
+    { name: 'b', histogram: b },
+  ];
   const rotation = new HdrExportRotation();
   const first = rotation.next(targets, 1000, frozen);
   assert.deepEqual([...first.bodies.keys()].sort(), ['hdr:a', 'hdr:b', 'hgrm:a', 'hgrm:b']);
@@ -56,7 +59,14 @@ test('a spent budget leaves the rest for later publishes, oldest export first, a
 
 test('a removed target is no longer carried; a re-created histogram is exported again', () => {
   const rotation = new HdrExportRotation();
-  rotation.next([{ name: 'a', histogram: histogram(1) }, { name: 'b', histogram: histogram(2) }], 1000, frozen);
+  rotation.next(
+    [
+      { name: 'a', histogram: histogram(1) },
+      { name: 'b', histogram: histogram(2) },
+    ],
+    1000,
+    frozen,
+  );
   const fresh = histogram(); // a reload re-created a's state from zero
   const next = rotation.next([{ name: 'a', histogram: fresh }], 1000, frozen);
   assert.deepEqual([...next.bodies.keys()], ['hdr:a', 'hgrm:a']);
@@ -66,7 +76,10 @@ test('a removed target is no longer carried; a re-created histogram is exported 
 
 test('invalidate renders everything again, carrying the old exports until then', () => {
   const rotation = new HdrExportRotation();
-  const targets = [{ name: 'a', histogram: histogram(1) }, { name: 'b', histogram: histogram(2) }];
+  const targets = [
+    { name: 'a', histogram: histogram(1) },
+    { name: 'b', histogram: histogram(2) },
+  ];
   rotation.next(targets, 1000, frozen);
   rotation.invalidate();
   let clock = 0;

@@ -10,7 +10,12 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import * as hdr from 'hdr-histogram-js';
 import {
-  encodeHistogram, intervalLogHeader, intervalLogLine, maxValue, percentileDistribution, percentileSteps,
+  encodeHistogram,
+  intervalLogHeader,
+  intervalLogLine,
+  maxValue,
+  percentileDistribution,
+  percentileSteps,
 } from '../../src/hdr/export.ts';
 import { formatFixed, javaDateUtc } from '../../src/hdr/java-format.ts';
 import { java, reference, requireJavaHdr } from '../helpers/java-hdr.ts';
@@ -46,12 +51,26 @@ function distributions(): Record<string, number[]> {
 }
 
 describe('java-format', () => {
-  test('formatFixed rounds half-up on the shortest digits, as Java\'s %.Nf does', async (t) => {
+  test("formatFixed rounds half-up on the shortest digits, as Java's %.Nf does", async (t) => {
     if (!requireJavaHdr(t)) return;
     const rand = mulberry32(7);
     const cases: Array<[number, number]> = [
-      [1, 0.15], [2, 1.005], [3, 1.0005], [2, 0.125], [3, 12345.6785], [12, 0.9990234375], [3, 0.0005], [3, 0.00049],
-      [3, 0], [2, 1e21], [3, 123456789.0125], [12, 1e-13], [2, 99999.995], [0, 0.5], [0, 2.5], [3, 5e-324],
+      [1, 0.15],
+      [2, 1.005],
+      [3, 1.0005],
+      [2, 0.125],
+      [3, 12345.6785],
+      [12, 0.9990234375],
+      [3, 0.0005],
+      [3, 0.00049],
+      [3, 0],
+      [2, 1e21],
+      [3, 123456789.0125],
+      [12, 1e-13],
+      [2, 99999.995],
+      [0, 0.5],
+      [0, 2.5],
+      [3, 5e-324],
     ];
     for (let i = 0; i < 2000; i++) {
       const precision = [0, 2, 3, 12][i % 4]!;
@@ -91,7 +110,7 @@ describe('percentileDistribution (.hgrm)', () => {
     assert.equal(percentileDistribution(wide), await reference('hgrm', [], values.join('\n')));
   });
 
-  test('the last step is the max at 100% and every step\'s count is cumulative', () => {
+  test("the last step is the max at 100% and every step's count is cumulative", () => {
     const h = histogramOf([10, 20, 30, 40_000]);
     const steps = percentileSteps(h);
     assert.deepEqual(steps.at(-1), { value: maxValue(h), percentile: 100, totalCount: 4 });
@@ -139,15 +158,23 @@ describe('interval log (.hlog)', () => {
     { startMs: START_MS + 1000, endMs: START_MS + 2000, values: [140, 155, 90_000, 1_250_000] },
     { startMs: START_MS + 2000, endMs: START_MS + 3001, values: [] },
   ];
-  const ourLog = (): string => intervalLogHeader({ startTimeMs: START_MS, baseTimeMs: START_MS })
-    + INTERVALS.map((iv) => intervalLogLine({
-      startSec: (iv.startMs - START_MS) / 1000, endSec: (iv.endMs - START_MS) / 1000, histogram: histogramOf(iv.values),
-    })).join('');
+  const ourLog = (): string =>
+    intervalLogHeader({ startTimeMs: START_MS, baseTimeMs: START_MS }) +
+    INTERVALS.map((iv) =>
+      intervalLogLine({
+        startSec: (iv.startMs - START_MS) / 1000,
+        endSec: (iv.endMs - START_MS) / 1000,
+        histogram: histogramOf(iv.values),
+      }),
+    ).join('');
 
-  test('the header and the lines are HistogramLogWriter\'s, field for field', async (t) => {
+  test("the header and the lines are HistogramLogWriter's, field for field", async (t) => {
     if (!requireJavaHdr(t)) return;
-    const javaLog = await reference('hlog', [START_MS, START_MS],
-      INTERVALS.map((iv) => `${iv.startMs} ${iv.endMs} ${iv.values.join(' ')}`).join('\n'));
+    const javaLog = await reference(
+      'hlog',
+      [START_MS, START_MS],
+      INTERVALS.map((iv) => `${iv.startMs} ${iv.endMs} ${iv.values.join(' ')}`).join('\n'),
+    );
     const ours = ourLog().split('\n');
     const theirs = javaLog.split('\n');
     assert.equal(ours.length, theirs.length);
@@ -163,11 +190,20 @@ describe('interval log (.hlog)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'probex-hlog-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, 'in.hlog'), ourLog());
-    await java(['org.HdrHistogram.HistogramLogProcessor', '-i', join(dir, 'in.hlog'), '-o', join(dir, 'out'),
-      '-outputValueUnitRatio', '1000']);
+    await java([
+      'org.HdrHistogram.HistogramLogProcessor',
+      '-i',
+      join(dir, 'in.hlog'),
+      '-o',
+      join(dir, 'out'),
+      '-outputValueUnitRatio',
+      '1000',
+    ]);
 
     // Interval lines: `Time: I:count ( p50 p90 max ) T:count ( ... )`, time relative to StartTime.
-    const intervals = readFileSync(join(dir, 'out'), 'utf8').split('\n').filter((l) => /^\s*\d+\.\d+: I:/.test(l));
+    const intervals = readFileSync(join(dir, 'out'), 'utf8')
+      .split('\n')
+      .filter((l) => /^\s*\d+\.\d+: I:/.test(l));
     assert.equal(intervals.length, INTERVALS.length);
     let total = 0;
     intervals.forEach((line, i) => {
@@ -189,7 +225,10 @@ describe('interval log (.hlog)', () => {
 
   test('tags prefix the line; a tag with a separator is refused', () => {
     const h = histogramOf([100]);
-    assert.match(intervalLogLine({ startSec: 0, endSec: 1, histogram: h, tag: 'redis' }), /^Tag=redis,0\.000,1\.000,0\.100,HISTF/);
+    assert.match(
+      intervalLogLine({ startSec: 0, endSec: 1, histogram: h, tag: 'redis' }),
+      /^Tag=redis,0\.000,1\.000,0\.100,HISTF/,
+    );
     assert.throws(() => intervalLogLine({ startSec: 0, endSec: 1, histogram: h, tag: 'a,b' }), RangeError);
     assert.throws(() => intervalLogLine({ startSec: 0, endSec: 1, histogram: h, tag: 'a b' }), RangeError);
     assert.throws(() => intervalLogHeader({ startTimeMs: 0, comments: ['two\nlines'] }), RangeError);

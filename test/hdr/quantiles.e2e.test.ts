@@ -32,7 +32,7 @@ test('valuesAtPercentiles of an empty histogram is all zeros, and a recorded 0 i
   assert.deepEqual(valuesAtPercentiles(h, [0, 50, 75, 100]), [0, 0, 10, 20]);
 });
 
-test('recordWithExpectedInterval records what Java\'s recordValueWithExpectedInterval records, and counts what it made up', async (t) => {
+test("recordWithExpectedInterval records what Java's recordValueWithExpectedInterval records, and counts what it made up", async (t) => {
   if (!requireJavaHdr(t)) return;
   const values = [900, 1000, 1999, 2000, 2001, 25_000, 1_000_000, 150, 3];
   const interval = 1000;

@@ -38,10 +38,11 @@ export async function startFakeServer(onConnection: (socket: net.Socket) => void
     port: (server.address() as net.AddressInfo).port,
     accepted: () => accepted,
     open: () => sockets.size,
-    close: () => new Promise<void>((resolve) => {
-      for (const socket of sockets) socket.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 

@@ -88,15 +88,26 @@ export function panels(dashboard: Dashboard): Panel[] {
 
 /** panelQueries returns every query of every panel that is not a row. */
 export function panelQueries(dashboard: Dashboard): PanelQuery[] {
-  return panels(dashboard).filter((p) => p.type !== 'row').flatMap((p) =>
-    p.targets.map((t) => ({ panel: p.title, type: p.type, refId: t.refId, expr: t.expr, promql: substitute(t.expr) })));
+  return panels(dashboard)
+    .filter((p) => p.type !== 'row')
+    .flatMap((p) =>
+      p.targets.map((t) => ({
+        panel: p.title,
+        type: p.type,
+        refId: t.refId,
+        expr: t.expr,
+        promql: substitute(t.expr),
+      })),
+    );
 }
 
 /** variableSelectors returns, per query variable, the series selector and label of its label_values() query. */
 export function variableSelectors(dashboard: Dashboard): Array<{ name: string; selector: string; label: string }> {
-  return dashboard.templating.list.filter((v) => v.type === 'query').map((v) => {
-    const m = /^label_values\((.+),\s*([a-zA-Z_]\w*)\)$/.exec(v.definition ?? '');
-    if (m === null) throw new Error(`variable ${v.name}: ${v.definition} is not label_values(selector, label)`);
-    return { name: v.name, selector: substitute(m[1]!), label: m[2]! };
-  });
+  return dashboard.templating.list
+    .filter((v) => v.type === 'query')
+    .map((v) => {
+      const m = /^label_values\((.+),\s*([a-zA-Z_]\w*)\)$/.exec(v.definition ?? '');
+      if (m === null) throw new Error(`variable ${v.name}: ${v.definition} is not label_values(selector, label)`);
+      return { name: v.name, selector: substitute(m[1]!), label: m[2]! };
+    });
 }

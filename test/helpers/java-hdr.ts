@@ -20,7 +20,8 @@ const JAVA_FLAGS = ['-Duser.timezone=UTC', '-XX:TieredStopAtLevel=1', '-Xshare:a
 export function requireJavaHdr(t: TestContext): boolean {
   if (HAS_JAVA) return true;
   const what = `java or ${HDR_JAR} is missing`;
-  if (process.env.CI === 'true') assert.fail(`${what}; CI=true, so this fails (apt-get install default-jdk-headless libhdrhistogram-java)`);
+  if (process.env.CI === 'true')
+    assert.fail(`${what}; CI=true, so this fails (apt-get install default-jdk-headless libhdrhistogram-java)`);
   t.skip(`${what}: apt-get install default-jdk-headless libhdrhistogram-java`);
   return false;
 }
@@ -28,8 +29,13 @@ export function requireJavaHdr(t: TestContext): boolean {
 /** java runs a class or single-file program with the HdrHistogram jar on the class path, feeding stdin. */
 export function java(args: readonly string[], stdin = ''): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile('java', [...JAVA_FLAGS, '-cp', HDR_JAR, ...args], { maxBuffer: 64 << 20, timeout: 120_000 },
-      (err, stdout, stderr) => (err === null ? resolve(stdout) : reject(new Error(`java ${args.join(' ')}: ${err.message}\n${stderr}`))));
+    const child = execFile(
+      'java',
+      [...JAVA_FLAGS, '-cp', HDR_JAR, ...args],
+      { maxBuffer: 64 << 20, timeout: 120_000 },
+      (err, stdout, stderr) =>
+        err === null ? resolve(stdout) : reject(new Error(`java ${args.join(' ')}: ${err.message}\n${stderr}`)),
+    );
     child.stdin!.end(stdin);
   });
 }

@@ -19,10 +19,15 @@ export interface DecodedFamily {
     gauge?: { value: number };
     counter?: { value: number; createdTimestamp?: { seconds: number; nanos?: number } };
     histogram?: {
-      sampleCount: number; sampleSum: number; bucket?: { cumulativeCount: number; upperBound: number }[];
+      sampleCount: number;
+      sampleSum: number;
+      bucket?: { cumulativeCount: number; upperBound: number }[];
       createdTimestamp?: { seconds: number; nanos: number };
-      schema?: number; zeroThreshold?: number; zeroCount?: number;
-      positiveSpan?: { offset?: number; length?: number }[]; positiveDelta?: number[];
+      schema?: number;
+      zeroThreshold?: number;
+      zeroCount?: number;
+      positiveSpan?: { offset?: number; length?: number }[];
+      positiveDelta?: number[];
     };
   }[];
 }
@@ -32,7 +37,9 @@ export function decodeFamilies(body: Uint8Array): DecodedFamily[] {
   const reader = protobuf.Reader.create(body);
   const out: DecodedFamily[] = [];
   while (reader.pos < reader.len) {
-    out.push(MetricFamilyMessage.toObject(MetricFamilyMessage.decodeDelimited(reader), { longs: Number }) as DecodedFamily);
+    out.push(
+      MetricFamilyMessage.toObject(MetricFamilyMessage.decodeDelimited(reader), { longs: Number }) as DecodedFamily,
+    );
   }
   return out;
 }
@@ -48,7 +55,11 @@ export function asTextSamples(families: DecodedFamily[]): ExpositionSample[] {
       else {
         const h = m.histogram!;
         for (const b of h.bucket ?? []) {
-          out.push({ name: `${f.name}_bucket`, labels: { ...labels, le: formatGoFloat(b.upperBound) }, value: b.cumulativeCount });
+          out.push({
+            name: `${f.name}_bucket`,
+            labels: { ...labels, le: formatGoFloat(b.upperBound) },
+            value: b.cumulativeCount,
+          });
         }
         out.push({ name: `${f.name}_bucket`, labels: { ...labels, le: '+Inf' }, value: h.sampleCount });
         out.push({ name: `${f.name}_sum`, labels, value: h.sampleSum });
@@ -62,8 +73,14 @@ export function asTextSamples(families: DecodedFamily[]): ExpositionSample[] {
 /** METRIC_TYPE values of metrics.proto. */
 const METRIC_TYPE = { counter: 0, gauge: 1, histogram: 4 } as const;
 
-interface LabelPair { readonly name: string; readonly value: string }
-interface Timestamp { readonly seconds: number; readonly nanos: number }
+interface LabelPair {
+  readonly name: string;
+  readonly value: string;
+}
+interface Timestamp {
+  readonly seconds: number;
+  readonly nanos: number;
+}
 
 /** RenderCache shares label pairs and timestamps between the series of one render call. */
 interface RenderCache {
@@ -107,9 +124,10 @@ function scalarMetric(sample: ScalarSample, counter: boolean, cache: RenderCache
   if (!counter) return { label, gauge: { value: sample.value } };
   return {
     label,
-    counter: sample.created === undefined
-      ? { value: sample.value }
-      : { value: sample.value, createdTimestamp: timestamp(sample.created, cache) },
+    counter:
+      sample.created === undefined
+        ? { value: sample.value }
+        : { value: sample.value, createdTimestamp: timestamp(sample.created, cache) },
   };
 }
 

@@ -17,7 +17,9 @@ export function stopThread(tid: number): Promise<StoppedThread> {
   const child = spawn('perl', [SCRIPT, String(tid)], { stdio: ['pipe', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => { stderr += d; });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d;
+  });
   return new Promise((resolve, reject) => {
     child.on('error', reject); // perl missing
     child.stdout.on('data', (d: Buffer) => {

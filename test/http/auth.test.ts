@@ -4,7 +4,13 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { Permission, TokenConfig } from '../../src/config.ts';
 import {
-  MAX_AUTHORIZATION_LENGTH, MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH, TokenTable, WWW_AUTHENTICATE, sha256Hex, tokenProblem,
+  MAX_AUTHORIZATION_LENGTH,
+  MAX_TOKEN_LENGTH,
+  MIN_TOKEN_LENGTH,
+  TokenTable,
+  WWW_AUTHENTICATE,
+  sha256Hex,
+  tokenProblem,
   type RouteScope,
 } from '../../src/http/auth.ts';
 
@@ -13,11 +19,13 @@ const METRICS_TOKEN = 'metrics-token-0001';
 const API_TOKEN = 'api-token-00000002';
 const SUPER_TOKEN = 'super-token-000003';
 
-function table(tokens: TokenConfig[] = [
-  { token: METRICS_TOKEN, permissions: ['metrics'] },
-  { token: API_TOKEN, permissions: ['api'] },
-  { token: SUPER_TOKEN, permissions: ['superuser'] },
-]): TokenTable {
+function table(
+  tokens: TokenConfig[] = [
+    { token: METRICS_TOKEN, permissions: ['metrics'] },
+    { token: API_TOKEN, permissions: ['api'] },
+    { token: SUPER_TOKEN, permissions: ['superuser'] },
+  ],
+): TokenTable {
   return new TokenTable(tokens);
 }
 
@@ -45,16 +53,25 @@ test('Metrics, Bearer and token= headers are all accepted', () => {
 
 test('the scheme is matched case-insensitively', () => {
   const t = table();
-  for (const h of [`metrics ${METRICS_TOKEN}`, `METRICS ${METRICS_TOKEN}`, `bEaReR ${METRICS_TOKEN}`,
-    `TOKEN=${METRICS_TOKEN}`, `Token=${METRICS_TOKEN}`]) {
+  for (const h of [
+    `metrics ${METRICS_TOKEN}`,
+    `METRICS ${METRICS_TOKEN}`,
+    `bEaReR ${METRICS_TOKEN}`,
+    `TOKEN=${METRICS_TOKEN}`,
+    `Token=${METRICS_TOKEN}`,
+  ]) {
     assert.equal(t.check(h, 'metrics'), 'ok', h);
   }
 });
 
 test('surrounding whitespace and several spaces or tabs after the scheme are tolerated', () => {
   const t = table();
-  for (const h of [`  Bearer ${METRICS_TOKEN}  `, `Bearer \t  ${METRICS_TOKEN}`, `\tMetrics\t${METRICS_TOKEN}\t`,
-    ` token=${METRICS_TOKEN} `]) {
+  for (const h of [
+    `  Bearer ${METRICS_TOKEN}  `,
+    `Bearer \t  ${METRICS_TOKEN}`,
+    `\tMetrics\t${METRICS_TOKEN}\t`,
+    ` token=${METRICS_TOKEN} `,
+  ]) {
     assert.equal(t.check(h, 'metrics'), 'ok', JSON.stringify(h));
   }
 });
@@ -68,9 +85,17 @@ test('a missing, empty or scheme-only header is unauthorized', () => {
 
 test('a wrong scheme or a malformed header is unauthorized', () => {
   const t = table();
-  for (const h of [`Basic ${METRICS_TOKEN}`, METRICS_TOKEN, `Bearer=${METRICS_TOKEN}`, `BearerX ${METRICS_TOKEN}`,
-    `Metrics${METRICS_TOKEN}`, `token ${METRICS_TOKEN}`, `token = ${METRICS_TOKEN}`, `Digest token=${METRICS_TOKEN}`,
-    `Bearer ${METRICS_TOKEN} extra`]) {
+  for (const h of [
+    `Basic ${METRICS_TOKEN}`,
+    METRICS_TOKEN,
+    `Bearer=${METRICS_TOKEN}`,
+    `BearerX ${METRICS_TOKEN}`,
+    `Metrics${METRICS_TOKEN}`,
+    `token ${METRICS_TOKEN}`,
+    `token = ${METRICS_TOKEN}`,
+    `Digest token=${METRICS_TOKEN}`,
+    `Bearer ${METRICS_TOKEN} extra`,
+  ]) {
     assert.equal(t.check(h, 'metrics'), 'unauthorized', h);
   }
 });
@@ -82,8 +107,13 @@ test('an unknown token is unauthorized, never forbidden', () => {
 
 test('tokens sharing a prefix with a real one, or being a prefix of it, are unauthorized', () => {
   const t = table();
-  for (const tok of [METRICS_TOKEN.slice(0, -1), `${METRICS_TOKEN}x`, `${METRICS_TOKEN.slice(0, -1)}2`,
-    METRICS_TOKEN.toUpperCase(), 'm']) {
+  for (const tok of [
+    METRICS_TOKEN.slice(0, -1),
+    `${METRICS_TOKEN}x`,
+    `${METRICS_TOKEN.slice(0, -1)}2`,
+    METRICS_TOKEN.toUpperCase(),
+    'm',
+  ]) {
     assert.equal(t.check(`Bearer ${tok}`, 'metrics'), 'unauthorized', tok);
   }
   assert.equal(t.check(`Bearer ${METRICS_TOKEN}`, 'metrics'), 'ok');
@@ -108,8 +138,11 @@ test('each permission opens exactly its scopes', () => {
   for (const [permission, scopes] of Object.entries(expected) as [Permission, readonly RouteScope[]][]) {
     const t = new TokenTable([{ token: 'a-token-for-the-test', permissions: [permission] }]);
     for (const scope of SCOPES) {
-      assert.equal(t.check('token=a-token-for-the-test', scope), scopes.includes(scope) ? 'ok' : 'forbidden',
-        `${permission} on ${scope}`);
+      assert.equal(
+        t.check('token=a-token-for-the-test', scope),
+        scopes.includes(scope) ? 'ok' : 'forbidden',
+        `${permission} on ${scope}`,
+      );
     }
   }
 });
@@ -128,7 +161,8 @@ test('permissions of one token combine, and a token listed twice gets the union'
 
 test('a token in any position of the table is found', () => {
   const tokens: TokenConfig[] = Array.from({ length: 20 }, (_, i) => ({
-    token: `position-token-${String(i).padStart(3, '0')}`, permissions: ['metrics'],
+    token: `position-token-${String(i).padStart(3, '0')}`,
+    permissions: ['metrics'],
   }));
   const t = new TokenTable(tokens);
   for (const { token } of tokens) assert.equal(t.check(`Bearer ${token}`, 'metrics'), 'ok', token);
@@ -157,7 +191,10 @@ test('the comparison hashes the presented token and uses timingSafeEqual over ev
 
 test('WWW_AUTHENTICATE lists the Bearer and Metrics challenges as RFC 7235 comma-separated challenges', () => {
   const challenges = WWW_AUTHENTICATE.split(/,\s*(?=[A-Za-z]+ )/);
-  assert.deepEqual(challenges.map((c) => c.split(' ')[0]), ['Bearer', 'Metrics']);
+  assert.deepEqual(
+    challenges.map((c) => c.split(' ')[0]),
+    ['Bearer', 'Metrics'],
+  );
   for (const c of challenges) assert.match(c, /^[A-Za-z]+ realm="[^"]+"$/);
 });
 
@@ -186,7 +223,12 @@ test('a non-ASCII token configured and presented is accepted', () => {
 });
 
 test('every token tokenProblem accepts is matched in every header form; it never quotes the token', () => {
-  const accepted = ['x'.repeat(MIN_TOKEN_LENGTH), 'y'.repeat(MAX_TOKEN_LENGTH), 'tok=with,punct;uation!', 'tökén-ünïcødé'];
+  const accepted = [
+    'x'.repeat(MIN_TOKEN_LENGTH),
+    'y'.repeat(MAX_TOKEN_LENGTH),
+    'tok=with,punct;uation!',
+    'tökén-ünïcødé',
+  ];
   for (const token of accepted) {
     assert.equal(tokenProblem(token), undefined, token.slice(0, 20));
     const t = table([{ token, permissions: ['metrics'] }]);
@@ -197,8 +239,11 @@ test('every token tokenProblem accepts is matched in every header form; it never
   const refused: Array<[string, RegExp]> = [
     ['x'.repeat(MIN_TOKEN_LENGTH - 1), /at least 8 characters/],
     ['y'.repeat(MAX_TOKEN_LENGTH + 1), /at most 1024 characters/],
-    [' leading-space', /whitespace/], ['trailing-tab\t', /whitespace/], ['inner space', /whitespace/],
-    ['nul\u0000-in-it', /control/], ['del\u007f-in-it', /control/],
+    [' leading-space', /whitespace/],
+    ['trailing-tab\t', /whitespace/],
+    ['inner space', /whitespace/],
+    ['nul\u0000-in-it', /control/],
+    ['del\u007f-in-it', /control/],
   ];
   for (const [token, re] of refused) {
     const problem = tokenProblem(token);

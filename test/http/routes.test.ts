@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TokenTable, type RouteScope } from '../../src/http/auth.ts';
 import {
-  errorBody, JSON_CONTENT_TYPE, matchJsonRoute, MAX_PATH_LENGTH, NOT_FOUND, type JsonRoute,
+  errorBody,
+  JSON_CONTENT_TYPE,
+  matchJsonRoute,
+  MAX_PATH_LENGTH,
+  NOT_FOUND,
+  type JsonRoute,
 } from '../../src/http/routes.ts';
 import { jsonKey } from '../../src/snapshot/keys.ts';
 import { mulberry32 } from '../../support/rng.ts';
@@ -16,7 +21,10 @@ function body(key: string, scope: RouteScope, targetId?: string): JsonRoute {
 }
 
 test('every JSON route maps to its body key under both prefixes, with the scope of the prefix', () => {
-  for (const [prefix, scope] of [[M, 'api-metrics'], [A, 'api-agent']] as const) {
+  for (const [prefix, scope] of [
+    [M, 'api-metrics'],
+    [A, 'api-agent'],
+  ] as const) {
     const table: [string, JsonRoute][] = [
       [`${prefix}/node`, body(jsonKey.node(), scope)],
       [`${prefix}/containers`, body(jsonKey.containers(), scope)],
@@ -40,18 +48,43 @@ test('one trailing slash and a query string are tolerated', () => {
 test('another agent id, or a malformed agent prefix, is not found', () => {
   assert.deepEqual(matchJsonRoute('/system/v1/agent/other/metrics/v0/node', AGENT), NOT_FOUND.unknownAgent);
   assert.deepEqual(matchJsonRoute('/system/v1/agent/Agent-1/metrics/v0/node', AGENT), NOT_FOUND.unknownAgent);
-  for (const p of ['/system/v1/agent/', '/system/v1/agent/agent-1', '/system/v1/agent/agent-1/',
-    '/system/v1/agent/agent-1/metrics/v0', '/system/v1/agent/agent-1/metrics/v0/', '/system/v1/agent/agent-1/metrics/v1/node',
-    '/system/v1/agent//metrics/v0/node']) {
+  for (const p of [
+    '/system/v1/agent/',
+    '/system/v1/agent/agent-1',
+    '/system/v1/agent/agent-1/',
+    '/system/v1/agent/agent-1/metrics/v0',
+    '/system/v1/agent/agent-1/metrics/v0/',
+    '/system/v1/agent/agent-1/metrics/v1/node',
+    '/system/v1/agent//metrics/v0/node',
+  ]) {
     assert.equal(matchJsonRoute(p, AGENT).kind, 'not_found', p);
   }
-  assert.deepEqual(matchJsonRoute('/system/v1/agent/agent%2D1/metrics/v0/node', AGENT), body(jsonKey.node(), 'api-agent'));
+  assert.deepEqual(
+    matchJsonRoute('/system/v1/agent/agent%2D1/metrics/v0/node', AGENT),
+    body(jsonKey.node(), 'api-agent'),
+  );
 });
 
 test('unknown routes and wrong shapes are not found', () => {
-  for (const p of ['/', '', '/metrics', '/system', `${M}`, `${M}/`, `${M}/nodes`, `${M}/node/x`, `${M}/containers/x/apps`,
-    `${M}/containers/x/app/m/extra`, `${M}/containers/x/app/m/extra/more`, `${M}/constructor`, `${M}/__proto__`,
-    `${M}/toString`, '/system/v1/metrics/v1/node', '/SYSTEM/v1/metrics/v0/node', `${M}/ping/extra`]) {
+  for (const p of [
+    '/',
+    '',
+    '/metrics',
+    '/system',
+    `${M}`,
+    `${M}/`,
+    `${M}/nodes`,
+    `${M}/node/x`,
+    `${M}/containers/x/apps`,
+    `${M}/containers/x/app/m/extra`,
+    `${M}/containers/x/app/m/extra/more`,
+    `${M}/constructor`,
+    `${M}/__proto__`,
+    `${M}/toString`,
+    '/system/v1/metrics/v1/node',
+    '/SYSTEM/v1/metrics/v0/node',
+    `${M}/ping/extra`,
+  ]) {
     assert.equal(matchJsonRoute(p, AGENT).kind, 'not_found', p);
   }
 });
@@ -69,14 +102,29 @@ test('empty segments, dot segments and two trailing slashes are not found', () =
 });
 
 test('percent-encoding is decoded per segment, and junk or encoded slashes are not found', () => {
-  assert.deepEqual(matchJsonRoute(`${M}/containers/db%2D1`, AGENT), body(jsonKey.container('db-1'), 'api-metrics', 'db-1'));
+  assert.deepEqual(
+    matchJsonRoute(`${M}/containers/db%2D1`, AGENT),
+    body(jsonKey.container('db-1'), 'api-metrics', 'db-1'),
+  );
   assert.deepEqual(matchJsonRoute(`${M}/%6eode`, AGENT), body(jsonKey.node(), 'api-metrics'));
-  for (const p of [`${M}/containers/%`, `${M}/containers/%zz`, `${M}/containers/%E0%A4%A`, `${M}/containers/%C0%AF`,
-    `${M}/containers/%ED%A0%80`, `${M}/containers/a%`]) {
+  for (const p of [
+    `${M}/containers/%`,
+    `${M}/containers/%zz`,
+    `${M}/containers/%E0%A4%A`,
+    `${M}/containers/%C0%AF`,
+    `${M}/containers/%ED%A0%80`,
+    `${M}/containers/a%`,
+  ]) {
     assert.deepEqual(matchJsonRoute(p, AGENT), NOT_FOUND.badEncoding, p);
   }
-  for (const p of [`${M}/containers/a%2Fb`, `${M}/containers/a%5Cb`, `${M}/containers/a%00b`, `${M}/containers/%0a`,
-    `${M}/containers/a%7Fb`, `${M}/containers/a\u0001b`]) {
+  for (const p of [
+    `${M}/containers/a%2Fb`,
+    `${M}/containers/a%5Cb`,
+    `${M}/containers/a%00b`,
+    `${M}/containers/%0a`,
+    `${M}/containers/a%7Fb`,
+    `${M}/containers/a\u0001b`,
+  ]) {
     assert.deepEqual(matchJsonRoute(p, AGENT), NOT_FOUND.badCharacter, p);
   }
 });
@@ -97,12 +145,22 @@ test('static routes return the same frozen result every time', () => {
 
 test('errorBody encodes status, reason phrase and message as JSON, and reuses fixed bodies', () => {
   const b = errorBody(404, 'unknown route');
-  assert.deepEqual(JSON.parse(new TextDecoder().decode(b)), { status: 404, error: 'Not Found', message: 'unknown route' });
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(b)), {
+    status: 404,
+    error: 'Not Found',
+    message: 'unknown route',
+  });
   assert.equal(errorBody(404, 'unknown route'), b);
-  assert.deepEqual(JSON.parse(new TextDecoder().decode(errorBody(406))), { status: 406, error: 'Not Acceptable',
-    message: 'Not Acceptable' });
-  assert.deepEqual(JSON.parse(new TextDecoder().decode(errorBody(418, 'a "quoted"\nmessage'))), { status: 418,
-    error: 'Error', message: 'a "quoted"\nmessage' });
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(errorBody(406))), {
+    status: 406,
+    error: 'Not Acceptable',
+    message: 'Not Acceptable',
+  });
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(errorBody(418, 'a "quoted"\nmessage'))), {
+    status: 418,
+    error: 'Error',
+    message: 'a "quoted"\nmessage',
+  });
   assert.equal(JSON_CONTENT_TYPE, 'application/json');
 });
 
@@ -124,10 +182,58 @@ test('not-found reasons never echo request text', () => {
 test('fuzz: random and malformed paths, Accept and Authorization values never throw', () => {
   const rand = mulberry32(0xc0ffee);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
-  const pieces = ['/', '//', '.', '..', '%', '%2', '%2e', '%2F', '%zz', '%C0%AF', '%E2%82%AC', '%ED%A0%80', '%00', '?', '#',
-    ';', ',', '=', ' ', '\t', '\u0000', '\u00e9', '\ud800', '\udc00', '\u{1F600}', 'node', 'containers', 'app', 'ping',
-    'system', 'v1', 'v0', 'metrics', 'agent', AGENT, 'x', 'db-1', '__proto__', 'constructor', 'q=0', 'q=1.5', '*/*',
-    'application/json', 'application/*', 'text/html', 'Bearer ', 'Metrics ', 'token=', 'a-valid-token-1', '\r\n'];
+  const pieces = [
+    '/',
+    '//',
+    '.',
+    '..',
+    '%',
+    '%2',
+    '%2e',
+    '%2F',
+    '%zz',
+    '%C0%AF',
+    '%E2%82%AC',
+    '%ED%A0%80',
+    '%00',
+    '?',
+    '#',
+    ';',
+    ',',
+    '=',
+    ' ',
+    '\t',
+    '\u0000',
+    '\u00e9',
+    '\ud800',
+    '\udc00',
+    '\u{1F600}',
+    'node',
+    'containers',
+    'app',
+    'ping',
+    'system',
+    'v1',
+    'v0',
+    'metrics',
+    'agent',
+    AGENT,
+    'x',
+    'db-1',
+    '__proto__',
+    'constructor',
+    'q=0',
+    'q=1.5',
+    '*/*',
+    'application/json',
+    'application/*',
+    'text/html',
+    'Bearer ',
+    'Metrics ',
+    'token=',
+    'a-valid-token-1',
+    '\r\n',
+  ];
   const prefixes = ['', `${M}/`, `${A}/`, '/system/v1/agent/', `${M}/containers/`, `${A}/containers/x/app/`];
   const randomString = (): string => {
     let s = pick(prefixes);

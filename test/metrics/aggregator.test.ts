@@ -8,8 +8,15 @@ import { FAILURE_REASONS, type ProbeTarget } from '../../src/probes/probe.ts';
 import { kOk, type ProbeBatchResult } from '../../src/pool/messages.ts';
 
 const target = (name: string, buckets: readonly number[] = DEFAULT_LATENCY_BUCKETS_SECONDS): ProbeTarget => ({
-  name, kind: 'synthetic', intervalMs: 1000, timeoutMs: 1000, concurrency: 1, labels: {}, buckets,
-  distribution: { type: 'constant', valueMs: 1 }, errorRate: 0,
+  name,
+  kind: 'synthetic',
+  intervalMs: 1000,
+  timeoutMs: 1000,
+  concurrency: 1,
+  labels: {},
+  buckets,
+  distribution: { type: 'constant', valueMs: 1 },
+  errorRate: 0,
 });
 
 /** batch builds a result for one target from latencies (µs) and reasons (kOk or 1 + reason index). */
@@ -54,7 +61,12 @@ test('HDR percentiles are within 0.1% of the exact ones', () => {
   const latency = agg.snapshot()[0]!.latency!;
   const sorted = [...latencies].sort((a, b) => a - b);
   const exact = (p: number): number => sorted[Math.ceil((p / 100) * sorted.length) - 1]! / 1e6;
-  for (const [p, got] of [[50, latency.p50], [90, latency.p90], [99, latency.p99], [99.9, latency.p999]] as const) {
+  for (const [p, got] of [
+    [50, latency.p50],
+    [90, latency.p90],
+    [99, latency.p99],
+    [99.9, latency.p999],
+  ] as const) {
     assert.ok(Math.abs(got - exact(p)) <= exact(p) * 0.001, `p${p}: ${got} vs ${exact(p)}`);
   }
   assert.ok(Math.abs(latency.max - sorted.at(-1)! / 1e6) <= (sorted.at(-1)! / 1e6) * 0.001);
@@ -63,7 +75,9 @@ test('HDR percentiles are within 0.1% of the exact ones', () => {
 test('the one-pass quantiles match hdr-histogram-js getValueAtPercentile, and the mean is exact', () => {
   // Sizes around the rounding edges (1, 2, 10, 1000 values: p99.9 of 1,000 is the 999th) and skewed data.
   for (const n of [1, 2, 3, 10, 999, 1_000, 1_001, 12_345]) {
-    const latencies = Array.from({ length: n }, (_, i) => Math.round(50 + ((i * 2_654_435_761) % 1_000_003) ** 1.3 / 40));
+    const latencies = Array.from({ length: n }, (_, i) =>
+      Math.round(50 + ((i * 2_654_435_761) % 1_000_003) ** 1.3 / 40),
+    );
     const reference = hdr.build({ numberOfSignificantValueDigits: HDR_SIGNIFICANT_DIGITS });
     for (const v of latencies) reference.recordValue(v);
     const agg = new Aggregator();
@@ -71,7 +85,12 @@ test('the one-pass quantiles match hdr-histogram-js getValueAtPercentile, and th
     agg.record(['t'], batch(latencies));
     const latency = agg.snapshot()[0]!.latency!;
     const clamp = (v: number): number => Math.max(reference.minNonZeroValue, Math.min(reference.maxValue, v)) / 1e6;
-    for (const [p, got] of [[50, latency.p50], [90, latency.p90], [99, latency.p99], [99.9, latency.p999]] as const) {
+    for (const [p, got] of [
+      [50, latency.p50],
+      [90, latency.p90],
+      [99, latency.p99],
+      [99.9, latency.p999],
+    ] as const) {
       assert.equal(got, clamp(reference.getValueAtPercentile(p)), `n=${n} p${p}`);
     }
     const mean = latencies.reduce((a, b) => a + b, 0) / n / 1e6;
@@ -96,7 +115,7 @@ test('HDR counts widen before a Uint32 bucket could wrap, keeping every observat
   assert.deepEqual([latency.p50, latency.max], [0.001, 0.002]);
 });
 
-test('quantiles never exceed the observed max, even when HDR rounds them up to their bucket\'s top', () => {
+test("quantiles never exceed the observed max, even when HDR rounds them up to their bucket's top", () => {
   // 47,149 µs sits in an HDR bucket 32 µs wide at 3 significant digits; the bucket's highest equivalent value is
   // above the recorded value, and that is what getValueAtPercentile reports.
   const agg = new Aggregator();
@@ -104,7 +123,8 @@ test('quantiles never exceed the observed max, even when HDR rounds them up to t
   agg.record(['t'], batch([800, 900, 47_149]));
   const latency = agg.snapshot()[0]!.latency!;
   assert.equal(latency.max, 0.047149);
-  for (const q of [latency.p50, latency.p90, latency.p99, latency.p999]) assert.ok(q <= latency.max, `${q} > max ${latency.max}`);
+  for (const q of [latency.p50, latency.p90, latency.p99, latency.p999])
+    assert.ok(q <= latency.max, `${q} > max ${latency.max}`);
   assert.equal(latency.p999, latency.max);
   assert.ok(latency.p50 >= latency.min);
 });
@@ -148,7 +168,10 @@ test('a never-probed target has a zero snapshot with up 0 and no latency', () =>
   agg.setTargets([target('idle')]);
   const [snap] = agg.snapshot();
   assert.deepEqual([snap!.probes, snap!.count, snap!.sumSeconds, snap!.up, snap!.latency], [0, 0, 0, 0, undefined]);
-  assert.deepEqual(snap!.bucketCounts, DEFAULT_LATENCY_BUCKETS_SECONDS.map(() => 0));
+  assert.deepEqual(
+    snap!.bucketCounts,
+    DEFAULT_LATENCY_BUCKETS_SECONDS.map(() => 0),
+  );
 });
 
 test('reload keeps counters of unchanged targets, resets re-shaped ones and drops removed ones', () => {
@@ -205,7 +228,20 @@ test('native buckets are exact for a known set of latencies, with the classic co
   assert.equal(native.zeroCount, 1);
   // Schema 3: 1 s is bucket 0 (upper bound 1, inclusive), 1.000001 s bucket 1, 1.5 s bucket 5, 2 s bucket 8;
   // 1 ms is bucket ceil(8 * log2(0.001)) = -79, 2 ms bucket -71, 3 ms -67, 0.5 ms -87, 0.25 ms -95.
-  assert.deepEqual([...nativeCounts(native)], [[-95, 1], [-87, 1], [-79, 3], [-71, 1], [-67, 1], [0, 1], [1, 1], [5, 1], [8, 1]]);
+  assert.deepEqual(
+    [...nativeCounts(native)],
+    [
+      [-95, 1],
+      [-87, 1],
+      [-79, 3],
+      [-71, 1],
+      [-67, 1],
+      [0, 1],
+      [1, 1],
+      [5, 1],
+      [8, 1],
+    ],
+  );
   for (const us of latencies.slice(1)) assert.ok(nativeCounts(native).has(nativeBucketKey(us / 1e6, 3)), String(us));
   let inBuckets = native.zeroCount;
   for (const c of nativeCounts(native).values()) inBuckets += c;
@@ -217,7 +253,7 @@ test('native buckets are exact for a known set of latencies, with the classic co
   assert.equal(snap.bucketCounts.at(-1), upToOne);
 });
 
-test('native histograms follow the aggregator\'s options; an option change re-shapes the target with a new created time', () => {
+test("native histograms follow the aggregator's options; an option change re-shapes the target with a new created time", () => {
   let now = 1_700_000_000_000;
   const agg = new Aggregator({ native: { ...NATIVE_DEFAULTS, schema: 1 }, now: () => now });
   agg.setTargets([target('t')]);
@@ -233,32 +269,53 @@ test('native histograms follow the aggregator\'s options; an option change re-sh
   agg.setTargets([target('t')], { ...NATIVE_DEFAULTS, schema: 4 });
   const after = agg.snapshot()[0]!;
   assert.deepEqual([after.count, after.native!.schema, after.createdSeconds], [0, 4, 1_700_000_120]);
-  assert.throws(() => agg.setTargets([target('t')], { ...NATIVE_DEFAULTS, schema: 9 }), /native\.schema must be an integer/);
+  assert.throws(
+    () => agg.setTargets([target('t')], { ...NATIVE_DEFAULTS, schema: 9 }),
+    /native\.schema must be an integer/,
+  );
   assert.throws(() => new Aggregator({ native: { ...NATIVE_DEFAULTS, maxBuckets: 0 } }), /native\.maxBuckets/);
 });
 
-test('a target re-shaped by a reload gets the reload\'s created time; an unchanged one keeps its own', () => {
+test("a target re-shaped by a reload gets the reload's created time; an unchanged one keeps its own", () => {
   let now = 1_000_000;
   const agg = new Aggregator({ now: () => now });
   agg.setTargets([target('keep'), target('reshape')]);
   now = 2_000_000;
   agg.setTargets([target('keep'), target('reshape', [0.5, 1]), target('new')]);
-  assert.deepEqual(agg.snapshot().map((s) => [s.name, s.createdSeconds]), [['keep', 1000], ['reshape', 2000], ['new', 2000]]);
+  assert.deepEqual(
+    agg.snapshot().map((s) => [s.name, s.createdSeconds]),
+    [
+      ['keep', 1000],
+      ['reshape', 2000],
+      ['new', 2000],
+    ],
+  );
 });
 
-test('lastError keeps the most recent failure\'s reason, message and time, and stays after a recovery', () => {
+test("lastError keeps the most recent failure's reason, message and time, and stays after a recovery", () => {
   const agg = new Aggregator();
   agg.setTargets([target('t')]);
   assert.equal(agg.snapshot()[0]!.lastError, undefined);
-  agg.record(['t'], { ...batch([0, 0, 500], [code('refused'), code('timeout'), kOk], 5_000), failure: ['deadline of 1000 ms exceeded'] });
-  assert.deepEqual(agg.snapshot()[0]!.lastError, { reason: 'timeout', message: 'deadline of 1000 ms exceeded', atMs: 5_001 });
+  agg.record(['t'], {
+    ...batch([0, 0, 500], [code('refused'), code('timeout'), kOk], 5_000),
+    failure: ['deadline of 1000 ms exceeded'],
+  });
+  assert.deepEqual(agg.snapshot()[0]!.lastError, {
+    reason: 'timeout',
+    message: 'deadline of 1000 ms exceeded',
+    atMs: 5_001,
+  });
   agg.record(['t'], batch([400], [kOk], 6_000));
   assert.equal(agg.snapshot()[0]!.lastError!.reason, 'timeout', 'a success does not clear it');
   agg.record(['t'], { ...batch([0], [code('auth')], 4_000), failure: ['late batch'] });
-  assert.equal(agg.snapshot()[0]!.lastError!.message, 'deadline of 1000 ms exceeded', 'an older failure arriving late does not replace it');
+  assert.equal(
+    agg.snapshot()[0]!.lastError!.message,
+    'deadline of 1000 ms exceeded',
+    'an older failure arriving late does not replace it',
+  );
 });
 
-test('histogram(name) is the target\'s live HDR histogram of successful latencies; unknown names are undefined', () => {
+test("histogram(name) is the target's live HDR histogram of successful latencies; unknown names are undefined", () => {
   const agg = new Aggregator();
   agg.setTargets([target('t')]);
   agg.record(['t'], batch([100, 200, 300, 0], [kOk, kOk, kOk, code('refused')]));

@@ -57,14 +57,33 @@ async function directusText(runs: readonly Runs[], prefix = 'directus_'): Promis
   const registry = new Registry();
   const [db, redis, storage] = runs as [Runs, Runs, Runs];
   const client = 'sqlite3';
-  const dbTime = new Histogram({ name: `${prefix}db_${client}_response_time_ms`, help: `${client} Database connection response time`,
-    buckets: DIRECTUS_BUCKETS, registers: [registry] });
-  const dbErrors = new Counter({ name: `${prefix}db_${client}_connection_errors`, help: `${client} Database connection error count`, registers: [registry] });
-  const cacheErrors = new Counter({ name: `${prefix}cache_redis_connection_errors`, help: 'Cache connection error count', registers: [registry] });
-  const redisErrors = new Counter({ name: `${prefix}redis_connection_errors`, help: 'Redis connection error count', registers: [registry] });
+  const dbTime = new Histogram({
+    name: `${prefix}db_${client}_response_time_ms`,
+    help: `${client} Database connection response time`,
+    buckets: DIRECTUS_BUCKETS,
+    registers: [registry],
+  });
+  const dbErrors = new Counter({
+    name: `${prefix}db_${client}_connection_errors`,
+    help: `${client} Database connection error count`,
+    registers: [registry],
+  });
+  const cacheErrors = new Counter({
+    name: `${prefix}cache_redis_connection_errors`,
+    help: 'Cache connection error count',
+    registers: [registry],
+  });
+  const redisErrors = new Counter({
+    name: `${prefix}redis_connection_errors`,
+    help: 'Redis connection error count',
+    registers: [registry],
+  });
   const location = 'local';
-  const storageErrors = new Counter({ name: `${prefix}storage_${location}_connection_errors`,
-    help: `${location} storage connection error count`, registers: [registry] });
+  const storageErrors = new Counter({
+    name: `${prefix}storage_${location}_connection_errors`,
+    help: `${location} storage connection error count`,
+    registers: [registry],
+  });
   for (const ms of db.ok) dbTime.observe(ms);
   dbErrors.inc(db.failed.length);
   cacheErrors.inc(redis.failed.length);
@@ -75,18 +94,26 @@ async function directusText(runs: readonly Runs[], prefix = 'directus_'): Promis
 
 /** familyBlock is a family's HELP, TYPE and sample lines from an exposition (one family per block). */
 function familyBlock(text: string, family: string): string {
-  const lines = text.split('\n').filter((line) =>
-    line.startsWith(`# HELP ${family} `) || line.startsWith(`# TYPE ${family} `)
-    || new RegExp(`^${family}(_bucket|_sum|_count)?[ {]`).test(line));
+  const lines = text
+    .split('\n')
+    .filter(
+      (line) =>
+        line.startsWith(`# HELP ${family} `) ||
+        line.startsWith(`# TYPE ${family} `) ||
+        new RegExp(`^${family}(_bucket|_sum|_count)?[ {]`).test(line),
+    );
   return lines.join('\n');
 }
 
 const FIVE = (prefix: string): string[] => [
-  `${prefix}db_sqlite3_response_time_ms`, `${prefix}db_sqlite3_connection_errors`, `${prefix}cache_redis_connection_errors`,
-  `${prefix}redis_connection_errors`, `${prefix}storage_local_connection_errors`,
+  `${prefix}db_sqlite3_response_time_ms`,
+  `${prefix}db_sqlite3_connection_errors`,
+  `${prefix}cache_redis_connection_errors`,
+  `${prefix}redis_connection_errors`,
+  `${prefix}storage_local_connection_errors`,
 ];
 
-test('the seed\'s five Directus families match what Directus (prom-client) writes, byte for byte', async () => {
+test("the seed's five Directus families match what Directus (prom-client) writes, byte for byte", async () => {
   const ours = probexText(SEED);
   const theirs = await directusText(SEED);
   for (const family of FIVE('directus_')) {
@@ -96,12 +123,16 @@ test('the seed\'s five Directus families match what Directus (prom-client) write
   }
 });
 
-test('the golden file holds the seed\'s family lines: HELP, TYPE and the le set', async () => {
+test("the golden file holds the seed's family lines: HELP, TYPE and the le set", async () => {
   const theirs = await directusText(SEED);
-  const golden = `${FIVE('directus_').map((family) => familyBlock(theirs, family)).join('\n')}\n`;
+  const golden = `${FIVE('directus_')
+    .map((family) => familyBlock(theirs, family))
+    .join('\n')}\n`;
   if (process.env.UPDATE_GOLDEN === '1') writeFileSync(GOLDEN, golden);
   assert.equal(golden, readFileSync(GOLDEN, 'utf8'), 'prom-client writes what the golden holds');
-  const ours = `${FIVE('directus_').map((family) => familyBlock(probexText(SEED), family)).join('\n')}\n`;
+  const ours = `${FIVE('directus_')
+    .map((family) => familyBlock(probexText(SEED), family))
+    .join('\n')}\n`;
   assert.equal(ours, readFileSync(GOLDEN, 'utf8'));
   // Spelled out once more, as a reader of the golden checks it: Directus's HELP/TYPE lines and buckets.
   for (const line of [
@@ -115,7 +146,8 @@ test('the golden file holds the seed\'s family lines: HELP, TYPE and the le set'
     '# TYPE directus_redis_connection_errors counter',
     '# HELP directus_storage_local_connection_errors local storage connection error count',
     '# TYPE directus_storage_local_connection_errors counter',
-  ]) assert.ok(ours.split('\n').includes(line), `missing: ${line}`);
+  ])
+    assert.ok(ours.split('\n').includes(line), `missing: ${line}`);
   const le = [...ours.matchAll(/^directus_db_sqlite3_response_time_ms_bucket\{le="([^"]+)"\}/gm)].map((m) => m[1]);
   assert.deepEqual(le, [...DIRECTUS_BUCKETS.map(String), '+Inf']);
 });
@@ -130,7 +162,11 @@ test('METRICS_NAME_PREFIX renames every Directus family, as Directus applies it'
 test('postgres targets are directus_db_pg_* (or their Directus client), mysql stays directus_db_mysql_*', () => {
   const runs: Runs[] = [
     { target: makeTarget({ name: 'pg', kind: 'postgres' }), ok: [2], failed: [] },
-    { target: makeTarget({ name: 'crdb', kind: 'postgres', directusClient: 'cockroachdb' }), ok: [3], failed: ['auth'] },
+    {
+      target: makeTarget({ name: 'crdb', kind: 'postgres', directusClient: 'cockroachdb' }),
+      ok: [3],
+      failed: ['auth'],
+    },
     { target: makeTarget({ name: 'my', kind: 'mysql' }), ok: [4], failed: [] },
   ];
   const text = probexText(runs);
@@ -141,15 +177,24 @@ test('postgres targets are directus_db_pg_* (or their Directus client), mysql st
     '# HELP directus_db_cockroachdb_connection_errors cockroachdb Database connection error count',
     'directus_db_cockroachdb_connection_errors 1',
     '# HELP directus_db_mysql_response_time_ms mysql Database connection response time',
-  ]) assert.ok(text.split('\n').includes(line), `missing: ${line}`);
+  ])
+    assert.ok(text.split('\n').includes(line), `missing: ${line}`);
   // Directus's database families replace the probex duration family for these targets.
   assert.doesNotMatch(text, /^probex_probe_duration_seconds_count\{target="pg"/m);
 });
 
 test('a Redis that serves only the cache feeds only the cache families', () => {
   const runs: Runs[] = [
-    { target: makeTarget({ name: 'shared', kind: 'redis', directusServices: ['redis'] }), ok: [1], failed: ['timeout'] },
-    { target: makeTarget({ name: 'cache', kind: 'redis', directusServices: ['cache'] }), ok: [1], failed: ['refused', 'refused'] },
+    {
+      target: makeTarget({ name: 'shared', kind: 'redis', directusServices: ['redis'] }),
+      ok: [1],
+      failed: ['timeout'],
+    },
+    {
+      target: makeTarget({ name: 'cache', kind: 'redis', directusServices: ['cache'] }),
+      ok: [1],
+      failed: ['refused', 'refused'],
+    },
   ];
   const text = probexText(runs);
   assert.ok(text.split('\n').includes('directus_redis_connection_errors 1'));

@@ -7,7 +7,12 @@ import { DIRECTUS_BUCKETS_MS, isValidLabelName, isValidMetricName } from '../../
 import { FAILURE_REASONS } from '../../src/probes/probe.ts';
 import { renderText } from '../../src/render/text.ts';
 import {
-  fixtureSelfStats, fixtureTargets, makeSnapshot, makeTarget, parseExposition, sampleValue,
+  fixtureSelfStats,
+  fixtureTargets,
+  makeSnapshot,
+  makeTarget,
+  parseExposition,
+  sampleValue,
 } from '../../support/exposition.ts';
 
 function family(families: readonly MetricFamily[], name: string): MetricFamily {
@@ -44,7 +49,7 @@ describe('probex profile', () => {
     assert.ok(buckets.every((s) => s.value === 0));
   });
 
-  test('errors show every non-zero reason plus the kind\'s always-emitted reasons at 0', () => {
+  test("errors show every non-zero reason plus the kind's always-emitted reasons at 0", () => {
     const target = makeSnapshot(makeTarget({ name: 'db', kind: 'mysql' }), { probes: 9, errors: { auth: 4, tls: 1 } });
     const errors = scalarSamples(buildFamilies([target], fixtureSelfStats(), 'probex'), 'probex_probe_errors');
     const byReason = Object.fromEntries(errors.map((s) => [s.labels.reason, s.value]));
@@ -64,11 +69,14 @@ describe('probex profile', () => {
     const big = 2 ** 40;
     const bucketCounts = [1, big, big + 1, big + 1, big + 1, big + 1, big + 1, big + 1, big + 1, big + 1, big + 2];
     const target = makeSnapshot(makeTarget({ name: 'r', kind: 'redis' }), {
-      probes: big + 3, count: big + 3, sumSeconds: 12.5, bucketCounts,
+      probes: big + 3,
+      count: big + 3,
+      sumSeconds: 12.5,
+      bucketCounts,
     });
     const families = buildFamilies([target], fixtureSelfStats(), 'probex');
     const sample = histogramOf(families, 'probex_probe_duration_seconds').samples[0]!;
-    assert.equal(sample.cumulative, bucketCounts, 'the aggregator\'s array is used as is');
+    assert.equal(sample.cumulative, bucketCounts, "the aggregator's array is used as is");
     assert.equal(sample.bounds, target.target.buckets);
     const samples = parseExposition(renderText(families));
     assert.equal(sampleValue(samples, 'probex_probe_duration_seconds_bucket', { target: 'r', le: '0.01' }), big);
@@ -78,7 +86,10 @@ describe('probex profile', () => {
 
   test('a target with observations but mismatched bucket counts fails the build with its name', () => {
     const broken = makeSnapshot(makeTarget({ name: 'broken', kind: 'http' }), { count: 3, bucketCounts: [1, 2] });
-    assert.throws(() => buildFamilies([broken], fixtureSelfStats(), 'probex'), /target broken: bucketCounts has 2 entries for 11/);
+    assert.throws(
+      () => buildFamilies([broken], fixtureSelfStats(), 'probex'),
+      /target broken: bucketCounts has 2 entries for 11/,
+    );
   });
 
   test('configured target labels follow target and kind on every per-target series', () => {
@@ -91,8 +102,14 @@ describe('probex profile', () => {
 
   test('no targets gives no per-target families, only self-metrics', () => {
     const names = buildFamilies([], fixtureSelfStats(), 'probex').map((f) => f.name);
-    for (const perTarget of ['probex_probe_duration_seconds', 'probex_probe_errors', 'probex_probe_up',
-      'probex_probe_last_timestamp_seconds', 'probex_probes']) assert.ok(!names.includes(perTarget), perTarget);
+    for (const perTarget of [
+      'probex_probe_duration_seconds',
+      'probex_probe_errors',
+      'probex_probe_up',
+      'probex_probe_last_timestamp_seconds',
+      'probex_probes',
+    ])
+      assert.ok(!names.includes(perTarget), perTarget);
     assert.ok(names.includes('probex_build_info'));
   });
 
@@ -105,7 +122,10 @@ describe('probex profile', () => {
     assert.equal(sampleValue(samples, 'probex_snapshot_age_seconds'), self.snapshotAgeSeconds);
     assert.equal(sampleValue(samples, 'probex_pool_utilization_ratio'), self.poolUtilization);
     assert.equal(sampleValue(samples, 'probex_config_last_reload_successful'), 1);
-    assert.equal(sampleValue(samples, 'process_cpu_seconds_total'), self.cpuUserSecondsTotal + self.cpuSystemSecondsTotal);
+    assert.equal(
+      sampleValue(samples, 'process_cpu_seconds_total'),
+      self.cpuUserSecondsTotal + self.cpuSystemSecondsTotal,
+    );
     assert.equal(sampleValue(samples, 'process_start_time_seconds'), self.startTimeSeconds);
   });
 
@@ -135,7 +155,10 @@ describe('both profiles', () => {
     test(`${profile}: every target has an up series, even in kinds without a directus family`, () => {
       const targets = fixtureTargets();
       const up = scalarSamples(buildFamilies(targets, fixtureSelfStats(), profile), 'probex_probe_up');
-      assert.deepEqual(up.map((s) => s.labels.target), targets.map((t) => t.name));
+      assert.deepEqual(
+        up.map((s) => s.labels.target),
+        targets.map((t) => t.name),
+      );
     });
   }
 });
@@ -145,25 +168,42 @@ describe('created timestamps and native histograms', () => {
     const agg = new Aggregator({ now: () => 1_700_000_000_500 });
     agg.setTargets([makeTarget({ name: 'db', kind: 'mysql' }), makeTarget({ name: 'api', kind: 'http' })]);
     agg.record(['db', 'api'], {
-      target: Uint32Array.of(0, 0, 1), latencyUs: Float64Array.of(1000, 2000, 0), reason: Uint8Array.of(0, 0, 1),
-      endedAtMs: Float64Array.of(1, 2, 3), app: [null, null], failure: [null, null],
+      target: Uint32Array.of(0, 0, 1),
+      latencyUs: Float64Array.of(1000, 2000, 0),
+      reason: Uint8Array.of(0, 0, 1),
+      endedAtMs: Float64Array.of(1, 2, 3),
+      app: [null, null],
+      failure: [null, null],
     });
     return agg.snapshot();
   };
 
-  test('probex: the duration histogram carries the native buckets; counters and histograms carry the target\'s created time', () => {
+  test("probex: the duration histogram carries the native buckets; counters and histograms carry the target's created time", () => {
     const targets = aggregated();
     const families = buildFamilies(targets, fixtureSelfStats(), 'probex');
     const duration = histogramOf(families, 'probex_probe_duration_seconds');
-    assert.deepEqual(duration.samples.map((s) => s.native), targets.map((t) => t.native));
+    assert.deepEqual(
+      duration.samples.map((s) => s.native),
+      targets.map((t) => t.native),
+    );
     assert.ok(duration.samples.every((s) => s.native !== undefined && s.created === 1_700_000_000.5));
     for (const name of ['probex_probe_errors', 'probex_probes']) {
-      assert.ok(scalarSamples(families, name).every((s) => s.created === 1_700_000_000.5), name);
+      assert.ok(
+        scalarSamples(families, name).every((s) => s.created === 1_700_000_000.5),
+        name,
+      );
     }
     for (const f of families) {
-      if (f.type === 'gauge') assert.ok(f.samples.every((s) => s.created === undefined), `${f.name} is a gauge`);
+      if (f.type === 'gauge')
+        assert.ok(
+          f.samples.every((s) => s.created === undefined),
+          `${f.name} is a gauge`,
+        );
       if (f.type === 'counter' && !f.name.startsWith('probex_probe')) {
-        assert.ok(f.samples.every((s) => s.created === fixtureSelfStats().startTimeSeconds), `${f.name} counts from start`);
+        assert.ok(
+          f.samples.every((s) => s.created === fixtureSelfStats().startTimeSeconds),
+          `${f.name} counts from start`,
+        );
       }
     }
   });
@@ -171,13 +211,24 @@ describe('created timestamps and native histograms', () => {
   test('directus: the ms histograms stay classic and carry the created time', () => {
     const families = buildFamilies(aggregated(), fixtureSelfStats(), 'directus');
     const ms = histogramOf(families, 'directus_db_mysql_response_time_ms');
-    assert.deepEqual(ms.samples.map((s) => [s.native, s.created]), [[undefined, 1_700_000_000.5]]);
+    assert.deepEqual(
+      ms.samples.map((s) => [s.native, s.created]),
+      [[undefined, 1_700_000_000.5]],
+    );
     assert.ok(histogramOf(families, 'probex_probe_duration_seconds').samples.every((s) => s.native !== undefined));
   });
 
   test('snapshots without created times (older producers) render no created fields', () => {
-    const families = buildFamilies([makeSnapshot(makeTarget({ name: 'db', kind: 'mysql' }))], fixtureSelfStats(), 'probex');
-    assert.ok(histogramOf(families, 'probex_probe_duration_seconds').samples.every((s) => !('created' in s) && !('native' in s)));
+    const families = buildFamilies(
+      [makeSnapshot(makeTarget({ name: 'db', kind: 'mysql' }))],
+      fixtureSelfStats(),
+      'probex',
+    );
+    assert.ok(
+      histogramOf(families, 'probex_probe_duration_seconds').samples.every(
+        (s) => !('created' in s) && !('native' in s),
+      ),
+    );
     assert.ok(scalarSamples(families, 'probex_probes').every((s) => !('created' in s)));
   });
 });
@@ -185,7 +236,11 @@ describe('created timestamps and native histograms', () => {
 describe('directus profile', () => {
   test('mysql, redis and storage use Directus names, HELP, ms buckets and unsuffixed counters', () => {
     const targets = [
-      makeSnapshot(makeTarget({ name: 'db', kind: 'mysql' }), { count: 2, sumSeconds: 0.0125, bucketCounts: [0, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2] }),
+      makeSnapshot(makeTarget({ name: 'db', kind: 'mysql' }), {
+        count: 2,
+        sumSeconds: 0.0125,
+        bucketCounts: [0, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2],
+      }),
       makeSnapshot(makeTarget({ name: 'redis', kind: 'redis' })),
       makeSnapshot(makeTarget({ name: 's3', kind: 'storage', location: 's3' })),
     ];
@@ -209,13 +264,22 @@ describe('directus profile', () => {
       assert.equal(counter.type === 'counter' ? counter.textName : undefined, name);
     }
     assert.equal(histogramOf(families, 'directus_redis_response_time_ms').help, 'Redis connection response time');
-    assert.equal(histogramOf(families, 'directus_storage_s3_response_time_ms').help, 's3 storage connection response time');
-    assert.ok(!families.some((f) => f.name === 'probex_probe_duration_seconds'), 'mapped kinds leave the probex histogram');
+    assert.equal(
+      histogramOf(families, 'directus_storage_s3_response_time_ms').help,
+      's3 storage connection response time',
+    );
+    assert.ok(
+      !families.some((f) => f.name === 'probex_probe_duration_seconds'),
+      'mapped kinds leave the probex histogram',
+    );
     assert.match(renderText(families), /^directus_db_mysql_response_time_ms_bucket\{le="20"\} 2$/m);
   });
 
   test('connection errors are the sum of every failure reason', () => {
-    const db = makeSnapshot(makeTarget({ name: 'db', kind: 'mysql' }), { probes: 10, errors: { timeout: 2, refused: 3, auth: 1 } });
+    const db = makeSnapshot(makeTarget({ name: 'db', kind: 'mysql' }), {
+      probes: 10,
+      errors: { timeout: 2, refused: 3, auth: 1 },
+    });
     const samples = parseExposition(renderText(buildFamilies([db], fixtureSelfStats(), 'directus')));
     assert.equal(sampleValue(samples, 'directus_db_mysql_connection_errors'), 6);
   });
@@ -227,10 +291,17 @@ describe('directus profile', () => {
       makeSnapshot(makeTarget({ name: 'files', kind: 'storage' })),
     ];
     const families = buildFamilies(targets, fixtureSelfStats(), 'directus');
-    assert.deepEqual(histogramOf(families, 'directus_db_mysql_response_time_ms').samples.map((s) => s.labels),
-      [{ target: 'primary' }, { target: 'replica', zone: 'b' }]);
-    assert.deepEqual(scalarSamples(families, 'directus_db_mysql_connection_errors').map((s) => [s.labels.target, s.value]),
-      [['primary', 0], ['replica', 1]]);
+    assert.deepEqual(
+      histogramOf(families, 'directus_db_mysql_response_time_ms').samples.map((s) => s.labels),
+      [{ target: 'primary' }, { target: 'replica', zone: 'b' }],
+    );
+    assert.deepEqual(
+      scalarSamples(families, 'directus_db_mysql_connection_errors').map((s) => [s.labels.target, s.value]),
+      [
+        ['primary', 0],
+        ['replica', 1],
+      ],
+    );
     assert.deepEqual(histogramOf(families, 'directus_storage_local_response_time_ms').samples[0]!.labels, {});
   });
 
@@ -247,10 +318,15 @@ describe('directus profile', () => {
 
   test('custom second buckets convert to exact millisecond bounds and pass counts through', () => {
     const bucketCounts = [1, 2, 3, 4];
-    const target = makeSnapshot(makeTarget({ name: 'db', kind: 'mysql', buckets: [0.0005, 0.06, 0.07, 2.5] }),
-      { count: 5, sumSeconds: 0.1234567, bucketCounts });
-    const sample = histogramOf(buildFamilies([target], fixtureSelfStats(), 'directus'),
-      'directus_db_mysql_response_time_ms').samples[0]!;
+    const target = makeSnapshot(makeTarget({ name: 'db', kind: 'mysql', buckets: [0.0005, 0.06, 0.07, 2.5] }), {
+      count: 5,
+      sumSeconds: 0.1234567,
+      bucketCounts,
+    });
+    const sample = histogramOf(
+      buildFamilies([target], fixtureSelfStats(), 'directus'),
+      'directus_db_mysql_response_time_ms',
+    ).samples[0]!;
     assert.deepEqual(sample.bounds, [0.5, 60, 70, 2500]);
     assert.equal(sample.cumulative, bucketCounts);
     assert.equal(sample.sum, 123.4567);

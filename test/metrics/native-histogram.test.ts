@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  MAX_NATIVE_WINDOW, NATIVE_DEFAULTS, NATIVE_DEFAULT_ZERO_THRESHOLD, NativeHistogram, nativeBucketKey,
-  nativeBucketUpperBound, validateNativeOptions, type NativeBuckets, type NativeHistogramOptions,
+  MAX_NATIVE_WINDOW,
+  NATIVE_DEFAULTS,
+  NATIVE_DEFAULT_ZERO_THRESHOLD,
+  NativeHistogram,
+  nativeBucketKey,
+  nativeBucketUpperBound,
+  validateNativeOptions,
+  type NativeBuckets,
+  type NativeHistogramOptions,
 } from '../../src/metrics/native-histogram.ts';
 import { mulberry32 } from '../../support/rng.ts';
 
@@ -46,23 +53,32 @@ function expand(b: NativeBuckets): Map<number, number> {
 
 function shape(b: NativeBuckets): unknown {
   return {
-    schema: b.schema, zeroThreshold: b.zeroThreshold, zeroCount: b.zeroCount,
-    spans: b.positiveSpans.map((s) => [s.offset, s.length]), deltas: [...b.positiveDeltas],
+    schema: b.schema,
+    zeroThreshold: b.zeroThreshold,
+    zeroCount: b.zeroCount,
+    spans: b.positiveSpans.map((s) => [s.offset, s.length]),
+    deltas: [...b.positiveDeltas],
   };
 }
 
 describe('bucket index', () => {
-  test('the boundary table is client_golang\'s nativeHistogramBounds (schemas 1 to 3 as literals)', () => {
+  test("the boundary table is client_golang's nativeHistogramBounds (schemas 1 to 3 as literals)", () => {
     // prometheus/client_golang prometheus/histogram.go, nativeHistogramBounds[1..3].
     const golang: Record<number, number[]> = {
       1: [0.5, 0.7071067811865475],
       2: [0.5, 0.5946035575013605, 0.7071067811865475, 0.8408964152537144],
-      3: [0.5, 0.5452538663326288, 0.5946035575013605, 0.6484197773255048,
-        0.7071067811865475, 0.7711054127039704, 0.8408964152537144, 0.9170040432046711],
+      3: [
+        0.5, 0.5452538663326288, 0.5946035575013605, 0.6484197773255048, 0.7071067811865475, 0.7711054127039704,
+        0.8408964152537144, 0.9170040432046711,
+      ],
     };
     for (const [schema, fracs] of Object.entries(golang)) {
       // Bucket k (0 <= k < 2^s) has the upper bound frac[k] * 2^1.
-      assert.deepEqual(fracs.map((_, k) => nativeBucketUpperBound(k, Number(schema)) / 2), fracs, `schema ${schema}`);
+      assert.deepEqual(
+        fracs.map((_, k) => nativeBucketUpperBound(k, Number(schema)) / 2),
+        fracs,
+        `schema ${schema}`,
+      );
     }
     // The last schema-8 entries, as in the Go source.
     assert.equal(nativeBucketUpperBound(255, 8) / 2, 0.9972960560854698);
@@ -112,13 +128,19 @@ describe('bucket index', () => {
     assert.ok(checked > 19_000);
   });
 
-  test('the key equals a plain frexp and linear search of the boundary table (client_golang\'s method), near boundaries too', () => {
+  test("the key equals a plain frexp and linear search of the boundary table (client_golang's method), near boundaries too", () => {
     // Reference: frexp by division by a power of two (exact), then the first table entry >= frac.
     const reference = (v: number, schema: number): number => {
       let exp = Math.floor(Math.log2(v)) + 1;
       let frac = v / 2 ** exp;
-      if (frac >= 1) { frac /= 2; exp++; }
-      if (frac < 0.5) { frac *= 2; exp--; }
+      if (frac >= 1) {
+        frac /= 2;
+        exp++;
+      }
+      if (frac < 0.5) {
+        frac *= 2;
+        exp--;
+      }
       if (schema <= 0) {
         const key = frac === 0.5 ? exp - 1 : exp;
         return (key + (1 << -schema) - 1) >> -schema;
@@ -148,33 +170,117 @@ describe('bucket index', () => {
   });
 });
 
-describe('NativeHistogram: client_golang\'s TestNativeHistogram cases (positive side)', () => {
+describe("NativeHistogram: client_golang's TestNativeHistogram cases (positive side)", () => {
   // Expected values are those of prometheus/client_golang histogram_test.go TestNativeHistogram.
   const Z = NATIVE_DEFAULT_ZERO_THRESHOLD;
-  const cases: { name: string; obs: number[]; options: Partial<NativeHistogramOptions>; count: number; sum: number; want: unknown }[] = [
-    { name: 'no observations', obs: [], options: { schema: 3 }, count: 0, sum: 0,
-      want: { schema: 3, zeroThreshold: Z, zeroCount: 0, spans: [], deltas: [] } },
-    { name: 'no observations and zero threshold of zero resulting in no-op span', obs: [], options: { schema: 3, zeroThreshold: 0 },
-      count: 0, sum: 0, want: { schema: 3, zeroThreshold: 0, zeroCount: 0, spans: [[0, 0]], deltas: [] } },
-    { name: 'factor 1.1 results in schema 3', obs: [0, 1, 2, 3], options: { schema: 3 }, count: 4, sum: 6,
-      want: { schema: 3, zeroThreshold: Z, zeroCount: 1, spans: [[0, 1], [7, 1], [4, 1]], deltas: [1, 0, 0] } },
-    { name: 'factor 1.2 results in schema 2', obs: [0, 1, 1.2, 1.4, 1.8, 2], options: { schema: 2 }, count: 6, sum: 7.4,
-      want: { schema: 2, zeroThreshold: Z, zeroCount: 1, spans: [[0, 5]], deltas: [1, -1, 2, -2, 2] } },
-    { name: 'factor 4 results in schema -1', options: { schema: -1 }, count: 14, sum: 63.2581251,
+  const cases: {
+    name: string;
+    obs: number[];
+    options: Partial<NativeHistogramOptions>;
+    count: number;
+    sum: number;
+    want: unknown;
+  }[] = [
+    {
+      name: 'no observations',
+      obs: [],
+      options: { schema: 3 },
+      count: 0,
+      sum: 0,
+      want: { schema: 3, zeroThreshold: Z, zeroCount: 0, spans: [], deltas: [] },
+    },
+    {
+      name: 'no observations and zero threshold of zero resulting in no-op span',
+      obs: [],
+      options: { schema: 3, zeroThreshold: 0 },
+      count: 0,
+      sum: 0,
+      want: { schema: 3, zeroThreshold: 0, zeroCount: 0, spans: [[0, 0]], deltas: [] },
+    },
+    {
+      name: 'factor 1.1 results in schema 3',
+      obs: [0, 1, 2, 3],
+      options: { schema: 3 },
+      count: 4,
+      sum: 6,
+      want: {
+        schema: 3,
+        zeroThreshold: Z,
+        zeroCount: 1,
+        spans: [
+          [0, 1],
+          [7, 1],
+          [4, 1],
+        ],
+        deltas: [1, 0, 0],
+      },
+    },
+    {
+      name: 'factor 1.2 results in schema 2',
+      obs: [0, 1, 1.2, 1.4, 1.8, 2],
+      options: { schema: 2 },
+      count: 6,
+      sum: 7.4,
+      want: { schema: 2, zeroThreshold: Z, zeroCount: 1, spans: [[0, 5]], deltas: [1, -1, 2, -2, 2] },
+    },
+    {
+      name: 'factor 4 results in schema -1',
+      options: { schema: -1 },
+      count: 14,
+      sum: 63.2581251,
       obs: [0.0156251, 0.0625, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 3.5, 5, 6, 7, 33.33],
-      want: { schema: -1, zeroThreshold: Z, zeroCount: 0, spans: [[-2, 6]], deltas: [2, 0, 0, 2, -1, -2] } },
-    { name: 'factor 17 results in schema -2', options: { schema: -2 }, count: 14, sum: 63.2581251,
+      want: { schema: -1, zeroThreshold: Z, zeroCount: 0, spans: [[-2, 6]], deltas: [2, 0, 0, 2, -1, -2] },
+    },
+    {
+      name: 'factor 17 results in schema -2',
+      options: { schema: -2 },
+      count: 14,
+      sum: 63.2581251,
       obs: [0.0156251, 0.0625, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 3.5, 5, 6, 7, 33.33],
-      want: { schema: -2, zeroThreshold: Z, zeroCount: 0, spans: [[-1, 4]], deltas: [2, 2, 3, -6] } },
+      want: { schema: -2, zeroThreshold: Z, zeroCount: 0, spans: [[-1, 4]], deltas: [2, 2, 3, -6] },
+    },
     // The Go case also observes the negated values; on the positive side 0, 1, 1.2 and 1.4 are <= 1.4.
-    { name: 'wide zero bucket', obs: [0, 1, 1.2, 1.4, 1.8, 2], options: { schema: 2, zeroThreshold: 1.4 }, count: 6, sum: 7.4,
-      want: { schema: 2, zeroThreshold: 1.4, zeroCount: 4, spans: [[4, 1]], deltas: [2] } },
-    { name: '+Inf observation', obs: [0, 1, 1.2, 1.4, 1.8, 2, Infinity], options: { schema: 2 }, count: 7, sum: Infinity,
-      want: { schema: 2, zeroThreshold: Z, zeroCount: 1, spans: [[0, 5], [4092, 1]], deltas: [1, -1, 2, -2, 2, -1] } },
-    { name: 'limited buckets but nothing triggered', obs: [0, 1, 1.2, 1.4, 1.8, 2], options: { schema: 2, maxBuckets: 4 },
-      count: 6, sum: 7.4, want: { schema: 2, zeroThreshold: Z, zeroCount: 1, spans: [[0, 5]], deltas: [1, -1, 2, -2, 2] } },
-    { name: 'buckets limited by halving resolution', obs: [0, 1, 1.1, 1.2, 1.4, 1.8, 2, 3], options: { schema: 2, maxBuckets: 4 },
-      count: 8, sum: 11.5, want: { schema: 1, zeroThreshold: Z, zeroCount: 1, spans: [[0, 5]], deltas: [1, 2, -1, -2, 1] } },
+    {
+      name: 'wide zero bucket',
+      obs: [0, 1, 1.2, 1.4, 1.8, 2],
+      options: { schema: 2, zeroThreshold: 1.4 },
+      count: 6,
+      sum: 7.4,
+      want: { schema: 2, zeroThreshold: 1.4, zeroCount: 4, spans: [[4, 1]], deltas: [2] },
+    },
+    {
+      name: '+Inf observation',
+      obs: [0, 1, 1.2, 1.4, 1.8, 2, Infinity],
+      options: { schema: 2 },
+      count: 7,
+      sum: Infinity,
+      want: {
+        schema: 2,
+        zeroThreshold: Z,
+        zeroCount: 1,
+        spans: [
+          [0, 5],
+          [4092, 1],
+        ],
+        deltas: [1, -1, 2, -2, 2, -1],
+      },
+    },
+    {
+      name: 'limited buckets but nothing triggered',
+      obs: [0, 1, 1.2, 1.4, 1.8, 2],
+      options: { schema: 2, maxBuckets: 4 },
+      count: 6,
+      sum: 7.4,
+      want: { schema: 2, zeroThreshold: Z, zeroCount: 1, spans: [[0, 5]], deltas: [1, -1, 2, -2, 2] },
+    },
+    {
+      name: 'buckets limited by halving resolution',
+      obs: [0, 1, 1.1, 1.2, 1.4, 1.8, 2, 3],
+      options: { schema: 2, maxBuckets: 4 },
+      count: 8,
+      sum: 11.5,
+      want: { schema: 1, zeroThreshold: Z, zeroCount: 1, spans: [[0, 5]], deltas: [1, 2, -1, -2, 1] },
+    },
   ];
   for (const c of cases) {
     test(c.name, () => {
@@ -187,8 +293,13 @@ describe('NativeHistogram: client_golang\'s TestNativeHistogram cases (positive 
 
   test('NaN observation: counted in count (and sum), in no bucket', () => {
     const h = histogram([0, 1, 1.2, 1.4, 1.8, 2, NaN], { schema: 2 });
-    assert.deepEqual(shape(h.buckets()), { schema: 2, zeroThreshold: NATIVE_DEFAULT_ZERO_THRESHOLD, zeroCount: 1,
-      spans: [[0, 5]], deltas: [1, -1, 2, -2, 2] });
+    assert.deepEqual(shape(h.buckets()), {
+      schema: 2,
+      zeroThreshold: NATIVE_DEFAULT_ZERO_THRESHOLD,
+      zeroCount: 1,
+      spans: [[0, 5]],
+      deltas: [1, -1, 2, -2, 2],
+    });
     assert.equal(h.count, 7);
     assert.ok(Number.isNaN(h.sum));
   });
@@ -197,7 +308,8 @@ describe('NativeHistogram: client_golang\'s TestNativeHistogram cases (positive 
 describe('NativeHistogram: exact and bounded', () => {
   function lognormal(seed: number, medianSeconds: number, sigma: number): () => number {
     const rand = mulberry32(seed);
-    return () => medianSeconds * Math.exp(sigma * Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand()));
+    return () =>
+      medianSeconds * Math.exp(sigma * Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand()));
   }
 
   test('every observation is in the bucket of its own key: count == zero bucket + buckets', () => {
@@ -211,7 +323,10 @@ describe('NativeHistogram: exact and bounded', () => {
     }
     const b = h.buckets();
     assert.equal(b.schema, 3, 'no reduction needed');
-    assert.deepEqual([...expand(b)].sort((x, y) => x[0] - y[0]), [...want].sort((x, y) => x[0] - y[0]));
+    assert.deepEqual(
+      [...expand(b)].sort((x, y) => x[0] - y[0]),
+      [...want].sort((x, y) => x[0] - y[0]),
+    );
     assert.equal(b.zeroCount, 50);
     assert.equal(h.count, 50_000);
   });
@@ -238,8 +353,10 @@ describe('NativeHistogram: exact and bounded', () => {
     let total = 0;
     for (const c of expand(b).values()) total += c;
     assert.equal(total, 5);
-    assert.equal(expand(histogram([1e-30, 1, 1e30, 5e-20, 7e20], { schema: b.schema, maxBuckets: 100 }).buckets()).size,
-      expand(b).size);
+    assert.equal(
+      expand(histogram([1e-30, 1, 1e30, 5e-20, 7e20], { schema: b.schema, maxBuckets: 100 }).buckets()).size,
+      expand(b).size,
+    );
   });
 
   test('at schema -4 the limit cannot be met and every observation is still counted', () => {
@@ -247,7 +364,10 @@ describe('NativeHistogram: exact and bounded', () => {
     const h = histogram(values, { schema: 0, maxBuckets: 2, zeroThreshold: 0 });
     assert.equal(h.schema, -4);
     assert.equal(h.bucketCount, values.length, 'one bucket per value even at the lowest resolution');
-    assert.equal([...expand(h.buckets()).values()].reduce((a, c) => a + c, 0), values.length);
+    assert.equal(
+      [...expand(h.buckets()).values()].reduce((a, c) => a + c, 0),
+      values.length,
+    );
   });
 
   test('zero, values at or below the zero threshold and negative values go to the zero bucket', () => {
@@ -264,17 +384,38 @@ describe('NativeHistogram: exact and bounded', () => {
     assert.equal(h.buckets(), first);
     h.observe(0.3);
     assert.notEqual(h.buckets(), first);
-    assert.equal([...expand(h.buckets()).values()].reduce((a, c) => a + c, 0), 3);
+    assert.equal(
+      [...expand(h.buckets()).values()].reduce((a, c) => a + c, 0),
+      3,
+    );
   });
 
   test('a gap of one or two empty buckets stays inside a span, a gap of three starts a new one', () => {
     // Schema 0: bucket k is (2^(k-1), 2^k].
-    assert.deepEqual(shape(histogram([1, 4], { schema: 0 }).buckets()),
-      { schema: 0, zeroThreshold: NATIVE_DEFAULT_ZERO_THRESHOLD, zeroCount: 0, spans: [[0, 3]], deltas: [1, -1, 1] });
-    assert.deepEqual(shape(histogram([1, 8, 8], { schema: 0 }).buckets()),
-      { schema: 0, zeroThreshold: NATIVE_DEFAULT_ZERO_THRESHOLD, zeroCount: 0, spans: [[0, 4]], deltas: [1, -1, 0, 2] });
-    assert.deepEqual(shape(histogram([1, 16], { schema: 0 }).buckets()),
-      { schema: 0, zeroThreshold: NATIVE_DEFAULT_ZERO_THRESHOLD, zeroCount: 0, spans: [[0, 1], [3, 1]], deltas: [1, 0] });
+    assert.deepEqual(shape(histogram([1, 4], { schema: 0 }).buckets()), {
+      schema: 0,
+      zeroThreshold: NATIVE_DEFAULT_ZERO_THRESHOLD,
+      zeroCount: 0,
+      spans: [[0, 3]],
+      deltas: [1, -1, 1],
+    });
+    assert.deepEqual(shape(histogram([1, 8, 8], { schema: 0 }).buckets()), {
+      schema: 0,
+      zeroThreshold: NATIVE_DEFAULT_ZERO_THRESHOLD,
+      zeroCount: 0,
+      spans: [[0, 4]],
+      deltas: [1, -1, 0, 2],
+    });
+    assert.deepEqual(shape(histogram([1, 16], { schema: 0 }).buckets()), {
+      schema: 0,
+      zeroThreshold: NATIVE_DEFAULT_ZERO_THRESHOLD,
+      zeroCount: 0,
+      spans: [
+        [0, 1],
+        [3, 1],
+      ],
+      deltas: [1, 0],
+    });
   });
 
   test('observations arriving far below and far above the first one grow the window both ways', () => {
@@ -282,12 +423,15 @@ describe('NativeHistogram: exact and bounded', () => {
     const h = histogram(values, { maxBuckets: MAX_NATIVE_WINDOW });
     const want = new Map<number, number>();
     for (const v of values) want.set(nativeBucketKey(v, 3), (want.get(nativeBucketKey(v, 3)) ?? 0) + 1);
-    assert.deepEqual([...expand(h.buckets())].sort((a, b) => a[0] - b[0]), [...want].sort((a, b) => a[0] - b[0]));
+    assert.deepEqual(
+      [...expand(h.buckets())].sort((a, b) => a[0] - b[0]),
+      [...want].sort((a, b) => a[0] - b[0]),
+    );
   });
 });
 
 describe('options', () => {
-  test('defaults: schema 3, client_golang\'s zero threshold 2^-128, 160 buckets', () => {
+  test("defaults: schema 3, client_golang's zero threshold 2^-128, 160 buckets", () => {
     assert.deepEqual({ ...NATIVE_DEFAULTS }, { schema: 3, zeroThreshold: 2.938735877055719e-39, maxBuckets: 160 });
     assert.equal(NATIVE_DEFAULT_ZERO_THRESHOLD, 2 ** -128);
   });
@@ -304,8 +448,10 @@ describe('options', () => {
       [{ maxBuckets: 1e6 }, /x\.maxBuckets/],
     ];
     for (const [options, message] of bad) {
-      assert.throws(() => validateNativeOptions({ ...NATIVE_DEFAULTS, ...options }, 'x'), (err: unknown) =>
-        err instanceof RangeError && message.test(err.message));
+      assert.throws(
+        () => validateNativeOptions({ ...NATIVE_DEFAULTS, ...options }, 'x'),
+        (err: unknown) => err instanceof RangeError && message.test(err.message),
+      );
       assert.throws(() => new NativeHistogram({ ...NATIVE_DEFAULTS, ...options }), RangeError);
     }
   });

@@ -3,7 +3,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { collectNodeStats, FilesystemReader, filesystemStats, type StatFs, type StatFsLike } from '../../src/metrics/node.ts';
+import {
+  collectNodeStats,
+  FilesystemReader,
+  filesystemStats,
+  type StatFs,
+  type StatFsLike,
+} from '../../src/metrics/node.ts';
 
 test('node stats report the host and the process with plausible values', async () => {
   const s = await collectNodeStats([]);
@@ -39,12 +45,19 @@ test('a missing storage path yields no entry and no error, and duplicates are re
   t.after(() => rm(dir, { recursive: true, force: true }));
   const missing = join(dir, 'does', 'not', 'exist');
   const s = await collectNodeStats([missing, dir, dir]);
-  assert.deepEqual(s.filesystems.map((f) => f.path), [dir]);
+  assert.deepEqual(
+    s.filesystems.map((f) => f.path),
+    [dir],
+  );
 });
 
 test('filesystem bytes are blocks times block size, free is what unprivileged writers can use', () => {
   assert.deepEqual(filesystemStats('/data', { bsize: 4096, blocks: 1000, bfree: 300, bavail: 250 }), {
-    path: '/data', totalBytes: 4_096_000, freeBytes: 1_024_000, usedBytes: 2_867_200, stale: false,
+    path: '/data',
+    totalBytes: 4_096_000,
+    freeBytes: 1_024_000,
+    usedBytes: 2_867_200,
+    stale: false,
   });
 });
 
@@ -73,13 +86,29 @@ test('a path whose statfs hangs does not hold up the read: the others answer, it
   const fake = hungStatfs(new Set(['/ok']));
   const reader = new FilesystemReader(fake.statfs, 20);
   const first = await reader.read(['/ok', '/nfs']);
-  assert.deepEqual(first.map((f) => [f.path, f.stale]), [['/ok', false]]);
+  assert.deepEqual(
+    first.map((f) => [f.path, f.stale]),
+    [['/ok', false]],
+  );
   const second = await reader.read(['/ok', '/nfs']);
-  assert.deepEqual(second.map((f) => [f.path, f.stale]), [['/ok', false]]);
-  assert.deepEqual(fake.calls.filter((p) => p === '/nfs'), ['/nfs'], 'one statfs in flight for the hung path, not one per read');
+  assert.deepEqual(
+    second.map((f) => [f.path, f.stale]),
+    [['/ok', false]],
+  );
+  assert.deepEqual(
+    fake.calls.filter((p) => p === '/nfs'),
+    ['/nfs'],
+    'one statfs in flight for the hung path, not one per read',
+  );
   fake.release('/nfs');
   const third = await reader.read(['/ok', '/nfs']);
-  assert.deepEqual(third.map((f) => [f.path, f.stale, f.totalBytes]), [['/ok', false, 409_600], ['/nfs', false, 819_200]]);
+  assert.deepEqual(
+    third.map((f) => [f.path, f.stale, f.totalBytes]),
+    [
+      ['/ok', false, 409_600],
+      ['/nfs', false, 819_200],
+    ],
+  );
 });
 
 test('a path that answered before and hangs now reports its last answer, marked stale', async () => {
@@ -90,14 +119,22 @@ test('a path that answered before and hangs now reports its last answer, marked 
     return hang ? new Promise(() => {}) : Promise.resolve({ bsize: 1, blocks: 10, bfree: 4, bavail: 3 });
   };
   const reader = new FilesystemReader(statfs, 20);
-  assert.deepEqual(await reader.read(['/nfs']), [{ path: '/nfs', totalBytes: 10, freeBytes: 3, usedBytes: 6, stale: false }]);
+  assert.deepEqual(await reader.read(['/nfs']), [
+    { path: '/nfs', totalBytes: 10, freeBytes: 3, usedBytes: 6, stale: false },
+  ]);
   hang = true;
-  assert.deepEqual(await reader.read(['/nfs']), [{ path: '/nfs', totalBytes: 10, freeBytes: 3, usedBytes: 6, stale: true }]);
-  assert.deepEqual(await reader.read(['/nfs']), [{ path: '/nfs', totalBytes: 10, freeBytes: 3, usedBytes: 6, stale: true }]);
+  assert.deepEqual(await reader.read(['/nfs']), [
+    { path: '/nfs', totalBytes: 10, freeBytes: 3, usedBytes: 6, stale: true },
+  ]);
+  assert.deepEqual(await reader.read(['/nfs']), [
+    { path: '/nfs', totalBytes: 10, freeBytes: 3, usedBytes: 6, stale: true },
+  ]);
   assert.equal(calls.length, 2, 'the hung check is the only one in flight');
 });
 
 test('a statfs that throws synchronously is a path with no entry, not a failed read', async () => {
-  const reader = new FilesystemReader(() => { throw new Error('boom'); }, 20);
+  const reader = new FilesystemReader(() => {
+    throw new Error('boom');
+  }, 20);
   assert.deepEqual(await reader.read(['/x']), []);
 });

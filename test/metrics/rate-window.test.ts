@@ -25,7 +25,10 @@ test('RateWindow looks back about a window, not to the start', () => {
 test('RateWindow gives no rate for a target whose count went down or that is new', () => {
   const w = new RateWindow(60_000, 1000);
   w.update(0, [{ name: 'a', probes: 100 }]);
-  const rates = w.update(5000, [{ name: 'a', probes: 3 }, { name: 'b', probes: 50 }]);
+  const rates = w.update(5000, [
+    { name: 'a', probes: 3 },
+    { name: 'b', probes: 50 },
+  ]);
   assert.equal(rates.has('a'), false);
   assert.equal(rates.has('b'), false);
 });

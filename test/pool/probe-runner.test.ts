@@ -8,12 +8,28 @@ import { startSilentServer } from '../helpers/silent-server.ts';
 
 const base = { intervalMs: 1000, concurrency: 1, labels: {}, buckets: [0.001, 0.01, 0.1] };
 
-test('a runner posts a fast target\'s run as progress while its batch-mate is still waiting, and answers the rest at the end', async (t) => {
+test("a runner posts a fast target's run as progress while its batch-mate is still waiting, and answers the rest at the end", async (t) => {
   const silent = await startSilentServer();
   t.after(() => silent.close());
   const targets = [
-    { ...base, timeoutMs: 400, name: 'slow', kind: 'http', url: `http://127.0.0.1:${silent.port}/`, expectStatus: [], headers: {}, maxBodyBytes: 1024 },
-    { ...base, timeoutMs: 400, name: 'fast', kind: 'synthetic', distribution: { type: 'constant', valueMs: 1 }, errorRate: 0 },
+    {
+      ...base,
+      timeoutMs: 400,
+      name: 'slow',
+      kind: 'http',
+      url: `http://127.0.0.1:${silent.port}/`,
+      expectStatus: [],
+      headers: {},
+      maxBodyBytes: 1024,
+    },
+    {
+      ...base,
+      timeoutMs: 400,
+      name: 'fast',
+      kind: 'synthetic',
+      distribution: { type: 'constant', valueMs: 1 },
+      errorRate: 0,
+    },
   ] as ProbeTarget[];
   const table = encodeTargetTable(targets);
   const progress: ProbeProgress[] = [];
@@ -21,8 +37,11 @@ test('a runner posts a fast target\'s run as progress while its batch-mate is st
   const results = await runner.run({ owner: 1, id: 7, table, targets: [0, 1], burstMs: 0 });
 
   assert.equal(progress.length, 1, 'one early report');
-  assert.deepEqual({ owner: progress[0]!.owner, batch: progress[0]!.batch, done: progress[0]!.done }, { owner: 1, batch: 7, done: [1] });
-  assert.deepEqual([...progress[0]!.result.target], [1], 'the early report holds the fast target\'s run');
+  assert.deepEqual(
+    { owner: progress[0]!.owner, batch: progress[0]!.batch, done: progress[0]!.done },
+    { owner: 1, batch: 7, done: [1] },
+  );
+  assert.deepEqual([...progress[0]!.result.target], [1], "the early report holds the fast target's run");
   assert.deepEqual(results.names, ['slow', 'fast']);
   assert.deepEqual([...results.result.target], [0], 'the answer holds only the run not posted yet');
   assert.equal(results.result.failure[0], 'deadline of 400 ms exceeded');
@@ -31,10 +50,31 @@ test('a runner posts a fast target\'s run as progress while its batch-mate is st
 
 test('a runner without a progress port answers every run at the end of its batch', async () => {
   const targets = [
-    { ...base, timeoutMs: 400, name: 'a', kind: 'synthetic', distribution: { type: 'constant', valueMs: 1 }, errorRate: 0 },
-    { ...base, timeoutMs: 400, name: 'b', kind: 'synthetic', distribution: { type: 'constant', valueMs: 1 }, errorRate: 0 },
+    {
+      ...base,
+      timeoutMs: 400,
+      name: 'a',
+      kind: 'synthetic',
+      distribution: { type: 'constant', valueMs: 1 },
+      errorRate: 0,
+    },
+    {
+      ...base,
+      timeoutMs: 400,
+      name: 'b',
+      kind: 'synthetic',
+      distribution: { type: 'constant', valueMs: 1 },
+      errorRate: 0,
+    },
   ] as ProbeTarget[];
   const runner = new ProbeRunner();
-  const results = await runner.run({ owner: 1, id: 1, table: encodeTargetTable(targets), targets: [0, 1], lanes: 3, burstMs: 0 });
+  const results = await runner.run({
+    owner: 1,
+    id: 1,
+    table: encodeTargetTable(targets),
+    targets: [0, 1],
+    lanes: 3,
+    burstMs: 0,
+  });
   assert.deepEqual([...results.result.target].sort(), [0, 0, 0, 1, 1, 1], 'three lanes a target');
 });

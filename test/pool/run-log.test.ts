@@ -30,7 +30,7 @@ test('take hands out the runs and finished targets since the previous take, then
   assert.deepEqual(second.done, [1, 2]);
 });
 
-test('a part\'s typed arrays are its own buffers, so they can be transferred', () => {
+test("a part's typed arrays are its own buffers, so they can be transferred", () => {
   const log = new RunLog(1);
   log.add(0, { ok: true }, 1);
   const { result } = log.take();

@@ -8,8 +8,17 @@ import runProbeBatch from '../../workers/probe-worker.ts';
 import { encodeTargetTable } from '../../src/pool/target-table.ts';
 import type { ProbeTarget } from '../../src/probes/probe.ts';
 
-const target = (name: string, concurrency = 1): ProbeTarget => ({ name, kind: 'synthetic', intervalMs: 1000, timeoutMs: 1000,
-  concurrency, labels: {}, buckets: [1], distribution: { type: 'constant', valueMs: 1 }, errorRate: 0 });
+const target = (name: string, concurrency = 1): ProbeTarget => ({
+  name,
+  kind: 'synthetic',
+  intervalMs: 1000,
+  timeoutMs: 1000,
+  concurrency,
+  labels: {},
+  buckets: [1],
+  distribution: { type: 'constant', valueMs: 1 },
+  errorRate: 0,
+});
 
 test('a run that starts after its round was due reports the delay; without a due time it reports 0', async () => {
   const table = encodeTargetTable([target('late', 2), target('plain')]);

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  classifyError, describeError, failureOutcome, MAX_MESSAGE_CHARS, outcomeFromError, settle, timeoutOutcome,
+  classifyError,
+  describeError,
+  failureOutcome,
+  MAX_MESSAGE_CHARS,
+  outcomeFromError,
+  settle,
+  timeoutOutcome,
 } from '../../src/probes/classify.ts';
 import type { ProbeFailureReason } from '../../src/probes/probe.ts';
 
@@ -20,41 +26,104 @@ const cases: Array<[string, unknown, ProbeFailureReason]> = [
   ['EAI_AGAIN is dns', sysError('EAI_AGAIN', 'getaddrinfo EAI_AGAIN db'), 'dns'],
   ['ECONNRESET is reset', sysError('ECONNRESET', 'read ECONNRESET'), 'reset'],
   ['EPIPE is reset', sysError('EPIPE', 'write EPIPE'), 'reset'],
-  ['mysql2 PROTOCOL_CONNECTION_LOST is reset',
-    Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true }), 'reset'],
-  ['node-redis SocketClosedUnexpectedlyError is reset', named('SocketClosedUnexpectedlyError', 'Socket closed unexpectedly'), 'reset'],
+  [
+    'mysql2 PROTOCOL_CONNECTION_LOST is reset',
+    Object.assign(new Error('Connection lost: The server closed the connection.'), {
+      code: 'PROTOCOL_CONNECTION_LOST',
+      fatal: true,
+    }),
+    'reset',
+  ],
+  [
+    'node-redis SocketClosedUnexpectedlyError is reset',
+    named('SocketClosedUnexpectedlyError', 'Socket closed unexpectedly'),
+    'reset',
+  ],
   ['node-redis ClientClosedError is reset', named('ClientClosedError', 'The client is closed'), 'reset'],
   // node-redis does not set `name` on its errors; the class name is what tells them apart.
-  ['an unnamed SocketClosedUnexpectedlyError instance is reset',
-    new (class SocketClosedUnexpectedlyError extends Error {})('Socket closed unexpectedly'), 'reset'],
-  ['an unnamed ConnectionTimeoutError instance is timeout',
-    new (class ConnectionTimeoutError extends Error {})('Connection timeout'), 'timeout'],
-  ['mysql2 ER_ACCESS_DENIED_ERROR is auth',
-    Object.assign(new Error("Access denied for user 'root'@'127.0.0.1' (using password: YES)"), { code: 'ER_ACCESS_DENIED_ERROR', errno: 1045 }), 'auth'],
-  ['mysql2 ER_HOST_NOT_PRIVILEGED (1130) is auth',
-    Object.assign(new Error("Host '10.1.2.3' is not allowed to connect to this MariaDB server"), { code: 'ER_HOST_NOT_PRIVILEGED', errno: 1130 }), 'auth'],
-  ['mysql2 ER_HOST_IS_BLOCKED (1129) is auth',
-    Object.assign(new Error("Host '10.1.2.3' is blocked because of many connection errors"), { code: 'ER_HOST_IS_BLOCKED', errno: 1129 }), 'auth'],
-  ['redis 6+ ERR AUTH without a configured password is auth', named('SimpleError',
-    'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?'), 'auth'],
-  ['redis 5 ERR Client sent AUTH is auth', named('SimpleError', 'ERR Client sent AUTH, but no password is set'), 'auth'],
-  ['another redis ERR reply is other', named('SimpleError', "ERR unknown command 'AUTHX', with args beginning with: "), 'other'],
-  ['redis WRONGPASS reply is auth', named('SimpleError', 'WRONGPASS invalid username-password pair or user is disabled.'), 'auth'],
+  [
+    'an unnamed SocketClosedUnexpectedlyError instance is reset',
+    new (class SocketClosedUnexpectedlyError extends Error {})('Socket closed unexpectedly'),
+    'reset',
+  ],
+  [
+    'an unnamed ConnectionTimeoutError instance is timeout',
+    new (class ConnectionTimeoutError extends Error {})('Connection timeout'),
+    'timeout',
+  ],
+  [
+    'mysql2 ER_ACCESS_DENIED_ERROR is auth',
+    Object.assign(new Error("Access denied for user 'root'@'127.0.0.1' (using password: YES)"), {
+      code: 'ER_ACCESS_DENIED_ERROR',
+      errno: 1045,
+    }),
+    'auth',
+  ],
+  [
+    'mysql2 ER_HOST_NOT_PRIVILEGED (1130) is auth',
+    Object.assign(new Error("Host '10.1.2.3' is not allowed to connect to this MariaDB server"), {
+      code: 'ER_HOST_NOT_PRIVILEGED',
+      errno: 1130,
+    }),
+    'auth',
+  ],
+  [
+    'mysql2 ER_HOST_IS_BLOCKED (1129) is auth',
+    Object.assign(new Error("Host '10.1.2.3' is blocked because of many connection errors"), {
+      code: 'ER_HOST_IS_BLOCKED',
+      errno: 1129,
+    }),
+    'auth',
+  ],
+  [
+    'redis 6+ ERR AUTH without a configured password is auth',
+    named(
+      'SimpleError',
+      'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?',
+    ),
+    'auth',
+  ],
+  [
+    'redis 5 ERR Client sent AUTH is auth',
+    named('SimpleError', 'ERR Client sent AUTH, but no password is set'),
+    'auth',
+  ],
+  [
+    'another redis ERR reply is other',
+    named('SimpleError', "ERR unknown command 'AUTHX', with args beginning with: "),
+    'other',
+  ],
+  [
+    'redis WRONGPASS reply is auth',
+    named('SimpleError', 'WRONGPASS invalid username-password pair or user is disabled.'),
+    'auth',
+  ],
   ['redis NOAUTH reply is auth', named('SimpleError', 'NOAUTH Authentication required.'), 'auth'],
   ['a TLS certificate code is tls', sysError('DEPTH_ZERO_SELF_SIGNED_CERT', 'self-signed certificate'), 'tls'],
-  ['an ERR_TLS_ code is tls', sysError('ERR_TLS_CERT_ALTNAME_INVALID', "Hostname/IP does not match certificate's altnames"), 'tls'],
+  [
+    'an ERR_TLS_ code is tls',
+    sysError('ERR_TLS_CERT_ALTNAME_INVALID', "Hostname/IP does not match certificate's altnames"),
+    'tls',
+  ],
   ['an ERR_SSL_ code is tls', sysError('ERR_SSL_WRONG_VERSION_NUMBER', 'wrong version number'), 'tls'],
   ['AbortError is timeout', named('AbortError', 'This operation was aborted'), 'timeout'],
   ['TimeoutError is timeout', named('TimeoutError', 'The operation was aborted due to timeout'), 'timeout'],
   ['ETIMEDOUT is timeout', sysError('ETIMEDOUT', 'connect ETIMEDOUT'), 'timeout'],
-  ['mysql2 PROTOCOL_SEQUENCE_TIMEOUT is timeout', sysError('PROTOCOL_SEQUENCE_TIMEOUT', 'Query inactivity timeout'), 'timeout'],
+  [
+    'mysql2 PROTOCOL_SEQUENCE_TIMEOUT is timeout',
+    sysError('PROTOCOL_SEQUENCE_TIMEOUT', 'Query inactivity timeout'),
+    'timeout',
+  ],
   ['EACCES is io', sysError('EACCES', "EACCES: permission denied, open '/x'"), 'io'],
   ['ENOSPC is io', sysError('ENOSPC', 'ENOSPC: no space left on device'), 'io'],
   ['ENOENT is io', sysError('ENOENT', "ENOENT: no such file or directory, open '/x'"), 'io'],
   ['EROFS is io', sysError('EROFS', 'EROFS: read-only file system'), 'io'],
   ['ENOTDIR is io', sysError('ENOTDIR', "ENOTDIR: not a directory, mkdir '/f/x'"), 'io'],
-  ['an undici HTTP parser error is bad_reply',
-    sysError('HPE_INVALID_CONSTANT', 'Response does not match the HTTP/1.1 protocol (Expected HTTP/)'), 'bad_reply'],
+  [
+    'an undici HTTP parser error is bad_reply',
+    sysError('HPE_INVALID_CONSTANT', 'Response does not match the HTTP/1.1 protocol (Expected HTTP/)'),
+    'bad_reply',
+  ],
   ['an unknown code is other', sysError('ER_PARSE_ERROR', 'You have an error in your SQL syntax'), 'other'],
   ['a plain Error is other', new Error('boom'), 'other'],
   ['a string is other', 'boom', 'other'],
@@ -74,7 +143,10 @@ test('classifyError follows the cause chain of a fetch failure', () => {
 });
 
 test('classifyError looks inside an AggregateError from a multi-address connect', () => {
-  const err = new AggregateError([sysError('ECONNREFUSED', 'connect ECONNREFUSED ::1:1'), sysError('ECONNREFUSED')], '');
+  const err = new AggregateError(
+    [sysError('ECONNREFUSED', 'connect ECONNREFUSED ::1:1'), sysError('ECONNREFUSED')],
+    '',
+  );
   assert.equal(classifyError(err), 'refused');
 });
 
@@ -87,12 +159,19 @@ test('classifyError stops on a cause cycle', () => {
 
 test('failureOutcome carries the reason and a one-line message', () => {
   const outcome = failureOutcome('refused', new TypeError('fetch failed', { cause: sysError('ECONNREFUSED') }));
-  assert.deepEqual(outcome, { ok: false, reason: 'refused', message: 'fetch failed: connect ECONNREFUSED 127.0.0.1:1' });
+  assert.deepEqual(outcome, {
+    ok: false,
+    reason: 'refused',
+    message: 'fetch failed: connect ECONNREFUSED 127.0.0.1:1',
+  });
 });
 
 test('outcomeFromError classifies and describes in one step', () => {
-  assert.deepEqual(outcomeFromError(sysError('ER_ACCESS_DENIED_ERROR', 'Access denied')),
-    { ok: false, reason: 'auth', message: 'ER_ACCESS_DENIED_ERROR Access denied' });
+  assert.deepEqual(outcomeFromError(sysError('ER_ACCESS_DENIED_ERROR', 'Access denied')), {
+    ok: false,
+    reason: 'auth',
+    message: 'ER_ACCESS_DENIED_ERROR Access denied',
+  });
 });
 
 test('describeError cuts long messages and joins lines', () => {
@@ -108,12 +187,16 @@ test('settle returns the outcome of work that finishes in time', async () => {
 });
 
 test('settle converts a thrown error into a classified failure', async () => {
-  const outcome = await settle(new AbortController().signal, 100, async () => { throw sysError('ECONNRESET', 'read ECONNRESET'); });
+  const outcome = await settle(new AbortController().signal, 100, async () => {
+    throw sysError('ECONNRESET', 'read ECONNRESET');
+  });
   assert.deepEqual(outcome, { ok: false, reason: 'reset', message: 'read ECONNRESET' });
 });
 
 test('settle converts a synchronous throw into a failure', async () => {
-  const outcome = await settle(new AbortController().signal, 100, () => { throw new Error('sync'); });
+  const outcome = await settle(new AbortController().signal, 100, () => {
+    throw new Error('sync');
+  });
   assert.equal(outcome.ok, false);
 });
 
@@ -126,30 +209,58 @@ test('settle answers timeout at once when the signal aborts, even if the work ne
 
 test('settle does not start the work when the signal has already aborted', async () => {
   let started = false;
-  const outcome = await settle(AbortSignal.abort(), 10, async () => { started = true; return { ok: true }; });
+  const outcome = await settle(AbortSignal.abort(), 10, async () => {
+    started = true;
+    return { ok: true };
+  });
   assert.equal(outcome.ok, false);
   assert.equal(started, false);
 });
 
 test('settle reports timeout when the work fails because of the abort', async () => {
   const ac = new AbortController();
-  const outcome = settle(ac.signal, 10, () => new Promise((_, reject) => {
-    ac.signal.addEventListener('abort', () => reject(sysError('ECONNRESET')));
-  }));
+  const outcome = settle(
+    ac.signal,
+    10,
+    () =>
+      new Promise((_, reject) => {
+        ac.signal.addEventListener('abort', () => reject(sysError('ECONNRESET')));
+      }),
+  );
   ac.abort();
   assert.deepEqual(await outcome, timeoutOutcome(10));
 });
 
 const databaseCases: Array<[string, unknown, ProbeFailureReason]> = [
   ['pg 28P01 (invalid_password) is auth', sysError('28P01', 'password authentication failed for user "app"'), 'auth'],
-  ['pg 28000 (invalid_authorization_specification) is auth', sysError('28000', 'no pg_hba.conf entry for host'), 'auth'],
-  ['pg 3D000 (invalid_catalog_name: no such database) is auth', sysError('3D000', 'database "app" does not exist'), 'auth'],
-  ['pg 57P01 (admin_shutdown) is reset', sysError('57P01', 'terminating connection due to administrator command'), 'reset'],
+  [
+    'pg 28000 (invalid_authorization_specification) is auth',
+    sysError('28000', 'no pg_hba.conf entry for host'),
+    'auth',
+  ],
+  [
+    'pg 3D000 (invalid_catalog_name: no such database) is auth',
+    sysError('3D000', 'database "app" does not exist'),
+    'auth',
+  ],
+  [
+    'pg 57P01 (admin_shutdown) is reset',
+    sysError('57P01', 'terminating connection due to administrator command'),
+    'reset',
+  ],
   ['pg 57P03 (cannot_connect_now) is refused', sysError('57P03', 'the database system is starting up'), 'refused'],
-  ['pg 57014 (query_canceled) is timeout', sysError('57014', 'canceling statement due to statement timeout'), 'timeout'],
+  [
+    'pg 57014 (query_canceled) is timeout',
+    sysError('57014', 'canceling statement due to statement timeout'),
+    'timeout',
+  ],
   ['pg 42P01 (undefined_table) is other', sysError('42P01', 'relation "nope" does not exist'), 'other'],
   ['pg "Connection terminated unexpectedly" is reset', new Error('Connection terminated unexpectedly'), 'reset'],
-  ['pg "The server does not support SSL connections" is tls', new Error('The server does not support SSL connections'), 'tls'],
+  [
+    'pg "The server does not support SSL connections" is tls',
+    new Error('The server does not support SSL connections'),
+    'tls',
+  ],
   ['pg-protocol "received invalid response" is bad_reply', new Error('received invalid response: 78'), 'bad_reply'],
   ['SQLITE_BUSY is busy', sysError('SQLITE_BUSY', 'database is locked'), 'busy'],
   ['an extended SQLITE_BUSY_SNAPSHOT is busy', sysError('SQLITE_BUSY_SNAPSHOT', 'database is locked'), 'busy'],

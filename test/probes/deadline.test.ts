@@ -8,7 +8,14 @@ import { TARGET_DEFAULTS } from '../../support/services.ts';
 import { closedPort } from '../helpers/silent-server.ts';
 
 const tcp = (port: number, timeoutMs: number): Prober =>
-  tcpProbe.create({ ...TARGET_DEFAULTS, name: 'deadline-test', kind: 'tcp', host: '127.0.0.1', port, timeoutMs } satisfies TcpTarget);
+  tcpProbe.create({
+    ...TARGET_DEFAULTS,
+    name: 'deadline-test',
+    kind: 'tcp',
+    host: '127.0.0.1',
+    port,
+    timeoutMs,
+  } satisfies TcpTarget);
 
 const reasonOf = (o: ProbeOutcome): string => (o.ok ? 'ok' : o.reason);
 
@@ -48,10 +55,13 @@ test('a probe with no answer still times out, close to its deadline', async () =
 test('the probe sees its signal abort at the deadline', async () => {
   let aborted: unknown;
   const prober: Prober = {
-    run: (signal) => new Promise((resolve) => signal.addEventListener('abort', () => {
-      aborted = signal.reason;
-      resolve({ ok: false, reason: 'other', message: 'too late' });
-    })),
+    run: (signal) =>
+      new Promise((resolve) =>
+        signal.addEventListener('abort', () => {
+          aborted = signal.reason;
+          resolve({ ok: false, reason: 'other', message: 'too late' });
+        }),
+      ),
     close: async () => {},
   };
   assert.equal(reasonOf(await runWithDeadline(prober, 10)), 'timeout');
@@ -113,12 +123,15 @@ test('after a timeout the next run gets an unaborted signal and a whole deadline
   lane.close();
 });
 
-test('a run started while its predecessor\'s expired timer is pending is not expired by it', async () => {
+test("a run started while its predecessor's expired timer is pending is not expired by it", async () => {
   // The first probe answers from a timer of the same duration, armed just after the lane's: both expire
   // in one timers phase, the lane's first. The answer settles the first run before its abort (due in the
   // check phase) and the lane starts the second run at once; that abort must not hit the second run.
   const lane = new Lane(20);
-  const answersAtDeadline: Prober = { run: () => new Promise((r) => setTimeout(() => r({ ok: true }), 20)), close: async () => {} };
+  const answersAtDeadline: Prober = {
+    run: () => new Promise((r) => setTimeout(() => r({ ok: true }), 20)),
+    close: async () => {},
+  };
   const okSoon: Prober = { run: () => new Promise((r) => setTimeout(() => r({ ok: true }), 5)), close: async () => {} };
   const first = lane.run(answersAtDeadline);
   const second = first.then(() => lane.run(okSoon));
@@ -129,7 +142,12 @@ test('a run started while its predecessor\'s expired timer is pending is not exp
 
 test('a prober that throws synchronously yields reason other, and the lane keeps working', async () => {
   const lane = new Lane(100);
-  const throws: Prober = { run: () => { throw new Error('boom'); }, close: async () => {} };
+  const throws: Prober = {
+    run: () => {
+      throw new Error('boom');
+    },
+    close: async () => {},
+  };
   const outcome = await lane.run(throws);
   assert.deepEqual(outcome, { ok: false, reason: 'other', message: 'probe threw: Error: boom' });
   assert.equal(reasonOf(await lane.run(recorder(false))), 'ok');

@@ -11,7 +11,16 @@ import { DEADLINE_MARGIN_MS, TARGET_DEFAULTS } from '../../support/services.ts';
 import { closedPort, startSilentServer } from '../helpers/silent-server.ts';
 
 function target(url: string, extra: Partial<HttpTarget> = {}): HttpTarget {
-  return { ...TARGET_DEFAULTS, name: 'http-test', kind: 'http', url, expectStatus: [], headers: {}, maxBodyBytes: DEFAULT_MAX_BODY_BYTES, ...extra };
+  return {
+    ...TARGET_DEFAULTS,
+    name: 'http-test',
+    kind: 'http',
+    url,
+    expectStatus: [],
+    headers: {},
+    maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
+    ...extra,
+  };
 }
 
 function reasonOf(outcome: ProbeOutcome): string {
@@ -22,10 +31,13 @@ function reasonOf(outcome: ProbeOutcome): string {
 async function serve(t: TestContext, handler: http.RequestListener): Promise<{ url: string; server: http.Server }> {
   const server = http.createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  t.after(() => new Promise<void>((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  }));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 
@@ -33,7 +45,10 @@ test('a 200 answer succeeds with status_code and body_bytes', async (t) => {
   const { url } = await serve(t, (_req, res) => res.end('hello world'));
   const prober = httpProbe.create(target(`${url}/healthz`));
   t.after(() => prober.close());
-  assert.deepEqual(await prober.run(AbortSignal.timeout(1000)), { ok: true, app: { status_code: 200, body_bytes: 11 } });
+  assert.deepEqual(await prober.run(AbortSignal.timeout(1000)), {
+    ok: true,
+    app: { status_code: 200, body_bytes: 11 },
+  });
 });
 
 test('configured headers are sent', async (t) => {
@@ -67,7 +82,11 @@ test('a status outside the expected set fails with status', async (t) => {
   });
   const prober = httpProbe.create(target(url));
   t.after(() => prober.close());
-  assert.deepEqual(await prober.run(AbortSignal.timeout(1000)), { ok: false, reason: 'status', message: 'HTTP 503, expected 2xx' });
+  assert.deepEqual(await prober.run(AbortSignal.timeout(1000)), {
+    ok: false,
+    reason: 'status',
+    message: 'HTTP 503, expected 2xx',
+  });
 });
 
 test('an explicitly expected non-2xx status succeeds, and a 200 then fails', async (t) => {
@@ -142,7 +161,10 @@ const FILLER = Buffer.alloc(64 * 1024, 'x');
  * serveEndless answers every request with 200 and a body that never ends (after `head`, when given),
  * written as fast as the client reads it. It records when the server sees each connection close.
  */
-async function serveEndless(t: TestContext, head = ''): Promise<{ url: string; open: () => number; accepted: () => number }> {
+async function serveEndless(
+  t: TestContext,
+  head = '',
+): Promise<{ url: string; open: () => number; accepted: () => number }> {
   let open = 0;
   let accepted = 0;
   const { url, server } = await serve(t, (_req, res) => {
@@ -184,7 +206,8 @@ test('an endless body without a match fails with bad_reply at maxBodyBytes, in b
   t.after(() => prober.close());
   const { result: outcome, grownBytes } = await peakRssDuring(() => prober.run(AbortSignal.timeout(5000)));
   assert.deepEqual(outcome, {
-    ok: false, reason: 'bad_reply',
+    ok: false,
+    reason: 'bad_reply',
     message: `no match for /never-there/ in the first ${DEFAULT_MAX_BODY_BYTES} bytes of the body (maxBodyBytes)`,
   });
   // One MiB of body, held once as bytes and once as text, plus the V8 and undici overhead of the run.
@@ -221,14 +244,17 @@ test('maxBodyBytes is the cap: a body one byte over it without a match fails, on
   assert.equal(reasonOf(await at.run(AbortSignal.timeout(1000))), 'ok');
   const outcome = await under.run(AbortSignal.timeout(1000));
   assert.deepEqual(outcome, {
-    ok: false, reason: 'bad_reply', message: 'no match for /!/ in the first 1023 bytes of the body (maxBodyBytes)',
+    ok: false,
+    reason: 'bad_reply',
+    message: 'no match for /!/ in the first 1023 bytes of the body (maxBodyBytes)',
   });
 });
 
 test('a pattern that looks past its match ($, \\b, lookahead) is tried on the whole body only', async (t) => {
   assert.equal(prefixMatchHolds('"status":\\s*"ok"'), true);
   assert.equal(prefixMatchHolds('^ok'), true);
-  for (const source of ['ok$', 'ok\\b', 'ok\\B', 'ok(?=!)', '^(?!.*error)']) assert.equal(prefixMatchHolds(source), false, source);
+  for (const source of ['ok$', 'ok\\b', 'ok\\B', 'ok(?=!)', '^(?!.*error)'])
+    assert.equal(prefixMatchHolds(source), false, source);
   // A body longer than the cap cannot answer such a pattern: `ok$` would match the cut, not the end.
   const { url } = await serve(t, (_req, res) => res.end(`status: ok${'.'.repeat(100)}`));
   const prober = httpProbe.create(target(url, { bodyMatch: 'ok$', maxBodyBytes: 10 }));
@@ -297,14 +323,19 @@ test('error answers on kept-open connections and unparseable answers leave no so
 });
 
 test('config: maxBodyBytes defaults to 1 MiB, takes a positive integer up to 64 MiB', () => {
-  const http = (extra: string): string => `targets:\n  - { name: api, kind: http, url: "http://127.0.0.1:8080/"${extra} }\n`;
+  const http = (extra: string): string =>
+    `targets:\n  - { name: api, kind: http, url: "http://127.0.0.1:8080/"${extra} }\n`;
   const [byDefault] = loadConfig({ yaml: http('') }).targets;
   assert.equal(byDefault?.kind === 'http' && byDefault.maxBodyBytes, 1024 * 1024);
   const [set] = loadConfig({ yaml: http(', maxBodyBytes: 4096') }).targets;
   assert.equal(set?.kind === 'http' && set.maxBodyBytes, 4096);
   for (const bad of ['0', '-1', '1.5', '67108865', '"1MiB"']) {
-    assert.throws(() => loadConfig({ yaml: http(`, maxBodyBytes: ${bad}`) }),
-      (err: Error & { code?: string }) => err.code === 'EXPORTER_CONFIG_INVALID' && /targets\[0\]\.maxBodyBytes/.test(err.message), bad);
+    assert.throws(
+      () => loadConfig({ yaml: http(`, maxBodyBytes: ${bad}`) }),
+      (err: Error & { code?: string }) =>
+        err.code === 'EXPORTER_CONFIG_INVALID' && /targets\[0\]\.maxBodyBytes/.test(err.message),
+      bad,
+    );
   }
 });
 
@@ -317,5 +348,9 @@ test('a response without a body is an empty body to bodyMatch', async (t) => {
   const something = httpProbe.create(target(url, { bodyMatch: 'ok' }));
   t.after(() => Promise.all([empty.close(), something.close()]));
   assert.equal(reasonOf(await empty.run(AbortSignal.timeout(1000))), 'ok');
-  assert.deepEqual(await something.run(AbortSignal.timeout(1000)), { ok: false, reason: 'bad_reply', message: 'body (0 bytes) does not match /ok/' });
+  assert.deepEqual(await something.run(AbortSignal.timeout(1000)), {
+    ok: false,
+    reason: 'bad_reply',
+    message: 'body (0 bytes) does not match /ok/',
+  });
 });

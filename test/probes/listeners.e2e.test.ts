@@ -17,7 +17,11 @@ import { MYSQL_URL, REDIS_URL, requireService, TARGET_DEFAULTS } from '../../sup
 import { closedPort } from '../helpers/silent-server.ts';
 
 /** runsLeaveNoListener runs each target three times on one signal and checks nothing stays on it. */
-async function runsLeaveNoListener(t: TestContext, targets: readonly ProbeTarget[], expect: readonly string[]): Promise<void> {
+async function runsLeaveNoListener(
+  t: TestContext,
+  targets: readonly ProbeTarget[],
+  expect: readonly string[],
+): Promise<void> {
   const signal = new AbortController().signal;
   await loadProbes(targets.map((t) => t.kind));
   for (const [i, target] of targets.entries()) {
@@ -39,41 +43,89 @@ test('http runs leave no listener: fetch gets a signal of its own', async (t) =>
     res.end('ok');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => new Promise<void>((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  }));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const http_ = (name: string, path: string, extra = {}): ProbeTarget =>
-    ({ ...base, name, kind: 'http', url: `${url}${path}`, expectStatus: [], headers: {}, maxBodyBytes: DEFAULT_MAX_BODY_BYTES, ...extra });
-  await runsLeaveNoListener(t, [
-    http_('ok', '/'), http_('status', '/fail'), http_('body', '/', { bodyMatch: 'nope' }),
-    { ...base, name: 'refused', kind: 'http', url: `http://127.0.0.1:${await closedPort()}/`, expectStatus: [], headers: {}, maxBodyBytes: DEFAULT_MAX_BODY_BYTES },
-  ], ['ok', 'status', 'bad_reply', 'refused']);
+  const http_ = (name: string, path: string, extra = {}): ProbeTarget => ({
+    ...base,
+    name,
+    kind: 'http',
+    url: `${url}${path}`,
+    expectStatus: [],
+    headers: {},
+    maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
+    ...extra,
+  });
+  await runsLeaveNoListener(
+    t,
+    [
+      http_('ok', '/'),
+      http_('status', '/fail'),
+      http_('body', '/', { bodyMatch: 'nope' }),
+      {
+        ...base,
+        name: 'refused',
+        kind: 'http',
+        url: `http://127.0.0.1:${await closedPort()}/`,
+        expectStatus: [],
+        headers: {},
+        maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
+      },
+    ],
+    ['ok', 'status', 'bad_reply', 'refused'],
+  );
 });
 
 test('tcp, storage and synthetic runs leave no listener', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'probex-listeners-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  await runsLeaveNoListener(t, [
-    { ...base, name: 'tcp-refused', kind: 'tcp', host: '127.0.0.1', port: await closedPort() },
-    { ...base, name: 'storage', kind: 'storage', path: dir, location: 'local' },
-    { ...base, name: 'synthetic', kind: 'synthetic', distribution: { type: 'constant', valueMs: 1 }, errorRate: 0 },
-  ], ['refused', 'ok', 'ok']);
+  await runsLeaveNoListener(
+    t,
+    [
+      { ...base, name: 'tcp-refused', kind: 'tcp', host: '127.0.0.1', port: await closedPort() },
+      { ...base, name: 'storage', kind: 'storage', path: dir, location: 'local' },
+      { ...base, name: 'synthetic', kind: 'synthetic', distribution: { type: 'constant', valueMs: 1 }, errorRate: 0 },
+    ],
+    ['refused', 'ok', 'ok'],
+  );
 });
 
 test('redis runs leave no listener', async (t) => {
   if (!(await requireService(t, 'redis', REDIS_URL))) return;
-  await runsLeaveNoListener(t, [
-    { ...base, name: `listeners-redis-${process.pid}`, kind: 'redis', url: REDIS_URL },
-    { ...base, name: `listeners-redis-refused-${process.pid}`, kind: 'redis', url: `redis://127.0.0.1:${await closedPort()}` },
-  ], ['ok', 'refused']);
+  await runsLeaveNoListener(
+    t,
+    [
+      { ...base, name: `listeners-redis-${process.pid}`, kind: 'redis', url: REDIS_URL },
+      {
+        ...base,
+        name: `listeners-redis-refused-${process.pid}`,
+        kind: 'redis',
+        url: `redis://127.0.0.1:${await closedPort()}`,
+      },
+    ],
+    ['ok', 'refused'],
+  );
 });
 
 test('mysql runs leave no listener', async (t) => {
   if (!(await requireService(t, 'mysql', MYSQL_URL))) return;
-  await runsLeaveNoListener(t, [
-    { ...base, name: `listeners-mysql-${process.pid}`, kind: 'mysql', url: MYSQL_URL, query: 'SELECT 1' },
-    { ...base, name: `listeners-mysql-refused-${process.pid}`, kind: 'mysql', url: `mysql://root@127.0.0.1:${await closedPort()}/test`, query: 'SELECT 1' },
-  ], ['ok', 'refused']);
+  await runsLeaveNoListener(
+    t,
+    [
+      { ...base, name: `listeners-mysql-${process.pid}`, kind: 'mysql', url: MYSQL_URL, query: 'SELECT 1' },
+      {
+        ...base,
+        name: `listeners-mysql-refused-${process.pid}`,
+        kind: 'mysql',
+        url: `mysql://root@127.0.0.1:${await closedPort()}/test`,
+        query: 'SELECT 1',
+      },
+    ],
+    ['ok', 'refused'],
+  );
 });

@@ -46,7 +46,11 @@ async function admin(t: TestContext): Promise<Connection> {
 }
 
 async function connectionExists(adminConn: Connection, id: number): Promise<boolean> {
-  const [rows] = await adminConn.query({ sql: 'SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?', values: [id], rowsAsArray: true });
+  const [rows] = await adminConn.query({
+    sql: 'SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?',
+    values: [id],
+    rowsAsArray: true,
+  });
   return Number((rows as unknown[][])[0]?.[0]) > 0;
 }
 
@@ -82,7 +86,11 @@ test('close() ends the connection on the server', async (t) => {
   assert.ok(await connectionExists(adminConn, id));
   await prober.close();
   await prober.close(); // twice is fine
-  await waitFor('the server to drop the connection', async () => ((await connectionExists(adminConn, id)) ? undefined : true), 2000);
+  await waitFor(
+    'the server to drop the connection',
+    async () => ((await connectionExists(adminConn, id)) ? undefined : true),
+    2000,
+  );
 });
 
 test('a closed port fails with refused', async (t) => {
@@ -137,8 +145,10 @@ test('a query slower than the deadline times out, and the next run uses a new co
   });
   await adminConn.query(`CREATE TABLE ${table} (delay_s DOUBLE NOT NULL)`);
   await adminConn.query(`INSERT INTO ${table} VALUES (0)`);
-  const prober = create(t, target(MYSQL_URL,
-    `SELECT CONNECTION_ID() + 0 * SLEEP((SELECT delay_s FROM ${table}))`, { timeoutMs: 250 }));
+  const prober = create(
+    t,
+    target(MYSQL_URL, `SELECT CONNECTION_ID() + 0 * SLEEP((SELECT delay_s FROM ${table}))`, { timeoutMs: 250 }),
+  );
   const before = valueOf(await run(prober));
 
   await adminConn.query(`UPDATE ${table} SET delay_s = 3`);
@@ -203,12 +213,18 @@ test('a host the server does not allow (ER_HOST_NOT_PRIVILEGED from the real ser
   const prober = create(t, target(`mysql://root@127.0.0.1:${port}/test`));
   const outcome = await run(prober);
   assert.equal(reasonOf(outcome), 'auth', JSON.stringify(outcome));
-  assert.match(outcome.ok ? '' : outcome.message, /^ER_HOST_NOT_PRIVILEGED Host '127\.0\.0\.2' is not allowed to connect/);
+  assert.match(
+    outcome.ok ? '' : outcome.message,
+    /^ER_HOST_NOT_PRIVILEGED Host '127\.0\.0\.2' is not allowed to connect/,
+  );
 });
 
 test('a blocked host (ER_HOST_IS_BLOCKED in place of the greeting) fails with auth', async (t) => {
-  const server = await startMysqlErrorServer(1129,
-    "Host '127.0.0.1' is blocked because of many connection errors; unblock with 'mariadb-admin flush-hosts'", true);
+  const server = await startMysqlErrorServer(
+    1129,
+    "Host '127.0.0.1' is blocked because of many connection errors; unblock with 'mariadb-admin flush-hosts'",
+    true,
+  );
   t.after(() => server.close());
   const prober = create(t, target(`mysql://root@127.0.0.1:${server.port}/test`));
   const outcome = await run(prober);

@@ -12,7 +12,14 @@ import { closedPort, startSilentServer } from '../helpers/silent-server.ts';
 let targets = 0;
 
 function target(url: string, query = 'SELECT 1', extra: Partial<PostgresTarget> = {}): PostgresTarget {
-  return { ...TARGET_DEFAULTS, name: `postgres-test-${process.pid}-${++targets}`, kind: 'postgres', url, query, ...extra };
+  return {
+    ...TARGET_DEFAULTS,
+    name: `postgres-test-${process.pid}-${++targets}`,
+    kind: 'postgres',
+    url,
+    query,
+    ...extra,
+  };
 }
 
 function reasonOf(outcome: ProbeOutcome): string {
@@ -67,10 +74,14 @@ test('the default SELECT 1 succeeds with rows and value datapoints', async (t) =
 
 test('a configured query reports its rows, and a single numeric cell as value', async (t) => {
   if (!(await requireService(t, 'postgres', POSTGRES_URL))) return;
-  assert.deepEqual(await run(create(t, target(POSTGRES_URL, 'SELECT count(*) FROM generate_series(1, 42)'))),
-    { ok: true, app: { rows: 1, value: 42 } });
-  assert.deepEqual(await run(create(t, target(POSTGRES_URL, 'SELECT g FROM generate_series(1, 3) g'))),
-    { ok: true, app: { rows: 3 } });
+  assert.deepEqual(await run(create(t, target(POSTGRES_URL, 'SELECT count(*) FROM generate_series(1, 42)'))), {
+    ok: true,
+    app: { rows: 1, value: 42 },
+  });
+  assert.deepEqual(await run(create(t, target(POSTGRES_URL, 'SELECT g FROM generate_series(1, 3) g'))), {
+    ok: true,
+    app: { rows: 3 },
+  });
 });
 
 test('one session is kept open and reused across runs, named after the target', async (t) => {
@@ -103,7 +114,11 @@ test('close() ends the session on the server', async (t) => {
   assert.ok(await backendExists(adminClient, pid));
   await prober.close();
   await prober.close(); // twice is fine
-  await waitFor('the probe session to end', async () => ((await backendExists(adminClient, pid)) ? undefined : true), 5000);
+  await waitFor(
+    'the probe session to end',
+    async () => ((await backendExists(adminClient, pid)) ? undefined : true),
+    5000,
+  );
 });
 
 test('a closed port fails with refused', async (t) => {
@@ -158,7 +173,12 @@ async function passwordRole(t: TestContext): Promise<{ role: string; password: s
   const rewrite = (text: string): void => writeFileSync(hbaFile, text);
   const cleanup = async (): Promise<void> => {
     try {
-      rewrite(readFileSync(hbaFile, 'utf8').split('\n').filter((l) => !l.includes(`# probex test ${process.pid}`)).join('\n'));
+      rewrite(
+        readFileSync(hbaFile, 'utf8')
+          .split('\n')
+          .filter((l) => !l.includes(`# probex test ${process.pid}`))
+          .join('\n'),
+      );
       await adminClient.query('SELECT pg_reload_conf()');
       await adminClient.query(`DROP ROLE IF EXISTS ${role}`);
     } finally {
@@ -170,16 +190,22 @@ async function passwordRole(t: TestContext): Promise<{ role: string; password: s
   rewrite(line + original);
   await adminClient.query('SELECT pg_reload_conf()');
   // The postmaster reloads on its own time: wait until a wrong password is refused.
-  await waitFor('pg_hba.conf to require a password for the test role', async () => {
-    const probe = new pg.Client({ connectionString: urlWith({ user: role, password: 'not-the-password', database: 'postgres' }) });
-    try {
-      await probe.connect();
-      await probe.end();
-      return undefined;
-    } catch (err) {
-      return (err as { code?: string }).code === '28P01' ? true : undefined;
-    }
-  }, 10_000);
+  await waitFor(
+    'pg_hba.conf to require a password for the test role',
+    async () => {
+      const probe = new pg.Client({
+        connectionString: urlWith({ user: role, password: 'not-the-password', database: 'postgres' }),
+      });
+      try {
+        await probe.connect();
+        await probe.end();
+        return undefined;
+      } catch (err) {
+        return (err as { code?: string }).code === '28P01' ? true : undefined;
+      }
+    },
+    10_000,
+  );
   return { role, password };
 }
 
@@ -260,8 +286,10 @@ test('a query slower than the deadline times out, and the next run uses a new se
   });
   await adminClient.query(`CREATE TABLE ${table} (delay_s float8 NOT NULL)`);
   await adminClient.query(`INSERT INTO ${table} VALUES (0)`);
-  const prober = create(t, target(POSTGRES_URL,
-    `SELECT pg_backend_pid() FROM pg_sleep((SELECT delay_s FROM ${table}))`, { timeoutMs: 250 }));
+  const prober = create(
+    t,
+    target(POSTGRES_URL, `SELECT pg_backend_pid() FROM pg_sleep((SELECT delay_s FROM ${table}))`, { timeoutMs: 250 }),
+  );
   const before = valueOf(await run(prober));
 
   await adminClient.query(`UPDATE ${table} SET delay_s = 3`);

@@ -35,7 +35,11 @@ test('setdel SETs a throwaway key with an expiry, then DELs it, as Directus chec
   const prober = redisProbe.create(target(REDIS_URL, { command: 'setdel' }));
   t.after(() => prober.close());
   assert.deepEqual(await prober.run(AbortSignal.timeout(2000)), { ok: true });
-  const lines = await waitFor('MONITOR to show the SET and the DEL', async () => (seen.length >= 2 ? seen : undefined), 5000);
+  const lines = await waitFor(
+    'MONITOR to show the SET and the DEL',
+    async () => (seen.length >= 2 ? seen : undefined),
+    5000,
+  );
   const set = /"SET" "(probex-metric-[0-9a-f-]{36})" "1" "EX" "(\d+)"/i.exec(lines[0]!);
   assert.ok(set, `first command: ${lines[0]}`);
   assert.equal(Number(set[2]), SETDEL_EXPIRY_SECONDS);
@@ -75,7 +79,17 @@ test('setdel fails where PING passes: a user that may not write fails with auth'
     }
   });
   // May PING and name its connection, nothing else: a server or role that refuses writes.
-  await adminClient.sendCommand(['ACL', 'SETUSER', user, 'on', `>${password}`, '+ping', '+client|setname', '+auth', '~*']);
+  await adminClient.sendCommand([
+    'ACL',
+    'SETUSER',
+    user,
+    'on',
+    `>${password}`,
+    '+ping',
+    '+client|setname',
+    '+auth',
+    '~*',
+  ]);
   const url = new URL(REDIS_URL);
   url.username = user;
   url.password = password;

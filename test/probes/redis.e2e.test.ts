@@ -41,7 +41,8 @@ async function admin(t: TestContext): Promise<AdminClient> {
 /** probeClientIds lists the server-side ids of the connections named after target `name`. */
 async function probeClientIds(adminClient: AdminClient, name: string): Promise<number[]> {
   const list = String(await adminClient.sendCommand(['CLIENT', 'LIST']));
-  return list.split('\n')
+  return list
+    .split('\n')
     .filter((line) => line.includes(` name=${REDIS_CLIENT_NAME_PREFIX}${name} `))
     .map((line) => Number(/^id=(\d+)/.exec(line)?.[1]));
 }
@@ -67,10 +68,13 @@ async function startProxy(t: TestContext, port: number): Promise<net.Server> {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());
   });
-  t.after(() => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  }));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
   return server;
 }
 
@@ -106,8 +110,11 @@ test('close() releases the connection', async (t) => {
   assert.equal(reasonOf(await run(prober)), 'ok');
   await prober.close();
   await prober.close(); // twice is fine
-  await waitFor('the server to drop the connection', async () =>
-    ((await probeClientIds(adminClient, tgt.name)).length === 0 ? true : undefined), 2000);
+  await waitFor(
+    'the server to drop the connection',
+    async () => ((await probeClientIds(adminClient, tgt.name)).length === 0 ? true : undefined),
+    2000,
+  );
 });
 
 test('a closed port fails with refused', async (t) => {
@@ -152,7 +159,10 @@ test('a run whose deadline retires the shared connection times out the runs queu
   const prober = redisProbe.create(target(`redis://127.0.0.1:${silent.port}`, { timeoutMs: 250, concurrency: 2 }));
   t.after(() => prober.close());
   const t0 = performance.now();
-  const [short, long] = await Promise.all([prober.run(AbortSignal.timeout(250)), prober.run(AbortSignal.timeout(5000))]);
+  const [short, long] = await Promise.all([
+    prober.run(AbortSignal.timeout(250)),
+    prober.run(AbortSignal.timeout(5000)),
+  ]);
   assert.equal(reasonOf(short), 'timeout');
   assert.equal(reasonOf(long), 'timeout');
   assert.match(long.ok ? '' : long.message, /concurrent PING/);
@@ -172,10 +182,13 @@ test('a server that answers something other than PONG fails with bad_reply', asy
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  t.after(() => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  }));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
   const prober = redisProbe.create(target(`redis://127.0.0.1:${(server.address() as net.AddressInfo).port}`));
   t.after(() => prober.close());
   const outcome = await run(prober);
@@ -226,7 +239,10 @@ test('a password sent to a Redis that has none configured fails with auth, and t
   const outcome = await run(prober);
   assert.equal(reasonOf(outcome), 'auth', JSON.stringify(outcome));
   // Redis 6+'s own words; the `<password>` in them is literal, not the password sent.
-  assert.match(outcome.ok ? '' : outcome.message, /^ERR AUTH <password> called without any password configured for the default user/);
+  assert.match(
+    outcome.ok ? '' : outcome.message,
+    /^ERR AUTH <password> called without any password configured for the default user/,
+  );
   assert.doesNotMatch(outcome.ok ? '' : outcome.message, /probex-nopass/);
 });
 

@@ -28,7 +28,10 @@ function librariesLoadedFor(kinds: readonly ProbeKind[]): string[] {
       if (m) libs.add(m[1]);
     }
     console.log(JSON.stringify([...libs].sort()));`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout.trim()) as string[];
 }
@@ -46,14 +49,22 @@ test('loading the postgres and redis probes loads pg and node-redis', () => {
 });
 
 test('createProber names the kind whose probe was not loaded', () => {
-  assert.throws(() => createProber({ ...TARGET_DEFAULTS, name: 't', kind: 'tcp', host: '127.0.0.1', port: 1 } satisfies ProbeTarget),
-    /the tcp probe is not loaded: call loadProbes first/);
+  assert.throws(
+    () =>
+      createProber({ ...TARGET_DEFAULTS, name: 't', kind: 'tcp', host: '127.0.0.1', port: 1 } satisfies ProbeTarget),
+    /the tcp probe is not loaded: call loadProbes first/,
+  );
 });
 
 test('createProber creates a prober of a loaded kind', async () => {
   await loadProbes(['synthetic']);
-  const prober = createProber({ ...TARGET_DEFAULTS, name: 's', kind: 'synthetic',
-    distribution: { type: 'constant', valueMs: 0 }, errorRate: 0 } satisfies ProbeTarget);
+  const prober = createProber({
+    ...TARGET_DEFAULTS,
+    name: 's',
+    kind: 'synthetic',
+    distribution: { type: 'constant', valueMs: 0 },
+    errorRate: 0,
+  } satisfies ProbeTarget);
   const outcome = await prober.run(new AbortController().signal);
   assert.equal(outcome.ok, true);
   await prober.close();

@@ -46,11 +46,14 @@ test('the default SELECT 1 succeeds with rows and value datapoints and the query
   const outcome = await run(prober);
   assert.ok(outcome.ok, JSON.stringify(outcome));
   assert.deepEqual(outcome.app, { rows: 1, value: 1 });
-  assert.ok(typeof outcome.latencyUs === 'number' && outcome.latencyUs > 0 && outcome.latencyUs < 1e6, String(outcome.latencyUs));
+  assert.ok(
+    typeof outcome.latencyUs === 'number' && outcome.latencyUs > 0 && outcome.latencyUs < 1e6,
+    String(outcome.latencyUs),
+  );
 });
 
 test('a configured query reports its rows, and a single numeric cell as value', async (t) => {
-  const path = database(t, 'CREATE TABLE jobs (state TEXT); INSERT INTO jobs VALUES (\'queued\'), (\'queued\'), (\'done\');');
+  const path = database(t, "CREATE TABLE jobs (state TEXT); INSERT INTO jobs VALUES ('queued'), ('queued'), ('done');");
   const counted = await run(create(t, target(path, "SELECT count(*) FROM jobs WHERE state = 'queued'")));
   assert.deepEqual(counted.ok ? counted.app : counted, { rows: 1, value: 2 });
   const listed = await run(create(t, target(path, 'SELECT state FROM jobs')));
@@ -70,7 +73,10 @@ test('a file that is not a database fails with bad_reply', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'probex-sqlite-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'notes.txt');
-  writeFileSync(path, 'this is not a SQLite database, just some text that is long enough to have a header\n'.repeat(20));
+  writeFileSync(
+    path,
+    'this is not a SQLite database, just some text that is long enough to have a header\n'.repeat(20),
+  );
   assert.equal(reasonOf(await run(create(t, target(path)))), 'bad_reply');
 });
 
@@ -120,7 +126,8 @@ test('a file replaced under the probe is re-opened, and a deleted one fails with
 test('a query slower than the deadline times out on time; the target holds one thread until it ends, then recovers', async (t) => {
   // The probe counts to the number in `cfg`: 1 is instant; 10 million takes seconds.
   const path = database(t, 'CREATE TABLE cfg (n INTEGER); INSERT INTO cfg VALUES (1);');
-  const query = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < (SELECT n FROM cfg)) SELECT count(*) FROM c';
+  const query =
+    'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < (SELECT n FROM cfg)) SELECT count(*) FROM c';
   const prober = create(t, target(path, query, { timeoutMs: 300 }));
   assert.equal(reasonOf(await run(prober)), 'ok');
   const writer = new Database(path);
@@ -144,10 +151,14 @@ test('a query slower than the deadline times out on time; the target holds one t
   fast.exec('UPDATE cfg SET n = 1');
   fast.close();
   // Once the abandoned query ends, its thread exits and the next run starts a fresh one.
-  const recovered = await waitFor('the target to recover', async () => {
-    const outcome = await prober.run(AbortSignal.timeout(5000));
-    return outcome.ok ? outcome : undefined;
-  }, 60_000);
+  const recovered = await waitFor(
+    'the target to recover',
+    async () => {
+      const outcome = await prober.run(AbortSignal.timeout(5000));
+      return outcome.ok ? outcome : undefined;
+    },
+    60_000,
+  );
   assert.deepEqual(recovered.app, { rows: 1, value: 1 });
 });
 

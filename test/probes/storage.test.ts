@@ -40,7 +40,10 @@ test('a missing directory fails with io and is not created', async (t) => {
   for (let run = 0; run < 2; run++) {
     const outcome = await prober.run(new AbortController().signal);
     assert.equal(reasonOf(outcome), 'io');
-    assert.equal(outcome.ok ? '' : outcome.message, `ENOENT: directory ${dir} does not exist (probex never creates it)`);
+    assert.equal(
+      outcome.ok ? '' : outcome.message,
+      `ENOENT: directory ${dir} does not exist (probex never creates it)`,
+    );
   }
   assert.deepEqual(await readdir(parent), [], 'nothing was created under the parent');
 });
@@ -84,7 +87,9 @@ test('an aborted run answers timeout and still removes its file', async (t) => {
   ac.abort();
   assert.equal(reasonOf(await pending), 'timeout');
   // The abandoned attempt finishes in the background and removes its file there.
-  await waitFor('the abandoned attempt to remove its file', async () => ((await readdir(dir)).length === 0 ? true : undefined));
+  await waitFor('the abandoned attempt to remove its file', async () =>
+    (await readdir(dir)).length === 0 ? true : undefined,
+  );
 });
 
 test('a directory removed while probed fails with io until it is back, and is never recreated', async (t) => {
@@ -107,5 +112,8 @@ test('the embedded default config probes a directory that exists on a fresh mach
   assert.equal(storage[0]!.kind === 'storage' && storage[0]!.path, tmpdir());
   const prober = storageProbe.create(storage[0]!);
   t.after(() => prober.close());
-  assert.deepEqual(await prober.run(new AbortController().signal), { ok: true, app: { bytes_written: STORAGE_PROBE_BYTES } });
+  assert.deepEqual(await prober.run(new AbortController().signal), {
+    ok: true,
+    app: { bytes_written: STORAGE_PROBE_BYTES },
+  });
 });

@@ -11,8 +11,17 @@ const LAST_PROBE = NOW - 250;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const OPTS = { agentId: 'agent-1', nowMs: NOW };
 
-interface Datapoint { name: string; value: number; unit: string; timestamp: string; tags: Record<string, string> }
-interface Message { datapoints: Datapoint[]; dimensions: Record<string, unknown> }
+interface Datapoint {
+  name: string;
+  value: number;
+  unit: string;
+  timestamp: string;
+  tags: Record<string, string>;
+}
+interface Message {
+  datapoints: Datapoint[];
+  dimensions: Record<string, unknown>;
+}
 
 function errors(over: Partial<Record<ProbeFailureReason, number>> = {}): Record<ProbeFailureReason, number> {
   return Object.fromEntries(FAILURE_REASONS.map((r) => [r, over[r] ?? 0])) as Record<ProbeFailureReason, number>;
@@ -20,12 +29,27 @@ function errors(over: Partial<Record<ProbeFailureReason, number>> = {}): Record<
 
 function target(name: string, over: Partial<TargetSnapshot> = {}): TargetSnapshot {
   const t: SyntheticTarget = {
-    name, kind: 'synthetic', intervalMs: 1000, timeoutMs: 1000, concurrency: 1, labels: { team: 'core' },
-    buckets: [0.01, 0.1, 1], distribution: { type: 'constant', valueMs: 2 }, errorRate: 0,
+    name,
+    kind: 'synthetic',
+    intervalMs: 1000,
+    timeoutMs: 1000,
+    concurrency: 1,
+    labels: { team: 'core' },
+    buckets: [0.01, 0.1, 1],
+    distribution: { type: 'constant', valueMs: 2 },
+    errorRate: 0,
   };
   return {
-    target: t, name, kind: 'synthetic', probes: 12, count: 10, sumSeconds: 0.025, bucketCounts: [10, 10, 10],
-    errors: errors({ timeout: 2 }), up: 1, lastProbeMs: LAST_PROBE,
+    target: t,
+    name,
+    kind: 'synthetic',
+    probes: 12,
+    count: 10,
+    sumSeconds: 0.025,
+    bucketCounts: [10, 10, 10],
+    errors: errors({ timeout: 2 }),
+    up: 1,
+    lastProbeMs: LAST_PROBE,
     latency: { p50: 0.002, p90: 0.003, p99: 0.004, p999: 0.0045, max: 0.005, min: 0.001, mean: 0.0025 },
     app: { rows: 1, body_bytes: 512 },
     ...over,
@@ -34,10 +58,22 @@ function target(name: string, over: Partial<TargetSnapshot> = {}): TargetSnapsho
 
 function node(over: Partial<NodeStats> = {}): NodeStats {
   return {
-    collectedAtMs: NOW, hostname: 'host-a', cpuCores: 4, load1: 0.5, load5: 0.25, load15: 0.125,
-    memoryTotalBytes: 8e9, memoryFreeBytes: 2e9, hostUptimeSeconds: 1000, processUptimeSeconds: 10,
-    processCpuUserSeconds: 1.5, processCpuSystemSeconds: 0.5, residentMemoryBytes: 1e8, heapUsedBytes: 2e7,
-    heapTotalBytes: 4e7, filesystems: [{ path: '/data', totalBytes: 1000, freeBytes: 400, usedBytes: 500, stale: true }],
+    collectedAtMs: NOW,
+    hostname: 'host-a',
+    cpuCores: 4,
+    load1: 0.5,
+    load5: 0.25,
+    load15: 0.125,
+    memoryTotalBytes: 8e9,
+    memoryFreeBytes: 2e9,
+    hostUptimeSeconds: 1000,
+    processUptimeSeconds: 10,
+    processCpuUserSeconds: 1.5,
+    processCpuSystemSeconds: 0.5,
+    residentMemoryBytes: 1e8,
+    heapUsedBytes: 2e7,
+    heapTotalBytes: 4e7,
+    filesystems: [{ path: '/data', totalBytes: 1000, freeBytes: 400, usedBytes: 500, stale: true }],
     ...over,
   };
 }
@@ -66,8 +102,16 @@ function assertDatapointShape(m: Message): void {
 }
 
 test('jsonKey gives distinct keys for every body kind, so app metric ids cannot collide with app bodies', () => {
-  const keys = [jsonKey.node(), jsonKey.containers(), jsonKey.ping(), jsonKey.container('a'), jsonKey.app('a'),
-    jsonKey.appMetric('a', 'up'), jsonKey.container('a.b'), jsonKey.appMetric('a', 'b')];
+  const keys = [
+    jsonKey.node(),
+    jsonKey.containers(),
+    jsonKey.ping(),
+    jsonKey.container('a'),
+    jsonKey.app('a'),
+    jsonKey.appMetric('a', 'up'),
+    jsonKey.container('a.b'),
+    jsonKey.appMetric('a', 'b'),
+  ];
   assert.equal(new Set(keys).size, keys.length);
   assert.notEqual(jsonKey.app('a/b'), jsonKey.appMetric('a', 'b'));
 });
@@ -81,8 +125,13 @@ test('node body has host and process datapoints with units, ISO timestamps and a
   const m = parse(renderJsonBodies([], node(), OPTS), jsonKey.node());
   assertDatapointShape(m);
   assert.deepEqual(m.dimensions, { agent_id: 'agent-1', hostname: 'host-a' });
-  assert.deepEqual(find(m, 'cpu.cores'), { name: 'cpu.cores', value: 4, unit: 'count',
-    timestamp: '2026-01-02T03:04:05.678Z', tags: {} });
+  assert.deepEqual(find(m, 'cpu.cores'), {
+    name: 'cpu.cores',
+    value: 4,
+    unit: 'count',
+    timestamp: '2026-01-02T03:04:05.678Z',
+    tags: {},
+  });
   assert.equal(find(m, 'load.1min')?.value, 0.5);
   assert.equal(find(m, 'load.15min')?.value, 0.125);
   assert.equal(find(m, 'memory.total')?.unit, 'bytes');
@@ -108,13 +157,27 @@ test('container body has counts, sum, quantiles, errors by reason and up, with t
   const m = parse(renderJsonBodies([target('db')], node(), OPTS), jsonKey.container('db'));
   assertDatapointShape(m);
   assert.deepEqual(m.dimensions, {
-    container_id: 'db', agent_id: 'agent-1', hostname: 'host-a', labels: { team: 'core', kind: 'synthetic' },
+    container_id: 'db',
+    agent_id: 'agent-1',
+    hostname: 'host-a',
+    labels: { team: 'core', kind: 'synthetic' },
   });
   assert.equal(find(m, 'probe.count')?.value, 12);
   assert.equal(find(m, 'probe.latency.count')?.value, 10);
-  assert.deepEqual(find(m, 'probe.latency.sum'), { name: 'probe.latency.sum', value: 0.025, unit: 'seconds',
-    timestamp: new Date(LAST_PROBE).toISOString(), tags: {} });
-  for (const [q, v] of [['p50', 0.002], ['p90', 0.003], ['p99', 0.004], ['p999', 0.0045], ['max', 0.005]] as const) {
+  assert.deepEqual(find(m, 'probe.latency.sum'), {
+    name: 'probe.latency.sum',
+    value: 0.025,
+    unit: 'seconds',
+    timestamp: new Date(LAST_PROBE).toISOString(),
+    tags: {},
+  });
+  for (const [q, v] of [
+    ['p50', 0.002],
+    ['p90', 0.003],
+    ['p99', 0.004],
+    ['p999', 0.0045],
+    ['max', 0.005],
+  ] as const) {
     assert.equal(find(m, `probe.latency.${q}`)?.value, v, q);
     assert.equal(find(m, `probe.latency.${q}`)?.unit, 'seconds');
   }
@@ -125,9 +188,17 @@ test('container body has counts, sum, quantiles, errors by reason and up, with t
 });
 
 test('a target probed but never successful has no quantile datapoints', () => {
-  const { latency: _omit, ...rest } = target('down', { up: 0, count: 0, sumSeconds: 0, errors: errors({ refused: 3 }) });
+  const { latency: _omit, ...rest } = target('down', {
+    up: 0,
+    count: 0,
+    sumSeconds: 0,
+    errors: errors({ refused: 3 }),
+  });
   const m = parse(renderJsonBodies([rest], node(), OPTS), jsonKey.container('down'));
-  assert.equal(m.datapoints.some((d) => d.name.startsWith('probe.latency.p')), false);
+  assert.equal(
+    m.datapoints.some((d) => d.name.startsWith('probe.latency.p')),
+    false,
+  );
   assert.equal(find(m, 'probe.up')?.value, 0);
   assert.equal(find(m, 'probe.errors', { reason: 'refused' })?.value, 3);
 });
@@ -136,8 +207,14 @@ test('app body has the app values with inferred units plus up, and one body per 
   const bodies = renderJsonBodies([target('db')], node(), OPTS);
   const app = parse(bodies, jsonKey.app('db'));
   assertDatapointShape(app);
-  assert.deepEqual(app.datapoints.map((d) => [d.name, d.value, d.unit]), [['rows', 1, 'count'],
-    ['body_bytes', 512, 'bytes'], ['up', 1, 'count']]);
+  assert.deepEqual(
+    app.datapoints.map((d) => [d.name, d.value, d.unit]),
+    [
+      ['rows', 1, 'count'],
+      ['body_bytes', 512, 'bytes'],
+      ['up', 1, 'count'],
+    ],
+  );
   assert.equal(app.dimensions.container_id, 'db');
   for (const id of ['rows', 'body_bytes', 'up']) {
     const one = parse(bodies, jsonKey.appMetric('db', id));
@@ -152,7 +229,10 @@ test('app body has the app values with inferred units plus up, and one body per 
 test('an app value named up does not shadow the target up datapoint', () => {
   const bodies = renderJsonBodies([target('x', { up: 0, app: { up: 1 } })], node(), OPTS);
   const app = parse(bodies, jsonKey.app('x'));
-  assert.deepEqual(app.datapoints.map((d) => [d.name, d.value]), [['up', 0]]);
+  assert.deepEqual(
+    app.datapoints.map((d) => [d.name, d.value]),
+    [['up', 0]],
+  );
   assert.equal(parse(bodies, jsonKey.appMetric('x', 'up')).datapoints[0]!.value, 0);
 });
 
@@ -184,7 +264,10 @@ test('NaN and Infinity values are omitted, so every body stays valid JSON', () =
   assert.equal(find(c, 'probe.latency.p90'), undefined);
   assert.equal(find(c, 'probe.latency.p999')?.value, 0.004);
   const app = parse(bodies, jsonKey.app('nan'));
-  assert.deepEqual(app.datapoints.map((d) => d.name), ['status_code', 'up']);
+  assert.deepEqual(
+    app.datapoints.map((d) => d.name),
+    ['status_code', 'up'],
+  );
   assert.equal(bodies.has(jsonKey.appMetric('nan', 'rows')), false);
   assert.equal(bodies.has(jsonKey.appMetric('nan', 'body_bytes')), false);
   const n = parse(bodies, jsonKey.node());
@@ -196,8 +279,11 @@ test('NaN and Infinity values are omitted, so every body stays valid JSON', () =
 test('strings that need escaping in names, labels and paths stay valid JSON', () => {
   const weird = 'a"b\\c\n\u2028\u0000';
   const t = target('esc', { target: { ...target('esc').target, labels: { note: weird } }, app: { [weird]: 1 } });
-  const bodies = renderJsonBodies([t], node({ hostname: weird, filesystems: [{ path: weird, totalBytes: 1,
-    freeBytes: 1, usedBytes: 0, stale: false }] }), { agentId: weird, nowMs: NOW });
+  const bodies = renderJsonBodies(
+    [t],
+    node({ hostname: weird, filesystems: [{ path: weird, totalBytes: 1, freeBytes: 1, usedBytes: 0, stale: false }] }),
+    { agentId: weird, nowMs: NOW },
+  );
   const c = parse(bodies, jsonKey.container('esc'));
   assert.deepEqual(c.dimensions.labels, { note: weird, kind: 'synthetic' });
   assert.equal(c.dimensions.agent_id, weird);

@@ -45,16 +45,25 @@ const missing = promtoolMissing();
 for (const golden of GOLDEN_CASES) {
   test(`promtool check metrics accepts ${golden.file} with only the justified lint complaints`, (t) => {
     if (missing) {
-      if (process.env.CI === 'true') assert.fail(`${PROMTOOL} is not installed; CI must install it (apt-get install prometheus)`);
+      if (process.env.CI === 'true')
+        assert.fail(`${PROMTOOL} is not installed; CI must install it (apt-get install prometheus)`);
       t.skip(`${PROMTOOL} is not installed; apt-get install prometheus to run this test`);
       return;
     }
     const text = golden.render();
     const run = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8' });
     assert.equal(run.error, undefined);
-    const complaints = `${run.stdout}${run.stderr}`.split('\n').map((l) => l.trim()).filter((l) => l !== '').sort();
+    const complaints = `${run.stdout}${run.stderr}`
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '')
+      .sort();
     const expected = expectedComplaints(golden, text);
     assert.deepEqual(complaints, expected);
-    assert.equal(run.status, expected.length === 0 ? 0 : 3, 'exit 0 when clean, 3 for lint only (1 would be a parse error)');
+    assert.equal(
+      run.status,
+      expected.length === 0 ? 0 : 3,
+      'exit 0 when clean, 3 for lint only (1 would be a parse error)',
+    );
   });
 }

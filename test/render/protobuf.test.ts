@@ -20,9 +20,12 @@ function aggregatedFamilies(): MetricFamily[] {
   agg.setTargets([makeTarget({ name: 'db', kind: 'mysql' }), makeTarget({ name: 'idle', kind: 'tcp' })]);
   const latencyUs = [0, 800, 1000, 1000, 1200, 5000, 2_000_000];
   agg.record(['db', 'idle'], {
-    target: new Uint32Array(latencyUs.length + 1), latencyUs: Float64Array.of(...latencyUs, 0),
-    reason: Uint8Array.from([...latencyUs.map(() => 0), 1]), endedAtMs: new Float64Array(latencyUs.length + 1),
-    app: [null, null], failure: [null, null],
+    target: new Uint32Array(latencyUs.length + 1),
+    latencyUs: Float64Array.of(...latencyUs, 0),
+    reason: Uint8Array.from([...latencyUs.map(() => 0), 1]),
+    endedAtMs: new Float64Array(latencyUs.length + 1),
+    app: [null, null],
+    failure: [null, null],
   });
   return buildFamilies(agg.snapshot(), fixtureSelfStats(), 'probex');
 }
@@ -41,8 +44,16 @@ describe('renderProtobuf', () => {
       assert.deepEqual(asTextSamples(decoded), parseExposition(text));
       // Family metadata: the text body's TYPE and HELP lines name the same families in the same order.
       const typeLines = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1], m[2]]);
-      assert.deepEqual(decoded.map((f) => [f.name, ['counter', 'gauge', '', '', 'histogram'][f.type]]), typeLines);
-      const helpLines = new Map([...text.matchAll(/^# HELP (\S+) (.*)$/gm)].map((m) => [m[1], m[2]!.replaceAll('\\n', '\n').replaceAll('\\\\', '\\')]));
+      assert.deepEqual(
+        decoded.map((f) => [f.name, ['counter', 'gauge', '', '', 'histogram'][f.type]]),
+        typeLines,
+      );
+      const helpLines = new Map(
+        [...text.matchAll(/^# HELP (\S+) (.*)$/gm)].map((m) => [
+          m[1],
+          m[2]!.replaceAll('\\n', '\n').replaceAll('\\\\', '\\'),
+        ]),
+      );
       for (const f of decoded) assert.equal(f.help, helpLines.get(f.name), f.name);
     });
   }
@@ -58,13 +69,22 @@ describe('renderProtobuf', () => {
       const sample = model.samples[i]!;
       const native = sample.native!;
       const h = m.histogram!;
-      assert.deepEqual({
-        schema: h.schema ?? 0, zeroThreshold: h.zeroThreshold, zeroCount: h.zeroCount ?? 0,
-        spans: (h.positiveSpan ?? []).map((s) => [s.offset ?? 0, s.length ?? 0]), deltas: h.positiveDelta ?? [],
-      }, {
-        schema: native.schema, zeroThreshold: native.zeroThreshold, zeroCount: native.zeroCount,
-        spans: native.positiveSpans.map((s) => [s.offset, s.length]), deltas: [...native.positiveDeltas],
-      });
+      assert.deepEqual(
+        {
+          schema: h.schema ?? 0,
+          zeroThreshold: h.zeroThreshold,
+          zeroCount: h.zeroCount ?? 0,
+          spans: (h.positiveSpan ?? []).map((s) => [s.offset ?? 0, s.length ?? 0]),
+          deltas: h.positiveDelta ?? [],
+        },
+        {
+          schema: native.schema,
+          zeroThreshold: native.zeroThreshold,
+          zeroCount: native.zeroCount,
+          spans: native.positiveSpans.map((s) => [s.offset, s.length]),
+          deltas: [...native.positiveDeltas],
+        },
+      );
       assert.equal(h.bucket!.length, sample.bounds.length, 'classic buckets too, without +Inf');
       assert.deepEqual(h.createdTimestamp, { seconds: 1_700_000_000, nanos: 250_000_000 });
     });
@@ -72,11 +92,18 @@ describe('renderProtobuf', () => {
     assert.deepEqual([db.sampleCount, db.zeroCount, db.schema], [7, 1, 3]);
     // 0.8 ms, 1 ms, 1 ms, 1.2 ms, 5 ms, 2 s at schema 3 are buckets -82, -79 (x2), -77, -61 and 8: gaps of
     // up to two buckets stay in the span as zeros, so the spans are -82..-77, -61 and 8.
-    assert.deepEqual(db.positiveSpan, [{ offset: -82, length: 6 }, { offset: 15, length: 1 }, { offset: 68, length: 1 }]);
+    assert.deepEqual(db.positiveSpan, [
+      { offset: -82, length: 6 },
+      { offset: 15, length: 1 },
+      { offset: 68, length: 1 },
+    ]);
     assert.deepEqual(db.positiveDelta, [1, -1, 0, 2, -2, 1, 0, 0]);
     const idle = decoded.metric[1]!.histogram!;
-    assert.deepEqual([idle.sampleCount, idle.positiveSpan ?? [], idle.zeroThreshold], [0, [], 2 ** -128],
-      'an unprobed target is an empty native histogram with a zero threshold > 0, so scrapers still see it as native');
+    assert.deepEqual(
+      [idle.sampleCount, idle.positiveSpan ?? [], idle.zeroThreshold],
+      [0, [], 2 ** -128],
+      'an unprobed target is an empty native histogram with a zero threshold > 0, so scrapers still see it as native',
+    );
   });
 
   test('counters carry created_timestamp; gauges have none; counters are named as in text 0.0.4', () => {
@@ -89,7 +116,10 @@ describe('renderProtobuf', () => {
     const up = decoded.find((f) => f.name === 'probex_probe_up')!;
     assert.ok(up.metric.every((m) => m.gauge !== undefined && m.counter === undefined));
     const directus = decode(renderProtobuf(buildFamilies(fixtureTargets(), fixtureSelfStats(), 'directus')));
-    assert.ok(directus.some((f) => f.name === 'directus_db_mysql_connection_errors' && f.type === 0), 'the textName is kept');
+    assert.ok(
+      directus.some((f) => f.name === 'directus_db_mysql_connection_errors' && f.type === 0),
+      'the textName is kept',
+    );
   });
 
   test('the body is a sequence of varint-length-prefixed messages, and families without samples are left out', () => {
@@ -116,9 +146,18 @@ describe('renderProtobuf', () => {
   });
 
   test('values that are not integers or not finite survive exactly', () => {
-    const family: MetricFamily = { type: 'gauge', name: 'x', help: 'X.', samples: [
-      { labels: { v: 'nan' }, value: NaN }, { labels: { v: 'inf' }, value: Infinity }, { labels: {}, value: 0.1 + 0.2 },
-      { labels: {}, value: -0 }, { labels: {}, value: 2 ** 60 }] };
+    const family: MetricFamily = {
+      type: 'gauge',
+      name: 'x',
+      help: 'X.',
+      samples: [
+        { labels: { v: 'nan' }, value: NaN },
+        { labels: { v: 'inf' }, value: Infinity },
+        { labels: {}, value: 0.1 + 0.2 },
+        { labels: {}, value: -0 },
+        { labels: {}, value: 2 ** 60 },
+      ],
+    };
     const values = decode(renderProtobuf([family]))[0]!.metric.map((m) => m.gauge!.value);
     assert.ok(Number.isNaN(values[0]));
     assert.deepEqual(values.slice(1), [Infinity, 0.1 + 0.2, -0, 2 ** 60]);
@@ -127,19 +166,49 @@ describe('renderProtobuf', () => {
   test('the hand-written bytes are the bytes protobufjs encodes for the same message objects', () => {
     const created = 1_700_000_000; // whole seconds: the Timestamp's nanos (proto3, zero) must be left out
     const edge: MetricFamily[] = [
-      { type: 'gauge', name: 'g', help: '', samples: [{ labels: {}, value: Number.NaN }, { labels: { a: '' }, value: -0 },
-        { labels: { a: 'ü"\\' }, value: Number.POSITIVE_INFINITY }, { labels: {}, value: 2 ** 60 }] },
-      { type: 'counter', name: 'c', help: 'h', unit: 'seconds', samples: [{ labels: {}, value: 0, created }, { labels: {}, value: 1.5 }] },
-      { type: 'histogram', name: 'h', help: 'h', samples: [{ labels: {}, bounds: [], cumulative: [], count: 0, sum: 0, created: 0.5 }] },
+      {
+        type: 'gauge',
+        name: 'g',
+        help: '',
+        samples: [
+          { labels: {}, value: Number.NaN },
+          { labels: { a: '' }, value: -0 },
+          { labels: { a: 'ü"\\' }, value: Number.POSITIVE_INFINITY },
+          { labels: {}, value: 2 ** 60 },
+        ],
+      },
+      {
+        type: 'counter',
+        name: 'c',
+        help: 'h',
+        unit: 'seconds',
+        samples: [
+          { labels: {}, value: 0, created },
+          { labels: {}, value: 1.5 },
+        ],
+      },
+      {
+        type: 'histogram',
+        name: 'h',
+        help: 'h',
+        samples: [{ labels: {}, bounds: [], cumulative: [], count: 0, sum: 0, created: 0.5 }],
+      },
     ];
-    for (const families of [buildFamilies(fixtureTargets(), fixtureSelfStats(), 'probex'),
-      buildFamilies(fixtureTargets(), fixtureSelfStats(), 'directus'), aggregatedFamilies(), edge]) {
+    for (const families of [
+      buildFamilies(fixtureTargets(), fixtureSelfStats(), 'probex'),
+      buildFamilies(fixtureTargets(), fixtureSelfStats(), 'directus'),
+      aggregatedFamilies(),
+      edge,
+    ]) {
       assert.deepEqual(Buffer.from(renderProtobuf(families)), Buffer.from(encodeWithMessages(families)));
     }
   });
 
-  test('the content type is client_golang\'s delimited protobuf format', () => {
-    assert.equal(PROTOBUF_CONTENT_TYPE, 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited');
+  test("the content type is client_golang's delimited protobuf format", () => {
+    assert.equal(
+      PROTOBUF_CONTENT_TYPE,
+      'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited',
+    );
   });
 });
 

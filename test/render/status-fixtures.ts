@@ -15,7 +15,8 @@ import { mulberry32 } from '../../support/rng.ts';
 /** NOW_MS is the fixtures' publish time. */
 export const NOW_MS = Date.UTC(2026, 2, 14, 9, 30, 0);
 /** HOSTILE_ERROR is the dead target's last error: markup that must show as text. */
-export const HOSTILE_ERROR = 'connect ECONNREFUSED 127.0.0.1:1 <script>alert("x")</script> <img src=x onerror=alert(1)> & \'q\'';
+export const HOSTILE_ERROR =
+  'connect ECONNREFUSED 127.0.0.1:1 <script>alert("x")</script> <img src=x onerror=alert(1)> & \'q\'';
 /** LONG_NAME is as long as a target name may be, with no place to break. */
 export const LONG_NAME = `a${'-very-long-target-name'.repeat(5)}`.slice(0, 128);
 
@@ -36,20 +37,44 @@ function lognormal(rand: () => number, median: number, sigma: number): number {
 }
 
 export const SPECS: Spec[] = [
-  { name: 'redis', kind: 'redis', runs: 20_000, latency: (r) => lognormal(r, 180, 0.35) + (r() < 0.002 ? 4000 * r() : 0),
-    failure: (i) => (i === 12_345 ? 'timeout' : undefined), message: 'deadline of 1000 ms exceeded' },
-  { name: 'mysql', kind: 'mysql', runs: 6000, latency: (r) => (r() < 0.01 ? lognormal(r, 45_000, 0.3) : lognormal(r, 900, 0.25)) },
+  {
+    name: 'redis',
+    kind: 'redis',
+    runs: 20_000,
+    latency: (r) => lognormal(r, 180, 0.35) + (r() < 0.002 ? 4000 * r() : 0),
+    failure: (i) => (i === 12_345 ? 'timeout' : undefined),
+    message: 'deadline of 1000 ms exceeded',
+  },
+  {
+    name: 'mysql',
+    kind: 'mysql',
+    runs: 6000,
+    latency: (r) => (r() < 0.01 ? lognormal(r, 45_000, 0.3) : lognormal(r, 900, 0.25)),
+  },
   { name: 'dead-tcp', kind: 'tcp', runs: 300, failure: () => 'refused', message: HOSTILE_ERROR },
-  { name: 'api-http', kind: 'http', runs: 2000, latency: (r) => lognormal(r, 60_000, 0.8),
+  {
+    name: 'api-http',
+    kind: 'http',
+    runs: 2000,
+    latency: (r) => lognormal(r, 60_000, 0.8),
     failure: (i, r) => (i >= 1990 ? 'status' : r() < 0.05 ? (r() < 0.5 ? 'timeout' : 'reset') : undefined),
-    message: 'HTTP 503 Service Unavailable (expected 200)' },
+    message: 'HTTP 503 Service Unavailable (expected 200)',
+  },
   { name: 'storage-local', kind: 'storage', runs: 900, latency: (r) => lognormal(r, 2200, 0.15) },
   { name: LONG_NAME, kind: 'synthetic', runs: 500, latency: (r) => 10 + 30 * r() },
   { name: 'not-yet', kind: 'redis', runs: 0 },
 ];
 
 function target(name: string, kind: ProbeKind): ProbeTarget {
-  return { name, kind, intervalMs: 1000, timeoutMs: 1000, concurrency: 1, labels: {}, buckets: DEFAULT_LATENCY_BUCKETS_SECONDS } as unknown as ProbeTarget;
+  return {
+    name,
+    kind,
+    intervalMs: 1000,
+    timeoutMs: 1000,
+    concurrency: 1,
+    labels: {},
+    buckets: DEFAULT_LATENCY_BUCKETS_SECONDS,
+  } as unknown as ProbeTarget;
 }
 
 /** buildInput runs every spec through an Aggregator (two publishes a minute apart, for rates). */
@@ -71,7 +96,7 @@ export function buildInput(specs: readonly Spec[] = SPECS): StatusModelInput {
         reason: new Uint8Array(n),
         endedAtMs: Float64Array.from({ length: n }, (_, i) => end - (n - i) * 2),
         app: names.map(() => null),
-        failure: names.map((_, j) => (j === t ? s.message ?? null : null)),
+        failure: names.map((_, j) => (j === t ? (s.message ?? null) : null)),
       };
       for (let i = 0; i < n; i++) {
         const reason = s.failure?.(from + i, rand);

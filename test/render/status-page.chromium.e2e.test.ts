@@ -30,7 +30,8 @@ let browser: Browser | undefined;
 
 function requireChromium(t: TestContext): boolean {
   if (existsSync(CHROMIUM)) return true;
-  if (process.env.CI === 'true') assert.fail(`${CHROMIUM} is missing; CI=true, so this fails (apt-get install chromium)`);
+  if (process.env.CI === 'true')
+    assert.fail(`${CHROMIUM} is missing; CI=true, so this fails (apt-get install chromium)`);
   t.skip(`${CHROMIUM} is missing: apt-get install chromium`);
   return false;
 }
@@ -45,12 +46,14 @@ before(async () => {
       return;
     }
     const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
-    res.writeHead(200, {
-      'content-type': STATUS_PAGE_CONTENT_TYPE,
-      'content-security-policy': STATUS_PAGE_CSP,
-      'x-content-type-options': 'nosniff',
-      ...(gzip ? { 'content-encoding': 'gzip' } : {}),
-    }).end(gzip ? gz : html);
+    res
+      .writeHead(200, {
+        'content-type': STATUS_PAGE_CONTENT_TYPE,
+        'content-security-policy': STATUS_PAGE_CSP,
+        'x-content-type-options': 'nosniff',
+        ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+      })
+      .end(gzip ? gz : html);
   });
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
@@ -70,7 +73,10 @@ describe('status page in headless Chromium', () => {
   for (const vp of VIEWPORTS) {
     test(`${vp.name} ${vp.width}x${vp.height}: rows and plots visible, no CSP violation, no sideways scroll`, async (t) => {
       if (!requireChromium(t)) return;
-      const context = await browser!.newContext({ viewport: { width: vp.width, height: vp.height }, deviceScaleFactor: 1 });
+      const context = await browser!.newContext({
+        viewport: { width: vp.width, height: vp.height },
+        deviceScaleFactor: 1,
+      });
       t.after(() => context.close());
       const page = await context.newPage();
       const console: string[] = [];
@@ -94,7 +100,10 @@ describe('status page in headless Chromium', () => {
         assert.equal(await svgs.count(), 2, `${spec.name}: two plots`);
         for (let i = 0; i < 2; i++) {
           const box = await svgs.nth(i).boundingBox();
-          assert.ok(box !== null && box.width > 250 && box.height > 60, `${spec.name} plot ${i}: ${JSON.stringify(box)}`);
+          assert.ok(
+            box !== null && box.width > 250 && box.height > 60,
+            `${spec.name} plot ${i}: ${JSON.stringify(box)}`,
+          );
           assert.ok(await svgs.nth(i).isVisible());
         }
         const curve = card.locator('path.curve');
@@ -107,23 +116,47 @@ describe('status page in headless Chromium', () => {
       }
 
       // The hostile error text is shown as text: no element, no script ran, no request for x.
-      assert.equal(await page.locator('tr.detail code').filter({ hasText: 'ECONNREFUSED' }).textContent(), HOSTILE_ERROR);
+      assert.equal(
+        await page.locator('tr.detail code').filter({ hasText: 'ECONNREFUSED' }).textContent(),
+        HOSTILE_ERROR,
+      );
       assert.equal(await page.locator('main img, main script').count(), 0);
       assert.deepEqual(requests, [url], 'the page loads nothing but itself');
 
       // Colors come from the stylesheet: if the CSP had blocked it, the DOWN badge would be unstyled.
-      const badge = await page.locator('tr.row .badge.down').first().evaluate((el) => el.ownerDocument.defaultView!.getComputedStyle(el).borderTopStyle);
+      const badge = await page
+        .locator('tr.row .badge.down')
+        .first()
+        .evaluate((el) => el.ownerDocument.defaultView!.getComputedStyle(el).borderTopStyle);
       assert.equal(badge, 'solid', 'the <style> block applied under the CSP');
-      assert.deepEqual(console.filter((m) => /Content Security Policy|Refused to/i.test(m) || m.startsWith('pageerror')), []);
-      assert.deepEqual(console.filter((m) => m.startsWith('error')), [], 'no console errors');
+      assert.deepEqual(
+        console.filter((m) => /Content Security Policy|Refused to/i.test(m) || m.startsWith('pageerror')),
+        [],
+      );
+      assert.deepEqual(
+        console.filter((m) => m.startsWith('error')),
+        [],
+        'no console errors',
+      );
 
       // No sideways scrolling: the document is as wide as the viewport.
       const widths = await page.locator('html').evaluate((el) => ({ scroll: el.scrollWidth, client: el.clientWidth }));
-      assert.ok(widths.scroll <= widths.client, `${vp.name}: scrollWidth ${widths.scroll} > clientWidth ${widths.client}`);
-      const table = await page.locator('.tablewrap').evaluate((el) => ({ scroll: el.scrollWidth, client: el.clientWidth }));
-      assert.ok(table.scroll <= table.client, `${vp.name}: the table is ${table.scroll}px wide in a ${table.client}px panel`);
+      assert.ok(
+        widths.scroll <= widths.client,
+        `${vp.name}: scrollWidth ${widths.scroll} > clientWidth ${widths.client}`,
+      );
+      const table = await page
+        .locator('.tablewrap')
+        .evaluate((el) => ({ scroll: el.scrollWidth, client: el.clientWidth }));
+      assert.ok(
+        table.scroll <= table.client,
+        `${vp.name}: the table is ${table.scroll}px wide in a ${table.client}px panel`,
+      );
       const longName = await page.locator(`tr.row td.name`).filter({ hasText: LONG_NAME }).boundingBox();
-      assert.ok(longName !== null && longName.x + longName.width <= vp.width, 'the longest target name stays on screen');
+      assert.ok(
+        longName !== null && longName.x + longName.width <= vp.width,
+        'the longest target name stays on screen',
+      );
 
       await page.screenshot({ path: join(ARTIFACTS, `status-page-${vp.name}.png`), fullPage: true });
       await page.screenshot({ path: join(ARTIFACTS, `status-page-${vp.name}-top.png`) });

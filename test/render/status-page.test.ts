@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import {
-  formatAge, formatLatency, logTicks, MAX_PLOTS, PLOT_DECADES, renderStatusPage, STATUS_PAGE_CSP, statusModel,
+  formatAge,
+  formatLatency,
+  logTicks,
+  MAX_PLOTS,
+  PLOT_DECADES,
+  renderStatusPage,
+  STATUS_PAGE_CSP,
+  statusModel,
 } from '../../src/render/status-page.ts';
 import { buildInput, HOSTILE_ERROR, NOW_MS, SPECS } from './status-fixtures.ts';
 
@@ -11,8 +18,11 @@ describe('statusModel', () => {
   const model = statusModel(input);
   const byName = new Map(model.targets.map((t) => [t.name, t]));
 
-  test('has one target per snapshot, in config order, with the snapshot\'s HDR row statistics in µs', () => {
-    assert.deepEqual(model.targets.map((t) => t.name), SPECS.map((s) => s.name));
+  test("has one target per snapshot, in config order, with the snapshot's HDR row statistics in µs", () => {
+    assert.deepEqual(
+      model.targets.map((t) => t.name),
+      SPECS.map((s) => s.name),
+    );
     for (const snap of input.targets) {
       const t = byName.get(snap.name)!;
       assert.equal(t.up, snap.up === 1);
@@ -50,14 +60,19 @@ describe('statusModel', () => {
     assert.equal(t.distribution[0]!.percentile, 0);
     assert.equal(t.distribution[0]!.valueUs, snap.latency!.min * 1e6);
     assert.ok(Math.abs(t.distribution.at(-1)!.percentile - 99.999) < 1e-9);
-    for (let i = 1; i < t.distribution.length; i++) assert.ok(t.distribution[i]!.valueUs >= t.distribution[i - 1]!.valueUs);
+    for (let i = 1; i < t.distribution.length; i++)
+      assert.ok(t.distribution[i]!.valueUs >= t.distribution[i - 1]!.valueUs);
     assert.ok(t.distribution.at(-1)!.valueUs <= snap.latency!.max * 1e6);
   });
 
   test('bucket counts are per bucket (not cumulative), +Inf last, and add up to the successes', () => {
     for (const t of model.targets) {
       assert.equal(t.buckets.at(-1)!.le, Infinity);
-      assert.equal(t.buckets.reduce((a, b) => a + b.count, 0), t.count, t.name);
+      assert.equal(
+        t.buckets.reduce((a, b) => a + b.count, 0),
+        t.count,
+        t.name,
+      );
       assert.ok(t.buckets.every((b) => b.count >= 0));
     }
   });
@@ -92,7 +107,11 @@ describe('renderStatusPage', () => {
 
   test('probe text is escaped: the hostile error shows as text', () => {
     assert.ok(!html.includes(HOSTILE_ERROR));
-    assert.ok(html.includes('connect ECONNREFUSED 127.0.0.1:1 &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &lt;img src=x onerror=alert(1)&gt; &amp; &#39;q&#39;'));
+    assert.ok(
+      html.includes(
+        'connect ECONNREFUSED 127.0.0.1:1 &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &lt;img src=x onerror=alert(1)&gt; &amp; &#39;q&#39;',
+      ),
+    );
   });
 
   test('every target has a row; probed ones a plot card with an anchor the row links to', () => {
@@ -108,8 +127,16 @@ describe('renderStatusPage', () => {
 
 describe('formatting', () => {
   test('formatLatency keeps three significant digits and picks the unit', () => {
-    assert.deepEqual([0.5, 12, 850, 1000, 1234, 12_345, 123_456, 1_050_000].map(formatLatency),
-      ['0.5µs', '12µs', '850µs', '1ms', '1.23ms', '12.3ms', '123ms', '1.05s']);
+    assert.deepEqual([0.5, 12, 850, 1000, 1234, 12_345, 123_456, 1_050_000].map(formatLatency), [
+      '0.5µs',
+      '12µs',
+      '850µs',
+      '1ms',
+      '1.23ms',
+      '12.3ms',
+      '123ms',
+      '1.05s',
+    ]);
   });
 
   test('formatAge', () => {
@@ -119,9 +146,15 @@ describe('formatting', () => {
   test('logTicks spans whole decades around the data, with 2-5 ticks when narrow', () => {
     const wide = logTicks(45, 3_960);
     assert.deepEqual([wide.lo, wide.hi], [1, 4]);
-    assert.deepEqual(wide.ticks.map((t) => t.label), ['10µs', '100µs', '1ms', '10ms']);
+    assert.deepEqual(
+      wide.ticks.map((t) => t.label),
+      ['10µs', '100µs', '1ms', '10ms'],
+    );
     const narrow = logTicks(2000, 2700);
     assert.deepEqual([narrow.lo, narrow.hi], [3, 4]);
-    assert.deepEqual(narrow.ticks.map((t) => t.label), ['1ms', '2ms', '5ms', '10ms']);
+    assert.deepEqual(
+      narrow.ticks.map((t) => t.label),
+      ['1ms', '2ms', '5ms', '10ms'],
+    );
   });
 });

@@ -7,12 +7,27 @@ import { buildFamilies } from '../../src/metrics/families.ts';
 import type { MetricFamily } from '../../src/metrics/model.ts';
 import { DIRECTUS_BUCKETS_MS } from '../../src/metrics/names.ts';
 import {
-  OPENMETRICS_CONTENT_TYPE, PROM_TEXT_CONTENT_TYPE, escapeHelp, escapeLabelValue, escapeOpenMetricsString,
-  formatCanonicalFloat, formatGoFloat, formatValue, renderOpenMetrics, renderText,
+  OPENMETRICS_CONTENT_TYPE,
+  PROM_TEXT_CONTENT_TYPE,
+  escapeHelp,
+  escapeLabelValue,
+  escapeOpenMetricsString,
+  formatCanonicalFloat,
+  formatGoFloat,
+  formatValue,
+  renderOpenMetrics,
+  renderText,
 } from '../../src/render/text.ts';
 import {
-  FIXTURES_DIR, FIXTURE_HTTP_NOTE, GOLDEN_CASES, fixtureSelfStats, makeSnapshot, makeTarget, parseExposition,
-  parseMetadata, sampleValue,
+  FIXTURES_DIR,
+  FIXTURE_HTTP_NOTE,
+  GOLDEN_CASES,
+  fixtureSelfStats,
+  makeSnapshot,
+  makeTarget,
+  parseExposition,
+  parseMetadata,
+  sampleValue,
 } from '../../support/exposition.ts';
 
 const histogramFamily: MetricFamily = {
@@ -23,10 +38,16 @@ const histogramFamily: MetricFamily = {
   samples: [{ labels: { target: 'a' }, bounds: [0.001, 0.5, 1], cumulative: [1, 3, 4], count: 6, sum: 9.5 }],
 };
 const counterFamily: MetricFamily = {
-  type: 'counter', name: 'x_errors', help: 'X errors.', samples: [{ labels: { reason: 'timeout' }, value: 3 }],
+  type: 'counter',
+  name: 'x_errors',
+  help: 'X errors.',
+  samples: [{ labels: { reason: 'timeout' }, value: 3 }],
 };
 const gaugeFamily: MetricFamily = {
-  type: 'gauge', name: 'x_values', help: 'X values.', samples: [
+  type: 'gauge',
+  name: 'x_values',
+  help: 'X values.',
+  samples: [
     { labels: { v: 'nan' }, value: NaN },
     { labels: { v: 'pinf' }, value: Infinity },
     { labels: { v: 'ninf' }, value: -Infinity },
@@ -56,13 +77,20 @@ describe('escaping', () => {
   test('escaped label values and HELP survive a render and parse round trip', () => {
     const help = 'Line one\nline "two" with \\ backslash';
     const family: MetricFamily = {
-      type: 'gauge', name: 'x_g', help, samples: [{ labels: { note: FIXTURE_HTTP_NOTE }, value: 1 }],
+      type: 'gauge',
+      name: 'x_g',
+      help,
+      samples: [{ labels: { note: FIXTURE_HTTP_NOTE }, value: 1 }],
     };
     for (const text of [renderText([family]), renderOpenMetrics([family])]) {
       const [sample] = parseExposition(text);
       assert.equal(sample?.labels.note, FIXTURE_HTTP_NOTE);
       assert.equal(parseMetadata(text).get('x_g')?.help, help);
-      assert.equal(text.split('\n').filter((l) => l.startsWith('x_g')).length, 1, 'a newline in a value never breaks a line');
+      assert.equal(
+        text.split('\n').filter((l) => l.startsWith('x_g')).length,
+        1,
+        'a newline in a value never breaks a line',
+      );
     }
   });
 });
@@ -89,15 +117,63 @@ describe('numbers', () => {
   });
 
   test('text le values follow Go %g, as the Go client writes them', () => {
-    assert.deepEqual([0.001, 0.01, 1, 10, 1000, 1e-5, 1e6, 0.75].map(formatGoFloat),
-      ['0.001', '0.01', '1', '10', '1000', '1e-05', '1e+06', '0.75']);
+    assert.deepEqual([0.001, 0.01, 1, 10, 1000, 1e-5, 1e6, 0.75].map(formatGoFloat), [
+      '0.001',
+      '0.01',
+      '1',
+      '10',
+      '1000',
+      '1e-05',
+      '1e+06',
+      '0.75',
+    ]);
   });
 
   test('OpenMetrics le values are canonical numbers as the spec lists them', () => {
-    const inputs = [0, 0.001, 0.002, 0.01, 0.1, 0.9, 0.95, 0.99, 0.999, 1, 1.7, 10,
-      1e-10, 1e-9, 1e-5, 1e-4, 1e5, 1e6, 1e10, Infinity];
-    assert.deepEqual(inputs.map(formatCanonicalFloat), ['0.0', '0.001', '0.002', '0.01', '0.1', '0.9', '0.95', '0.99',
-      '0.999', '1.0', '1.7', '10.0', '1e-10', '1e-09', '1e-05', '0.0001', '100000.0', '1e+06', '1e+10', '+Inf']);
+    const inputs = [
+      0,
+      0.001,
+      0.002,
+      0.01,
+      0.1,
+      0.9,
+      0.95,
+      0.99,
+      0.999,
+      1,
+      1.7,
+      10,
+      1e-10,
+      1e-9,
+      1e-5,
+      1e-4,
+      1e5,
+      1e6,
+      1e10,
+      Infinity,
+    ];
+    assert.deepEqual(inputs.map(formatCanonicalFloat), [
+      '0.0',
+      '0.001',
+      '0.002',
+      '0.01',
+      '0.1',
+      '0.9',
+      '0.95',
+      '0.99',
+      '0.999',
+      '1.0',
+      '1.7',
+      '10.0',
+      '1e-10',
+      '1e-09',
+      '1e-05',
+      '0.0001',
+      '100000.0',
+      '1e+06',
+      '1e+10',
+      '+Inf',
+    ]);
   });
 });
 
@@ -107,8 +183,10 @@ describe('histograms', () => {
       const samples = parseExposition(text);
       const buckets = samples.filter((s) => s.name === 'x_duration_seconds_bucket').map((s) => s.value);
       assert.deepEqual(buckets, [1, 3, 4, 6]);
-      assert.equal(sampleValue(samples, 'x_duration_seconds_bucket', { le: '+Inf' }),
-        sampleValue(samples, 'x_duration_seconds_count'));
+      assert.equal(
+        sampleValue(samples, 'x_duration_seconds_bucket', { le: '+Inf' }),
+        sampleValue(samples, 'x_duration_seconds_count'),
+      );
       assert.equal(sampleValue(samples, 'x_duration_seconds_sum'), 9.5);
     }
   });
@@ -131,8 +209,10 @@ describe('histograms', () => {
 
 describe('counters and metadata', () => {
   test('text 0.0.4 names counters <name>_total in TYPE, HELP and samples', () => {
-    assert.equal(renderText([counterFamily]),
-      '# HELP x_errors_total X errors.\n# TYPE x_errors_total counter\nx_errors_total{reason="timeout"} 3\n');
+    assert.equal(
+      renderText([counterFamily]),
+      '# HELP x_errors_total X errors.\n# TYPE x_errors_total counter\nx_errors_total{reason="timeout"} 3\n',
+    );
   });
 
   test('text 0.0.4 uses textName when a family sets it, as prom-client does for Directus', () => {
@@ -141,14 +221,20 @@ describe('counters and metadata', () => {
   });
 
   test('OpenMetrics names the counter family without _total and its sample with it', () => {
-    assert.equal(renderOpenMetrics([counterFamily]),
-      '# TYPE x_errors counter\n# HELP x_errors X errors.\nx_errors_total{reason="timeout"} 3\n# EOF\n');
+    assert.equal(
+      renderOpenMetrics([counterFamily]),
+      '# TYPE x_errors counter\n# HELP x_errors X errors.\nx_errors_total{reason="timeout"} 3\n# EOF\n',
+    );
   });
 
   test('OpenMetrics writes TYPE, UNIT, HELP in that order when a family has a unit', () => {
     const om = renderOpenMetrics([histogramFamily]);
-    assert.ok(om.startsWith('# TYPE x_duration_seconds histogram\n# UNIT x_duration_seconds seconds\n'
-      + '# HELP x_duration_seconds X duration.\n'));
+    assert.ok(
+      om.startsWith(
+        '# TYPE x_duration_seconds histogram\n# UNIT x_duration_seconds seconds\n' +
+          '# HELP x_duration_seconds X duration.\n',
+      ),
+    );
     assert.doesNotMatch(renderText([histogramFamily]), /# UNIT/);
   });
 
@@ -160,7 +246,7 @@ describe('counters and metadata', () => {
     assert.equal(renderText([]), '');
   });
 
-  test('content types are the formats\' exact media types', () => {
+  test("content types are the formats' exact media types", () => {
     assert.equal(PROM_TEXT_CONTENT_TYPE, 'text/plain; version=0.0.4; charset=utf-8');
     assert.equal(OPENMETRICS_CONTENT_TYPE, 'application/openmetrics-text; version=1.0.0; charset=utf-8');
   });
@@ -168,15 +254,27 @@ describe('counters and metadata', () => {
 
 describe('_created', () => {
   const created: MetricFamily[] = [
-    { ...counterFamily, samples: [{ labels: { reason: 'timeout' }, value: 3, created: 1_700_000_000.5 }, { labels: { reason: 'io' }, value: 1 }] },
+    {
+      ...counterFamily,
+      samples: [
+        { labels: { reason: 'timeout' }, value: 3, created: 1_700_000_000.5 },
+        { labels: { reason: 'io' }, value: 1 },
+      ],
+    },
     { ...gaugeFamily, samples: [{ labels: {}, value: 1, created: 1_700_000_000 }] },
     { ...histogramFamily, samples: [{ ...histogramFamily.samples[0]!, created: 1_700_000_000 }] },
   ];
 
-  test('OpenMetrics writes _created after a counter\'s _total and after a histogram\'s _sum, only where the model has it', () => {
+  test("OpenMetrics writes _created after a counter's _total and after a histogram's _sum, only where the model has it", () => {
     const om = renderOpenMetrics(created);
-    assert.ok(om.includes('x_errors_total{reason="timeout"} 3\nx_errors_created{reason="timeout"} 1700000000.5\nx_errors_total{reason="io"} 1\n'));
-    assert.ok(om.includes('x_duration_seconds_sum{target="a"} 9.5\nx_duration_seconds_created{target="a"} 1700000000\n'));
+    assert.ok(
+      om.includes(
+        'x_errors_total{reason="timeout"} 3\nx_errors_created{reason="timeout"} 1700000000.5\nx_errors_total{reason="io"} 1\n',
+      ),
+    );
+    assert.ok(
+      om.includes('x_duration_seconds_sum{target="a"} 9.5\nx_duration_seconds_created{target="a"} 1700000000\n'),
+    );
     assert.equal((om.match(/_created/g) ?? []).length, 2, 'not for the io counter without created, never for a gauge');
   });
 
@@ -201,19 +299,24 @@ describe('golden files', () => {
 });
 
 describe('directus shape', () => {
-  test('a single mysql, redis and storage target render exactly as prom-client renders Directus\'s families', async () => {
+  test("a single mysql, redis and storage target render exactly as prom-client renders Directus's families", async () => {
     const observationsMs = [0.5, 5, 5, 15, 30, 30, 70, 150, 300, 800, 2000];
     const bucketCounts = DIRECTUS_BUCKETS_MS.map((b) => observationsMs.filter((v) => v <= b).length);
     const sumMs = observationsMs.reduce((a, b) => a + b, 0);
     const targets = [
       makeSnapshot(makeTarget({ name: 'db', kind: 'mysql' }), {
-        probes: 13, count: observationsMs.length, sumSeconds: sumMs / 1000, bucketCounts, errors: { timeout: 2 },
+        probes: 13,
+        count: observationsMs.length,
+        sumSeconds: sumMs / 1000,
+        bucketCounts,
+        errors: { timeout: 2 },
       }),
       makeSnapshot(makeTarget({ name: 'redis', kind: 'redis' }), { probes: 3, errors: { refused: 3 } }),
       makeSnapshot(makeTarget({ name: 'files', kind: 'storage' })),
     ];
-    const ours = renderText(buildFamilies(targets, fixtureSelfStats(), 'directus')
-      .filter((f) => f.name.startsWith('directus_')));
+    const ours = renderText(
+      buildFamilies(targets, fixtureSelfStats(), 'directus').filter((f) => f.name.startsWith('directus_')),
+    );
 
     // The same families registered with prom-client as Directus's api/src/metrics/lib/create-metrics.ts does.
     const registry = new client.Registry();

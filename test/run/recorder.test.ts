@@ -22,7 +22,14 @@ function runs(items: Array<{ latencyUs: number; startDelayUs?: number; reason?: 
 
 test('a probe that started late is counted from when it was due, with the skipped probes made up', () => {
   const rec = new RunRecorder([target('t', 100)], 0); // 100 ms interval: late beyond 10 ms
-  rec.record({ names: ['t'], result: runs([{ latencyUs: 1000 }, { latencyUs: 1000, startDelayUs: 5000 }, { latencyUs: 2000, startDelayUs: 300_000 }]) });
+  rec.record({
+    names: ['t'],
+    result: runs([
+      { latencyUs: 1000 },
+      { latencyUs: 1000, startDelayUs: 5000 },
+      { latencyUs: 2000, startDelayUs: 300_000 },
+    ]),
+  });
   const [t] = rec.targets();
   assert.equal(t!.count, 3);
   assert.equal(t!.lateProbes, 1, 'only the run 300 ms late is late; 5 ms is within 10% of the interval');
@@ -34,14 +41,23 @@ test('a probe that started late is counted from when it was due, with the skippe
 
 test('failures are counted by reason and not recorded; continuous targets are never corrected', () => {
   const rec = new RunRecorder([target('c', 0)], 0);
-  rec.record({ names: ['c'], result: runs([{ latencyUs: 5_000_000, startDelayUs: 1_000_000 }, { latencyUs: 10, reason: 1 }]) });
+  rec.record({
+    names: ['c'],
+    result: runs([
+      { latencyUs: 5_000_000, startDelayUs: 1_000_000 },
+      { latencyUs: 10, reason: 1 },
+    ]),
+  });
   const [c] = rec.targets();
   assert.equal(c!.probes, 2);
   assert.equal(c!.count, 1);
   assert.equal(c!.lateProbes, 0);
   assert.equal(c!.madeUpValues, 0);
   assert.equal(c!.histogram.totalCount, 1);
-  assert.equal(Object.values(c!.errors).reduce((a, b) => a + b, 0), 1);
+  assert.equal(
+    Object.values(c!.errors).reduce((a, b) => a + b, 0),
+    1,
+  );
 });
 
 test('each interval gets its own .hlog line and starts empty', () => {

@@ -14,7 +14,11 @@ function histogramOf(values: readonly number[]): hdr.JsHistogram {
 test('summarizeTarget reports counts, non-zero errors by reason, the error ratio and the latency in ms', () => {
   const values = Array.from({ length: 1000 }, (_, i) => 1000 + i); // 1.000 .. 1.999 ms
   const s = summarizeTarget({
-    name: 'redis', kind: 'redis', probes: 1004, count: 1000, errors: { timeout: 3, refused: 1, auth: 0 },
+    name: 'redis',
+    kind: 'redis',
+    probes: 1004,
+    count: 1000,
+    errors: { timeout: 3, refused: 1, auth: 0 },
     histogram: histogramOf(values),
   });
   assert.deepEqual(s.errors, { timeout: 3, refused: 1 });
@@ -33,10 +37,24 @@ test('summarizeTarget reports counts, non-zero errors by reason, the error ratio
 });
 
 test('a target with no successful probe has no latency and its error ratio is 1', () => {
-  const s = summarizeTarget({ name: 'dead', kind: 'tcp', probes: 7, count: 0, errors: { refused: 7 }, histogram: histogramOf([]) });
+  const s = summarizeTarget({
+    name: 'dead',
+    kind: 'tcp',
+    probes: 7,
+    count: 0,
+    errors: { refused: 7 },
+    histogram: histogramOf([]),
+  });
   assert.equal(s.latencyMs, undefined);
   assert.equal(s.errorRatio, 1);
-  const never = summarizeTarget({ name: 'never', kind: 'tcp', probes: 0, count: 0, errors: {}, histogram: histogramOf([]) });
+  const never = summarizeTarget({
+    name: 'never',
+    kind: 'tcp',
+    probes: 0,
+    count: 0,
+    errors: {},
+    histogram: histogramOf([]),
+  });
   assert.equal(never.errorRatio, 0);
 });
 
@@ -45,7 +63,16 @@ test('coordinated-omission correction shows in recorded, the tail and the report
   let madeUp = 0;
   for (let i = 0; i < 99; i++) madeUp += recordWithExpectedInterval(h, 500, 10_000);
   madeUp += recordWithExpectedInterval(h, 1_000_000, 10_000); // one probe held up for 1 s at a 10 ms interval
-  const s = summarizeTarget({ name: 'mysql', kind: 'mysql', probes: 100, count: 100, errors: {}, histogram: h, lateProbes: 1, madeUpValues: madeUp });
+  const s = summarizeTarget({
+    name: 'mysql',
+    kind: 'mysql',
+    probes: 100,
+    count: 100,
+    errors: {},
+    histogram: h,
+    lateProbes: 1,
+    madeUpValues: madeUp,
+  });
   assert.equal(madeUp, 99);
   assert.equal(s.recorded, 199);
   assert.deepEqual(s.coordinatedOmission, { lateProbes: 1, madeUpValues: 99 });
@@ -53,10 +80,14 @@ test('coordinated-omission correction shows in recorded, the tail and the report
 });
 
 test('buildRunSummary keys targets by name in order and is plain JSON', () => {
-  const summary = buildRunSummary([
-    { name: 'b', kind: 'redis', probes: 1, count: 1, errors: {}, histogram: histogramOf([250]) },
-    { name: 'a', kind: 'mysql', probes: 0, count: 0, errors: {}, histogram: histogramOf([]) },
-  ], Date.UTC(2026, 0, 2, 3, 4, 5), 60);
+  const summary = buildRunSummary(
+    [
+      { name: 'b', kind: 'redis', probes: 1, count: 1, errors: {}, histogram: histogramOf([250]) },
+      { name: 'a', kind: 'mysql', probes: 0, count: 0, errors: {}, histogram: histogramOf([]) },
+    ],
+    Date.UTC(2026, 0, 2, 3, 4, 5),
+    60,
+  );
   assert.deepEqual(Object.keys(summary.targets), ['b', 'a']);
   assert.equal(summary.startedAt, '2026-01-02T03:04:05.000Z');
   assert.deepEqual(JSON.parse(JSON.stringify(summary)), summary);

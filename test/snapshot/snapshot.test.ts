@@ -2,13 +2,21 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { SnapshotOverflowError } from '../../src/errors.ts';
-import { createSnapshotBuffer, DIRECTORY_ENTRY_BYTES, grownSlotBytes, kGenerationSlot, kSeqSlot, MAX_SLOT_BYTES } from '../../src/snapshot/layout.ts';
+import {
+  createSnapshotBuffer,
+  DIRECTORY_ENTRY_BYTES,
+  grownSlotBytes,
+  kGenerationSlot,
+  kSeqSlot,
+  MAX_SLOT_BYTES,
+} from '../../src/snapshot/layout.ts';
 import { READ_ATTEMPTS, SnapshotReader } from '../../src/snapshot/reader.ts';
 import { SnapshotWriter } from '../../src/snapshot/writer.ts';
 
 const utf8 = new TextEncoder();
 const text = (s: string): Uint8Array => utf8.encode(s);
-const str = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString('utf8'));
+const str = (b: Uint8Array | undefined): string | undefined =>
+  b === undefined ? undefined : Buffer.from(b).toString('utf8');
 
 function setup(slotBytes = 4096): { sab: SharedArrayBuffer; writer: SnapshotWriter; reader: SnapshotReader } {
   const sab = createSnapshotBuffer(slotBytes);
@@ -48,7 +56,15 @@ test('keys are arbitrary UTF-8 strings', () => {
 test('each publish returns the next generation and readers follow it', () => {
   const { writer, reader } = setup();
   for (let g = 1; g <= 5; g++) {
-    assert.equal(writer.publish(new Map([['text', text(`gen ${g}`)], ['json:x', text(`x ${g}`)]])), g);
+    assert.equal(
+      writer.publish(
+        new Map([
+          ['text', text(`gen ${g}`)],
+          ['json:x', text(`x ${g}`)],
+        ]),
+      ),
+      g,
+    );
     assert.equal(reader.generation(), g);
     assert.equal(str(reader.get('text')), `gen ${g}`);
     assert.equal(str(reader.get('json:x')), `x ${g}`);
@@ -57,7 +73,12 @@ test('each publish returns the next generation and readers follow it', () => {
 
 test('an unknown key returns undefined', () => {
   const { writer, reader } = setup();
-  writer.publish(new Map([['text', text('t')], ['json:a', text('a')]]));
+  writer.publish(
+    new Map([
+      ['text', text('t')],
+      ['json:a', text('a')],
+    ]),
+  );
   assert.equal(reader.get('json:b'), undefined);
   assert.equal(reader.get('om'), undefined);
   assert.equal(reader.get(''), undefined);
@@ -65,7 +86,13 @@ test('an unknown key returns undefined', () => {
 
 test('a key dropped by a later generation returns undefined', () => {
   const { writer, reader } = setup();
-  writer.publish(new Map([['text', text('t1')], ['json:containers/old', text('old')], ['json:keep', text('k1')]]));
+  writer.publish(
+    new Map([
+      ['text', text('t1')],
+      ['json:containers/old', text('old')],
+      ['json:keep', text('k1')],
+    ]),
+  );
   assert.equal(str(reader.get('json:containers/old')), 'old');
   assert.equal(str(reader.get('text')), 't1');
   writer.publish(new Map([['json:keep', text('k2')]]));
@@ -76,20 +103,40 @@ test('a key dropped by a later generation returns undefined', () => {
 
 test('keys whose bytes concatenate the same but split differently are told apart across generations', () => {
   const { writer, reader } = setup();
-  writer.publish(new Map([['json:ab', text('1')], ['json:c', text('2')]]));
+  writer.publish(
+    new Map([
+      ['json:ab', text('1')],
+      ['json:c', text('2')],
+    ]),
+  );
   assert.equal(str(reader.get('json:ab')), '1');
-  writer.publish(new Map([['json:a', text('3')], ['bjson:c', text('4')]]));
+  writer.publish(
+    new Map([
+      ['json:a', text('3')],
+      ['bjson:c', text('4')],
+    ]),
+  );
   assert.equal(reader.get('json:ab'), undefined);
   assert.equal(str(reader.get('json:a')), '3');
   assert.equal(str(reader.get('bjson:c')), '4');
-  writer.publish(new Map([['bjson:c', text('5')], ['json:a', text('6')]]));
+  writer.publish(
+    new Map([
+      ['bjson:c', text('5')],
+      ['json:a', text('6')],
+    ]),
+  );
   assert.equal(str(reader.get('json:a')), '6');
   assert.equal(str(reader.get('bjson:c')), '5');
 });
 
 test('an empty body is present, not absent', () => {
   const { writer, reader } = setup();
-  writer.publish(new Map([['text', new Uint8Array(0)], ['json:empty', new Uint8Array(0)]]));
+  writer.publish(
+    new Map([
+      ['text', new Uint8Array(0)],
+      ['json:empty', new Uint8Array(0)],
+    ]),
+  );
   assert.deepEqual(reader.get('text'), new Uint8Array(0));
   assert.deepEqual(reader.get('json:empty'), new Uint8Array(0));
 });
@@ -97,21 +144,36 @@ test('an empty body is present, not absent', () => {
 test('bodies given as views into larger buffers are copied from their own range', () => {
   const { writer, reader } = setup();
   const backing = text('xxxxHELLOyyyy');
-  writer.publish(new Map([['text', backing.subarray(4, 9)], ['json:v', backing.subarray(9)]]));
+  writer.publish(
+    new Map([
+      ['text', backing.subarray(4, 9)],
+      ['json:v', backing.subarray(9)],
+    ]),
+  );
   assert.equal(str(reader.get('text')), 'HELLO');
   assert.equal(str(reader.get('json:v')), 'yyyy');
 });
 
 test('a cached get returns the identical Uint8Array while the generation is unchanged', () => {
   const { writer, reader } = setup();
-  writer.publish(new Map([['text', text('a')], ['json:containers/x', text('x')]]));
+  writer.publish(
+    new Map([
+      ['text', text('a')],
+      ['json:containers/x', text('x')],
+    ]),
+  );
   const first = reader.get('text');
   const firstJson = reader.get('json:containers/x');
   const copies = reader.stats.copies;
   assert.equal(reader.get('text'), first);
   assert.equal(reader.get('json:containers/x'), firstJson);
   assert.equal(reader.stats.copies, copies, 'a cache hit copies nothing');
-  writer.publish(new Map([['text', text('a')], ['json:containers/x', text('x')]]));
+  writer.publish(
+    new Map([
+      ['text', text('a')],
+      ['json:containers/x', text('x')],
+    ]),
+  );
   const second = reader.get('text');
   assert.notEqual(second, first, 'a new generation is copied again');
   assert.deepEqual(second, first);
@@ -120,15 +182,30 @@ test('a cached get returns the identical Uint8Array while the generation is unch
 
 test('returned bodies are private copies that later publishes never change', () => {
   const { writer, reader } = setup();
-  writer.publish(new Map([['text', text('one')], ['json:k', text('uno')]]));
+  writer.publish(
+    new Map([
+      ['text', text('one')],
+      ['json:k', text('uno')],
+    ]),
+  );
   const body = reader.get('text');
   const json = reader.get('json:k');
   assert.ok(body !== undefined && json !== undefined);
   assert.ok(!(body.buffer instanceof SharedArrayBuffer));
   assert.ok(!(json.buffer instanceof SharedArrayBuffer));
   // Two publishes reuse both slots, including the one the copies came from.
-  writer.publish(new Map([['text', text('two')], ['json:k', text('dos')]]));
-  writer.publish(new Map([['text', text('six')], ['json:k', text('tre')]]));
+  writer.publish(
+    new Map([
+      ['text', text('two')],
+      ['json:k', text('dos')],
+    ]),
+  );
+  writer.publish(
+    new Map([
+      ['text', text('six')],
+      ['json:k', text('tre')],
+    ]),
+  );
   assert.equal(str(body), 'one');
   assert.equal(str(json), 'uno');
 });
@@ -147,9 +224,20 @@ test('the directory is parsed once per generation however many keys are read', (
 
 test('an overflowing publish throws EXPORTER_SNAPSHOT_OVERFLOW and leaves the snapshot untouched', () => {
   const { sab, writer, reader } = setup(1024);
-  assert.equal(writer.publish(new Map([['text', text('good')], ['json:a', text('A')]])), 1);
+  assert.equal(
+    writer.publish(
+      new Map([
+        ['text', text('good')],
+        ['json:a', text('A')],
+      ]),
+    ),
+    1,
+  );
   const before = new Uint8Array(sab).slice();
-  const tooBig = new Map([['text', new Uint8Array(1000)], ['json:a', new Uint8Array(100)]]);
+  const tooBig = new Map([
+    ['text', new Uint8Array(1000)],
+    ['json:a', new Uint8Array(100)],
+  ]);
   assert.throws(
     () => writer.publish(tooBig),
     (err: unknown) => {
@@ -173,7 +261,10 @@ test('bodies plus directory exactly filling a slot fit', () => {
   const key = 'json:k';
   const { writer, reader } = setup(1024);
   const dir = DIRECTORY_ENTRY_BYTES + key.length;
-  const bodies = new Map([['text', new Uint8Array(1000 - dir).fill(7)], [key, new Uint8Array(24).fill(9)]]);
+  const bodies = new Map([
+    ['text', new Uint8Array(1000 - dir).fill(7)],
+    [key, new Uint8Array(24).fill(9)],
+  ]);
   assert.equal(writer.publish(bodies), 1);
   assert.deepEqual(reader.get('text'), bodies.get('text'));
   assert.deepEqual(reader.get(key), bodies.get(key));
@@ -205,10 +296,20 @@ test('the generation wraps from 0xFFFFFFFF to 2, skipping 0 and keeping slots al
 
 test('a reader that keeps finding its slot mid-write serves the last good copy instead of spinning', () => {
   const { sab, writer, reader } = setup();
-  writer.publish(new Map([['text', text('old')], ['json:j', text('old json')]]));
+  writer.publish(
+    new Map([
+      ['text', text('old')],
+      ['json:j', text('old json')],
+    ]),
+  );
   const old = reader.get('text');
   const oldJson = reader.get('json:j');
-  writer.publish(new Map([['text', text('new')], ['json:j', text('new json')]]));
+  writer.publish(
+    new Map([
+      ['text', text('new')],
+      ['json:j', text('new json')],
+    ]),
+  );
   // Simulate a writer stuck inside generation 2's slot: its sequence is odd.
   const header = new Uint32Array(sab);
   Atomics.add(header, kSeqSlot + 0, 1);
@@ -231,24 +332,51 @@ test('createSnapshotBuffer and the constructors reject bad buffers', () => {
 
 test('a reader attached to a larger buffer serves its bodies and follows its generations', () => {
   const { writer, reader } = setup(1024);
-  writer.publish(new Map([['text', text('small 1')], ['json:a', text('a1')], ['json:b', text('b1')]]));
+  writer.publish(
+    new Map([
+      ['text', text('small 1')],
+      ['json:a', text('a1')],
+      ['json:b', text('b1')],
+    ]),
+  );
   const cachedText = reader.get('text');
   assert.equal(str(reader.get('json:a')), 'a1');
   const loads = reader.stats.directoryLoads;
 
   const larger = createSnapshotBuffer(8192);
   const grown = new SnapshotWriter(larger, writer.generation);
-  assert.equal(grown.generation, 1, 'the new writer continues after the old buffer\'s generations');
-  assert.equal(grown.publish(new Map([['text', text('large 2')], ['json:a', text('a2')], ['json:b', text('b2')]])), 2);
+  assert.equal(grown.generation, 1, "the new writer continues after the old buffer's generations");
+  assert.equal(
+    grown.publish(
+      new Map([
+        ['text', text('large 2')],
+        ['json:a', text('a2')],
+        ['json:b', text('b2')],
+      ]),
+    ),
+    2,
+  );
   // The old buffer still reads as it was until the reader switches.
   assert.equal(reader.get('text'), cachedText);
   reader.attach(larger);
   assert.equal(reader.generation(), 2);
-  assert.equal(str(reader.get('text')), 'large 2', 'no cached copy of the old buffer is served in place of a newer body');
+  assert.equal(
+    str(reader.get('text')),
+    'large 2',
+    'no cached copy of the old buffer is served in place of a newer body',
+  );
   assert.equal(str(reader.get('json:a')), 'a2');
   assert.equal(str(reader.get('json:b')), 'b2');
   assert.equal(reader.stats.directoryLoads, loads + 1);
-  assert.equal(grown.publish(new Map([['text', text('large 3')], ['json:a', text('a3')]])), 3);
+  assert.equal(
+    grown.publish(
+      new Map([
+        ['text', text('large 3')],
+        ['json:a', text('a3')],
+      ]),
+    ),
+    3,
+  );
   assert.equal(str(reader.get('text')), 'large 3');
   assert.equal(reader.get('json:b'), undefined);
 });
@@ -272,7 +400,7 @@ test('grown buffers get 1.5 times what is needed in 64 KiB steps, up to the cap'
   assert.equal(grownSlotBytes(300_000, 250_000), undefined);
 });
 
-test('a snapshot is ready until its data is older than its publisher allows, by the reader\'s monotonic clock', () => {
+test("a snapshot is ready until its data is older than its publisher allows, by the reader's monotonic clock", () => {
   const { writer, reader } = setup();
   assert.equal(reader.unready(), 'no snapshot published yet');
   assert.ok(Number.isNaN(reader.ageMs()));
@@ -280,8 +408,10 @@ test('a snapshot is ready until its data is older than its publisher allows, by 
   writer.publish(new Map([['text', text('t')]]), { asOfNs, maxAgeMs: 300 });
   assert.equal(reader.ageMs(asOfNs + 250_000_000n), 250);
   assert.equal(reader.unready(asOfNs + 300_000_000n), undefined);
-  assert.equal(reader.unready(asOfNs + 300_000_001n),
-    'snapshot is stale: its data is 0.30s old, more than the 0.3s its publisher allows; the publisher is stalled or failing');
+  assert.equal(
+    reader.unready(asOfNs + 300_000_001n),
+    'snapshot is stale: its data is 0.30s old, more than the 0.3s its publisher allows; the publisher is stalled or failing',
+  );
   // A publish that only repeats older data keeps its data time: it does not make the snapshot fresh.
   writer.publish(new Map([['text', text('t2')]]), { asOfNs, maxAgeMs: 300 });
   assert.match(reader.unready(asOfNs + 1_000_000_000n) ?? '', /data is 1\.00s old/);
@@ -296,8 +426,21 @@ test('a snapshot is ready until its data is older than its publisher allows, by 
 
 test('carried keys are copied from the current snapshot when the new bodies lack them', () => {
   const { writer, reader } = setup(4096);
-  writer.publish(new Map([['text', text('full')], ['json:node', text('{"n":1}')], ['json:c:x', text('{"x":1}')], ['other', text('o')]]));
-  writer.publish(new Map([['text', text('reduced')], ['json:c:x', text('{"x":2}')]]), { carry: (key) => key.startsWith('json:') });
+  writer.publish(
+    new Map([
+      ['text', text('full')],
+      ['json:node', text('{"n":1}')],
+      ['json:c:x', text('{"x":1}')],
+      ['other', text('o')],
+    ]),
+  );
+  writer.publish(
+    new Map([
+      ['text', text('reduced')],
+      ['json:c:x', text('{"x":2}')],
+    ]),
+    { carry: (key) => key.startsWith('json:') },
+  );
   assert.equal(str(reader.get('text')), 'reduced');
   assert.equal(str(reader.get('json:node')), '{"n":1}', 'carried');
   assert.equal(str(reader.get('json:c:x')), '{"x":2}', 'a body given wins over the carried one');

@@ -6,7 +6,16 @@ import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_thread
 import { createSnapshotBuffer } from '../../src/snapshot/layout.ts';
 import { SnapshotReader } from '../../src/snapshot/reader.ts';
 import type { WriterWorkerData } from './fixtures/stamp.ts';
-import { bodyLength, CONTROL_BYTES, fillByte, kAttached, kStop, MAX_BODY_BYTES, readStamp, STRESS_KEYS } from './fixtures/stamp.ts';
+import {
+  bodyLength,
+  CONTROL_BYTES,
+  fillByte,
+  kAttached,
+  kStop,
+  MAX_BODY_BYTES,
+  readStamp,
+  STRESS_KEYS,
+} from './fixtures/stamp.ts';
 
 const MIN_READS = 1_000_000;
 const MIN_GENERATIONS = 1_000;
@@ -48,9 +57,13 @@ test('a reader racing a writer thread sees zero torn reads over a million gets',
   await race(t, false);
 });
 
-test('a reader racing a writer that keeps moving to new buffers sees zero torn or out-of-order reads', { timeout: 60_000 }, async (t) => {
-  await race(t, true);
-});
+test(
+  'a reader racing a writer that keeps moving to new buffers sees zero torn or out-of-order reads',
+  { timeout: 60_000 },
+  async (t) => {
+    await race(t, true);
+  },
+);
 
 /**
  * race runs the writer thread against a reader in this thread and validates every body. With swaps, the
@@ -62,9 +75,12 @@ async function race(t: TestContext, swapping: boolean): Promise<void> {
   const control = new SharedArrayBuffer(CONTROL_BYTES);
   const controlWords = new Int32Array(control);
   const swaps = swapping ? new MessageChannel() : undefined;
-  const workerData: WriterWorkerData = swaps === undefined ? { sab, control } : { sab, control, swaps: swaps.port2, swapEvery: SWAP_EVERY };
-  const worker = new Worker(new URL('./fixtures/writer.mjs', import.meta.url),
-    { workerData, transferList: swaps === undefined ? [] : [swaps.port2] });
+  const workerData: WriterWorkerData =
+    swaps === undefined ? { sab, control } : { sab, control, swaps: swaps.port2, swapEvery: SWAP_EVERY };
+  const worker = new Worker(new URL('./fixtures/writer.mjs', import.meta.url), {
+    workerData,
+    transferList: swaps === undefined ? [] : [swaps.port2],
+  });
   t.after(() => {
     swaps?.port1.close();
     return worker.terminate();
@@ -173,7 +189,10 @@ async function race(t: TestContext, swapping: boolean): Promise<void> {
   assert.ok(consistentSets > 0, 'no multi-body read stayed within one generation');
   // A writer that laps the reader READ_ATTEMPTS times in a row makes get serve its last good copy (older, or
   // undefined before the first one): whole bytes, never torn, and counted.
-  assert.ok(stale + missing <= stats.fallbacks, `${stale} stale and ${missing} missing bodies but ${stats.fallbacks} fallbacks`);
+  assert.ok(
+    stale + missing <= stats.fallbacks,
+    `${stale} stale and ${missing} missing bodies but ${stats.fallbacks} fallbacks`,
+  );
   if (swapping) {
     assert.ok(attached >= 20, `only ${attached} buffer switches (${buffers} buffers)`);
     assert.ok(attached >= buffers - 2, `${buffers} buffers made but ${attached} attached`);
