@@ -66,20 +66,27 @@ async function scalar(expr: string, time: number): Promise<number | undefined> {
   return result.length === 1 ? Number(result[0]!.value[1]) : undefined;
 }
 
-/** settled waits until the window before `time` holds a full window of native scrapes, and returns that time. */
+/**
+ * settled waits until the window before `time` holds a full window of native scrapes, and the series is
+ * older than that window, and returns that time. A counter's rate() stops its extrapolation at the point
+ * where the counter would have been zero; Prometheus 2.42 does not do that for a native histogram's
+ * count. While the series' first sample lies inside the window, the two rates of the same probes differ
+ * by a few percent; with samples before the window, neither is cut short.
+ */
 async function settled(): Promise<number> {
+  const up = 'probex_probe_up{job="probex-native",target="uniform"}';
   return waitFor(
-    `a ${WINDOW} window of native histogram scrapes`,
+    `a ${WINDOW} window of native histogram scrapes, after another`,
     async () => {
       const time = Date.now() / 1000 - 1;
-      const scrapes = await scalar(
-        `count_over_time(probex_probe_up{job="probex-native",target="uniform"}[${WINDOW}])`,
-        time,
-      );
+      const scrapes = await scalar(`count_over_time(${up}[${WINDOW}])`, time);
+      const before = await scalar(`count_over_time(${up}[${WINDOW}] offset ${WINDOW})`, time);
       const native = await scalar(`histogram_count(${SERIES})`, time);
-      return scrapes !== undefined && scrapes >= 12 && native !== undefined ? time : undefined;
+      const ready =
+        scrapes !== undefined && scrapes >= 12 && before !== undefined && before >= 3 && native !== undefined;
+      return ready ? time : undefined;
     },
-    60_000,
+    90_000,
   );
 }
 
