@@ -5,12 +5,11 @@
  * Prometheus parses the delimited messages, the native histogram's spans and deltas, and the counters.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test, type TestContext } from 'node:test';
+import { after, before, test } from 'node:test';
 import { negotiateMetrics } from '../../src/http/negotiate.ts';
 import { Aggregator } from '../../src/metrics/aggregator.ts';
 import { buildFamilies } from '../../src/metrics/families.ts';
@@ -18,9 +17,14 @@ import { nativeBucketKey, nativeBucketUpperBound } from '../../src/metrics/nativ
 import { kOk } from '../../src/pool/messages.ts';
 import { PROTOBUF_CONTENT_TYPE, renderProtobuf } from '../../src/render/protobuf.ts';
 import { fixtureSelfStats, makeTarget } from '../../support/exposition.ts';
-import { freePort, waitFor } from '../../support/probex-process.ts';
-
-const HAS_PROMETHEUS = spawnSync('prometheus', ['--version']).error === undefined;
+import { waitFor } from '../../support/probex-process.ts';
+import {
+  HAS_PROMETHEUS,
+  queryVector,
+  requirePrometheus,
+  startPrometheus,
+  type PrometheusServer,
+} from '../../support/prometheus.ts';
 
 // Latencies in µs: 1 ms to ~1 s on a spread, a few exactly on schema-3 boundaries (1 s, 2 s), and zeros.
 const LATENCY_US = [
@@ -37,8 +41,7 @@ const ERRORS = 3;
 
 let dir: string;
 let server: Server;
-let prometheus: ChildProcess | undefined;
-let promUrl: string;
+let prometheus: PrometheusServer | undefined;
 const accepts: string[] = [];
 
 function body(): Uint8Array {
@@ -54,14 +57,6 @@ function body(): Uint8Array {
     failure: [null, null],
   });
   return renderProtobuf(buildFamilies(agg.snapshot(), fixtureSelfStats(), 'probex'));
-}
-
-function skipUnlessPrometheus(t: TestContext): boolean {
-  if (HAS_PROMETHEUS) return true;
-  if (process.env.CI === 'true')
-    assert.fail('prometheus is not installed; CI=true, so this fails (apt-get install prometheus)');
-  t.skip('prometheus not installed: apt-get install prometheus');
-  return false;
 }
 
 before(async () => {
@@ -84,54 +79,25 @@ scrape_configs:
     static_configs: [{ targets: ['127.0.0.1:${targetPort}'] }]
 `,
   );
-  const port = await freePort();
-  promUrl = `http://127.0.0.1:${port}`;
-  prometheus = spawn(
-    'prometheus',
-    [
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--enable-feature=native-histograms',
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  prometheus.stderr!.on('data', (d: Buffer) => {
-    stderr += d;
+  prometheus = await startPrometheus({
+    configFile: join(dir, 'prometheus.yml'),
+    dir,
+    extraArgs: ['--enable-feature=native-histograms'],
   });
-  await waitFor(
-    `prometheus ready (stderr: ${stderr})`,
-    async () => ((await fetch(`${promUrl}/-/ready`)).status === 200 ? true : undefined),
-    30_000,
-  );
 });
 
 after(async () => {
-  prometheus?.kill('SIGTERM');
+  prometheus?.stop();
   if (server !== undefined) await new Promise((resolve) => server.close(resolve));
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
-
-interface Series {
-  metric: Record<string, string>;
-  value: [number, string];
-}
-
-async function query(expr: string): Promise<Series[]> {
-  const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
-  const json = (await res.json()) as { status: string; error?: string; data: { result: Series[] } };
-  assert.equal(json.status, 'success', `${expr}: ${json.error}`);
-  return json.data.result;
-}
 
 /** scalar returns the one value of an instant query, waiting until the first scrape has landed. */
 async function scalar(expr: string): Promise<number> {
   return waitFor(
     expr,
     async () => {
-      const result = await query(expr);
+      const result = await queryVector(prometheus!.url, expr);
       return result.length === 1 ? Number(result[0]!.value[1]) : undefined;
     },
     20_000,
@@ -141,7 +107,7 @@ async function scalar(expr: string): Promise<number> {
 const DB = 'probex_probe_duration_seconds{job="native",target="db"}';
 
 test('Prometheus asks for protobuf first, and negotiate.ts answers it with protobuf', async (t) => {
-  if (!skipUnlessPrometheus(t)) return;
+  if (!requirePrometheus(t)) return;
   await scalar(`histogram_count(${DB})`);
   assert.ok(accepts.length > 0);
   assert.match(
@@ -152,7 +118,7 @@ test('Prometheus asks for protobuf first, and negotiate.ts answers it with proto
 });
 
 test('histogram_count and histogram_sum of the native series equal the observations', async (t) => {
-  if (!skipUnlessPrometheus(t)) return;
+  if (!requirePrometheus(t)) return;
   assert.equal(await scalar(`histogram_count(${DB})`), LATENCY_US.length);
   const sum = SECONDS.reduce((a, b) => a + b, 0);
   assert.ok(Math.abs((await scalar(`histogram_sum(${DB})`)) - sum) < 1e-9 * sum);
@@ -164,7 +130,7 @@ test('histogram_count and histogram_sum of the native series equal the observati
 });
 
 test('histogram_fraction up to a bucket boundary is the exact share of observations at or below it', async (t) => {
-  if (!skipUnlessPrometheus(t)) return;
+  if (!requirePrometheus(t)) return;
   // At a boundary Prometheus needs no interpolation: the fraction is (zero bucket + buckets up to it) / count.
   for (const bound of [0.002, 0.01, 0.05, 0.5, 1, 2]) {
     const key = nativeBucketKey(bound, 3);
@@ -179,7 +145,7 @@ test('histogram_fraction up to a bucket boundary is the exact share of observati
 });
 
 test('histogram_quantile on the native series lies in the bucket of the exact quantile', async (t) => {
-  if (!skipUnlessPrometheus(t)) return;
+  if (!requirePrometheus(t)) return;
   const sorted = [...SECONDS].sort((a, b) => a - b);
   for (const q of [0.5, 0.9, 0.99]) {
     const exact = sorted[Math.ceil(q * sorted.length) - 1]!;
@@ -193,7 +159,7 @@ test('histogram_quantile on the native series lies in the bucket of the exact qu
 });
 
 test('the counters and gauges of the same body are parsed too', async (t) => {
-  if (!skipUnlessPrometheus(t)) return;
+  if (!requirePrometheus(t)) return;
   assert.equal(await scalar('probex_probe_errors_total{target="db",reason="timeout"}'), ERRORS);
   assert.equal(await scalar('probex_probes_total{target="db"}'), LATENCY_US.length + ERRORS);
   assert.equal(await scalar('probex_probe_up{target="db"}'), 0);

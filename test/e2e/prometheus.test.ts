@@ -6,22 +6,28 @@
  * Every panel and variable query of the shipped Grafana dashboard (deploy/grafana/) must return data.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { freePort, startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
+import { startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
 import { loadDashboard, panelQueries, variableSelectors } from '../helpers/grafana.ts';
 import { MYSQL_URL, REDIS_URL, requireService } from '../../support/services.ts';
 import { closedPort } from '../helpers/silent-server.ts';
+import {
+  HAS_PROMETHEUS,
+  queryVector,
+  requirePrometheus,
+  startPrometheus,
+  type PrometheusServer,
+  type PromSeries,
+} from '../../support/prometheus.ts';
 
 const DEPLOY = fileURLToPath(new URL('../../deploy/prometheus/', import.meta.url));
 const TOKEN = 'prometheus-e2e-scrape-token';
 const SHIPPED_TARGET = "['127.0.0.1:9469']";
 const SHIPPED_TOKEN_FILE = '/etc/prometheus/secrets/probex-token';
-const HAS_PROMETHEUS = spawnSync('prometheus', ['--version']).error === undefined;
 const INSTANCES = 2;
 
 const probexConfig = (deadPort: number): string => `
@@ -37,18 +43,12 @@ targets:
 `;
 
 let dir: string;
-let prometheus: ChildProcess | undefined;
-let promUrl: string;
+let prometheus: PrometheusServer | undefined;
 const probexes: ProbexProcess[] = [];
 
 /** ready reports whether the test can run here: prometheus installed (a failure in CI), Redis and MariaDB up. */
 async function ready(t: TestContext): Promise<boolean> {
-  if (!HAS_PROMETHEUS) {
-    if (process.env.CI === 'true')
-      assert.fail('prometheus is not installed; CI=true, so this fails (apt-get install prometheus)');
-    t.skip('prometheus not installed: apt-get install prometheus');
-    return false;
-  }
+  if (!requirePrometheus(t)) return false;
   return (await requireService(t, 'redis', REDIS_URL)) && requireService(t, 'mysql', MYSQL_URL);
 }
 
@@ -72,50 +72,19 @@ before(async () => {
       .replaceAll(SHIPPED_TOKEN_FILE, join(dir, 'token')),
   );
 
-  const port = await freePort();
-  promUrl = `http://127.0.0.1:${port}`;
-  prometheus = spawn(
-    'prometheus',
-    [
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  prometheus.stderr!.on('data', (d: Buffer) => {
-    stderr += d;
-  });
-  await waitFor(
-    `prometheus ready (stderr: ${stderr})`,
-    async () => ((await fetch(`${promUrl}/-/ready`)).status === 200 ? true : undefined),
-    30_000,
-  );
+  prometheus = await startPrometheus({ configFile: join(dir, 'prometheus.yml'), dir });
 });
 
 after(async () => {
-  prometheus?.kill('SIGTERM');
+  prometheus?.stop();
   await Promise.all(probexes.map((p) => p.stop()));
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
 
-interface Series {
-  metric: Record<string, string>;
-  value: [number, string];
-}
+/** query runs an instant PromQL query against the test's Prometheus and returns its vector. */
+const query = (expr: string): Promise<PromSeries[]> => queryVector(prometheus!.url, expr);
 
-/** query runs an instant PromQL query and returns its vector. */
-async function query(expr: string): Promise<Series[]> {
-  const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
-  const body = (await res.json()) as { status: string; error?: string; data: { resultType: string; result: Series[] } };
-  assert.equal(body.status, 'success', `${expr}: ${body.error}`);
-  assert.equal(body.data.resultType, 'vector');
-  return body.data.result;
-}
-
-const values = (series: Series[]): number[] => series.map((s) => Number(s.value[1]));
+const values = (series: PromSeries[]): number[] => series.map((s) => Number(s.value[1]));
 
 test('Prometheus scrapes every probex instance with the Bearer token: up == 1 after two scrapes', async (t) => {
   if (!(await ready(t))) return;

@@ -6,16 +6,14 @@
  * Screenshots go to test-artifacts/status-page-live-*.png (gitignored) for a person to look at.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
 import { MYSQL_URL, REDIS_URL, requireService } from '../../support/services.ts';
+import { ARTIFACTS, HAS_CHROMIUM, launchChromium, openPage, requireChromium } from '../helpers/chromium.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const SECRET = `Pw${process.pid}Secret`;
 const TARGETS = ['redis', 'mariadb', 'refused-login', 'synthetic-fast', 'synthetic-tail'];
 const VIEWPORTS = [
@@ -42,22 +40,14 @@ targets:
 }
 
 async function required(t: TestContext): Promise<boolean> {
-  if (!existsSync(CHROMIUM)) {
-    if (process.env.CI === 'true')
-      assert.fail(`${CHROMIUM} is missing; CI=true, so this fails (apt-get install chromium)`);
-    t.skip(`${CHROMIUM} is missing: apt-get install chromium`);
-    return false;
-  }
+  if (!requireChromium(t)) return false;
   return (await requireService(t, 'redis', REDIS_URL)) && requireService(t, 'mysql', MYSQL_URL);
 }
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) return;
+  if (!HAS_CHROMIUM) return;
   probex = await startProbex(config());
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
   mkdirSync(ARTIFACTS, { recursive: true });
 });
 
@@ -90,17 +80,7 @@ describe('the status page of a running probex in headless Chromium', () => {
         },
         30_000,
       );
-      const context = await browser!.newContext({
-        viewport: { width: vp.width, height: vp.height },
-        deviceScaleFactor: 1,
-      });
-      t.after(() => context.close());
-      const page = await context.newPage();
-      const messages: string[] = [];
-      const requests: string[] = [];
-      page.on('console', (m) => messages.push(`${m.type()}: ${m.text()}`));
-      page.on('pageerror', (e) => messages.push(`pageerror: ${e.message}`));
-      page.on('request', (r) => requests.push(r.url()));
+      const { page, messages, requests } = await openPage(browser!, t, vp);
       const res = await page.goto(`${probex!.url}/`, { waitUntil: 'load' });
       assert.equal(res?.status(), 200);
       assert.equal(res?.headers()['content-encoding'], 'gzip', 'Chromium asks for gzip and gets it');

@@ -4,32 +4,17 @@ import { test, type TestContext } from 'node:test';
 import mysql from 'mysql2/promise';
 import type { Connection } from 'mysql2/promise';
 import { appDatapoints, mysqlProbe } from '../../src/probes/mysql.ts';
-import type { MysqlTarget, ProbeOutcome, Prober } from '../../src/probes/probe.ts';
+import type { MysqlTarget, Prober } from '../../src/probes/probe.ts';
 import { DEADLINE_MARGIN_MS, MYSQL_URL, requireService, TARGET_DEFAULTS } from '../../support/services.ts';
 import { openFds, startFakeServer, startMysqlErrorServer } from '../helpers/fake-servers.ts';
 import { waitFor } from '../../support/probex-process.ts';
 import { closedPort, startSilentServer } from '../helpers/silent-server.ts';
+import { reasonOf, run, valueOf } from '../helpers/probe-outcome.ts';
 
 let targets = 0;
 
 function target(url: string, query = 'SELECT 1', extra: Partial<MysqlTarget> = {}): MysqlTarget {
   return { ...TARGET_DEFAULTS, name: `mysql-test-${process.pid}-${++targets}`, kind: 'mysql', url, query, ...extra };
-}
-
-function reasonOf(outcome: ProbeOutcome): string {
-  return outcome.ok ? 'ok' : outcome.reason;
-}
-
-function run(prober: Prober, ms = 2000): Promise<ProbeOutcome> {
-  return prober.run(AbortSignal.timeout(ms));
-}
-
-/** valueOf returns the `value` app datapoint of a successful outcome, failing the test otherwise. */
-function valueOf(outcome: ProbeOutcome): number {
-  assert.ok(outcome.ok, `expected success, got ${JSON.stringify(outcome)}`);
-  const value = outcome.app?.value;
-  assert.equal(typeof value, 'number');
-  return value as number;
 }
 
 function create(t: TestContext, tgt: MysqlTarget): Prober {

@@ -4,10 +4,11 @@ import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import pg from 'pg';
 import { POSTGRES_APPLICATION_NAME_PREFIX, postgresProbe } from '../../src/probes/postgres.ts';
-import type { PostgresTarget, ProbeOutcome, Prober } from '../../src/probes/probe.ts';
+import type { PostgresTarget, Prober } from '../../src/probes/probe.ts';
 import { waitFor } from '../../support/probex-process.ts';
 import { DEADLINE_MARGIN_MS, POSTGRES_URL, requireService, TARGET_DEFAULTS } from '../../support/services.ts';
 import { closedPort, startSilentServer } from '../helpers/silent-server.ts';
+import { reasonOf, run, valueOf } from '../helpers/probe-outcome.ts';
 
 let targets = 0;
 
@@ -20,21 +21,6 @@ function target(url: string, query = 'SELECT 1', extra: Partial<PostgresTarget> 
     query,
     ...extra,
   };
-}
-
-function reasonOf(outcome: ProbeOutcome): string {
-  return outcome.ok ? 'ok' : outcome.reason;
-}
-
-function run(prober: Prober, ms = 2000): Promise<ProbeOutcome> {
-  return prober.run(AbortSignal.timeout(ms));
-}
-
-function valueOf(outcome: ProbeOutcome): number {
-  assert.ok(outcome.ok, `expected success, got ${JSON.stringify(outcome)}`);
-  const value = outcome.app?.value;
-  assert.equal(typeof value, 'number');
-  return value as number;
 }
 
 function create(t: TestContext, tgt: PostgresTarget): Prober {

@@ -6,19 +6,17 @@
  * to test-artifacts/ (gitignored) for a person to look at.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, test, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { renderStatusPage, STATUS_PAGE_CONTENT_TYPE, STATUS_PAGE_CSP } from '../../src/render/status-page.ts';
 import { fixtureModel, HOSTILE_ERROR, LONG_NAME, SPECS } from './status-fixtures.ts';
+import { ARTIFACTS, HAS_CHROMIUM, launchChromium, openPage, requireChromium } from '../helpers/chromium.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const VIEWPORTS = [
   { name: 'phone', width: 390, height: 844 },
   { name: 'laptop', width: 1366, height: 768 },
@@ -28,16 +26,8 @@ let server: Server | undefined;
 let url = '';
 let browser: Browser | undefined;
 
-function requireChromium(t: TestContext): boolean {
-  if (existsSync(CHROMIUM)) return true;
-  if (process.env.CI === 'true')
-    assert.fail(`${CHROMIUM} is missing; CI=true, so this fails (apt-get install chromium)`);
-  t.skip(`${CHROMIUM} is missing: apt-get install chromium`);
-  return false;
-}
-
 before(async () => {
-  if (!existsSync(CHROMIUM)) return;
+  if (!HAS_CHROMIUM) return;
   const html = Buffer.from(renderStatusPage(fixtureModel()));
   const gz = gzipSync(html);
   server = createServer((req, res) => {
@@ -57,10 +47,7 @@ before(async () => {
   });
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
   mkdirSync(ARTIFACTS, { recursive: true });
 });
 
@@ -73,17 +60,7 @@ describe('status page in headless Chromium', () => {
   for (const vp of VIEWPORTS) {
     test(`${vp.name} ${vp.width}x${vp.height}: rows and plots visible, no CSP violation, no sideways scroll`, async (t) => {
       if (!requireChromium(t)) return;
-      const context = await browser!.newContext({
-        viewport: { width: vp.width, height: vp.height },
-        deviceScaleFactor: 1,
-      });
-      t.after(() => context.close());
-      const page = await context.newPage();
-      const console: string[] = [];
-      const requests: string[] = [];
-      page.on('console', (m) => console.push(`${m.type()}: ${m.text()}`));
-      page.on('pageerror', (e) => console.push(`pageerror: ${e.message}`));
-      page.on('request', (r) => requests.push(r.url()));
+      const { page, messages: console, requests } = await openPage(browser!, t, vp);
       const res = await page.goto(url, { waitUntil: 'load' });
       assert.equal(res?.status(), 200);
       assert.equal(res?.headers()['content-encoding'], 'gzip', 'the browser got the gzip body');

@@ -1,0 +1,93 @@
+/**
+ * A real Prometheus server for the end-to-end tests: whether it is installed (requirePrometheus fails the
+ * test in CI, else skips it naming the package), startPrometheus, which runs one on a free loopback port
+ * until it answers /-/ready, and queryVector, which runs an instant PromQL query over its HTTP API.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { freePort, waitFor } from './probex-process.ts';
+
+/** HAS_PROMETHEUS is whether a `prometheus` binary is on PATH. */
+export const HAS_PROMETHEUS = spawnSync('prometheus', ['--version']).error === undefined;
+
+/**
+ * requirePrometheus returns true when prometheus is installed. Otherwise it fails the test when CI is
+ * 'true', or skips it with the apt-get hint, and returns false: `if (!requirePrometheus(t)) return;`.
+ */
+export function requirePrometheus(t: TestContext): boolean {
+  if (HAS_PROMETHEUS) return true;
+  if (process.env.CI === 'true')
+    assert.fail('prometheus is not installed; CI=true, so this fails (apt-get install prometheus)');
+  t.skip('prometheus not installed: apt-get install prometheus');
+  return false;
+}
+
+/** PrometheusServer is a running Prometheus: its base URL and how to stop it. */
+export interface PrometheusServer {
+  url: string;
+  stop(): void;
+}
+
+/**
+ * startPrometheus runs prometheus with configFile, its TSDB under dir/data and the web API on a free
+ * 127.0.0.1 port, plus extraArgs (e.g. --enable-feature=...), and resolves once /-/ready answers 200.
+ */
+export async function startPrometheus(opts: {
+  configFile: string;
+  dir: string;
+  extraArgs?: string[];
+}): Promise<PrometheusServer> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(
+    'prometheus',
+    [
+      `--config.file=${opts.configFile}`,
+      `--storage.tsdb.path=${join(opts.dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      ...(opts.extraArgs ?? []),
+      '--log.level=warn',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d;
+  });
+  const stop = (): void => {
+    child.kill('SIGTERM');
+  };
+  try {
+    await waitFor(
+      'prometheus ready',
+      async () => ((await fetch(`${url}/-/ready`)).status === 200 ? true : undefined),
+      30_000,
+    );
+  } catch (err) {
+    stop();
+    throw new Error(`${(err as Error).message} (prometheus stderr: ${stderr})`);
+  }
+  return { url, stop };
+}
+
+/** PromSeries is one element of an instant vector. */
+export interface PromSeries {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+/** queryVector runs an instant PromQL query, at `time` (Unix seconds) when given, and returns its vector. */
+export async function queryVector(url: string, expr: string, time?: number): Promise<PromSeries[]> {
+  const at = time === undefined ? '' : `&time=${time}`;
+  const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(expr)}${at}`);
+  const body = (await res.json()) as {
+    status: string;
+    error?: string;
+    data: { resultType: string; result: PromSeries[] };
+  };
+  assert.equal(body.status, 'success', `${expr}: ${body.error}`);
+  assert.equal(body.data.resultType, 'vector', expr);
+  return body.data.result;
+}
