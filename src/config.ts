@@ -13,6 +13,7 @@ import { availableParallelism, hostname, tmpdir } from 'node:os';
 import { loadAll as parseYamlDocuments, YAMLException } from 'js-yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
+import { LABEL_NAME_RE, PROFILES, type Profile } from './metrics/names.ts';
 import { NATIVE_DEFAULTS, validateNativeOptions, type NativeHistogramOptions } from './metrics/native-histogram.ts';
 import { tokenProblem } from './http/auth.ts';
 import { DEFAULT_MAX_BODY_BYTES, PROBE_KINDS, type ProbeTarget } from './probes/probe.ts';
@@ -27,6 +28,10 @@ export const PERMISSIONS = [
   'dcos:superuser', // everything
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
+
+/** LOG_LEVELS are pino's levels, fatal to trace, and silent: `log.level` and PROBEX_LOG_LEVEL take one of them. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** DEFAULT_LATENCY_BUCKETS_SECONDS are Directus's response-time buckets (1..1000 ms), in seconds. */
 export const DEFAULT_LATENCY_BUCKETS_SECONDS: readonly number[] = Object.freeze([
@@ -58,7 +63,7 @@ export interface Config {
   /** publishIntervalMs: how often the snapshot is re-rendered and published. */
   readonly publishIntervalMs: number;
   /** profile picks the metric naming: probex (Prometheus conventions) or directus (the seed's families). */
-  readonly profile: 'probex' | 'directus';
+  readonly profile: Profile;
   /** directus holds the directus profile's settings: namePrefix starts every Directus family (METRICS_NAME_PREFIX). */
   readonly directus: { readonly namePrefix: string };
   /** agentId is this host's id in /system/v1/agent/{agent_id}/metrics/v0/. */
@@ -72,7 +77,7 @@ export interface Config {
   readonly backgroundNice: number;
   /** snapshotBytes is the initial capacity of each of the two snapshot slots; a larger buffer replaces it when outgrown. */
   readonly snapshotBytes: number;
-  readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  readonly log: { readonly level: LogLevel };
   /**
    * nativeHistograms configures every duration histogram's native (exponential) buckets: schema (resolution,
    * -4..8), zeroThreshold (seconds) and maxBuckets (above it the resolution halves). A reload that changes
@@ -112,14 +117,12 @@ const duration = z
   )
   .transform((ms) => Math.round(ms));
 
-// These are from https://prometheus.io/docs/concepts/data_model/#metric-names-and-labels
-const labelNameRe = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const RESERVED_LABELS = new Set(['target', 'kind', 'reason', 'le', 'quantile', 'job', 'instance']);
 const labels = z
   .record(z.string(), z.string())
   .superRefine((record, ctx) => {
     for (const name of Object.keys(record)) {
-      const message = !labelNameRe.test(name)
+      const message = !LABEL_NAME_RE.test(name)
         ? 'label names must match [a-zA-Z_][a-zA-Z0-9_]*'
         : name.startsWith('__')
           ? 'label names starting with __ are reserved'
@@ -282,7 +285,7 @@ const configSchema = z
   .object({
     listen: listenSchema,
     publishInterval: duration.pipe(z.number().min(10, 'must be at least 10ms')).default(1000),
-    profile: z.enum(['probex', 'directus']).default('probex'),
+    profile: z.enum(PROFILES).default('probex'),
     directus: z
       .object({
         // Directus builds family names from it verbatim; it must keep them valid metric names (or be empty).
@@ -312,7 +315,7 @@ const configSchema = z
       .default(32 * 1024 * 1024),
     log: z
       .object({
-        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        level: z.enum(LOG_LEVELS).default('info'),
       })
       .strict()
       .default({ level: 'info' }),

@@ -35,10 +35,8 @@ import {
   directusDbMetrics,
   directusRedisMetrics,
   directusStorageMetrics,
+  type Profile,
 } from './names.ts';
-
-/** Profile selects the naming of the per-target families. */
-export type Profile = 'probex' | 'directus';
 
 /**
  * ALWAYS_EMITTED_REASONS are the error reasons every target exposes from its first publish, even at 0.

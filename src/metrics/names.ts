@@ -10,6 +10,11 @@ export const NAMESPACE = 'probex';
 // These are from https://prometheus.io/docs/concepts/data_model/#metric-names-and-labels
 /** METRIC_NAME_RE matches a valid metric name. */
 export const METRIC_NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+/** PROFILES are the metric namings: probex (Prometheus conventions) and directus (the seed's families). */
+export const PROFILES = ['probex', 'directus'] as const;
+/** Profile selects the naming of the per-target families. */
+export type Profile = (typeof PROFILES)[number];
+
 /** LABEL_NAME_RE matches a valid label name (names starting with `__` are reserved on top of this). */
 export const LABEL_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
