@@ -1,5 +1,5 @@
 /**
- * GET /metrics under load (issue #5), three servers in one run, each its own process:
+ * GET /metrics under load, three servers in one run, each its own process:
  *   probex       the real process (dist/ under `npm run bench:load`) with --targets synthetic targets;
  *   prom-client  bench/baseline-prom-client.ts: the same families and series in a prom-client Registry,
  *                served by node:http with `await register.metrics()` and a per-request gzip, as Node users do;
@@ -50,7 +50,7 @@ const CONNECTIONS = [1, 10, 64] as const;
 const GUARD_CONNECTIONS = 64;
 /** SCALING_SERIES are the exposition sizes of `--scaling` (README's scaling table). */
 const SCALING_SERIES = [50, 1_000, 10_000] as const;
-/** BUDGET holds issue #5's minimum req/s ratios at c=64. */
+/** BUDGET holds the minimum req/s ratios at c=64. */
 const BUDGET = { probexOverRaw: 0.9, probexOverPromClient: 25 } as const;
 /** MAX_BODY_SIZE_DEVIATION bounds how far the prom-client text body may be from probex's. */
 const MAX_BODY_SIZE_DEVIATION = 0.2;

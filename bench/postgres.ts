@@ -19,7 +19,7 @@ import { startProbex, waitFor } from '../support/probex-process.ts';
 import { POSTGRES_URL } from '../support/services.ts';
 import { fmt, writeResult } from './report.ts';
 
-/** BUDGET: probex must keep at least this share of a bare loop's rate (the Redis PING budget, issue #3). */
+/** BUDGET: probex must keep at least this share of a bare loop's rate (the same budget as Redis PING in bench:throughput). */
 const BUDGET = { ratio: 0.6 };
 
 const { values } = parseArgs({

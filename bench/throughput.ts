@@ -1,5 +1,5 @@
 /**
- * Probe throughput and scrape latency under probe load (issue #3), in one run:
+ * Probe throughput and scrape latency under probe load, in one run:
  *   1. Redis PING at concurrency 64: a bare node-redis loop in this process, then probex (a real process,
  *      one continuous redis target with concurrency 64), each for --seconds. probes/s and the ratio. The
  *      bare loop runs twice: with node-redis's defaults (what `createClient()` and `ping()` give you; the
@@ -32,7 +32,7 @@ import { fmt, writeResult } from './report.ts';
 
 const CONCURRENCY = 64;
 const SYNTHETIC_TARGETS = 1_000;
-/** Targets from issue #3. */
+/** BUDGET: the PING ratio, the loaded/idle scrape p99 ratio and the peak RSS this bench holds probex to. */
 const BUDGET = { pingRatio: 0.6, scrapeP99Ratio: 1.5, rssBytes: 256 * 1024 * 1024 };
 
 const { values } = parseArgs({
