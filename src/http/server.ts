@@ -12,7 +12,7 @@ import type { Logger } from '../log.ts';
 import { jsonKey } from '../snapshot/keys.ts';
 import type { FixedKey } from '../snapshot/layout.ts';
 import type { SnapshotReader } from '../snapshot/reader.ts';
-import { WWW_AUTHENTICATE, type RouteScope, type TokenTable } from './auth.ts';
+import type { TokenTable } from './auth.ts';
 import {
   acceptsGzip,
   acceptsJson,
@@ -21,10 +21,11 @@ import {
   type MetricsBody,
   type MetricsNegotiation,
 } from './negotiate.ts';
-import { send, TEXT_CONTENT_TYPE, type Headers, type Status } from './respond.ts';
+import { send, TEXT_CONTENT_TYPE, type Headers } from './respond.ts';
 import { errorBody, JSON_CONTENT_TYPE, matchJsonRoute } from './routes.ts';
 import { HDR_PREFIX, serveHdr, serveStatus } from './status-routes.ts';
 import { loadNativeUws } from './uws.ts';
+import { authorized, sendJson } from './authorize.ts';
 
 /** ServerState is what a config reload may change; main.ts swaps these fields in place. */
 export interface ServerState {
@@ -80,8 +81,6 @@ const METRICS_VARY: Headers = [
   ['cache-control', 'no-store'],
 ];
 const METRICS_GZIP: Headers = [...METRICS_VARY, ['content-encoding', 'gzip']];
-const JSON_HEADERS: Headers = [['cache-control', 'no-store']];
-const CHALLENGE: Headers = [['www-authenticate', WWW_AUTHENTICATE]];
 const ALLOW: Headers = [['allow', 'GET, HEAD']];
 
 /** BODY_KEYS[body] is the snapshot key of each rendered /metrics body: [plain, gzip]. */
@@ -224,26 +223,6 @@ function api(ctx: ServerContext, res: HttpResponse, req: HttpRequest, url: strin
 }
 
 /** authorized checks the request's token for scope, and answers 401/403 itself when it falls short. */
-function authorized(
-  ctx: ServerContext,
-  res: HttpResponse,
-  req: HttpRequest,
-  scope: RouteScope,
-  contentType: string,
-  head: boolean,
-): boolean {
-  const { tokens } = ctx.state;
-  if (tokens.open) return true; // no tokens configured: skip reading the header
-  const verdict = tokens.check(req.getHeader('authorization'), scope);
-  if (verdict === 'ok') return true;
-  const status: Status = verdict === 'unauthorized' ? 401 : 403;
-  const message = verdict === 'unauthorized' ? 'missing or unknown token' : 'token lacks the permission for this route';
-  if (contentType === JSON_CONTENT_TYPE)
-    sendJson(res, status, errorBody(status, message), head, status === 401 ? CHALLENGE : []);
-  else send(res, status, TEXT_CONTENT_TYPE, `${message}\n`, head, status === 401 ? CHALLENGE : []);
-  return false;
-}
-
 /**
  * listenExclusive listens without SO_REUSEPORT. uWS's plain listen sets it, so a second process (another
  * probex, or anything else that sets it) binds the same host:port and the kernel spreads new connections
@@ -291,8 +270,4 @@ function listenFailure(host: string, port: number): Promise<string> {
       probe.close(() => resolve('the bind failed, and a retry found the address free')),
     );
   });
-}
-
-function sendJson(res: HttpResponse, status: Status, body: Uint8Array, head: boolean, extra: Headers = []): void {
-  send(res, status, JSON_CONTENT_TYPE, body, head, extra.length === 0 ? JSON_HEADERS : [...JSON_HEADERS, ...extra]);
 }

@@ -8,14 +8,18 @@ import { HDR_CONTENT_TYPE, HGRM_CONTENT_TYPE } from '../hdr/export.ts';
 import { hdrKey } from '../hdr/export-rotation.ts';
 import { STATUS_PAGE_CONTENT_TYPE, STATUS_PAGE_CSP } from '../render/status-page.ts';
 import type { SnapshotReader } from '../snapshot/reader.ts';
-import { WWW_AUTHENTICATE, type RouteScope, type TokenTable } from './auth.ts';
-import { acceptsGzip } from './negotiate.ts';
+import type { TokenTable } from './auth.ts';
+import { authorized } from './authorize.ts';
 import { send, TEXT_CONTENT_TYPE, type Headers } from './respond.ts';
 
-/** StatusContext is what these routes read: the snapshot, and the tokens and target names a reload may swap. */
+/**
+ * StatusContext is what these routes read: the snapshot, the tokens and target names a reload may swap, and
+ * the server's cached Accept-Encoding check.
+ */
 export interface StatusContext {
   readonly snapshot: SnapshotReader;
   readonly state: { readonly tokens: TokenTable; readonly targetNames: ReadonlySet<string> };
+  readonly gzip: (acceptEncoding: string | undefined) => boolean;
 }
 
 /** HDR_PREFIX is the path prefix of the HDR exports. */
@@ -32,12 +36,11 @@ const EXPORT_HEADERS: Headers = [
   ['x-content-type-options', 'nosniff'],
   ['cache-control', 'no-store'],
 ];
-const CHALLENGE: Headers = [['www-authenticate', WWW_AUTHENTICATE]];
 
 /** serveStatus answers `GET /` (and HEAD): the status page, gzip when accepted. */
 export function serveStatus(ctx: StatusContext, res: HttpResponse, req: HttpRequest, head: boolean): void {
-  if (!authorized(ctx, res, req, 'status', head)) return;
-  const gzip = acceptsGzip(req.getHeader('accept-encoding'));
+  if (!authorized(ctx, res, req, 'status', TEXT_CONTENT_TYPE, head)) return;
+  const gzip = ctx.gzip(req.getHeader('accept-encoding'));
   const body = ctx.snapshot.get(gzip ? 'status.gz' : 'status');
   if (body === undefined) {
     send(res, 503, TEXT_CONTENT_TYPE, 'no status page published yet\n', head, [['retry-after', '1']]);
@@ -54,7 +57,7 @@ export function serveStatus(ctx: StatusContext, res: HttpResponse, req: HttpRequ
 export function serveHdr(ctx: StatusContext, res: HttpResponse, req: HttpRequest, url: string, head: boolean): void {
   const format = req.getQuery('format') ?? '';
   const target = targetOf(url);
-  if (!authorized(ctx, res, req, 'api-metrics', head)) return;
+  if (!authorized(ctx, res, req, 'api-metrics', TEXT_CONTENT_TYPE, head)) return;
   if (format !== '' && format !== 'hgrm' && format !== 'base64') {
     send(res, 400, TEXT_CONTENT_TYPE, 'format must be hgrm or base64\n', head);
     return;
@@ -82,20 +85,4 @@ function targetOf(url: string): string | undefined {
     if (err instanceof URIError) return undefined;
     throw err;
   }
-}
-
-function authorized(
-  ctx: StatusContext,
-  res: HttpResponse,
-  req: HttpRequest,
-  scope: RouteScope,
-  head: boolean,
-): boolean {
-  const tokens = ctx.state.tokens;
-  if (tokens.open) return true;
-  const verdict = tokens.check(req.getHeader('authorization'), scope);
-  if (verdict === 'ok') return true;
-  if (verdict === 'unauthorized') send(res, 401, TEXT_CONTENT_TYPE, 'missing or unknown token\n', head, CHALLENGE);
-  else send(res, 403, TEXT_CONTENT_TYPE, 'token lacks the permission for this route\n', head);
-  return false;
 }
