@@ -13,8 +13,8 @@ import { availableParallelism, hostname, tmpdir } from 'node:os';
 import { loadAll as parseYamlDocuments, YAMLException } from 'js-yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
-import { LABEL_NAME_RE, PROFILES, type Profile } from './metrics/names.ts';
-import { NATIVE_DEFAULTS, validateNativeOptions, type NativeHistogramOptions } from './metrics/native-histogram.ts';
+import { LABEL_NAME_RE, PROFILES } from './metrics/names.ts';
+import { NATIVE_DEFAULTS, validateNativeOptions } from './metrics/native-histogram.ts';
 import { tokenProblem } from './http/auth.ts';
 import { DEFAULT_MAX_BODY_BYTES, PROBE_KINDS, type ProbeTarget } from './probes/probe.ts';
 
@@ -51,51 +51,6 @@ export const DEFAULT_HOST = '127.0.0.1';
  * that work, and measure its queueing (README, "Thread priority").
  */
 export const DEFAULT_BACKGROUND_NICE = 0;
-
-export interface TokenConfig {
-  /** token is the secret. Never logged, never rendered. */
-  readonly token: string;
-  readonly permissions: readonly Permission[];
-}
-
-export interface Config {
-  readonly listen: { readonly host: string; readonly port: number };
-  /** publishIntervalMs: how often the snapshot is re-rendered and published. */
-  readonly publishIntervalMs: number;
-  /** profile picks the metric naming: probex (Prometheus conventions) or directus (the seed's families). */
-  readonly profile: Profile;
-  /** directus holds the directus profile's settings: namePrefix starts every Directus family (METRICS_NAME_PREFIX). */
-  readonly directus: { readonly namePrefix: string };
-  /** agentId is this host's id in /system/v1/agent/{agent_id}/metrics/v0/. */
-  readonly agentId: string;
-  /** threads is the number of probe worker threads (`threads: auto` resolved; see autoThreads). */
-  readonly threads: number;
-  /**
-   * backgroundNice is how many nice steps below the front end (main thread) probex's other threads run:
-   * probe workers, scheduler, publisher and the reload thread. 0 runs them all alike. Linux only.
-   */
-  readonly backgroundNice: number;
-  /** snapshotBytes is the initial capacity of each of the two snapshot slots; a larger buffer replaces it when outgrown. */
-  readonly snapshotBytes: number;
-  readonly log: { readonly level: LogLevel };
-  /**
-   * nativeHistograms configures every duration histogram's native (exponential) buckets: schema (resolution,
-   * -4..8), zeroThreshold (seconds) and maxBuckets (above it the resolution halves). A reload that changes
-   * them starts every native-carrying histogram again from zero with a new created timestamp.
-   */
-  readonly nativeHistograms: NativeHistogramOptions;
-  readonly auth: {
-    readonly tokens: readonly TokenConfig[];
-    /** tokenFile holds one token per line, optionally followed by its permissions: `<token> metrics,api`. */
-    readonly tokenFile?: string;
-    /**
-     * open says, explicitly, that every route may be served without a token. It is what lets probex listen
-     * beyond loopback with no token, and a reload drop every token; it cannot be combined with tokens.
-     */
-    readonly open: boolean;
-  };
-  readonly targets: readonly ProbeTarget[];
-}
 
 // Durations: a number is milliseconds; a string is Prometheus-style (`250ms`, `1s`, `1.5m`, `1h`).
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -258,6 +213,13 @@ const token = z.string().superRefine((value, ctx) => {
   const problem = tokenProblem(value);
   if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
 });
+const tokenSchema = z
+  .object({
+    /** token is the secret. Never logged, never rendered. */
+    token,
+    permissions: z.array(permission).min(1).default(['metrics']),
+  })
+  .strict();
 const listenSchema = z
   .object({
     host: z.string().min(1).default(DEFAULT_HOST),
@@ -266,17 +228,13 @@ const listenSchema = z
   .strict()
   .default({ host: DEFAULT_HOST, port: DEFAULT_PORT });
 const authFields = {
-  tokens: z
-    .array(
-      z
-        .object({
-          token,
-          permissions: z.array(permission).min(1).default(['metrics']),
-        })
-        .strict(),
-    )
-    .default([]),
+  tokens: z.array(tokenSchema).default([]),
+  /** tokenFile holds one token per line, optionally followed by its permissions: `<token> metrics,api`. */
   tokenFile: z.string().min(1).optional(),
+  /**
+   * open says, explicitly, that every route may be served without a token. It is what lets probex listen
+   * beyond loopback with no token, and a reload drop every token; it cannot be combined with tokens.
+   */
   open: z.boolean().default(false),
 };
 const authSchema = z.object(authFields).strict().default({ tokens: [], open: false });
@@ -284,11 +242,17 @@ const authSchema = z.object(authFields).strict().default({ tokens: [], open: fal
 const configSchema = z
   .object({
     listen: listenSchema,
+    /** publishInterval: how often the snapshot is re-rendered and published (publishIntervalMs in Config). */
     publishInterval: duration.pipe(z.number().min(10, 'must be at least 10ms')).default(1000),
+    /** profile picks the metric naming: probex (Prometheus conventions) or directus (the seed's families). */
     profile: z.enum(PROFILES).default('probex'),
+    /** directus holds the directus profile's settings. */
     directus: z
       .object({
-        // Directus builds family names from it verbatim; it must keep them valid metric names (or be empty).
+        /**
+         * namePrefix starts every Directus family (METRICS_NAME_PREFIX). Directus builds family names from
+         * it verbatim; it must keep them valid metric names (or be empty).
+         */
         namePrefix: z
           .string()
           .regex(
@@ -299,14 +263,21 @@ const configSchema = z
       })
       .strict()
       .default({ namePrefix: DEFAULT_DIRECTUS_NAME_PREFIX }),
+    /** agentId is this host's id in /system/v1/agent/{agent_id}/metrics/v0/. */
     agentId: z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/)
       .default(() => safeHostname()),
+    /** threads is the number of probe worker threads, or auto (autoThreads). */
     threads: z
       .union([z.literal('auto'), z.number().int().min(1).max(64)], { error: 'must be auto or an integer from 1 to 64' })
       .default('auto'),
+    /**
+     * backgroundNice is how many nice steps below the front end (main thread) probex's other threads run:
+     * probe workers, scheduler, publisher and the reload thread. 0 runs them all alike. Linux only.
+     */
     backgroundNice: z.number().int().min(0).max(19).default(DEFAULT_BACKGROUND_NICE),
+    /** snapshotBytes is the initial capacity of each of the two snapshot slots; a larger buffer replaces it when outgrown. */
     snapshotBytes: z
       .number()
       .int()
@@ -319,6 +290,11 @@ const configSchema = z
       })
       .strict()
       .default({ level: 'info' }),
+    /**
+     * nativeHistograms configures every duration histogram's native (exponential) buckets: schema (resolution,
+     * -4..8), zeroThreshold (seconds) and maxBuckets (above it the resolution halves). A reload that changes
+     * them starts every native-carrying histogram again from zero with a new created timestamp.
+     */
     nativeHistograms: z
       .object({
         schema: z.number().default(NATIVE_DEFAULTS.schema),
@@ -340,8 +316,37 @@ const configSchema = z
       }),
     auth: authSchema,
   })
-  .strict();
+  .strict()
+  .transform(({ publishInterval, ...settings }) => ({ ...settings, publishIntervalMs: publishInterval }));
 const targetList = z.array(z.unknown());
+
+/** Settings are what configSchema yields: every top-level section but the targets, defaults filled in. */
+type Settings = z.output<typeof configSchema>;
+
+/** TokenConfig is one token and what it may read. */
+export type TokenConfig = DeepReadonly<z.output<typeof tokenSchema>>;
+
+/**
+ * Config is what probex runs on, derived from the schema (field documentation is there), with what
+ * loadConfig adds after it: `threads: auto` resolved to a number (autoThreads), the tokens of every
+ * source (config, METRICS_TOKENS; the token file's are held apart, see LoadedConfig), and the targets.
+ * Target shapes are the probe contract in probes/probe.ts: probes receive plain data and never import
+ * zod; finishTarget's return type keeps the schema and those shapes in step at compile time.
+ */
+export type Config = DeepReadonly<
+  Omit<Settings, 'threads' | 'auth'> & {
+    /** threads is the number of probe worker threads (`threads: auto` resolved; see autoThreads). */
+    threads: number;
+    auth: Omit<Settings['auth'], 'tokens'> & { tokens: TokenConfig[] };
+    targets: ProbeTarget[];
+  }
+>;
+
+type DeepReadonly<T> = T extends (infer E)[]
+  ? readonly DeepReadonly<E>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
 
 /** ConfigSources are the inputs of loadConfig: the YAML text (undefined = embedded default) and the env. */
 export interface ConfigSources {
@@ -514,23 +519,15 @@ function load({ yaml, file, env = {} }: ConfigSources, stats?: Stats): LoadedCon
   }
   if (issues.length > 0 || parsed.data === undefined || fromFile === undefined) throw new ConfigError(issues);
 
-  const cfg = parsed.data;
-  const tokens = [...cfg.auth.tokens, ...fromEnv.tokens];
+  const { threads, auth: settingsAuth, ...settings } = parsed.data;
+  const tokens = [...settingsAuth.tokens, ...fromEnv.tokens];
   const config: Config = deepFreeze({
-    listen: cfg.listen,
-    publishIntervalMs: cfg.publishInterval,
-    profile: cfg.profile,
-    directus: cfg.directus,
-    agentId: cfg.agentId,
-    threads: cfg.threads === 'auto' ? autoThreads(targets.length) : cfg.threads,
-    backgroundNice: cfg.backgroundNice,
-    snapshotBytes: cfg.snapshotBytes,
-    log: cfg.log,
-    nativeHistograms: cfg.nativeHistograms,
+    ...settings,
+    threads: threads === 'auto' ? autoThreads(targets.length) : threads,
     auth:
       tokenFilePath === undefined
-        ? { tokens, open: cfg.auth.open }
-        : { tokens, tokenFile: tokenFilePath, open: cfg.auth.open },
+        ? { tokens, open: settingsAuth.open }
+        : { tokens, tokenFile: tokenFilePath, open: settingsAuth.open },
     targets,
   });
   return { config, fileTokens: deepFreeze(fromFile), warnings };
