@@ -1,7 +1,7 @@
 /**
  * Failure classification shared by every probe kind: a pure mapping from the errors that Node, undici,
  * mysql2 and node-redis throw to the closed `ProbeFailureReason` set, the helpers that turn an error into
- * a failure `ProbeOutcome`, and `settle()`, which gives every `run` the same deadline and no-throw rules.
+ * a failure `ProbeOutcome`, and `settle()`, which gives every `run` the same abort and no-throw rules.
  */
 import type { ProbeFailureReason, ProbeOutcome } from './probe.ts';
 
@@ -184,16 +184,14 @@ export function describeError(err: unknown): string {
 }
 
 /**
- * settle runs one probe attempt under the run's deadline and the "never throw" rule, so each kind only
- * writes the happy path:
+ * settle runs one probe attempt under the "never throw" rule and the run's signal, so each kind only
+ * writes the happy path. It times nothing: the run's Lane (deadline.ts) decides when the deadline has
+ * passed, aborts the signal and answers `timeout` itself, whether or not the work ever ends. Here:
  * - a signal that is already aborted settles with `timeout` without starting the work;
- * - when the signal aborts first, the returned promise settles at once with `timeout`, even if the work
- *   is stuck in a library that ignores signals. The work keeps running to its own end (each kind
- *   listens to the same signal to destroy its socket); its late result or error is dropped here;
- * - an error thrown by the work is classified (as `timeout` when the signal has aborted meanwhile);
- * - `cancel`, when given, runs once when the signal aborts the work, before the timeout settles (a kind
- *   uses it to destroy a connection a run left in an unknown state). It shares settle's one listener,
- *   since adding and removing an AbortSignal listener is a cost paid on every run.
+ * - `cancel`, when given, runs once when the signal aborts (a kind uses it to destroy a connection a run
+ *   left in an unknown state, which also ends the work). It shares settle's one listener, since adding
+ *   and removing an AbortSignal listener is a cost paid on every run;
+ * - an error thrown by the work is classified, as `timeout` when the signal has aborted meanwhile.
  */
 export function settle(
   signal: AbortSignal,
@@ -202,25 +200,19 @@ export function settle(
   cancel?: () => void,
 ): Promise<ProbeOutcome> {
   if (signal.aborted) return Promise.resolve(timeoutOutcome(timeoutMs));
-  return new Promise<ProbeOutcome>((resolve) => {
-    const onAbort = (): void => {
-      cancel?.();
-      resolve(timeoutOutcome(timeoutMs));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    const done = (outcome: ProbeOutcome): void => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(outcome);
-    };
-    let attempt: Promise<ProbeOutcome>;
-    try {
-      attempt = work();
-    } catch (err) {
-      // A synchronous throw before the first await: still a result, never an exception.
-      attempt = Promise.reject(err);
-    }
-    attempt.then(done, (err: unknown) => done(signal.aborted ? timeoutOutcome(timeoutMs) : outcomeFromError(err)));
-  });
+  if (cancel !== undefined) signal.addEventListener('abort', cancel, { once: true });
+  let attempt: Promise<ProbeOutcome>;
+  try {
+    attempt = work();
+  } catch (err) {
+    // A synchronous throw before the first await: still a result, never an exception.
+    attempt = Promise.reject(err);
+  }
+  const done = (outcome: ProbeOutcome): ProbeOutcome => {
+    if (cancel !== undefined) signal.removeEventListener('abort', cancel);
+    return outcome;
+  };
+  return attempt.then(done, (err: unknown) => done(signal.aborted ? timeoutOutcome(timeoutMs) : outcomeFromError(err)));
 }
 
 /**

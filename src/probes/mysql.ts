@@ -70,7 +70,7 @@ class MysqlProber implements Prober {
   async #query(signal: AbortSignal): Promise<ProbeOutcome> {
     if (this.#closed) return { ok: false, reason: 'other', message: 'prober is closed' };
     const live = this.#idle.pop() ?? (await this.#connect(signal));
-    // A deadline while the query runs: settle() answers `timeout`; the connection is in an unknown state.
+    // A deadline while the query runs leaves the connection in an unknown state: drop it, which ends the query.
     const onAbort = (): void => this.#drop(live);
     signal.addEventListener('abort', onAbort, { once: true });
     let reusable = true;

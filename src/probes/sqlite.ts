@@ -9,7 +9,7 @@
  * thread of its own (workers/sqlite-worker.ts, src/probes/sqlite-session.ts), and the probe worker only
  * waits for a message. The bounds:
  * - a lock is waited for at most `busyTimeoutMs` (half the probe's timeout), then the run is `busy`;
- * - at the deadline the run settles `timeout` at once and the thread is told to terminate. A query that is
+ * - at the deadline the run stops waiting (`timeout`) and the thread is told to terminate. A query that is
  *   still running ends when SQLite gives control back, not sooner (a terminate cannot stop native code),
  *   so until that thread has exited, this target's runs settle `timeout` at once and start no second
  *   thread: one target holds at most one thread busy, whatever its query does;
@@ -74,6 +74,7 @@ class SqliteProber implements Prober {
 
   run(signal: AbortSignal): Promise<ProbeOutcome> {
     let asked: QueryThread | undefined;
+    let abandon: (() => void) | undefined;
     return settle(
       signal,
       this.#target.timeoutMs,
@@ -89,16 +90,21 @@ class SqliteProber implements Prober {
         }
         const thread = this.#live();
         asked = thread;
-        return new Promise<ProbeOutcome>((resolve) => {
+        return new Promise<ProbeOutcome>((resolve, reject) => {
           const id = ++this.#nextId;
           thread.waiting.set(id, resolve);
+          abandon = () => {
+            thread.waiting.delete(id);
+            reject(signal.reason);
+          };
           thread.worker.postMessage({ id } satisfies SqliteRequest);
         });
       },
       () => {
-        // The deadline passed with the query still on its thread: retire that thread. A thread still
-        // starting (loading its modules takes a few hundred ms under tsx) is left to start: it runs no
-        // query yet, and retiring it would make a slow start a failure on every run.
+        // The deadline passed with the query still on its thread: stop waiting for it and retire that
+        // thread. A thread still starting (loading its modules takes a few hundred ms under tsx) is left
+        // to start: it runs no query yet, and retiring it would make a slow start a failure on every run.
+        abandon?.();
         if (asked?.ready === true) this.#retire(asked);
       },
     );

@@ -21,9 +21,9 @@ export const tcpProbe: Probe<'tcp'> = {
 function connectOnce(host: string, port: number, signal: AbortSignal): Promise<ProbeOutcome> {
   return new Promise<ProbeOutcome>((resolve, reject) => {
     const socket = net.connect({ host, port });
-    // The deadline destroys the socket; settle() has already answered `timeout` by then.
+    // The deadline destroys the socket with the signal's reason: the attempt fails, as a `timeout`.
     const onAbort = (): void => {
-      socket.destroy();
+      socket.destroy(signal.reason as Error);
     };
     signal.addEventListener('abort', onAbort, { once: true });
     socket.once('connect', () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { test } from 'node:test';
 import {
   classifyError,
@@ -200,11 +201,39 @@ test('settle converts a synchronous throw into a failure', async () => {
   assert.equal(outcome.ok, false);
 });
 
-test('settle answers timeout at once when the signal aborts, even if the work never settles', async () => {
+test('settle times nothing: on abort it runs cancel once, and the work it ended settles as a timeout', async () => {
   const ac = new AbortController();
-  const pending = settle(ac.signal, 50, () => new Promise<never>(() => undefined));
+  let cancels = 0;
+  let settled = false;
+  let end: (err: Error) => void = () => undefined;
+  const pending = settle(
+    ac.signal,
+    50,
+    () => new Promise<never>((_, reject) => (end = reject)),
+    () => {
+      cancels++;
+      end(new Error('socket destroyed'));
+    },
+  );
+  void pending.then(() => (settled = true));
+  await new Promise((resolve) => setTimeout(resolve, 80)); // past timeoutMs, no abort: still waiting
+  assert.equal(settled, false);
   ac.abort();
   assert.deepEqual(await pending, timeoutOutcome(50));
+  assert.equal(cancels, 1);
+  assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
+});
+
+test('settle removes its cancel listener when the work ends in time', async () => {
+  const ac = new AbortController();
+  await settle(
+    ac.signal,
+    50,
+    async () => ({ ok: true }),
+    () => assert.fail('cancel after the run ended'),
+  );
+  assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
+  ac.abort();
 });
 
 test('settle does not start the work when the signal has already aborted', async () => {
