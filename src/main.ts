@@ -4,37 +4,20 @@
  * only serves HTTP.
  * `probex [--config probex.yaml | --directus-env] [--check-config]`. With no config, the embedded default runs.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { MessageChannel } from 'node:worker_threads';
 import { loadConfigFile, type Config, type LoadedConfig, type TokenConfig } from './config.ts';
 import { loadDirectusEnvConfig } from './directus-env.ts';
 import { ConfigError } from './errors.ts';
-import { TokenTable } from './http/auth.ts';
-import { startServer, type ServerState } from './http/server.ts';
 import { createLogger, type Logger } from './log.ts';
-import type {
-  PublisherInit,
-  PublisherMessage,
-  PublisherReport,
-  SchedulerInit,
-  SchedulerMessage,
-} from './pool/messages.ts';
+import type { SchedulerInit, SchedulerMessage } from './pool/messages.ts';
 import { createReload, type ConfigSource } from './reload.ts';
 import { createShutdown } from './shutdown.ts';
-import { createSnapshotBuffer } from './snapshot/layout.ts';
-import { SnapshotReader } from './snapshot/reader.ts';
+import { startServing, tokenTable, warnIfOpen, type Serving } from './serve.ts';
 import { startStatsRelay } from './stats-relay.ts';
 import { startThread, workerUrl } from './threads.ts';
+import { VERSION } from './version.ts';
 
-const PUBLISHER_URL = workerUrl('publisher-worker');
 const SCHEDULER_URL = workerUrl('scheduler-worker');
-const VERSION = readVersion();
-/**
- * PUBLISHER_YOUNG_GENERATION_MB bounds the publisher's young generation: it renders megabytes per publish
- * and would otherwise let V8 grow it to tens of MB before collecting (RSS, not speed).
- */
-const PUBLISHER_YOUNG_GENERATION_MB = 8;
 
 const USAGE = `usage: probex [--config FILE | --directus-env] [--check-config]
        probex run --config FILE --duration 60s --out DIR [--slo "redis:p99<5ms"]   (probex run --help)
@@ -97,35 +80,10 @@ async function main(): Promise<void> {
   await run(config, fileTokens, directusEnv ? { directusEnv } : { path: configPath }, log);
 }
 
-/** readVersion reads probex's version from package.json: `../` from src/, `../../` from the build in dist/src/. */
-function readVersion(): string {
-  for (const up of ['../', '../../']) {
-    const url = new URL(`${up}package.json`, import.meta.url);
-    if (existsSync(url)) return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
-  }
-  return 'unknown';
-}
-
-/** tokenTable holds the config's tokens and those of its token file. */
-function tokenTable(config: Config, fromFile: readonly TokenConfig[]): TokenTable {
-  return new TokenTable([...config.auth.tokens, ...fromFile]);
-}
-
-/** warnIfOpen says so when no token guards the routes: on loopback by default, elsewhere by auth.open. */
-function warnIfOpen(config: Config, tokens: TokenTable, host: string, log: Logger): void {
-  if (!tokens.open) return;
-  if (config.auth.open)
-    log.warn({ host }, 'auth.open: true: /metrics and the JSON API are open to anyone who can reach this address');
-  else
-    log.warn(
-      { host },
-      'no tokens configured: /metrics and the JSON API are open to anyone who can reach this address (a loopback address)',
-    );
-}
-
 /**
- * run wires the running process: the publisher thread, the front end, the scheduler thread (which runs the
- * probe pool), the stats relay, and the signals for reload (src/reload.ts) and shutdown (src/shutdown.ts).
+ * run wires the running process: the publisher thread and the front end (serve.ts), the scheduler thread
+ * (which runs the probe pool), the stats relay, and the signals for reload (src/reload.ts) and shutdown
+ * (src/shutdown.ts).
  */
 async function run(
   initial: Config,
@@ -137,42 +95,14 @@ async function run(
   // The listen address is the one probex started with: a reload does not move it.
   const listenHost = initial.listen.host;
   let fileTokenCount = initialFileTokens.length;
-  const tokens = tokenTable(initial, initialFileTokens);
-  // snapshotBytes is the first buffer's size; the publisher hands over a larger one when the snapshot outgrows it.
-  const snapshotBuffer = createSnapshotBuffer(config.snapshotBytes);
-  const snapshot = new SnapshotReader(snapshotBuffer);
-  const startTimeSeconds = Date.now() / 1000;
-  // The scheduler thread sends every batch's results (and its stats) to the publisher on this channel.
-  const results = new MessageChannel();
-  const publisher = startThread(
-    'publisher',
-    PUBLISHER_URL,
-    {
-      config,
-      snapshot: snapshotBuffer,
-      version: VERSION,
-      startTimeSeconds,
-      results: results.port2,
-    } satisfies PublisherInit,
-    log,
-    { maxYoungGenerationSizeMb: PUBLISHER_YOUNG_GENERATION_MB },
-  );
-  // Between two requests (this thread serves them all): the reader drops the old buffer for the new one.
-  publisher.on('message', (msg: PublisherReport) => snapshot.attach(msg.buffer));
-  const post = (msg: PublisherMessage): void => publisher.postMessage(msg);
-  const state: ServerState = {
-    tokens,
-    agentId: config.agentId,
-    targetNames: new Set(config.targets.map((t) => t.name)),
-  };
-
-  let server;
+  let serving: Serving;
   try {
-    server = await startServer(config.listen.host, config.listen.port, snapshot, state, log);
+    serving = await startServing(config, initialFileTokens, VERSION, log);
   } catch (err) {
     log.fatal({ err }, 'cannot start the HTTP server');
     process.exit(1);
   }
+  const { server, publisher, state, post } = serving;
   // The scheduler thread starts once the server listens: the default config probes probex's own /healthz.
   const scheduler = startThread(
     'scheduler',
@@ -181,7 +111,7 @@ async function run(
       targets: config.targets,
       threads: config.threads,
       nice: config.backgroundNice,
-      results: results.port1,
+      results: serving.results,
       logLevel: config.log.level,
       statsIntervalMs: config.publishIntervalMs,
     } satisfies SchedulerInit,
@@ -239,7 +169,7 @@ async function run(
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGHUP', reload);
-  warnIfOpen(config, tokens, listenHost, log);
+  warnIfOpen(config, state.tokens, listenHost, log);
   // Announce last: whoever waits for this line may signal us at once, and has seen every start-up warning.
   log.info(
     {

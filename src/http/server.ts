@@ -222,7 +222,6 @@ function api(ctx: ServerContext, res: HttpResponse, req: HttpRequest, url: strin
   }
 }
 
-/** authorized checks the request's token for scope, and answers 401/403 itself when it falls short. */
 /**
  * listenExclusive listens without SO_REUSEPORT. uWS's plain listen sets it, so a second process (another
  * probex, or anything else that sets it) binds the same host:port and the kernel spreads new connections

@@ -3,32 +3,40 @@
  * scheduler, probe pool and workers as the exporter (no HTTP server), then writes into --out:
  * NAME.hgrm and NAME.hlog per target, summary.json and report.html, and exits 0, or 1 when an --slo is
  * missed, or 2 on bad arguments or config. SIGINT or SIGTERM ends the run early; its results are written
- * all the same. Each worker thread probes every target once before the clock
+ * all the same. With --listen it also serves, for the run's length, what the exporter serves (/metrics,
+ * the status page, the JSON API, the HDR exports) from the same results: the publisher thread and front
+ * end of serve.ts, fed by the run's scheduler, which runs on the main thread beside the front end. Each worker thread probes every target once before the clock
  * starts (warmUp); those probes are not recorded. While it runs, a progress line per second goes to stderr when
  * that is a terminal.
  */
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfigFile, type Config } from '../config.ts';
+import { loadConfigFile, type Config, type TokenConfig } from '../config.ts';
 import { ConfigError } from '../errors.ts';
 import { percentileDistribution } from '../hdr/export.ts';
 import { createLogger } from '../log.ts';
+import type { ResultsMessage } from '../pool/messages.ts';
 import { createProbePool, type ProbePool } from '../pool/probe-pool.ts';
 import { encodeTargetTable } from '../pool/target-table.ts';
 import { Scheduler } from '../scheduler.ts';
+import { startServing, type Serving } from '../serve.ts';
+import { startStatsRelay } from '../stats-relay.ts';
+import { VERSION } from '../version.ts';
 import { formatLatency } from '../render/status-page.ts';
 import { RunRecorder } from './recorder.ts';
 import { renderReport } from './report.ts';
 import { evaluateSlos, parseSlos, SloError, type Slo } from './slo.ts';
 import { buildRunSummary } from './summary.ts';
 
-export const RUN_USAGE = `usage: probex run --config FILE --duration 60s --out DIR [--slo "redis:p99<5ms"]...
+export const RUN_USAGE = `usage: probex run --config FILE --duration 60s --out DIR [--slo "redis:p99<5ms"]... [--listen [HOST:]PORT]
   --config FILE     the targets to probe (YAML, as for probex)
   --duration D      how long to probe: 500ms, 30s, 5m, 1h
   --out DIR         where to write NAME.hgrm, NAME.hlog, summary.json and report.html (created if missing)
   --slo SPEC        an objective, e.g. "redis:p99<5ms", "*:errors<1%" (repeatable, or comma-separated)
-exit status: 0 every objective met, 1 one missed, 2 bad arguments or config`;
+  --listen ADDR     also serve /metrics, the status page and the JSON API while the run lasts, on PORT or
+                    HOST:PORT (port 0 picks a free one; the config's auth applies, as for probex)
+exit status: 0 every objective met, 1 one missed, 2 bad arguments, config or listen address`;
 
 /** INTERVAL_MS is the length of one .hlog interval and of the progress line's period. */
 const INTERVAL_MS = 1000;
@@ -36,11 +44,16 @@ const INTERVAL_MS = 1000;
 const STOP_GRACE_MS = 2000;
 
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+/** LISTEN_RE reads --listen: PORT, HOST:PORT or [IPv6]:PORT. */
+const LISTEN_RE = /^(?:(\[[0-9a-fA-F:.]+\]|[^:\s]+):)?(\d{1,5})$/;
 const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** RunArgs are the parsed arguments. */
 interface RunArgs {
   readonly config: Config;
+  /** fileTokens are the token file's tokens, for --listen. */
+  readonly fileTokens: readonly TokenConfig[];
+  readonly listen: boolean;
   readonly durationMs: number;
   readonly out: string;
   readonly slos: readonly Slo[];
@@ -57,6 +70,7 @@ function parseRunArgs(argv: readonly string[]): RunArgs | 'help' {
         duration: { type: 'string' },
         out: { type: 'string' },
         slo: { type: 'string', multiple: true },
+        listen: { type: 'string' },
         help: { type: 'boolean' },
       },
     }).values;
@@ -70,10 +84,18 @@ function parseRunArgs(argv: readonly string[]): RunArgs | 'help' {
   const m = DURATION_RE.exec(values.duration ?? '');
   const durationMs = m === null ? NaN : Number(m[1]) * UNIT_MS[m[2]!]!;
   if (!(durationMs >= 100)) problems.push('--duration must be a duration of at least 100ms, e.g. 30s or 5m');
+  const listen = values.listen === undefined ? undefined : LISTEN_RE.exec(values.listen);
+  if (listen === null) problems.push('--listen must be PORT or HOST:PORT, e.g. 9469 or 127.0.0.1:9469');
   if (problems.length > 0) throw new UsageError(problems.join('\n'));
+  // --listen overrides the config's listen address as PROBEX_HOST/PROBEX_PORT do: the same checks apply
+  // (a port in range; no address beyond loopback without a token or auth.open).
+  const env = { ...process.env };
+  if (listen?.[1] !== undefined) env.PROBEX_HOST = listen[1];
+  if (listen?.[2] !== undefined) env.PROBEX_PORT = listen[2];
   let config: Config;
+  let fileTokens: readonly TokenConfig[];
   try {
-    config = loadConfigFile(values.config).config;
+    ({ config, fileTokens } = loadConfigFile(values.config, env));
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message);
     throw err;
@@ -88,7 +110,7 @@ function parseRunArgs(argv: readonly string[]): RunArgs | 'help' {
     if (err instanceof SloError) throw new UsageError(err.message);
     throw err;
   }
-  return { config, durationMs, out: values.out!, slos };
+  return { config, fileTokens, listen: listen !== undefined, durationMs, out: values.out!, slos };
 }
 
 class UsageError extends Error {}
@@ -110,6 +132,16 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   const { config, durationMs, out, slos } = args;
   mkdirSync(out, { recursive: true });
   const log = createLogger(config.log.level === 'debug' ? 'debug' : 'error', 'run');
+  let serving: Serving | undefined;
+  if (args.listen) {
+    try {
+      serving = await startServing(config, args.fileTokens, VERSION, log);
+    } catch (err) {
+      process.stderr.write(`${(err as Error).message}\n`);
+      return 2;
+    }
+    process.stderr.write(`serving on http://${hostForUrl(config.listen.host)}:${serving.server.port}/\n`);
+  }
   const pool = createProbePool(config.threads, (err) => log.error({ err }, 'probe pool error between tasks'));
   await warmUp(pool, config);
   const startMs = Date.now();
@@ -117,7 +149,17 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   const hlogPath = (name: string): string => join(out, `${name}.hlog`);
   for (const t of config.targets) writeFileSync(hlogPath(t.name), recorder.hlogHeader(t.name));
 
-  const scheduler = new Scheduler(pool, (results) => recorder.record(results), config.threads, log);
+  const publisherPort = serving?.results;
+  const scheduler = new Scheduler(
+    pool,
+    (batch) => {
+      publisherPort?.postMessage(batch);
+      recorder.record(batch);
+    },
+    config.threads,
+    log,
+  );
+  const stopServing = serving === undefined ? () => undefined : feedServing(serving, pool, scheduler, config);
   const tty = process.stderr.isTTY === true;
   const flushInterval = (): void => {
     for (const [name, line] of recorder.endInterval(Date.now())) appendFileSync(hlogPath(name), line);
@@ -147,6 +189,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   await pool.close();
   flushInterval();
   if (tty) process.stderr.write('\n');
+  await stopServing();
 
   const targets = recorder.targets();
   const durationSeconds = Number(((Date.now() - startMs) / 1000).toFixed(3));
@@ -172,6 +215,41 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   for (const r of results) process.stdout.write(`slo ${r.message}\n`);
   process.stdout.write(`${interrupted ? `interrupted after ${durationSeconds}s; ` : ''}wrote ${out}\n`);
   return results.every((r) => r.ok) ? 0 : 1;
+}
+
+/**
+ * feedServing sends the scheduler's stats (and the front end's, for probex's self-metrics) to the
+ * publisher once per publish interval, as the exporter's threads do. The returned function stops the
+ * feed, the front end and the publisher thread.
+ */
+function feedServing(serving: Serving, pool: ProbePool, scheduler: Scheduler, config: Config): () => Promise<void> {
+  const { server, publisher, results, post } = serving;
+  const statsTimer = setInterval(() => {
+    results.postMessage({
+      type: 'scheduler-stats',
+      stats: { ...pool.stats(), probesSkippedTotal: scheduler.probesSkipped },
+    } satisfies ResultsMessage);
+  }, config.publishIntervalMs);
+  const noReloads = { total: 0, failures: 0, lastOk: 1 as const };
+  const stopRelay = startStatsRelay(
+    server.counters,
+    noReloads,
+    (stats) => post({ type: 'stats', stats }),
+    config.publishIntervalMs,
+  );
+  return async () => {
+    clearInterval(statsTimer);
+    stopRelay();
+    server.close();
+    post({ type: 'stop' });
+    results.close();
+    await publisher.terminate();
+  };
+}
+
+/** hostForUrl brackets an IPv6 address for a URL. */
+function hostForUrl(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
 
 /**

@@ -2,7 +2,7 @@
  * `probex run` as a user runs it, against the local Redis and MariaDB and a synthetic target for a few
  * seconds: the files it writes, its .hlog read by HdrHistogram's own HistogramLogProcessor, summary.json
  * consistent with the .hgrm and the .hlog, report.html without script, and its exit status (0 met,
- * 1 missed, 2 bad arguments).
+ * 1 missed, 2 bad arguments), and --listen serving the run's results while it lasts.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { java, requireJavaHdr } from '../helpers/java-hdr.ts';
 import { NODE_ARGS, NODE_ENV_VARS, runProbex, waitFor, writeConfig } from '../../support/probex-process.ts';
 import { MYSQL_URL, REDIS_URL, requireService } from '../../support/services.ts';
+import { findSamples, parseExposition } from '../../support/exposition.ts';
 import type { RunSummary } from '../../src/run/summary.ts';
 
 const dirs: string[] = [];
@@ -215,4 +216,69 @@ test('Ctrl-C ends a run early and still writes what it measured', async (t) => {
   assert.ok(summary.durationSeconds >= 2 && summary.durationSeconds < 600, String(summary.durationSeconds));
   assert.ok(summary.targets.redis!.count > 0);
   assert.ok(existsSync(join(out, 'report.html')) && existsSync(join(out, 'redis.hgrm')));
+});
+
+test('--listen also serves /metrics, the status page and the HDR export while the run lasts', async (t) => {
+  if (!(await requireService(t, 'redis', REDIS_URL))) return;
+  const out = outDir();
+  const configPath = writeConfig(`targets:
+  - { name: redis, kind: redis, url: "${REDIS_URL}", interval: 50ms }
+  - { name: synth, kind: synthetic, interval: 20ms }
+`);
+  const child = spawn(
+    process.execPath,
+    [...NODE_ARGS, 'run', '--config', configPath, '--duration', '6s', '--out', out, '--listen', '127.0.0.1:0'],
+    { env: { ...process.env, ...NODE_ENV_VARS }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  t.after(() => child.kill('SIGKILL'));
+  const base = await waitFor(
+    'the serving line',
+    async () => /serving on (http:\/\/127\.0\.0\.1:\d+)\//.exec(stderr)?.[1],
+    30_000,
+  );
+  // Counts grow while the run probes: the front end serves the run's own results.
+  const count = async (target: string): Promise<number> => {
+    const samples = findSamples(
+      parseExposition(await (await fetch(`${base}/metrics`)).text()),
+      'probex_probe_duration_seconds_count',
+      { target },
+    );
+    return samples[0]?.value ?? 0;
+  };
+  const first = await waitFor('a published count for redis', async () =>
+    (await count('redis')) > 0 ? await count('redis') : undefined,
+  );
+  await waitFor('the count to grow', async () => ((await count('redis')) > first ? true : undefined));
+  const status = await fetch(`${base}/`);
+  assert.equal(status.status, 200);
+  assert.match(await status.text(), /synth/);
+  const hdr = await fetch(`${base}/hdr/synth?format=hgrm`);
+  assert.equal(hdr.status, 200);
+  assert.match(await hdr.text(), /#\[Mean/);
+
+  assert.equal(await exited, 0, stderr);
+  // The files are written as without --listen, and the port is closed once the run has ended.
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as RunSummary;
+  assert.ok(summary.targets.redis!.count >= first);
+  await assert.rejects(fetch(`${base}/healthz`));
+});
+
+test('--listen takes PORT or HOST:PORT, and the config auth rules apply to it', async () => {
+  const configPath = writeConfig('targets:\n  - { name: synth, kind: synthetic }\n');
+  const args = ['run', '--config', configPath, '--duration', '1s', '--out', outDir(), '--listen'];
+  const bad = await runProbex([...args, 'not-an-address']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--listen must be PORT or HOST:PORT/);
+  const outOfRange = await runProbex([...args, '70000']);
+  assert.equal(outOfRange.code, 2);
+  assert.match(outOfRange.stderr, /listen\.port/);
+  // Beyond loopback without a token: refused, as probex itself refuses it.
+  const open = await runProbex([...args, '0.0.0.0:0']);
+  assert.equal(open.code, 2);
+  assert.match(open.stderr, /not a loopback address, with no token/);
 });
