@@ -45,6 +45,8 @@ import { writeCapture, type CapturedBody, type GeneratorReport, type GeneratorTa
 const DEFAULT_TARGETS = 28;
 const DEFAULT_SECONDS = 5;
 const WARMUP_SECONDS = 1;
+/** BODY_SETTLE_MS bounds the wait for probex's body to stop growing before it is captured (bodySettled). */
+const BODY_SETTLE_MS = 20_000;
 const CONNECTIONS = [1, 10, 64] as const;
 /** GUARD_CONNECTIONS is the concurrency the budgets are set at. */
 const GUARD_CONNECTIONS = 64;
@@ -205,6 +207,23 @@ function fetchMetrics(
       })
       .on('error', reject);
   });
+}
+
+/**
+ * bodySettled waits until probex's gzipped body (of the format the run scrapes) stops growing: a new
+ * native bucket or another digit in a count grows it for the first seconds. raw uWS replays the body
+ * captured next, so both then send bodies of the same size (bodySizes prints them), for at most
+ * BODY_SETTLE_MS.
+ */
+async function bodySettled(server: Server): Promise<void> {
+  const deadline = performance.now() + BODY_SETTLE_MS;
+  let last = (await fetchMetrics(server, true)).body.byteLength;
+  for (let steady = 0; steady < 3 && performance.now() < deadline; ) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const size = (await fetchMetrics(server, true)).body.byteLength;
+    steady = Math.abs(size / last - 1) < 0.01 ? steady + 1 : 0;
+    last = size;
+  }
 }
 
 /** text fetches the plain /metrics text body as a string. */
@@ -441,6 +460,7 @@ async function runLoad(
   try {
     const probex = await startProbexServer(targets);
     started.push(probex);
+    await bodySettled(probex);
     writeCapture(
       dir,
       await fetchMetrics(probex, false, {}),
