@@ -8,6 +8,7 @@
  * Targets with the same interval form a group. A group's interval is cut into phase slots (at most one
  * per MIN_SLOT_MS) and its targets are spread over them, so 1,000 targets at 10 Hz become ten batches
  * per 100 ms rather than one burst of 1,000: even load for the workers, no jitter for the front end.
+ * Slots fire on absolute due times (clock), so a busy thread delays rounds without shifting the schedule.
  * Continuous targets (interval 0) run back-to-back bursts instead, one loop per worker thread.
  *
  * A batch names its targets by index into the config's TargetTable (shared memory), so a dispatch costs
@@ -79,14 +80,35 @@ export class Scheduler {
       const slots = Math.max(1, Math.min(members.length, Math.floor(intervalMs / MIN_SLOT_MS)));
       const bySlot: number[][] = Array.from({ length: slots }, () => []);
       members.forEach((t, i) => bySlot[i % slots]!.push(t));
-      let next = 0;
-      const fire = (): void => {
-        this.round(table, targets, bySlot[next]!);
-        next = (next + 1) % slots;
-      };
-      fire();
-      this.timers.push(setInterval(fire, intervalMs / slots));
+      this.clock(intervalMs, bySlot, (slot, dueAtMs) => this.round(table, targets, slot, dueAtMs));
     }
+  }
+
+  /**
+   * clock fires a group's slots in turn, one every intervalMs / slots, on absolute due times: a timer that
+   * fires late (this thread was busy publishing) fires every slot whose time has come, each with the time
+   * it was due, rather than shift the whole schedule. A slot whose round is a whole interval overdue has
+   * missed that round: it is counted as skipped and the slot fires once, for its latest due time.
+   */
+  private clock(
+    intervalMs: number,
+    bySlot: readonly (readonly number[])[],
+    fire: (slot: readonly number[], dueAtMs: number) => void,
+  ): void {
+    const period = intervalMs / bySlot.length;
+    let next = 0;
+    let due = performance.now();
+    const index = this.timers.length;
+    const tick = (): void => {
+      const now = performance.now();
+      for (; due <= now; due += period, next = (next + 1) % bySlot.length) {
+        const slot = bySlot[next]!;
+        if (now - due >= intervalMs) this.skipped += slot.length;
+        else fire(slot, performance.timeOrigin + due);
+      }
+      this.timers[index] = setTimeout(tick, due - now);
+    };
+    tick(); // the first slot fires at once
   }
 
   /** stop ends scheduling and waits for the rounds in flight (each is bounded by its targets' timeouts). */
@@ -97,12 +119,12 @@ export class Scheduler {
   }
 
   private clear(): void {
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) clearTimeout(t);
     this.timers = [];
   }
 
-  private round(table: TargetTable, targets: readonly ProbeTarget[], slot: readonly number[]): void {
-    const dueAtMs = performance.timeOrigin + performance.now(); // when this round fired: runs report how late they start
+  /** round dispatches a slot's targets whose previous round is done; dueAtMs is when the round was due (Unix ms). */
+  private round(table: TargetTable, targets: readonly ProbeTarget[], slot: readonly number[], dueAtMs: number): void {
     const due = slot.filter((i) => Atomics.load(table.busy, i) === 0);
     this.skipped += slot.length - due.length;
     if (due.length === 0) return;

@@ -275,3 +275,66 @@ test('batches the pool cuts short at shutdown are neither delivered nor logged a
     'no worker failure logged',
   );
 });
+
+test('a thread busy for a while: the slots that came due fire at once, each with its own due time', async () => {
+  const due: number[] = [];
+  const pool = fakePool((batch) => {
+    due.push(batch.dueAtMs!);
+    const table = decodeTargetTable(batch.table);
+    for (const i of batch.targets) markDone(table, i);
+    return Promise.resolve({ names: [], result: ok(0) });
+  });
+  const scheduler = new Scheduler(pool, () => {}, 1, createLogger('silent', 'test'));
+  // Four targets at 100 ms: four slots, one every 25 ms.
+  scheduler.start(['a', 'b', 'c', 'd'].map((n) => synthetic(n, 100)));
+  busyFor(160); // as a long publish would hold the thread
+  const unblocked = performance.timeOrigin + performance.now();
+  await new Promise((resolve) => setTimeout(resolve, 0)); // the scheduler's overdue timer runs first
+  scheduler.start([]);
+  // The slots more than an interval old when the timer ran (those due at 25 and 50 ms, or more if it ran
+  // later still) missed their round and are counted; the rest fired at once, each with the time it was
+  // due (25 ms apart), not the time the timer ran.
+  const [first, ...overdue] = due;
+  const at = overdue.map((d) => d - first!);
+  assert.ok(overdue.length >= 3 && at[0]! >= 75, `fired at ${at.join(', ')}`);
+  at.forEach((a, i) => assert.ok(Math.abs(a - (at[0]! + 25 * i)) < 0.001, `fired at ${at.join(', ')}`));
+  for (const d of overdue) assert.ok(d > unblocked - 100 && d <= unblocked, `fired at ${at.join(', ')}`);
+  assert.equal(scheduler.probesSkipped, Math.round(at[0]! / 25) - 1);
+});
+
+test('a slot a whole interval overdue counts its missed rounds as skipped and fires once', async () => {
+  const due: number[] = [];
+  const pool = fakePool((batch) => {
+    due.push(batch.dueAtMs!);
+    const table = decodeTargetTable(batch.table);
+    for (const i of batch.targets) markDone(table, i);
+    return Promise.resolve({ names: [], result: ok(0) });
+  });
+  const scheduler = new Scheduler(pool, () => {}, 1, createLogger('silent', 'test'));
+  scheduler.start([synthetic('a', 50)]); // one slot: a round every 50 ms
+  busyFor(230); // rounds due at 50, 100, 150 and 200 ms: those older than 50 ms when the timer runs are missed
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  scheduler.start([]);
+  assert.equal(due.length, 2, 'the start round and one overdue round');
+  const latest = due[1]! - due[0]!;
+  assert.ok(latest >= 200, `the overdue round fired for its latest due time, not ${latest} ms`);
+  assert.equal(scheduler.probesSkipped, Math.round(latest / 50) - 1);
+});
+
+/** busyFor holds this thread for ms, as synchronous work does. */
+function busyFor(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+/** ok is an empty batch result of `n` successes. */
+function ok(n: number): ProbeBatchResult {
+  return {
+    target: new Uint32Array(n),
+    latencyUs: new Float64Array(n),
+    reason: new Uint8Array(n),
+    endedAtMs: new Float64Array(n),
+    app: [],
+    failure: [],
+  };
+}
