@@ -149,7 +149,7 @@ export function renderBodies(
   return renderSnapshotBodies(aggregator.snapshot(), benchSelfStats(generation), node, config, Date.now());
 }
 
-/** publishOnce is one whole publish as the publisher thread runs it: node stats, render, snapshot write. */
+/** publishOnce is one whole publish as the background thread runs it: node stats, render, snapshot write. */
 export async function publishOnce(inputs: PublishInputs, writer: SnapshotWriter, generation: number): Promise<number> {
   const storagePaths = inputs.config.targets.flatMap((t) => (t.kind === 'storage' ? [t.path] : []));
   const node = await collectNodeStats(storagePaths);

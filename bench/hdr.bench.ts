@@ -1,5 +1,5 @@
 /*
- * hdr.bench.ts: HDR recording and the batch merge, as the publisher thread does them (tinybench v2).
+ * hdr.bench.ts: HDR recording and the batch merge, as the background thread does them (tinybench v2).
  *   npm run bench:hdr
  * probex keeps HDR histograms only in the publisher (src/metrics/aggregator.ts): each target has one
  * auto-resizing Int32Histogram at 3 significant digits, fed µs integers. Probe workers post flat

@@ -218,7 +218,7 @@ function fetchMetrics(
 async function bodySettled(server: Server): Promise<void> {
   const deadline = performance.now() + BODY_SETTLE_MS;
   let last = (await fetchMetrics(server, true)).body.byteLength;
-  for (let steady = 0; steady < 3 && performance.now() < deadline; ) {
+  for (let steady = 0; steady < 3 && performance.now() < deadline;) {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const size = (await fetchMetrics(server, true)).body.byteLength;
     steady = Math.abs(size / last - 1) < 0.01 ? steady + 1 : 0;

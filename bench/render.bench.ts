@@ -1,5 +1,5 @@
 /*
- * render.bench.ts: the publisher thread's work per publish (tinybench v2), at 50, 1,000 and 10,000 series.
+ * render.bench.ts: the background thread's work per publish (tinybench v2), at 50, 1,000 and 10,000 series.
  *   npm run bench:render
  * Inputs come from the real code: a synthetic-target config through loadConfig, 100 recorded runs per
  * target in the real Aggregator, then buildFamilies and the real renderers. "publish" is the whole of

@@ -2,7 +2,7 @@
  * snapshot.bench.ts: the shared-memory snapshot's hot paths (tinybench v2).
  *   npx tsx bench/snapshot.bench.ts
  * The scrape path is `get` with an unchanged generation; a copy happens once per key per generation;
- * publish runs on the publisher thread once per render.
+ * publish runs on the background thread once per render.
  */
 import { Bench } from 'tinybench';
 

@@ -1,7 +1,7 @@
 /**
- * Composition root: loadConfig → publisher thread → uWS server → scheduler thread (which runs the probe
- * pool) → stats relay; signals to reload (reload.ts) and shutdown (shutdown.ts). The main thread itself
- * only serves HTTP.
+ * Composition root: loadConfig → uWS server → background thread (scheduler, probe pool, publisher; see
+ * serve.ts) → stats relay; signals to reload (reload.ts) and shutdown (shutdown.ts). The main thread
+ * itself only serves HTTP.
  * `probex [--config probex.yaml | --directus-env] [--check-config]`. With no config, the embedded default runs.
  */
 import { parseArgs } from 'node:util';
@@ -9,15 +9,11 @@ import { loadConfigFile, type Config, type LoadedConfig, type TokenConfig } from
 import { loadDirectusEnvConfig } from './directus-env.ts';
 import { ConfigError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
-import type { SchedulerInit, SchedulerMessage } from './pool/messages.ts';
 import { createReload, type ConfigSource } from './reload.ts';
 import { createShutdown } from './shutdown.ts';
 import { startServing, tokenTable, warnIfOpen, type Serving } from './serve.ts';
 import { startStatsRelay } from './stats-relay.ts';
-import { startThread, workerUrl } from './threads.ts';
 import { VERSION } from './version.ts';
-
-const SCHEDULER_URL = workerUrl('scheduler-worker');
 
 const USAGE = `usage: probex [--config FILE | --directus-env] [--check-config]
        probex run --config FILE --duration 60s --out DIR [--slo "redis:p99<5ms"]   (probex run --help)
@@ -81,9 +77,8 @@ async function main(): Promise<void> {
 }
 
 /**
- * run wires the running process: the publisher thread and the front end (serve.ts), the scheduler thread
- * (which runs the probe pool), the stats relay, and the signals for reload (src/reload.ts) and shutdown
- * (src/shutdown.ts).
+ * run wires the running process: the front end and the background thread (serve.ts), the stats relay,
+ * and the signals for reload (src/reload.ts) and shutdown (src/shutdown.ts).
  */
 async function run(
   initial: Config,
@@ -97,26 +92,12 @@ async function run(
   let fileTokenCount = initialFileTokens.length;
   let serving: Serving;
   try {
-    serving = await startServing(config, initialFileTokens, VERSION, log);
+    serving = await startServing(config, initialFileTokens, VERSION, log, true);
   } catch (err) {
     log.fatal({ err }, 'cannot start the HTTP server');
     process.exit(1);
   }
-  const { server, publisher, state, post } = serving;
-  // The scheduler thread starts once the server listens: the default config probes probex's own /healthz.
-  const scheduler = startThread(
-    'scheduler',
-    SCHEDULER_URL,
-    {
-      targets: config.targets,
-      threads: config.threads,
-      nice: config.backgroundNice,
-      results: serving.results,
-      logLevel: config.log.level,
-      statsIntervalMs: config.publishIntervalMs,
-    } satisfies SchedulerInit,
-    log,
-  );
+  const { server, background, state, post } = serving;
 
   /** apply makes a loaded config the running one (the main thread's part of a reload). */
   const apply = (next: Config, fromFile: readonly TokenConfig[]): void => {
@@ -137,7 +118,6 @@ async function run(
     state.agentId = next.agentId;
     state.targetNames = new Set(next.targets.map((t) => t.name));
     post({ type: 'config', config: next });
-    scheduler.postMessage({ type: 'targets', targets: next.targets } satisfies SchedulerMessage);
   };
   const { reload, counters: reloads } = createReload(
     {
@@ -161,8 +141,7 @@ async function run(
   const shutdown = createShutdown({
     server,
     stopRelays: stopRelay,
-    scheduler,
-    publisher,
+    background,
     log,
     exit: (code) => process.exit(code),
   });

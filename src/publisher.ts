@@ -1,5 +1,5 @@
 /**
- * Publisher: the publisher thread's work (workers/publisher-worker.ts wires it to its messages and timer).
+ * Publisher: the background thread's rendering (workers/background-worker.ts wires it to its messages and timer).
  * It owns the cumulative state (Aggregator) and the only SnapshotWriter. Each publish builds the model,
  * renders Prometheus text, OpenMetrics, their gzip and every JSON body, and writes them into the shared
  * snapshot, so the front end only ever sends bytes rendered before the request arrived.
@@ -79,7 +79,7 @@ const ZERO_MAIN_STATS: MainStats = {
   configLastReloadSuccessful: 1,
 };
 
-/** ZERO_SCHEDULER_STATS are the scheduler thread's stats before its first report. */
+/** ZERO_SCHEDULER_STATS are the scheduler's stats before its first report. */
 const ZERO_SCHEDULER_STATS: SchedulerStats = { threads: 0, utilization: 0, queueSize: 0, probesSkippedTotal: 0 };
 
 /** Publisher aggregates probe results and publishes snapshots of them. */
@@ -147,7 +147,7 @@ export class Publisher {
     this.#main = stats;
   }
 
-  /** setSchedulerStats keeps the scheduler thread's latest self-metrics (its pool's) for the next publish. */
+  /** setSchedulerStats keeps the scheduler's latest self-metrics (its pool's) for the next publish. */
   setSchedulerStats(stats: SchedulerStats): void {
     this.#scheduler = stats;
   }

@@ -1,6 +1,6 @@
 /**
- * Scheduler (on the scheduler thread, workers/scheduler-worker.ts): decides when each target is probed,
- * hands batches to the pool and delivers each batch's results (to the publisher thread): the runs a worker
+ * Scheduler (on the background thread, workers/background-worker.ts): decides when each target is probed,
+ * hands batches to the pool and delivers each batch's results (to the publisher beside it): the runs a worker
  * reports early (ProbeProgress: those a slow batch-mate would hold back) as they come, the rest when the
  * batch is done. It never probes, merges or renders. For a batch whose worker failed it delivers one
  * `worker` failure per target that had not finished, so those probes are still counted.
@@ -12,7 +12,7 @@
  * Continuous targets (interval 0) run back-to-back bursts instead, one loop per worker thread.
  *
  * A batch names its targets by index into the config's TargetTable (shared memory), so a dispatch costs
- * the scheduler thread a few numbers, not a clone of every target object.
+ * the background thread a few numbers, not a clone of every target object.
  */
 import { PoolClosedError } from './errors.ts';
 import type { Logger } from './log.ts';
@@ -142,7 +142,7 @@ export class Scheduler {
     const batch: BatchSpec = { table, targets: [target], lanes, burstMs: BURST_MS };
     const names = [name];
     while (table === this.table) {
-      // A failing worker resolves at once; back off so a broken target cannot spin the scheduler thread.
+      // A failing worker resolves at once; back off so a broken target cannot spin the background thread.
       if (!(await this.dispatch(batch, names))) await new Promise((r) => setTimeout(r, BURST_MS));
     }
   }

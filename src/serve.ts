@@ -1,35 +1,34 @@
 /**
- * The serving half of probex: the publisher thread, the snapshot it fills, and the uWS front end that
- * reads it. The exporter (main.ts) feeds it from its scheduler thread; `probex run --listen` from the
- * run's own scheduler. Whoever holds `results` sends every batch's ProbeResults (and the scheduler's
- * stats) there; the publisher renders them once per publish interval.
+ * Starting probex: the background thread (scheduler, probe pool and publisher; workers/background-worker.ts),
+ * the snapshot it fills, and the uWS front end that reads it. `probex run --listen` starts the same without
+ * the scheduler (`schedule: false`): the run schedules on its own and sends its results to `results`.
  */
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import type { Config, TokenConfig } from './config.ts';
 import { TokenTable } from './http/auth.ts';
 import { startServer, type RunningServer, type ServerState } from './http/server.ts';
 import type { Logger } from './log.ts';
-import type { PublisherInit, PublisherMessage, PublisherReport } from './pool/messages.ts';
+import type { BackgroundInit, BackgroundMessage, BackgroundReport } from './pool/messages.ts';
 import { createSnapshotBuffer } from './snapshot/layout.ts';
 import { SnapshotReader } from './snapshot/reader.ts';
 import { startThread, workerUrl } from './threads.ts';
 
-const PUBLISHER_URL = workerUrl('publisher-worker');
+const BACKGROUND_URL = workerUrl('background-worker');
 /**
- * PUBLISHER_YOUNG_GENERATION_MB bounds the publisher's young generation: it renders megabytes per publish
- * and would otherwise let V8 grow it to tens of MB before collecting (RSS, not speed).
+ * BACKGROUND_YOUNG_GENERATION_MB bounds the background thread's young generation: the publisher renders
+ * megabytes per publish and would otherwise let V8 grow it to tens of MB before collecting (RSS, not speed).
  */
-const PUBLISHER_YOUNG_GENERATION_MB = 8;
+const BACKGROUND_YOUNG_GENERATION_MB = 8;
 
-/** Serving is a running publisher thread and front end. */
+/** Serving is a running background thread and front end. */
 export interface Serving {
   readonly server: RunningServer;
-  readonly publisher: Worker;
+  readonly background: Worker;
   /** state is what a reload swaps in place: tokens, agent id, target names. */
   readonly state: ServerState;
-  /** results is the port the probe results and the scheduler's stats go to; move it to the thread that sends them. */
-  readonly results: MessagePort;
-  post(msg: PublisherMessage): void;
+  /** results is where a scheduler of the caller's own sends its results (only with `schedule: false`). */
+  readonly results: MessagePort | undefined;
+  post(msg: BackgroundMessage): void;
 }
 
 /** tokenTable holds the config's tokens and those of its token file. */
@@ -38,53 +37,51 @@ export function tokenTable(config: Config, fromFile: readonly TokenConfig[]): To
 }
 
 /**
- * startServing starts the publisher thread and the front end on `config.listen`. A failure to listen
- * rejects (the publisher thread is ended first).
+ * startServing starts the front end on `config.listen`, then the background thread; with `schedule` the
+ * background thread also probes the config's targets. A failure to listen rejects.
  */
 export async function startServing(
   config: Config,
   fileTokens: readonly TokenConfig[],
   version: string,
   log: Logger,
+  schedule: boolean,
 ): Promise<Serving> {
   // snapshotBytes is the first buffer's size; the publisher hands over a larger one when the snapshot outgrows it.
   const snapshotBuffer = createSnapshotBuffer(config.snapshotBytes);
   const snapshot = new SnapshotReader(snapshotBuffer);
-  const results = new MessageChannel();
-  const publisher = startThread(
-    'publisher',
-    PUBLISHER_URL,
-    {
-      config,
-      snapshot: snapshotBuffer,
-      version,
-      startTimeSeconds: Date.now() / 1000,
-      results: results.port2,
-    } satisfies PublisherInit,
-    log,
-    { maxYoungGenerationSizeMb: PUBLISHER_YOUNG_GENERATION_MB },
-  );
-  // Between two requests (this thread serves them all): the reader drops the old buffer for the new one.
-  publisher.on('message', (msg: PublisherReport) => snapshot.attach(msg.buffer));
   const state: ServerState = {
     tokens: tokenTable(config, fileTokens),
     agentId: config.agentId,
     targetNames: new Set(config.targets.map((t) => t.name)),
   };
-  let server: RunningServer;
-  try {
-    server = await startServer(config.listen.host, config.listen.port, snapshot, state, log);
-  } catch (err) {
-    await publisher.terminate();
-    results.port1.close();
-    throw err;
-  }
+  // The front end listens first (answering 503 until the first publish): the default config probes
+  // probex's own /healthz, whose first probe must find it.
+  const server = await startServer(config.listen.host, config.listen.port, snapshot, state, log);
+  const results = schedule ? undefined : new MessageChannel();
+  const background = startThread(
+    'background',
+    BACKGROUND_URL,
+    {
+      config,
+      snapshot: snapshotBuffer,
+      version,
+      startTimeSeconds: Date.now() / 1000,
+      ...(results === undefined ? {} : { results: results.port2 }),
+    } satisfies BackgroundInit,
+    log,
+    { maxYoungGenerationSizeMb: BACKGROUND_YOUNG_GENERATION_MB },
+  );
+  // Between two requests (this thread serves them all): the reader drops the old buffer for the new one.
+  background.on('message', (msg: BackgroundReport) => {
+    if (msg.type === 'snapshot-buffer') snapshot.attach(msg.buffer);
+  });
   return {
     server,
-    publisher,
+    background,
     state,
-    results: results.port1,
-    post: (msg) => publisher.postMessage(msg),
+    results: results?.port1,
+    post: (msg) => background.postMessage(msg),
   };
 }
 

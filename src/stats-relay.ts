@@ -1,6 +1,6 @@
 /**
  * The stats relay: the main thread's own self-metrics (scrapes served, event-loop delay, reloads) go to
- * the publisher thread once per publish interval. The scheduler thread sends its own stats to the
+ * the background thread once per publish interval. The scheduler, on that thread, hands its own to the
  * publisher directly.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';

@@ -1,10 +1,9 @@
 /**
  * With backgroundNice, probex's background threads yield the CPU to the front end. A scrape waits for
  * nothing but a core, and on a busy box the main thread's tail is the time it waits behind probex's own
- * probe, scheduler and publisher threads. On Linux the nice value belongs to a thread, not the process
+ * probe workers and background thread. On Linux the nice value belongs to a thread, not the process
  * (setpriority(2), "Bugs"), raising it needs no privilege, and a new thread starts with its creator's: so
- * each background thread raises its own, and the probe workers the scheduler thread starts inherit the
- * scheduler's.
+ * the background thread raises its own, and the probe workers it starts inherit it.
  */
 import { getPriority, setPriority } from 'node:os';
 

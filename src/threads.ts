@@ -1,12 +1,12 @@
 /**
- * Starting probex's own threads (publisher, scheduler, config loads) from the main thread; the probe
- * workers are Piscina's (src/pool/probe-pool.ts).
+ * Starting probex's own threads (the background thread, config loads) from the main thread; the probe
+ * workers are Piscina's (src/pool/probe-pool.ts), started by the background thread.
  */
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { Logger } from './log.ts';
-import type { PublisherInit, SchedulerInit } from './pool/messages.ts';
+import type { BackgroundInit } from './pool/messages.ts';
 
 const EXT = extname(fileURLToPath(import.meta.url));
 /** workerUrl is the URL of the thread entry `workers/<name>`, with this file's extension (.ts or .js). */
@@ -31,15 +31,15 @@ export function workerBootstrap(url: URL): string {
 export function startThread(
   name: string,
   url: URL,
-  workerData: PublisherInit | SchedulerInit,
+  workerData: BackgroundInit,
   log: Logger,
   resourceLimits?: ResourceLimits,
 ): Worker {
-  // The results port in workerData moves to the thread (a port cannot be copied).
+  // A results port in workerData moves to the thread (a port cannot be copied).
   const thread = new Worker(workerBootstrap(url), {
     eval: true,
     workerData,
-    transferList: [workerData.results],
+    transferList: workerData.results === undefined ? [] : [workerData.results],
     ...(resourceLimits ? { resourceLimits } : {}),
   });
   thread.on('error', (err) => {

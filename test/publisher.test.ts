@@ -320,7 +320,7 @@ test('the protobuf body and its gzip are published with the configured native sc
 function createdMs(histogram: DecodedHistogram): number {
   return histogram.createdTimestamp.seconds * 1000 + histogram.createdTimestamp.nanos / 1e6;
 }
-test("the scheduler thread's pool stats and the main thread's stats each reach the self-metrics on their own", async () => {
+test("the scheduler's pool stats and the main thread's stats each reach the self-metrics on their own", async () => {
   const cfg = config(1);
   const { publisher, reader } = setup(cfg);
   publisher.setSchedulerStats({ threads: 3, utilization: 0.5, queueSize: 2, probesSkippedTotal: 7 });

@@ -11,8 +11,8 @@ import type { ConfigLoadRequest, ConfigLoadResult } from '../src/pool/messages.t
 import { lowerThreadPriority } from '../src/thread-priority.ts';
 
 const { path, nice, directusEnv } = workerData as ConfigLoadRequest;
-// A large config's parse is CPU work that must not compete with the front end. If lowering fails, the publisher and scheduler threads
-// have already logged why at start-up.
+// A large config's parse is CPU work that must not compete with the front end. If lowering fails, the
+// background thread has already logged why at start-up.
 lowerThreadPriority(nice);
 let result: ConfigLoadResult;
 try {

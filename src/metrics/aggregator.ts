@@ -1,5 +1,5 @@
 /**
- * Aggregator holds the cumulative per-target state in the publisher thread: fixed buckets and native
+ * Aggregator holds the cumulative per-target state in the background thread: fixed buckets and native
  * (exponential) buckets counted exactly, an HDR histogram (3 significant digits) for percentiles, error
  * counters by reason, up and app values, and when they started counting. It is fed ProbeBatchResults and
  * read once per publish; it does no I/O.

@@ -1,5 +1,5 @@
 /**
- * Host and process statistics for the JSON API's `node` body. Runs in the publisher thread once per
+ * Host and process statistics for the JSON API's `node` body. Runs in the background thread once per
  * publish, so it only uses cheap calls: `os` getters (no `os.cpus()`, which builds an object per core),
  * one `process.memoryUsage()`, one `process.cpuUsage()` and one `statfs` per storage path, in parallel and
  * under a deadline (FilesystemReader). The result is plain data (structured-cloneable).

@@ -1,16 +1,13 @@
 /**
- * The only shapes that cross threads (piscina's types.ts). A ProbeBatch goes from the scheduler thread
- * to a Piscina worker, which answers the task with the batch's ProbeResults; runs that would otherwise wait
- * for a slow batch-mate come earlier as ProbeProgress. The scheduler thread passes both on to the publisher
- * thread on a MessagePort of their own (one receiver: nothing else wakes for them).
- * The scheduler thread's stats take the same port (SchedulerStatsReport).
- * PublisherMessage is everything the main thread tells the publisher (PublisherReport the answer); SchedulerMessage and
- * SchedulerReport are what the main and scheduler threads tell each other; ConfigLoadRequest and
- * ConfigLoadResult are a reload's question to its one-shot config thread and the answer.
+ * The only shapes that cross threads (piscina's types.ts). A ProbeBatch goes from the background thread's
+ * scheduler to a Piscina worker, which answers the task with the batch's ProbeResults; runs that would
+ * otherwise wait for a slow batch-mate come earlier as ProbeProgress. BackgroundMessage is everything the
+ * main thread tells the background thread (BackgroundReport the answers). A background thread that does not
+ * schedule (`probex run --listen`) gets the results on a MessagePort instead (ResultsMessage).
+ * ConfigLoadRequest and ConfigLoadResult are a reload's question to its one-shot config thread and the answer.
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { Config, LoadedConfig } from '../config.ts';
-import type { ProbeTarget } from '../probes/probe.ts';
 import type { TargetTable } from './target-table.ts';
 
 /** ProbeBatch is one round of probes for a few targets, run concurrently in one worker. */
@@ -47,7 +44,7 @@ export const RESULT_FLUSH_MS = 50;
 /**
  * ProbeProgress carries runs of a batch still running: a worker posts the runs it holds once the oldest of
  * them has waited RESULT_FLUSH_MS (on the worker's parentPort; Piscina emits them as the pool's 'message'
- * events). The task's own ProbeResults then carry only the runs not reported yet. The scheduler thread
+ * events). The task's own ProbeResults then carry only the runs not reported yet. The scheduler
  * treats both alike, and uses `done` to know which targets a failing worker had already finished.
  */
 export interface ProbeProgress {
@@ -103,51 +100,34 @@ export interface MainStats {
   readonly configLastReloadSuccessful: 0 | 1;
 }
 
-/** PublisherInit is the publisher thread's workerData. */
-export interface PublisherInit {
+/** BackgroundInit is the background thread's workerData. */
+export interface BackgroundInit {
   readonly config: Config;
   /** snapshot is the first snapshot buffer; a larger one replaces it when the snapshot outgrows it. */
   readonly snapshot: SharedArrayBuffer;
   readonly version: string;
   readonly startTimeSeconds: number;
-  /** results receives every batch's ProbeResults and the SchedulerStatsReports from the scheduler thread. */
-  readonly results: MessagePort;
+  /**
+   * results, when set, is where another thread sends its ProbeResults and SchedulerStatsReports, and the
+   * background thread runs no scheduler of its own (`probex run --listen`, whose scheduler is the run's).
+   */
+  readonly results?: MessagePort;
 }
 
 /**
- * PublisherReport is what the publisher thread posts to the main thread: a larger snapshot buffer, with a
- * complete snapshot in it, that replaces the one the front end reads (SnapshotReader.attach).
+ * BackgroundReport is what the background thread posts to the main thread: a larger snapshot buffer, with
+ * a complete snapshot in it, that replaces the one the front end reads (SnapshotReader.attach); or that it
+ * has stopped (after `stop`).
  */
-export type PublisherReport = { readonly type: 'snapshot-buffer'; readonly buffer: SharedArrayBuffer };
+export type BackgroundReport =
+  { readonly type: 'snapshot-buffer'; readonly buffer: SharedArrayBuffer } | { readonly type: 'stopped' };
 
-/** PublisherMessage is what the main thread posts to the publisher thread. */
-export type PublisherMessage =
+/** BackgroundMessage is what the main thread posts to the background thread. */
+export type BackgroundMessage =
+  /** config makes a reloaded config the running one: rendering and targets; rounds already running finish. */
   | { readonly type: 'config'; readonly config: Config }
   | { readonly type: 'stats'; readonly stats: MainStats }
-  | { readonly type: 'stop' };
-
-/** SchedulerInit is the scheduler thread's workerData. */
-export interface SchedulerInit {
-  readonly targets: readonly ProbeTarget[];
-  /** threads is the number of probe worker threads the scheduler thread's pool runs. */
-  readonly threads: number;
-  /** nice is how many steps the scheduler thread lowers its priority (its probe workers inherit it). */
-  readonly nice: number;
-  /**
-   * results is where the scheduler thread sends every batch's ProbeResults and its SchedulerStatsReports
-   * (the publisher's end is PublisherInit.results).
-   */
-  readonly results: MessagePort;
-  readonly logLevel: Config['log']['level'];
-  /** statsIntervalMs is how often the scheduler thread reports its SchedulerStats (the publish interval at start). */
-  readonly statsIntervalMs: number;
-}
-
-/** SchedulerMessage is what the main thread posts to the scheduler thread. */
-export type SchedulerMessage =
-  /** targets replaces the target list (config reload); rounds already running finish normally. */
-  | { readonly type: 'targets'; readonly targets: readonly ProbeTarget[] }
-  /** stop ends scheduling, waits up to `graceMs` for the rounds in flight, closes the pool and answers `stopped`. */
+  /** stop ends scheduling and publishing, waits up to `graceMs` for the rounds in flight, closes the pool and answers `stopped`. */
   | { readonly type: 'stop'; readonly graceMs: number };
 
 /** PoolStats are the probe pool's self-metrics. */
@@ -157,27 +137,24 @@ export interface PoolStats {
   readonly queueSize: number;
 }
 
-/** SchedulerStats are the scheduler thread's self-metrics. */
+/** SchedulerStats are the scheduler's self-metrics. */
 export interface SchedulerStats extends PoolStats {
   readonly probesSkippedTotal: number;
 }
 
-/** SchedulerStatsReport carries the scheduler thread's stats to the publisher, on the results port. */
+/** SchedulerStatsReport carries a scheduler's stats to the publisher, on a results port. */
 export interface SchedulerStatsReport {
   readonly type: 'scheduler-stats';
   readonly stats: SchedulerStats;
 }
 
-/** ResultsMessage is what travels on the results port from the scheduler thread to the publisher thread. */
+/** ResultsMessage is what travels on a results port (BackgroundInit.results) to the publisher. */
 export type ResultsMessage = ProbeResults | SchedulerStatsReport;
 
 /** isSchedulerStats tells a SchedulerStatsReport from a batch's ProbeResults. */
 export function isSchedulerStats(msg: ResultsMessage): msg is SchedulerStatsReport {
   return (msg as { type?: unknown }).type === 'scheduler-stats';
 }
-
-/** SchedulerReport is what the scheduler thread posts to the main thread: that it has stopped. */
-export type SchedulerReport = { readonly type: 'stopped' };
 
 /** ConfigLoadRequest is the workerData of the one-shot thread that loads a config on reload. */
 export interface ConfigLoadRequest {

@@ -3,14 +3,14 @@
  * batch's targets from their TargetTable (parsed once per config), looks each target's Prober up (one per
  * target per worker, created on first use and kept, so clients stay open between rounds), runs the probes
  * concurrently on Lanes (each keeps its AbortController across rounds), measures them, and reports the runs
- * as flat typed arrays (the scheduler thread passes them on to the publisher thread).
+ * as flat typed arrays (the background thread's scheduler hands them to its publisher).
  *
  * A batch answers its task once every target in it is done, but no run waits for that longer than
  * RESULT_FLUSH_MS: runs held that long are posted at once as a ProbeProgress (transferred, not copied), so a
  * target that hangs until its timeout never holds back its batch-mates' results. A batch whose targets all
  * finish within RESULT_FLUSH_MS of each other (nearly all) is still one message.
  *
- * The worker measures; the publisher thread records into HDR. Keeping histograms out of the workers
+ * The worker measures; the background thread records into HDR. Keeping histograms out of the workers
  * means a crashed worker loses only the runs it had not posted yet (its unfinished targets are counted
  * as reason `worker` by the scheduler), never counts accumulated since the last flush, and no
  * cross-worker merge is needed.
@@ -26,7 +26,7 @@ import { markDone, TableCache } from './target-table.ts';
 /** SWEEP_INTERVAL_MS is how often a runner closes the probers of targets it has not run for a while. */
 export const SWEEP_INTERVAL_MS = 30_000;
 
-/** PostProgress sends a ProbeProgress to the scheduler thread, moving the given buffers. */
+/** PostProgress sends a ProbeProgress to the scheduler (on the background thread), moving the given buffers. */
 export type PostProgress = (progress: ProbeProgress, transfer: ArrayBuffer[]) => void;
 
 interface LiveProber {
@@ -46,7 +46,7 @@ export class ProbeRunner {
   #sweeping = false;
 
   /**
-   * `post` carries early runs to the scheduler thread; without it (a plain thread, the worker bench) a
+   * `post` carries early runs to the scheduler; without it (a plain thread, the worker bench) a
    * batch reports everything when it ends.
    */
   constructor(post?: PostProgress) {

@@ -4,14 +4,16 @@
  * NAME.hgrm and NAME.hlog per target, summary.json and report.html, and exits 0, or 1 when an --slo is
  * missed, or 2 on bad arguments or config. SIGINT or SIGTERM ends the run early; its results are written
  * all the same. With --listen it also serves, for the run's length, what the exporter serves (/metrics,
- * the status page, the JSON API, the HDR exports) from the same results: the publisher thread and front
- * end of serve.ts, fed by the run's scheduler, which runs on the main thread beside the front end. Each worker thread probes every target once before the clock
- * starts (warmUp); those probes are not recorded. While it runs, a progress line per second goes to stderr when
+ * the status page, the JSON API, the HDR exports) from the same results: the front end and background
+ * thread of serve.ts, the latter only publishing, fed by the run's scheduler, which runs on the main thread
+ * beside the front end. Each worker thread probes every target once before the clock starts (warmUp);
+ * those probes are not recorded. While it runs, a progress line per second goes to stderr when
  * that is a terminal.
  */
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { MessagePort } from 'node:worker_threads';
 import { loadConfigFile, type Config, type TokenConfig } from '../config.ts';
 import { ConfigError } from '../errors.ts';
 import { percentileDistribution } from '../hdr/export.ts';
@@ -135,7 +137,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   let serving: Serving | undefined;
   if (args.listen) {
     try {
-      serving = await startServing(config, args.fileTokens, VERSION, log);
+      serving = await startServing(config, args.fileTokens, VERSION, log, false);
     } catch (err) {
       process.stderr.write(`${(err as Error).message}\n`);
       return 2;
@@ -159,7 +161,10 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     config.threads,
     log,
   );
-  const stopServing = serving === undefined ? () => undefined : feedServing(serving, pool, scheduler, config);
+  const stopServing =
+    serving === undefined || publisherPort === undefined
+      ? () => undefined
+      : feedServing(serving, publisherPort, pool, scheduler, config);
   const tty = process.stderr.isTTY === true;
   const flushInterval = (): void => {
     for (const [name, line] of recorder.endInterval(Date.now())) appendFileSync(hlogPath(name), line);
@@ -219,11 +224,17 @@ export async function runCli(argv: readonly string[]): Promise<number> {
 
 /**
  * feedServing sends the scheduler's stats (and the front end's, for probex's self-metrics) to the
- * publisher once per publish interval, as the exporter's threads do. The returned function stops the
- * feed, the front end and the publisher thread.
+ * background thread once per publish interval, as the exporter's threads do. The returned function stops
+ * the feed, the front end and the background thread.
  */
-function feedServing(serving: Serving, pool: ProbePool, scheduler: Scheduler, config: Config): () => Promise<void> {
-  const { server, publisher, results, post } = serving;
+function feedServing(
+  serving: Serving,
+  results: MessagePort,
+  pool: ProbePool,
+  scheduler: Scheduler,
+  config: Config,
+): () => Promise<void> {
+  const { server, background, post } = serving;
   const statsTimer = setInterval(() => {
     results.postMessage({
       type: 'scheduler-stats',
@@ -241,9 +252,8 @@ function feedServing(serving: Serving, pool: ProbePool, scheduler: Scheduler, co
     clearInterval(statsTimer);
     stopRelay();
     server.close();
-    post({ type: 'stop' });
     results.close();
-    await publisher.terminate();
+    await background.terminate();
   };
 }
 

@@ -1,6 +1,6 @@
 /**
  * A hung target must not hold back its batch-mates' results: the real Piscina pool running
- * workers/probe-worker.ts, the real Scheduler and the Aggregator the publisher thread uses, with an http
+ * workers/probe-worker.ts, the real Scheduler and the Aggregator the background thread uses, with an http
  * target on a loopback server that accepts and never answers (timeout 30 min) in one batch with fast targets.
  */
 import assert from 'node:assert/strict';

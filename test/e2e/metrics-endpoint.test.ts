@@ -164,7 +164,7 @@ test('no token ever appears in the log', () => {
   assert.doesNotMatch(logText, new RegExp(API_TOKEN));
 });
 
-test('SIGTERM stops probex with exit 0 within 2 s, the scheduler thread closing its pool', async () => {
+test('SIGTERM stops probex with exit 0 within 2 s, the background thread closing its pool', async () => {
   const other = await startProbex(CONFIG);
   await waitFor('probing', async () => ((await fetch(`${other.url}/readyz`)).status === 200 ? true : undefined));
   const t0 = Date.now();
@@ -177,14 +177,14 @@ test('SIGTERM stops probex with exit 0 within 2 s, the scheduler thread closing 
   assert.ok(messages.includes('bye'), messages.join(' | '));
   assert.ok(
     !messages.some((m) => /did not close the probe pool/.test(m)),
-    'the scheduler thread answered stop in time',
+    'the background thread answered stop in time',
   );
 });
 
-test('the scheduler thread reports its pool and skipped rounds into the self-metrics', async () => {
+test('the scheduler reports its pool and skipped rounds into the self-metrics', async () => {
   // threads: auto gives these few targets one probe thread; a round of `fast` that overran its interval
   // would be counted, not lost.
-  const samples = await waitFor('pool stats from the scheduler thread', async () => {
+  const samples = await waitFor('pool stats from the scheduler', async () => {
     const s = parseExposition(await (await get('/metrics', { authorization: `Bearer ${TOKEN}` })).text());
     return sampleValue(s, 'probex_pool_threads') === 1 ? s : undefined;
   });

@@ -1,6 +1,6 @@
 /**
  * The probe pipeline as probex runs it, minus HTTP: the Piscina pool running workers/probe-worker.ts, the
- * Scheduler, and the Aggregator the publisher thread uses, against the real local Redis and MariaDB and
+ * Scheduler, and the Aggregator the background thread uses, against the real local Redis and MariaDB and
  * against broken dependencies (a closed port, a wrong password, a server that never answers, a Redis that
  * is killed and restarted). Counts are checked against the servers' own counters where they have one.
  */
@@ -50,7 +50,7 @@ after(async () => {
 });
 
 /**
- * Run is one scheduler over the shared pool and its own aggregator, fed as the publisher thread is: with
+ * Run is one scheduler over the shared pool and its own aggregator, fed as the background thread is: with
  * every batch's results the scheduler delivers.
  */
 class Run {

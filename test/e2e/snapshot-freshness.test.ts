@@ -113,10 +113,10 @@ test('a reload that outgrows a 64 KiB snapshot moves it to a larger buffer: ever
   assert.equal((await readyz(probex)).status, 200);
 });
 
-test('a publisher thread that stops makes /readyz 503 after 3 publish intervals, and 200 once it runs again', async (t) => {
+test('a background thread (the publisher) that stops makes /readyz 503 after 3 publish intervals, and 200 once it runs again', async (t) => {
   const probex = await start(t, config(2, 100));
-  const started = await waitFor("the publisher thread's id in the log", async () =>
-    probex.logs.find((l) => l.msg === 'publisher thread started' && typeof l.tid === 'number'),
+  const started = await waitFor("the background thread's id in the log", async () =>
+    probex.logs.find((l) => l.msg === 'background thread started' && typeof l.tid === 'number'),
   );
   await waitFor('a first snapshot', async () => ((await scrape(probex)).targets === 2 ? true : undefined), 15_000);
   assert.equal((await readyz(probex)).status, 200);
