@@ -161,9 +161,13 @@ function statusKb(pid: number, field: string): number {
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
 }
 
-/** RssSampler samples a process's VmRSS until stopped. */
+/**
+ * RssSampler samples a process's VmRSS until stopped, and beside it RssAnon (heaps, stacks, buffers:
+ * what probex's own choices make) and RssFile (mapped files, mostly the node binary's own code and data,
+ * ~37 MiB in a bare `node -e`; clean pages the kernel may drop and reread).
+ */
 class RssSampler {
-  readonly samples: Array<{ atMs: number; kb: number }> = [];
+  readonly samples: Array<{ atMs: number; kb: number; anonKb: number; fileKb: number }> = [];
   private readonly timer: NodeJS.Timeout;
   constructor(private readonly pid: number) {
     this.timer = setInterval(() => this.sample(), SAMPLE_EVERY_MS);
@@ -171,21 +175,35 @@ class RssSampler {
   }
   private sample(): void {
     try {
-      this.samples.push({ atMs: performance.now(), kb: statusKb(this.pid, 'VmRSS') });
+      this.samples.push({
+        atMs: performance.now(),
+        kb: statusKb(this.pid, 'VmRSS'),
+        anonKb: statusKb(this.pid, 'RssAnon'),
+        fileKb: statusKb(this.pid, 'RssFile'),
+      });
     } catch {
       // the process ended: nothing more to sample
     }
   }
   /** finish stops sampling and returns steady (mean of the last STEADY_S s) and peak RSS in MiB. */
-  finish(): { steadyMiB: number; peakMiB: number; hwmMiB: number; sampledMaxMiB: number } {
+  finish(): {
+    steadyMiB: number;
+    steadyAnonMiB: number;
+    steadyFileMiB: number;
+    peakMiB: number;
+    hwmMiB: number;
+    sampledMaxMiB: number;
+  } {
     clearInterval(this.timer);
     const hwmKb = statusKb(this.pid, 'VmHWM');
     const end = this.samples.at(-1)!.atMs;
     const last = this.samples.filter((s) => s.atMs >= end - STEADY_S * 1000);
-    const steadyKb = last.reduce((a, s) => a + s.kb, 0) / last.length;
+    const mean = (f: (s: (typeof last)[number]) => number): number => last.reduce((a, s) => a + f(s), 0) / last.length;
     const maxKb = Math.max(...this.samples.map((s) => s.kb));
     return {
-      steadyMiB: steadyKb / 1024,
+      steadyMiB: mean((s) => s.kb) / 1024,
+      steadyAnonMiB: mean((s) => s.anonKb) / 1024,
+      steadyFileMiB: mean((s) => s.fileKb) / 1024,
       peakMiB: Math.max(hwmKb, maxKb) / 1024,
       hwmMiB: hwmKb / 1024,
       sampledMaxMiB: maxKb / 1024,
@@ -244,6 +262,8 @@ interface MemoryRow {
   scenario: string;
   build: string;
   steadyMiB: number;
+  steadyAnonMiB: number;
+  steadyFileMiB: number;
   peakMiB: number;
   hwmMiB: number;
   sampledMaxMiB: number;
@@ -491,7 +511,7 @@ for (let round = 0; round < rounds; round++) {
       const { row, p } = await measuring;
       memory.push(row);
       console.log(
-        `${build.name}  ${scenario.name}: steady ${fmt(row.steadyMiB, 1)} MiB, peak ${fmt(row.peakMiB, 1)} MiB`,
+        `${build.name}  ${scenario.name}: steady ${fmt(row.steadyMiB, 1)} MiB (anon ${fmt(row.steadyAnonMiB, 1)}, file ${fmt(row.steadyFileMiB, 1)}), peak ${fmt(row.peakMiB, 1)} MiB`,
       );
       if (bb !== undefined && bbSampler !== undefined) {
         const rssFigures = bbSampler.finish();
@@ -522,6 +542,7 @@ const table: Record<string, Record<string, string>> = {};
 for (const r of memory) {
   table[`${r.scenario} (${r.build})`] = {
     'steady RSS MiB': fmt(r.steadyMiB, 1),
+    'anon / file MiB': `${fmt(r.steadyAnonMiB, 1)} / ${fmt(r.steadyFileMiB, 1)}`,
     'peak RSS MiB': fmt(r.peakMiB, 1),
     'VmHWM MiB': fmt(r.hwmMiB, 1),
     'sampled max MiB': fmt(r.sampledMaxMiB, 1),
@@ -532,6 +553,7 @@ for (const r of memory) {
 if (blackbox !== undefined) {
   table['blackbox_exporter (beside the container probex)'] = {
     'steady RSS MiB': fmt(blackbox.steadyMiB, 1),
+    'anon / file MiB': `${fmt(blackbox.steadyAnonMiB, 1)} / ${fmt(blackbox.steadyFileMiB, 1)}`,
     'peak RSS MiB': fmt(blackbox.peakMiB, 1),
     'VmHWM MiB': fmt(blackbox.hwmMiB, 1),
     'sampled max MiB': fmt(blackbox.sampledMaxMiB, 1),

@@ -5,11 +5,10 @@
  * `probex [--config probex.yaml | --directus-env] [--check-config]`. With no config, the embedded default runs.
  */
 import { parseArgs } from 'node:util';
-import { loadConfigFile, type Config, type LoadedConfig, type TokenConfig } from './config.ts';
-import { loadDirectusEnvConfig } from './directus-env.ts';
+import type { Config, TokenConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
-import { createReload, type ConfigSource } from './reload.ts';
+import { createReload, loadConfigOffThread, type ConfigSource } from './reload.ts';
 import { createShutdown } from './shutdown.ts';
 import { startServing, tokenTable, warnIfOpen, type Serving } from './serve.ts';
 import { startStatsRelay } from './stats-relay.ts';
@@ -50,18 +49,14 @@ async function main(): Promise<void> {
     process.exit(2);
   }
 
-  let loaded: LoadedConfig;
-  let notes: readonly string[] = [];
-  try {
-    const fromEnv = directusEnv ? loadDirectusEnvConfig(process.env) : undefined;
-    loaded = fromEnv ?? loadConfigFile(configPath);
-    notes = fromEnv?.notes ?? [];
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`${err.message}\n`);
+  // On a thread of its own, as a reload does: the parser and validator never load in this one.
+  const configSource: ConfigSource = directusEnv ? { directusEnv } : { path: configPath };
+  const loaded = await loadConfigOffThread(configSource, 0);
+  if (!loaded.ok) {
+    process.stderr.write(`${new ConfigError(loaded.issues).message}\n`);
     process.exit(2);
   }
-  const { config, fileTokens, warnings } = loaded;
+  const { config, fileTokens, warnings, notes = [] } = loaded;
   const source = directusEnv ? 'the Directus environment' : (configPath ?? 'embedded default config');
   if (args['check-config']) {
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
@@ -73,7 +68,7 @@ async function main(): Promise<void> {
   const log = createLogger(config.log.level, 'main');
   for (const warning of warnings) log.warn(warning);
   for (const note of notes) log.warn({ note }, 'directus environment: not probed');
-  await run(config, fileTokens, directusEnv ? { directusEnv } : { path: configPath }, log);
+  await run(config, fileTokens, configSource, log);
 }
 
 /**

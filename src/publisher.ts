@@ -37,7 +37,8 @@ import {
   type FixedKey,
 } from './snapshot/layout.ts';
 import { SnapshotWriter, type PublishOptions } from './snapshot/writer.ts';
-import { HDR_EXPORT_BUDGET_SHARE, HdrExportRotation, isHdrKey } from './hdr/export-rotation.ts';
+import { HDR_EXPORT_BUDGET_SHARE, HdrExportRotation } from './hdr/export-rotation.ts';
+import { isHdrKey } from './snapshot/keys.ts';
 import { RateWindow } from './metrics/rate-window.ts';
 import { renderStatusPage, statusModel } from './render/status-page.ts';
 

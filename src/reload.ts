@@ -6,7 +6,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import { coalesce } from './coalesce.ts';
-import { reloadProblems, type Config, type RunningAuth, type TokenConfig } from './config.ts';
+import { reloadProblems, type RunningAuth } from './access.ts';
+import type { Config, TokenConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { ConfigLoadRequest, ConfigLoadResult } from './pool/messages.ts';
@@ -37,8 +38,9 @@ export interface ReloadHost {
 }
 
 /**
- * loadConfigOffThread loads the config file (and its token file) on a one-shot thread. It never rejects:
- * a thread that fails or ends without answering is a failed load.
+ * loadConfigOffThread loads the config file (and its token file) on a one-shot thread, and resolves once
+ * that thread has ended (so its memory is gone before anything else starts). It never rejects: a thread
+ * that fails or ends without answering is a failed load.
  */
 export function loadConfigOffThread(source: ConfigSource, nice: number): Promise<ConfigLoadResult> {
   return new Promise((resolve) => {
@@ -50,10 +52,18 @@ export function loadConfigOffThread(source: ConfigSource, nice: number): Promise
         ...(source.directusEnv ? { directusEnv: true } : {}),
       } satisfies ConfigLoadRequest,
     });
-    const fail = (why: string): void => resolve({ ok: false, issues: [`the config thread ${why}`] });
-    thread.once('message', (result: ConfigLoadResult) => resolve(result));
-    thread.once('error', (err) => fail(`failed: ${String(err)}`));
-    thread.once('exit', (code) => fail(`exited (${code}) without an answer`));
+    let answer: ConfigLoadResult | undefined;
+    let failure: unknown;
+    thread.once('message', (result: ConfigLoadResult) => (answer = result));
+    thread.once('error', (err) => (failure = err));
+    thread.once('exit', (code) =>
+      resolve(
+        answer ??
+          (failure !== undefined
+            ? { ok: false, issues: [`the config thread failed: ${String(failure)}`] }
+            : { ok: false, issues: [`the config thread exited (${code}) without an answer`] }),
+      ),
+    );
   });
 }
 

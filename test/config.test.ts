@@ -7,13 +7,12 @@ import {
   autoThreads,
   DEFAULT_LATENCY_BUCKETS_SECONDS,
   DEFAULT_PORT,
-  isLoopback,
   loadConfig,
   loadConfigFile,
   readTokenFile,
-  reloadProblems,
   TARGETS_PER_AUTO_THREAD,
 } from '../src/config.ts';
+import { isLoopback, reloadProblems } from '../src/access.ts';
 import { ConfigError } from '../src/errors.ts';
 import { NATIVE_DEFAULTS } from '../src/metrics/native-histogram.ts';
 

@@ -1,7 +1,8 @@
 /**
- * A one-shot thread per config reload (SIGHUP): reads, parses and validates the config file and its
- * token file, posts one ConfigLoadResult and ends. Parsing a large config takes long enough to delay
- * scrapes, so the main thread never does it (docs/decisions.md). A thin adapter (STYLE.md).
+ * A one-shot thread per config load (at start and on SIGHUP): reads, parses and validates the config file
+ * and its token file, posts one ConfigLoadResult and ends. Parsing a large config takes long enough to
+ * delay scrapes, and the parser and validator (js-yaml, zod) would stay in the main thread's memory for
+ * good, so the main thread never loads a config itself (docs/decisions.md). A thin adapter (STYLE.md).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadConfigFile } from '../src/config.ts';

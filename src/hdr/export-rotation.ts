@@ -15,17 +15,7 @@
 import * as hdr from 'hdr-histogram-js';
 import type { HdrHistogram } from './export.ts';
 import { encodeHistogram, percentileDistribution } from './export.ts';
-
-/** hdrKey names a target's export bodies in the snapshot. */
-export const hdrKey = {
-  base64: (target: string): string => `hdr:${target}`,
-  hgrm: (target: string): string => `hgrm:${target}`,
-} as const;
-
-/** isHdrKey tells the export keys from the snapshot's other keys. */
-export function isHdrKey(key: string): boolean {
-  return key.startsWith('hdr:') || key.startsWith('hgrm:');
-}
+import { hdrKey } from '../snapshot/keys.ts';
 
 /** HDR_EXPORT_BUDGET_SHARE is the share of the publish interval one publish may spend rendering exports. */
 export const HDR_EXPORT_BUDGET_SHARE = 0.05;

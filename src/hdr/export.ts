@@ -31,11 +31,6 @@ export const HLOG_FORMAT_VERSION = '1.3';
 /** HLOG_LEGEND is the interval log's column legend line (without its newline). */
 export const HLOG_LEGEND = '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"';
 
-/** HDR_CONTENT_TYPE is the content type of the base64 export (one line of ASCII). */
-export const HDR_CONTENT_TYPE = 'text/plain; charset=us-ascii';
-/** HGRM_CONTENT_TYPE is the content type of the `.hgrm` export. */
-export const HGRM_CONTENT_TYPE = 'text/plain; charset=us-ascii';
-
 /** encodeHistogram returns h in HdrHistogram's V2 compressed encoding, base64 (no newline). */
 export function encodeHistogram(h: HdrHistogram): string {
   return hdr.encodeIntoCompressedBase64(h);

@@ -4,8 +4,7 @@
  * rendered into the snapshot (`status`, `status.gz`, `hdr:{target}`, `hgrm:{target}`): no rendering, no await.
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import { HDR_CONTENT_TYPE, HGRM_CONTENT_TYPE } from '../hdr/export.ts';
-import { hdrKey } from '../hdr/export-rotation.ts';
+import { hdrKey } from '../snapshot/keys.ts';
 import { STATUS_PAGE_CONTENT_TYPE, STATUS_PAGE_CSP } from '../render/status-page.ts';
 import type { SnapshotReader } from '../snapshot/reader.ts';
 import type { TokenTable } from './auth.ts';
@@ -21,6 +20,11 @@ export interface StatusContext {
   readonly state: { readonly tokens: TokenTable; readonly targetNames: ReadonlySet<string> };
   readonly gzip: (acceptEncoding: string | undefined) => boolean;
 }
+
+/** HDR_CONTENT_TYPE is the content type of the base64 export (one line of ASCII). */
+const HDR_CONTENT_TYPE = 'text/plain; charset=us-ascii';
+/** HGRM_CONTENT_TYPE is the content type of the `.hgrm` export. */
+const HGRM_CONTENT_TYPE = 'text/plain; charset=us-ascii';
 
 /** HDR_PREFIX is the path prefix of the HDR exports. */
 export const HDR_PREFIX = '/hdr/';

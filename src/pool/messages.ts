@@ -156,7 +156,7 @@ export function isSchedulerStats(msg: ResultsMessage): msg is SchedulerStatsRepo
   return (msg as { type?: unknown }).type === 'scheduler-stats';
 }
 
-/** ConfigLoadRequest is the workerData of the one-shot thread that loads a config on reload. */
+/** ConfigLoadRequest is the workerData of the one-shot thread that loads a config, at start and on reload. */
 export interface ConfigLoadRequest {
   /** path of the config file; undefined loads the embedded default (with the env's overrides). */
   readonly path: string | undefined;
@@ -166,6 +166,10 @@ export interface ConfigLoadRequest {
   readonly nice: number;
 }
 
-/** ConfigLoadResult is that thread's answer: the config, its token file's tokens and warnings, or every problem found. */
+/**
+ * ConfigLoadResult is that thread's answer: the config, its token file's tokens and warnings (and, from the
+ * Directus environment, notes on what it does not probe), or every problem found.
+ */
 export type ConfigLoadResult =
-  ({ readonly ok: true } & LoadedConfig) | { readonly ok: false; readonly issues: readonly string[] };
+  | ({ readonly ok: true; readonly notes?: readonly string[] } & LoadedConfig)
+  | { readonly ok: false; readonly issues: readonly string[] };

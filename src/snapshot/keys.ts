@@ -15,3 +15,14 @@ export const jsonKey = {
   appMetric: (id: string, metricId: string): string => `json:app-metric:${id}/${metricId}`,
   ping: (): string => 'json:ping',
 } as const;
+
+/** hdrKey names a target's HDR export bodies in the snapshot. */
+export const hdrKey = {
+  base64: (target: string): string => `hdr:${target}`,
+  hgrm: (target: string): string => `hgrm:${target}`,
+} as const;
+
+/** isHdrKey tells the HDR export keys from the snapshot's other keys. */
+export function isHdrKey(key: string): boolean {
+  return key.startsWith('hdr:') || key.startsWith('hgrm:');
+}

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as hdr from 'hdr-histogram-js';
 import { decodeFromCompressedBase64 } from 'hdr-histogram-js';
-import { hdrKey, HdrExportRotation, type RotationTarget } from '../../src/hdr/export-rotation.ts';
+import { HdrExportRotation, type RotationTarget } from '../../src/hdr/export-rotation.ts';
+import { hdrKey } from '../../src/snapshot/keys.ts';
 
 function histogram(...values: number[]): hdr.JsHistogram {
   const h = new hdr.Int32Histogram(1, 2, 3);
