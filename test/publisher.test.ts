@@ -15,7 +15,7 @@ import type { StatFs } from '../src/metrics/node.ts';
 import { kOk, type ProbeResults } from '../src/pool/messages.ts';
 import protobuf from 'protobufjs/light.js';
 import { Publisher, STALE_AFTER_INTERVALS, STATUS_MIN_INTERVAL_MS } from '../src/publisher.ts';
-import { MetricFamilyMessage } from '../src/render/protobuf.ts';
+import { MetricFamilyMessage } from '../src/render/protobuf-schema.ts';
 import { createSnapshotBuffer } from '../src/snapshot/layout.ts';
 import { SnapshotReader } from '../src/snapshot/reader.ts';
 import { findSamples, parseExposition, sampleValue } from '../support/exposition.ts';

@@ -3,7 +3,7 @@
  * the library (protobufjs, Prometheus's metrics.proto) and spell them as the text format's samples.
  */
 import protobuf from 'protobufjs';
-import { MetricFamilyMessage } from '../../src/render/protobuf.ts';
+import { MetricFamilyMessage } from '../../src/render/protobuf-schema.ts';
 import { formatGoFloat } from '../../src/render/text.ts';
 import type { HistogramSample, Labels, MetricFamily, ScalarSample } from '../../src/metrics/model.ts';
 import type { ExpositionSample } from '../../support/exposition.ts';
