@@ -97,6 +97,11 @@ interface Measurement {
   /** serverCpu is the server process's CPU time over the run in cores (1 = one core busy throughout). */
   readonly serverCpu: number;
   readonly serverCpuUsPerRequest: number;
+  /**
+   * mainCpuUsPerRequest is the main thread's CPU time per response: probex's front end alone, without its
+   * background thread and probe workers (which the whole-process figure counts).
+   */
+  readonly mainCpuUsPerRequest: number;
   /** generatorCpu is the load generators' CPU time over the run in cores (wrk: the rest of the machine's busy time). */
   readonly generatorCpu: number;
 }
@@ -257,9 +262,12 @@ function isProtobuf(body: CapturedBody): boolean {
   return body.headers['content-type']?.startsWith('application/vnd.google.protobuf') === true;
 }
 
-/** cpuSeconds reads a process's user + system CPU time, all threads, from /proc. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/**
+ * cpuSeconds reads a process's user + system CPU time, all threads, from /proc; with `mainThread`, the
+ * main thread's alone (its task id is the pid).
+ */
+function cpuSeconds(pid: number, mainThread = false): number {
+  const stat = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
   // Fields after the parenthesised command name start at field 3 (state); utime and stime are fields 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
@@ -382,8 +390,10 @@ async function measure(
   const url = `${server.url}/metrics`;
   await load(url, connections, gzip, WARMUP_SECONDS);
   const cpu0 = cpuSeconds(server.pid);
+  const main0 = cpuSeconds(server.pid, true);
   const g = await load(url, connections, gzip, seconds);
   const serverCpuSeconds = cpuSeconds(server.pid) - cpu0;
+  const mainCpuSeconds = cpuSeconds(server.pid, true) - main0;
   if (g.non2xx > 0) throw new Error(`${url} answered ${g.non2xx} non-2xx responses under load`);
   return {
     reqPerSec: g.ok / g.seconds,
@@ -393,6 +403,7 @@ async function measure(
     errors: g.errors,
     serverCpu: serverCpuSeconds / g.seconds,
     serverCpuUsPerRequest: (serverCpuSeconds * 1e6) / g.ok,
+    mainCpuUsPerRequest: (mainCpuSeconds * 1e6) / g.ok,
     // wrk's figure is the machine's busy time, which includes the server's: take that out.
     generatorCpu: (load === runWrk ? g.cpuSeconds - serverCpuSeconds : g.cpuSeconds) / g.seconds,
   };
@@ -526,7 +537,9 @@ function printResult({ generator, rounds, targets, seconds, bodies, rows }: Load
       ]),
     ),
   );
-  console.log('CPU during each cell, in cores (1.00 = one core busy throughout), and server CPU per request:');
+  console.log(
+    'CPU during each cell, in cores (1.00 = one core busy throughout), and server CPU per request (of it the main thread):',
+  );
   console.table(
     Object.fromEntries(
       rows.map((row) => [
@@ -537,7 +550,10 @@ function printResult({ generator, rounds, targets, seconds, bodies, rows }: Load
               `${name} server/generators`,
               `${fmt(row.results[name].serverCpu, 2)} / ${fmt(row.results[name].generatorCpu, 2)}`,
             ],
-            [`${name} µs/req`, fmt(row.results[name].serverCpuUsPerRequest, 1)],
+            [
+              `${name} µs/req (main thread)`,
+              `${fmt(row.results[name].serverCpuUsPerRequest, 1)} (${fmt(row.results[name].mainCpuUsPerRequest, 1)})`,
+            ],
           ]),
         ),
       ]),
