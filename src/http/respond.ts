@@ -22,8 +22,25 @@ export type Status = keyof typeof STATUS;
 /** TEXT_CONTENT_TYPE is used for short plain-text answers (health, errors). */
 export const TEXT_CONTENT_TYPE = 'text/plain; charset=utf-8';
 
+/**
+ * HeaderText is a status line, header name or value: a string, or its bytes. uWS converts a string
+ * argument to UTF-8 on every call; bytes are passed as they are, so the scrape path's constant header
+ * lines are encoded once (headerBytes) rather than on every response.
+ */
+export type HeaderText = string | Uint8Array;
+
+/** headerBytes encodes a header line's text once, for reuse on every response. */
+export function headerBytes(text: string): Uint8Array {
+  return Buffer.from(text, 'latin1');
+}
+
 /** Headers are extra response headers as [name, value] pairs (lower-case names). */
-export type Headers = ReadonlyArray<readonly [string, string]>;
+export type Headers = ReadonlyArray<readonly [HeaderText, HeaderText]>;
+
+const STATUS_LINE = Object.fromEntries(
+  Object.entries(STATUS).map(([code, line]) => [code, headerBytes(line)]),
+) as unknown as Readonly<Record<Status, Uint8Array>>;
+const CONTENT_TYPE = headerBytes('content-type');
 
 /**
  * send writes one complete response. `head` answers a HEAD request: same headers, the body's length
@@ -32,13 +49,13 @@ export type Headers = ReadonlyArray<readonly [string, string]>;
 export function send(
   res: HttpResponse,
   status: Status,
-  contentType: string,
+  contentType: HeaderText,
   body: Uint8Array | string,
   head = false,
   headers: Headers = [],
 ): void {
-  res.writeStatus(STATUS[status]);
-  if (status !== 204) res.writeHeader('content-type', contentType);
+  res.writeStatus(STATUS_LINE[status]);
+  if (status !== 204) res.writeHeader(CONTENT_TYPE, contentType);
   for (const [name, value] of headers) res.writeHeader(name, value);
   if (status === 204) {
     res.endWithoutBody(); // no Content-Length on a 204 (RFC 9110 §8.6)

@@ -21,7 +21,7 @@ import {
   type MetricsBody,
   type MetricsNegotiation,
 } from './negotiate.ts';
-import { send, TEXT_CONTENT_TYPE, type Headers } from './respond.ts';
+import { headerBytes, send, TEXT_CONTENT_TYPE, type Headers } from './respond.ts';
 import { errorBody, JSON_CONTENT_TYPE, matchJsonRoute } from './routes.ts';
 import { HDR_PREFIX, serveHdr, serveStatus } from './status-routes.ts';
 import { loadNativeUws } from './uws.ts';
@@ -77,10 +77,12 @@ function createContext(snapshot: SnapshotReader, state: ServerState, log: Logger
 }
 
 const METRICS_VARY: Headers = [
-  ['vary', 'Accept, Accept-Encoding'],
-  ['cache-control', 'no-store'],
+  [headerBytes('vary'), headerBytes('Accept, Accept-Encoding')],
+  [headerBytes('cache-control'), headerBytes('no-store')],
 ];
-const METRICS_GZIP: Headers = [...METRICS_VARY, ['content-encoding', 'gzip']];
+const METRICS_GZIP: Headers = [...METRICS_VARY, [headerBytes('content-encoding'), headerBytes('gzip')]];
+/** CONTENT_TYPES holds each negotiated Content-Type's bytes (the negotiations are interned: a handful). */
+const CONTENT_TYPES = new Map<string, Uint8Array>();
 const ALLOW: Headers = [['allow', 'GET, HEAD']];
 
 /** BODY_KEYS[body] is the snapshot key of each rendered /metrics body: [plain, gzip]. */
@@ -190,7 +192,10 @@ function metrics(ctx: ServerContext, res: HttpResponse, req: HttpRequest, head: 
     return;
   }
   ctx.counters.scrapes++;
-  send(res, 200, negotiated.contentType, body, head, gzip ? METRICS_GZIP : METRICS_VARY);
+  let contentType = CONTENT_TYPES.get(negotiated.contentType);
+  if (contentType === undefined)
+    CONTENT_TYPES.set(negotiated.contentType, (contentType = headerBytes(negotiated.contentType)));
+  send(res, 200, contentType, body, head, gzip ? METRICS_GZIP : METRICS_VARY);
 }
 
 function api(ctx: ServerContext, res: HttpResponse, req: HttpRequest, url: string, head: boolean): void {
