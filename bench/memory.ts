@@ -161,6 +161,16 @@ function statusKb(pid: number, field: string): number {
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
 }
 
+/** RssFigures are a process's RSS over a run, in MiB (RssSampler.finish). */
+interface RssFigures {
+  steadyMiB: number;
+  steadyAnonMiB: number;
+  steadyFileMiB: number;
+  peakMiB: number;
+  hwmMiB: number;
+  sampledMaxMiB: number;
+}
+
 /**
  * RssSampler samples a process's VmRSS until stopped, and beside it RssAnon (heaps, stacks, buffers:
  * what probex's own choices make) and RssFile (mapped files, mostly the node binary's own code and data,
@@ -186,14 +196,7 @@ class RssSampler {
     }
   }
   /** finish stops sampling and returns steady (mean of the last STEADY_S s) and peak RSS in MiB. */
-  finish(): {
-    steadyMiB: number;
-    steadyAnonMiB: number;
-    steadyFileMiB: number;
-    peakMiB: number;
-    hwmMiB: number;
-    sampledMaxMiB: number;
-  } {
+  finish(): RssFigures {
     clearInterval(this.timer);
     const hwmKb = statusKb(this.pid, 'VmHWM');
     const end = this.samples.at(-1)!.atMs;
@@ -258,15 +261,9 @@ const SCENARIOS: Scenario[] = [
   { name: '1,000 targets at 10 Hz', setup: () => ({ yaml: loadedYaml('100ms'), env: {} }), cpuPart: true },
 ].filter((s) => values.only === undefined || s.name.includes(values.only));
 
-interface MemoryRow {
+interface MemoryRow extends RssFigures {
   scenario: string;
   build: string;
-  steadyMiB: number;
-  steadyAnonMiB: number;
-  steadyFileMiB: number;
-  peakMiB: number;
-  hwmMiB: number;
-  sampledMaxMiB: number;
   scrapes: number;
   bodyBytes: number;
 }

@@ -276,7 +276,8 @@ test('batches the pool cuts short at shutdown are neither delivered nor logged a
   );
 });
 
-test('a thread busy for a while: the slots that came due fire at once, each with its own due time', async () => {
+/** dueTimes is a scheduler over a pool that finishes every batch at once, with the due time of each batch. */
+function dueTimes(): { scheduler: Scheduler; due: number[] } {
   const due: number[] = [];
   const pool = fakePool((batch) => {
     due.push(batch.dueAtMs!);
@@ -284,7 +285,11 @@ test('a thread busy for a while: the slots that came due fire at once, each with
     for (const i of batch.targets) markDone(table, i);
     return Promise.resolve({ names: [], result: ok(0) });
   });
-  const scheduler = new Scheduler(pool, () => {}, 1, createLogger('silent', 'test'));
+  return { scheduler: new Scheduler(pool, () => {}, 1, createLogger('silent', 'test')), due };
+}
+
+test('a thread busy for a while: the slots that came due fire at once, each with its own due time', async () => {
+  const { scheduler, due } = dueTimes();
   // Four targets at 100 ms: four slots, one every 25 ms.
   scheduler.start(['a', 'b', 'c', 'd'].map((n) => synthetic(n, 100)));
   busyFor(160); // as a long publish would hold the thread
@@ -303,14 +308,7 @@ test('a thread busy for a while: the slots that came due fire at once, each with
 });
 
 test('a slot a whole interval overdue counts its missed rounds as skipped and fires once', async () => {
-  const due: number[] = [];
-  const pool = fakePool((batch) => {
-    due.push(batch.dueAtMs!);
-    const table = decodeTargetTable(batch.table);
-    for (const i of batch.targets) markDone(table, i);
-    return Promise.resolve({ names: [], result: ok(0) });
-  });
-  const scheduler = new Scheduler(pool, () => {}, 1, createLogger('silent', 'test'));
+  const { scheduler, due } = dueTimes();
   scheduler.start([synthetic('a', 50)]); // one slot: a round every 50 ms
   busyFor(230); // rounds due at 50, 100, 150 and 200 ms: those older than 50 ms when the timer runs are missed
   await new Promise((resolve) => setTimeout(resolve, 0));
