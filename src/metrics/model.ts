@@ -1,5 +1,5 @@
 /**
- * The single data model the renderers read. The publisher thread builds it from the aggregator's
+ * The single data model the renderers read. The publisher (background thread) builds it from the aggregator's
  * cumulative state once per publish; render/text.ts turns families into exposition text,
  * render/protobuf.ts into delimited io.prometheus.client messages, render/json.ts turns target and node
  * snapshots into DC/OS-shaped JSON bodies.

@@ -1,6 +1,6 @@
 /**
  * Never frozen, never blinded, in the real probex process: a reload that makes the snapshot outgrow its
- * buffer, and a publisher thread that stops. Scrapes run all along; /readyz must tell the truth.
+ * buffer, and a background thread (the publisher) that stops. Scrapes run all along; /readyz must tell the truth.
  */
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
