@@ -1,10 +1,13 @@
 /**
  * A real Prometheus server for the end-to-end tests: whether it is installed (requirePrometheus fails the
  * test in CI, else skips it naming the package), startPrometheus, which runs one on a free loopback port
- * until it answers /-/ready, and queryVector, which runs an instant PromQL query over its HTTP API.
+ * until it answers /-/ready, startNativeScraper, which runs one scraping a target with native histograms
+ * on, and queryVector, which runs an instant PromQL query over its HTTP API.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { freePort, waitFor } from './probex-process.ts';
@@ -70,6 +73,37 @@ export async function startPrometheus(opts: {
     throw new Error(`${(err as Error).message} (prometheus stderr: ${stderr})`);
   }
   return { url, stop };
+}
+
+/**
+ * startNativeScraper runs Prometheus with native histograms enabled, scraping `target` (host:port) every
+ * second as job `job`, in a temp dir of its own; stop() also removes that dir.
+ */
+export async function startNativeScraper(job: string, target: string): Promise<PrometheusServer> {
+  const dir = mkdtempSync(join(tmpdir(), `probex-${job}-`));
+  const configFile = join(dir, 'prometheus.yml');
+  writeFileSync(
+    configFile,
+    `global: { scrape_interval: 1s, scrape_timeout: 900ms }
+scrape_configs:
+  - job_name: ${job}
+    static_configs: [{ targets: ['${target}'] }]
+`,
+  );
+  let server: PrometheusServer;
+  try {
+    server = await startPrometheus({ configFile, dir, extraArgs: ['--enable-feature=native-histograms'] });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    url: server.url,
+    stop: () => {
+      server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** PromSeries is one element of an instant vector. */

@@ -5,10 +5,7 @@
  * Prometheus parses the delimited messages, the native histogram's spans and deltas, and the counters.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { negotiateMetrics } from '../../src/http/negotiate.ts';
 import { Aggregator } from '../../src/metrics/aggregator.ts';
@@ -22,7 +19,7 @@ import {
   HAS_PROMETHEUS,
   queryVector,
   requirePrometheus,
-  startPrometheus,
+  startNativeScraper,
   type PrometheusServer,
 } from '../../support/prometheus.ts';
 
@@ -39,7 +36,6 @@ const LATENCY_US = [
 const SECONDS = LATENCY_US.map((us) => us / 1e6);
 const ERRORS = 3;
 
-let dir: string;
 let server: Server;
 let prometheus: PrometheusServer | undefined;
 const accepts: string[] = [];
@@ -70,26 +66,12 @@ before(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port: targetPort } = server.address() as { port: number };
 
-  dir = mkdtempSync(join(tmpdir(), 'probex-native-'));
-  writeFileSync(
-    join(dir, 'prometheus.yml'),
-    `global: { scrape_interval: 1s, scrape_timeout: 900ms }
-scrape_configs:
-  - job_name: native
-    static_configs: [{ targets: ['127.0.0.1:${targetPort}'] }]
-`,
-  );
-  prometheus = await startPrometheus({
-    configFile: join(dir, 'prometheus.yml'),
-    dir,
-    extraArgs: ['--enable-feature=native-histograms'],
-  });
+  prometheus = await startNativeScraper('native', `127.0.0.1:${targetPort}`);
 });
 
 after(async () => {
   prometheus?.stop();
   if (server !== undefined) await new Promise((resolve) => server.close(resolve));
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
 
 /** scalar returns the one value of an instant query, waiting until the first scrape has landed. */

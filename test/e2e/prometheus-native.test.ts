@@ -6,9 +6,6 @@
  * for the same target (a synthetic target whose latencies are uniform on 5-15 ms, so its p99 is steady).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { nativeBucketKey } from '../../src/metrics/native-histogram.ts';
 import { startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
@@ -16,7 +13,7 @@ import {
   HAS_PROMETHEUS,
   queryVector,
   requirePrometheus,
-  startPrometheus,
+  startNativeScraper,
   type PrometheusServer,
 } from '../../support/prometheus.ts';
 
@@ -25,7 +22,6 @@ const INTERVAL_MS = 20;
 const WINDOW = '15s';
 const SERIES = 'probex_probe_duration_seconds{job="probex-native",target="uniform"}';
 
-let dir: string;
 let probex: ProbexProcess | undefined;
 let prometheus: PrometheusServer | undefined;
 
@@ -38,26 +34,12 @@ nativeHistograms: { schema: ${SCHEMA} }
 targets:
   - { name: uniform, kind: synthetic, interval: ${INTERVAL_MS}ms, distribution: { type: uniform, minMs: 5, maxMs: 15 } }
 `);
-  dir = mkdtempSync(join(tmpdir(), 'probex-prometheus-native-'));
-  writeFileSync(
-    join(dir, 'prometheus.yml'),
-    `global: { scrape_interval: 1s, scrape_timeout: 900ms }
-scrape_configs:
-  - job_name: probex-native
-    static_configs: [{ targets: ['127.0.0.1:${probex.port}'] }]
-`,
-  );
-  prometheus = await startPrometheus({
-    configFile: join(dir, 'prometheus.yml'),
-    dir,
-    extraArgs: ['--enable-feature=native-histograms'],
-  });
+  prometheus = await startNativeScraper('probex-native', `127.0.0.1:${probex.port}`);
 });
 
 after(async () => {
   prometheus?.stop();
   await probex?.stop();
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
 
 /** scalar runs an instant query at `time` (Unix seconds) and returns its one value, or undefined. */
