@@ -13,7 +13,6 @@ import { loadAll as parseYamlDocuments, YAMLException } from 'js-yaml';
 import { z } from 'zod';
 import { openListenerProblem } from './access.ts';
 import { ConfigError } from './errors.ts';
-import { LOG_LEVELS } from './log-levels.ts';
 import { LABEL_NAME_RE, PROFILES } from './metrics/names.ts';
 import { NATIVE_DEFAULTS, validateNativeOptions } from './metrics/native-histogram.ts';
 import { tokenProblem } from './http/auth.ts';
@@ -29,6 +28,10 @@ export const PERMISSIONS = [
   'dcos:superuser', // everything
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
+
+/** LOG_LEVELS are pino's levels, fatal to trace, and silent: `log.level` and PROBEX_LOG_LEVEL take one of them. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** DEFAULT_LATENCY_BUCKETS_SECONDS are Directus's response-time buckets (1..1000 ms), in seconds. */
 export const DEFAULT_LATENCY_BUCKETS_SECONDS: readonly number[] = Object.freeze([

@@ -18,8 +18,7 @@
 import { performance } from 'node:perf_hooks';
 import { gzipSync } from 'node:zlib';
 import type { Config } from './config.ts';
-import type { Logger } from './log-levels.ts';
-import { RateLimitedLog } from './rate-limited-log.ts';
+import { RateLimitedLog, type Logger } from './log.ts';
 import { Aggregator } from './metrics/aggregator.ts';
 import { buildFamilies } from './metrics/families.ts';
 import type { MetricFamily, SelfStats, TargetSnapshot } from './metrics/model.ts';

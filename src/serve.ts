@@ -7,8 +7,7 @@ import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threa
 import type { Config, TokenConfig } from './config.ts';
 import { TokenTable } from './http/auth.ts';
 import { startServer, type RunningServer, type ServerState } from './http/server.ts';
-import { createLogger, type Logger } from './log.ts';
-import { writeRecord } from './log-relay.ts';
+import type { Logger } from './log.ts';
 import type { BackgroundInit, BackgroundMessage, BackgroundReport } from './pool/messages.ts';
 import { createSnapshotBuffer } from './snapshot/layout.ts';
 import { SnapshotReader } from './snapshot/reader.ts';
@@ -73,11 +72,9 @@ export async function startServing(
     log,
     { maxYoungGenerationSizeMb: BACKGROUND_YOUNG_GENERATION_MB },
   );
-  const backgroundLog = createLogger(config.log.level, 'background');
+  // Between two requests (this thread serves them all): the reader drops the old buffer for the new one.
   background.on('message', (msg: BackgroundReport) => {
-    // Between two requests (this thread serves them all): the reader drops the old buffer for the new one.
     if (msg.type === 'snapshot-buffer') snapshot.attach(msg.buffer);
-    else if (msg.type === 'log') writeRecord(backgroundLog, msg.record);
   });
   return {
     server,

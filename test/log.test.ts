@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { RateLimitedLog } from '../src/rate-limited-log.ts';
+import { RateLimitedLog } from '../src/log.ts';
 
 const WINDOW_MS = 60_000;
 

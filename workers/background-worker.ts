@@ -12,7 +12,7 @@
  */
 import { readlinkSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { relayLogger } from '../src/log-relay.ts';
+import { createLogger } from '../src/log.ts';
 import {
   isSchedulerStats,
   type BackgroundInit,
@@ -29,8 +29,7 @@ const init = workerData as BackgroundInit;
 const port = parentPort!;
 let config = init.config;
 const report = (msg: BackgroundReport): void => port.postMessage(msg);
-// Its records go to the main thread's logger: this thread loads no logging library.
-const log = relayLogger(config.log.level, (record) => report({ type: 'log', record }));
+const log = createLogger(config.log.level, 'background');
 // Before the pool starts its threads: the probe workers inherit this thread's priority.
 const niceFailed = lowerThreadPriority(config.backgroundNice);
 if (niceFailed !== undefined) log.warn(niceFailed);

@@ -8,7 +8,6 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { Config, LoadedConfig } from '../config.ts';
-import type { LogRecord } from '../log-relay.ts';
 import type { TargetTable } from './target-table.ts';
 
 /** ProbeBatch is one round of probes for a few targets, run concurrently in one worker. */
@@ -117,13 +116,11 @@ export interface BackgroundInit {
 
 /**
  * BackgroundReport is what the background thread posts to the main thread: a larger snapshot buffer, with
- * a complete snapshot in it, that replaces the one the front end reads (SnapshotReader.attach); a log
- * record for the main thread to write; or that it has stopped (after `stop`).
+ * a complete snapshot in it, that replaces the one the front end reads (SnapshotReader.attach); or that it
+ * has stopped (after `stop`).
  */
 export type BackgroundReport =
-  | { readonly type: 'snapshot-buffer'; readonly buffer: SharedArrayBuffer }
-  | { readonly type: 'log'; readonly record: LogRecord }
-  | { readonly type: 'stopped' };
+  { readonly type: 'snapshot-buffer'; readonly buffer: SharedArrayBuffer } | { readonly type: 'stopped' };
 
 /** BackgroundMessage is what the main thread posts to the background thread. */
 export type BackgroundMessage =
