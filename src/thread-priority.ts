@@ -5,6 +5,7 @@
  * (setpriority(2), "Bugs"), raising it needs no privilege, and a new thread starts with its creator's: so
  * the background thread raises its own, and the probe workers it starts inherit it.
  */
+import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 
 /** MAX_NICE is the lowest priority Linux has. */
@@ -23,5 +24,14 @@ export function lowerThreadPriority(steps: number): string | undefined {
     return undefined;
   } catch (err) {
     return `cannot lower this thread's priority: ${(err as Error).message}`;
+  }
+}
+
+/** linuxThreadId is the calling thread's Linux thread id, or undefined where /proc/thread-self does not exist. */
+export function linuxThreadId(): number | undefined {
+  try {
+    return Number(readlinkSync('/proc/thread-self').split('/').pop());
+  } catch {
+    return undefined; // not Linux, or no /proc: the id is not known
   }
 }
