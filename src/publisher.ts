@@ -1,5 +1,5 @@
 /**
- * Publisher: the background thread's rendering (workers/background-worker.ts wires it to its messages and timer).
+ * Publisher: the background thread's rendering (src/background.ts runs its timer and feeds it results).
  * It owns the cumulative state (Aggregator) and the only SnapshotWriter. Each publish builds the model,
  * renders Prometheus text, OpenMetrics, their gzip and every JSON body, and writes them into the shared
  * snapshot, so the front end only ever sends bytes rendered before the request arrived.
