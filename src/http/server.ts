@@ -58,9 +58,22 @@ export interface ServerContext {
   readonly state: ServerState;
   readonly counters: ServerCounters;
   readonly log: Logger;
-  readonly negotiate: (accept: string | undefined) => MetricsNegotiation;
+  readonly negotiate: (accept: string | undefined) => MetricsAnswer;
   readonly gzip: (acceptEncoding: string | undefined) => boolean;
   readonly json: (accept: string | undefined) => boolean;
+}
+
+/**
+ * MetricsAnswer is what /metrics sends for one Accept header: which body, and its Content-Type as bytes,
+ * encoded once per distinct header rather than by uWS on every response.
+ */
+interface MetricsAnswer {
+  readonly body: MetricsBody;
+  readonly contentType: Uint8Array;
+}
+
+function metricsAnswer(negotiated: MetricsNegotiation): MetricsAnswer {
+  return { body: negotiated.body, contentType: headerBytes(negotiated.contentType) };
 }
 
 /** createContext builds a server's context with its own header caches. */
@@ -70,7 +83,7 @@ function createContext(snapshot: SnapshotReader, state: ServerState, log: Logger
     state,
     log,
     counters: { scrapes: 0, apiRequests: 0 },
-    negotiate: lastValueCache((accept) => negotiateMetrics(accept)),
+    negotiate: lastValueCache((accept) => metricsAnswer(negotiateMetrics(accept))),
     gzip: lastValueCache(acceptsGzip),
     json: lastValueCache(acceptsJson),
   };
@@ -81,8 +94,6 @@ const METRICS_VARY: Headers = [
   [headerBytes('cache-control'), headerBytes('no-store')],
 ];
 const METRICS_GZIP: Headers = [...METRICS_VARY, [headerBytes('content-encoding'), headerBytes('gzip')]];
-/** CONTENT_TYPES holds each negotiated Content-Type's bytes (the negotiations are interned: a handful). */
-const CONTENT_TYPES = new Map<string, Uint8Array>();
 const ALLOW: Headers = [['allow', 'GET, HEAD']];
 
 /** BODY_KEYS[body] is the snapshot key of each rendered /metrics body: [plain, gzip]. */
@@ -184,18 +195,15 @@ function failed(ctx: ServerContext, res: HttpResponse, url: string, head: boolea
  */
 function metrics(ctx: ServerContext, res: HttpResponse, req: HttpRequest, head: boolean): void {
   if (!authorized(ctx, res, req, 'metrics', TEXT_CONTENT_TYPE, head)) return;
-  const negotiated = ctx.negotiate(req.getHeader('accept'));
+  const answer = ctx.negotiate(req.getHeader('accept'));
   const gzip = ctx.gzip(req.getHeader('accept-encoding'));
-  const body = ctx.snapshot.get(BODY_KEYS[negotiated.body][gzip ? 1 : 0]);
+  const body = ctx.snapshot.get(BODY_KEYS[answer.body][gzip ? 1 : 0]);
   if (body === undefined) {
     send(res, 503, TEXT_CONTENT_TYPE, 'no snapshot published yet\n', head);
     return;
   }
   ctx.counters.scrapes++;
-  let contentType = CONTENT_TYPES.get(negotiated.contentType);
-  if (contentType === undefined)
-    CONTENT_TYPES.set(negotiated.contentType, (contentType = headerBytes(negotiated.contentType)));
-  send(res, 200, contentType, body, head, gzip ? METRICS_GZIP : METRICS_VARY);
+  send(res, 200, answer.contentType, body, head, gzip ? METRICS_GZIP : METRICS_VARY);
 }
 
 function api(ctx: ServerContext, res: HttpResponse, req: HttpRequest, url: string, head: boolean): void {
