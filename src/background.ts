@@ -66,8 +66,7 @@ export class Background {
 
   /** #publish renders and writes a snapshot, with the scheduler's stats as of now. */
   #publish(): void {
-    if (this.#pool !== undefined && this.#scheduler !== undefined)
-      this.#publisher.setSchedulerStats({ ...this.#pool.stats(), probesSkippedTotal: this.#scheduler.probesSkipped });
+    if (this.#scheduler !== undefined) this.#publisher.setSchedulerStats(this.#scheduler.stats());
     void this.#publisher.publish();
   }
 }

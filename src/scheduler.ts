@@ -17,7 +17,7 @@
 import { PoolClosedError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { FAILURE_REASONS, type ProbeTarget } from './probes/probe.ts';
-import type { ProbeBatch, ProbeBatchResult, ProbeProgress, ProbeResults } from './pool/messages.ts';
+import type { ProbeBatch, ProbeBatchResult, ProbeProgress, ProbeResults, SchedulerStats } from './pool/messages.ts';
 import type { ProbePool } from './pool/probe-pool.ts';
 import { encodeTargetTable, markDone, type TargetTable } from './pool/target-table.ts';
 
@@ -61,6 +61,11 @@ export class Scheduler {
   /** probesSkipped counts rounds skipped because the target's previous round had not finished. */
   get probesSkipped(): number {
     return this.skipped;
+  }
+
+  /** stats are the scheduler's self-metrics: its pool's and the rounds it skipped. */
+  stats(): SchedulerStats {
+    return { ...this.pool.stats(), probesSkippedTotal: this.skipped };
   }
 
   /** start (or restart, on reload) scheduling `targets`; rounds already running finish normally. */

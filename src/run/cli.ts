@@ -164,7 +164,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   const stopServing =
     serving === undefined || publisherPort === undefined
       ? () => undefined
-      : feedServing(serving, publisherPort, pool, scheduler, config);
+      : feedServing(serving, publisherPort, scheduler, config);
   const tty = process.stderr.isTTY === true;
   const flushInterval = (): void => {
     for (const [name, line] of recorder.endInterval(Date.now())) appendFileSync(hlogPath(name), line);
@@ -230,7 +230,6 @@ export async function runCli(argv: readonly string[]): Promise<number> {
 function feedServing(
   serving: Serving,
   results: MessagePort,
-  pool: ProbePool,
   scheduler: Scheduler,
   config: Config,
 ): () => Promise<void> {
@@ -238,7 +237,7 @@ function feedServing(
   const statsTimer = setInterval(() => {
     results.postMessage({
       type: 'scheduler-stats',
-      stats: { ...pool.stats(), probesSkippedTotal: scheduler.probesSkipped },
+      stats: scheduler.stats(),
     } satisfies ResultsMessage);
   }, config.publishIntervalMs);
   const noReloads = { total: 0, failures: 0, lastOk: 1 as const };
