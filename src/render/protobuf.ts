@@ -23,7 +23,8 @@ export const PROTOBUF_CONTENT_TYPE =
 /** MetricType values of metrics.proto. */
 const METRIC_TYPE = { counter: 0, gauge: 1, histogram: 4 } as const;
 
-interface Timestamp {
+/** Timestamp is a google.protobuf.Timestamp. */
+export interface Timestamp {
   readonly seconds: number;
   readonly nanos: number;
 }
@@ -132,8 +133,11 @@ function writeTimestamp(w: protobuf.Writer, field: number, ts: Timestamp): void 
   w.ldelim();
 }
 
-/** timestamp splits Unix seconds into google.protobuf.Timestamp's whole seconds and nanoseconds. */
-function timestamp(unixSeconds: number, cache: Map<number, Timestamp>): Timestamp {
+/**
+ * timestamp splits Unix seconds into google.protobuf.Timestamp's whole seconds and nanoseconds, once per
+ * distinct value in `cache` (one render's).
+ */
+export function timestamp(unixSeconds: number, cache: Map<number, Timestamp>): Timestamp {
   let ts = cache.get(unixSeconds);
   if (ts === undefined) {
     let seconds = Math.floor(unixSeconds);

@@ -3,6 +3,7 @@
  * the library (protobufjs, Prometheus's metrics.proto) and spell them as the text format's samples.
  */
 import protobuf from 'protobufjs';
+import { timestamp, type Timestamp } from '../../src/render/protobuf.ts';
 import { MetricFamilyMessage } from '../../src/render/protobuf-schema.ts';
 import { formatGoFloat } from '../../src/render/text.ts';
 import type { HistogramSample, Labels, MetricFamily, ScalarSample } from '../../src/metrics/model.ts';
@@ -77,11 +78,6 @@ interface LabelPair {
   readonly name: string;
   readonly value: string;
 }
-interface Timestamp {
-  readonly seconds: number;
-  readonly nanos: number;
-}
-
 /** RenderCache shares label pairs and timestamps between the series of one render call. */
 interface RenderCache {
   readonly labels: Map<Labels, LabelPair[]>;
@@ -127,7 +123,7 @@ function scalarMetric(sample: ScalarSample, counter: boolean, cache: RenderCache
     counter:
       sample.created === undefined
         ? { value: sample.value }
-        : { value: sample.value, createdTimestamp: timestamp(sample.created, cache) },
+        : { value: sample.value, createdTimestamp: timestamp(sample.created, cache.timestamps) },
   };
 }
 
@@ -137,7 +133,7 @@ function histogramMetric(sample: HistogramSample, cache: RenderCache): object {
     bucket[b] = { cumulativeCount: sample.cumulative[b] ?? 0, upperBound: sample.bounds[b]! };
   }
   const histogram: Record<string, unknown> = { sampleCount: sample.count, sampleSum: sample.sum, bucket };
-  if (sample.created !== undefined) histogram.createdTimestamp = timestamp(sample.created, cache);
+  if (sample.created !== undefined) histogram.createdTimestamp = timestamp(sample.created, cache.timestamps);
   const native = sample.native;
   if (native !== undefined) {
     histogram.schema = native.schema;
@@ -157,20 +153,4 @@ function labelPairs(labels: Labels, cache: RenderCache): LabelPair[] {
     cache.labels.set(labels, pairs);
   }
   return pairs;
-}
-
-/** timestamp splits Unix seconds into google.protobuf.Timestamp's whole seconds and nanoseconds. */
-function timestamp(unixSeconds: number, cache: RenderCache): Timestamp {
-  let ts = cache.timestamps.get(unixSeconds);
-  if (ts === undefined) {
-    let seconds = Math.floor(unixSeconds);
-    let nanos = Math.round((unixSeconds - seconds) * 1e9);
-    if (nanos >= 1e9) {
-      seconds++;
-      nanos -= 1e9;
-    }
-    ts = { seconds, nanos };
-    cache.timestamps.set(unixSeconds, ts);
-  }
-  return ts;
 }
