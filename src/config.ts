@@ -56,6 +56,13 @@ export const DEFAULT_BACKGROUND_NICE = 0;
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const durationRe = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const DURATION_MESSAGE = 'must be a duration like 250ms, 1s, 2m or a number of milliseconds';
+
+/** parseDuration reads a Prometheus-style duration (`250ms`, `1s`, `1.5m`, `1h`) in ms; undefined if it is not one. */
+export function parseDuration(text: string): number | undefined {
+  const m = durationRe.exec(text);
+  return m === null ? undefined : Number(m[1]) * DURATION_UNITS_MS[m[2]!]!;
+}
+
 const duration = z
   .union(
     [
@@ -63,10 +70,7 @@ const duration = z
       z
         .string()
         .regex(durationRe)
-        .transform((s) => {
-          const [, n, unit] = durationRe.exec(s)!;
-          return Number(n) * DURATION_UNITS_MS[unit!]!;
-        }),
+        .transform((s) => parseDuration(s)!),
     ],
     { error: DURATION_MESSAGE },
   )
@@ -274,7 +278,7 @@ const configSchema = z
       .default('auto'),
     /**
      * backgroundNice is how many nice steps below the front end (main thread) probex's other threads run:
-     * probe workers, scheduler, publisher and the reload thread. 0 runs them all alike. Linux only.
+     * the probe workers, the background thread and the config thread. 0 runs them all alike. Linux only.
      */
     backgroundNice: z.number().int().min(0).max(19).default(DEFAULT_BACKGROUND_NICE),
     /** snapshotBytes is the initial capacity of each of the two snapshot slots; a larger buffer replaces it when outgrown. */
@@ -794,6 +798,11 @@ function isRegExp(source: string): boolean {
   } catch {
     return false; // the message comes from the refine() above; the RegExp error text is not needed
   }
+}
+
+/** hostForUrl is a host as a URL writes it: an IPv6 address in brackets. */
+export function hostForUrl(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
 
 function safeHostname(): string {

@@ -20,7 +20,7 @@
  * message here ever contains a value of DB_PASSWORD, REDIS_PASSWORD or a connection string.
  */
 import { dump } from 'js-yaml';
-import { loadConfigSources, type LoadedConfig } from './config.ts';
+import { hostForUrl, loadConfigSources, type LoadedConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
 
 /** DirectusEnvConfig is the config built from a Directus environment, and what the environment asked for that probex does not probe. */
@@ -376,7 +376,7 @@ function buildUrl(
   password: string | undefined,
   path: string | undefined,
 ): string | undefined {
-  const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  const hostPart = hostForUrl(host);
   if (!/^[A-Za-z0-9._\-[\]:]+$/.test(hostPart)) return undefined;
   const auth =
     user === undefined && password === undefined

@@ -14,7 +14,7 @@ import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { MessagePort } from 'node:worker_threads';
-import { loadConfigFile, type Config, type TokenConfig } from '../config.ts';
+import { hostForUrl, loadConfigFile, parseDuration, type Config, type TokenConfig } from '../config.ts';
 import { ConfigError } from '../errors.ts';
 import { percentileDistribution } from '../hdr/export.ts';
 import { createLogger } from '../log.ts';
@@ -45,10 +45,8 @@ const INTERVAL_MS = 1000;
 /** STOP_GRACE_MS bounds how long the run waits at its end for rounds still in flight. */
 const STOP_GRACE_MS = 2000;
 
-const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 /** LISTEN_RE reads --listen: PORT, HOST:PORT or [IPv6]:PORT. */
 const LISTEN_RE = /^(?:(\[[0-9a-fA-F:.]+\]|[^:\s]+):)?(\d{1,5})$/;
-const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** RunArgs are the parsed arguments. */
 interface RunArgs {
@@ -83,8 +81,7 @@ function parseRunArgs(argv: readonly string[]): RunArgs | 'help' {
   const problems: string[] = [];
   if (values.config === undefined) problems.push('--config is required');
   if (values.out === undefined) problems.push('--out is required');
-  const m = DURATION_RE.exec(values.duration ?? '');
-  const durationMs = m === null ? NaN : Number(m[1]) * UNIT_MS[m[2]!]!;
+  const durationMs = parseDuration(values.duration ?? '') ?? NaN;
   if (!(durationMs >= 100)) problems.push('--duration must be a duration of at least 100ms, e.g. 30s or 5m');
   const listen = values.listen === undefined ? undefined : LISTEN_RE.exec(values.listen);
   if (listen === null) problems.push('--listen must be PORT or HOST:PORT, e.g. 9469 or 127.0.0.1:9469');
@@ -254,11 +251,6 @@ function feedServing(
     results.close();
     await background.terminate();
   };
-}
-
-/** hostForUrl brackets an IPv6 address for a URL. */
-function hostForUrl(host: string): string {
-  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
 
 /**
