@@ -42,6 +42,10 @@ export class Scheduler {
   private readonly pending = new Set<Promise<boolean>>();
   /** table is the running config's; loops of an earlier one end when it is replaced. */
   private table: TargetTable | undefined;
+  /**
+   * skipped counts target rounds not run: the target's previous round had not finished, or the round was a
+   * whole interval overdue.
+   */
   private skipped = 0;
   /** owner tells this scheduler's batches from another's on a shared pool (tests share one). */
   private readonly owner = ++schedulers;
@@ -56,11 +60,6 @@ export class Scheduler {
     private readonly log: Logger,
   ) {
     pool.onProgress((progress) => this.progress(progress));
-  }
-
-  /** probesSkipped counts rounds skipped because the target's previous round had not finished. */
-  get probesSkipped(): number {
-    return this.skipped;
   }
 
   /** stats are the scheduler's self-metrics: its pool's and the rounds it skipped. */
