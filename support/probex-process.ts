@@ -51,11 +51,17 @@ export function writeConfig(yaml: string): string {
   return path;
 }
 
-/** runProbex runs probex to completion (for --check-config and bad configs). */
-export function runProbex(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** SpawnedProbex is a probex process started with spawnProbex: its output so far, and its end. */
+export interface SpawnedProbex {
+  readonly child: ChildProcess;
+  /** output is everything the process wrote so far, as written: stdout and stderr. */
+  output(): { readonly stdout: string; readonly stderr: string };
+  /** exited resolves with the exit code and the whole output once the process ended. */
+  readonly exited: Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+/** spawnProbex starts probex with `args` (e.g. `run ...`) and collects what it writes. */
+export function spawnProbex(args: string[], env: NodeJS.ProcessEnv = {}): SpawnedProbex {
   const child = spawn(process.execPath, [...NODE_ARGS, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...NODE_ENV_VARS, ...env },
@@ -68,7 +74,19 @@ export function runProbex(
   child.stderr.on('data', (d: Buffer) => {
     stderr += d;
   });
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+  return {
+    child,
+    output: () => ({ stdout, stderr }),
+    exited: new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr }))),
+  };
+}
+
+/** runProbex runs probex to completion (for --check-config and bad configs). */
+export function runProbex(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return spawnProbex(args, env).exited;
 }
 
 /**

@@ -5,13 +5,12 @@
  * 1 missed, 2 bad arguments), and --listen serving the run's results while it lasts.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { java, requireJavaHdr } from '../helpers/java-hdr.ts';
-import { NODE_ARGS, NODE_ENV_VARS, runProbex, waitFor, writeConfig } from '../../support/probex-process.ts';
+import { runProbex, spawnProbex, waitFor, writeConfig } from '../../support/probex-process.ts';
 import { MYSQL_URL, REDIS_URL, requireService } from '../../support/services.ts';
 import { findSamples, parseExposition } from '../../support/exposition.ts';
 import type { RunSummary } from '../../src/run/summary.ts';
@@ -186,17 +185,8 @@ test('Ctrl-C ends a run early and still writes what it measured', async (t) => {
   if (!(await requireService(t, 'redis', REDIS_URL))) return;
   const out = outDir();
   const configPath = writeConfig(`targets:\n  - { name: redis, kind: redis, url: "${REDIS_URL}", interval: 50ms }\n`);
-  const child = spawn(
-    process.execPath,
-    [...NODE_ARGS, 'run', '--config', configPath, '--duration', '10m', '--out', out],
-    { env: { ...process.env, ...NODE_ENV_VARS }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stdout = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-  t.after(() => child.kill('SIGKILL'));
+  const run = spawnProbex(['run', '--config', configPath, '--duration', '10m', '--out', out]);
+  t.after(() => run.child.kill('SIGKILL'));
   const hlog = join(out, 'redis.hlog');
   await waitFor(
     'two intervals in the log',
@@ -209,8 +199,9 @@ test('Ctrl-C ends a run early and still writes what it measured', async (t) => {
         : undefined,
     30_000,
   );
-  child.kill('SIGINT');
-  assert.equal(await exited, 0);
+  run.child.kill('SIGINT');
+  const { code, stdout } = await run.exited;
+  assert.equal(code, 0);
   assert.match(stdout, /interrupted after [\d.]+s; wrote /);
   const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as RunSummary;
   assert.ok(summary.durationSeconds >= 2 && summary.durationSeconds < 600, String(summary.durationSeconds));
@@ -225,20 +216,11 @@ test('--listen also serves /metrics, the status page and the HDR export while th
   - { name: redis, kind: redis, url: "${REDIS_URL}", interval: 50ms }
   - { name: synth, kind: synthetic, interval: 20ms }
 `);
-  const child = spawn(
-    process.execPath,
-    [...NODE_ARGS, 'run', '--config', configPath, '--duration', '6s', '--out', out, '--listen', '127.0.0.1:0'],
-    { env: { ...process.env, ...NODE_ENV_VARS }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-  t.after(() => child.kill('SIGKILL'));
+  const run = spawnProbex(['run', '--config', configPath, '--duration', '6s', '--out', out, '--listen', '127.0.0.1:0']);
+  t.after(() => run.child.kill('SIGKILL'));
   const base = await waitFor(
     'the serving line',
-    async () => /serving on (http:\/\/127\.0\.0\.1:\d+)\//.exec(stderr)?.[1],
+    async () => /serving on (http:\/\/127\.0\.0\.1:\d+)\//.exec(run.output().stderr)?.[1],
     30_000,
   );
   // Counts grow while the run probes: the front end serves the run's own results.
@@ -261,7 +243,8 @@ test('--listen also serves /metrics, the status page and the HDR export while th
   assert.equal(hdr.status, 200);
   assert.match(await hdr.text(), /#\[Mean/);
 
-  assert.equal(await exited, 0, stderr);
+  const { code, stderr } = await run.exited;
+  assert.equal(code, 0, stderr);
   // The files are written as without --listen, and the port is closed once the run has ended.
   const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as RunSummary;
   assert.ok(summary.targets.redis!.count >= first);
