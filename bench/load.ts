@@ -38,6 +38,7 @@ import * as hdr from 'hdr-histogram-js';
 import { findSamples, parseExposition, sampleValue } from '../support/exposition.ts';
 import { startProbex, waitFor } from '../support/probex-process.ts';
 import { syntheticTargetsYaml, targetsForSeries } from './fixtures.ts';
+import { CLOCK_TICKS_PER_SECOND, cpuSeconds } from './proc-cpu.ts';
 import { fmt, writeResult } from './report.ts';
 import { writeCapture, type CapturedBody, type GeneratorReport, type GeneratorTask } from './load-ipc.ts';
 
@@ -60,8 +61,6 @@ const MAX_BODY_SIZE_DEVIATION = 0.2;
 const REPEATED_HEADERS = ['content-type', 'content-encoding', 'vary', 'cache-control'];
 const STARTUP_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 5_000;
-/** CLOCK_TICKS_PER_SECOND is the unit of /proc/<pid>/stat CPU times (getconf CLK_TCK on Linux). */
-const CLOCK_TICKS_PER_SECOND = 100;
 const GZIP_HEADERS = { 'accept-encoding': 'gzip' };
 /** PROTOBUF_ACCEPT is what Prometheus 3 sends with native histograms on (http/negotiate.ts cites it). */
 const PROTOBUF_ACCEPT =
@@ -262,17 +261,6 @@ function isProtobuf(body: CapturedBody): boolean {
   return body.headers['content-type']?.startsWith('application/vnd.google.protobuf') === true;
 }
 
-/**
- * cpuSeconds reads a process's user + system CPU time, all threads, from /proc; with `mainThread`, the
- * main thread's alone (its task id is the pid).
- */
-function cpuSeconds(pid: number, mainThread = false): number {
-  const stat = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
-  // Fields after the parenthesised command name start at field 3 (state); utime and stime are fields 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-}
-
 /** splitConnections spreads `connections` over at most GENERATORS generators, as evenly as possible. */
 function splitConnections(connections: number): number[] {
   const n = Math.min(GENERATORS, connections);
@@ -390,10 +378,10 @@ async function measure(
   const url = `${server.url}/metrics`;
   await load(url, connections, gzip, WARMUP_SECONDS);
   const cpu0 = cpuSeconds(server.pid);
-  const main0 = cpuSeconds(server.pid, true);
+  const main0 = cpuSeconds(server.pid, server.pid);
   const g = await load(url, connections, gzip, seconds);
   const serverCpuSeconds = cpuSeconds(server.pid) - cpu0;
-  const mainCpuSeconds = cpuSeconds(server.pid, true) - main0;
+  const mainCpuSeconds = cpuSeconds(server.pid, server.pid) - main0;
   if (g.non2xx > 0) throw new Error(`${url} answered ${g.non2xx} non-2xx responses under load`);
   return {
     reqPerSec: g.ok / g.seconds,

@@ -31,6 +31,7 @@ import { parseArgs } from 'node:util';
 import { freePort, waitFor } from '../support/probex-process.ts';
 import { startDist } from '../support/start-dist.ts';
 import { syntheticTargetsYaml } from './fixtures.ts';
+import { cpuSeconds } from './proc-cpu.ts';
 import { fmt, writeResult } from './report.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -39,8 +40,6 @@ const SAMPLE_EVERY_MS = 250;
 const SCRAPE_EVERY_MS = 5_000;
 const STEADY_S = 10;
 const SYNTHETIC_TARGETS = 1_000;
-/** CLOCK_TICKS_PER_SECOND is the unit of /proc/<pid>/stat CPU times (getconf CLK_TCK on Linux). */
-const CLOCK_TICKS_PER_SECOND = 100;
 /** CPU_RATIO_BUDGET: the main thread's CPU per scrape under probe load over idle. */
 const CPU_RATIO_BUDGET = 1.2;
 const BLACKBOX = '/usr/bin/prometheus-blackbox-exporter';
@@ -294,10 +293,7 @@ async function measureMemory(build: Build, scenario: Scenario, port: number): Pr
 
 /** threadCpu reads a thread's CPU time: utime + stime (s, from stat) and run time (s, from schedstat). */
 function threadCpu(pid: number, tid: number): { statS: number; schedS: number } {
-  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-  // Fields after the parenthesised comm: state is field 3; utime and stime are fields 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const statS = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  const statS = cpuSeconds(pid, tid);
   let schedS = NaN;
   try {
     schedS = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e9;

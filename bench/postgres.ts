@@ -9,7 +9,6 @@
  * `npm run bench:postgres [-- --seconds 5 --rounds 3 --concurrency 8]`. Results also go to
  * bench/results/postgres-<time>.json.
  */
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -17,6 +16,7 @@ import pg from 'pg';
 import { parseExposition, sampleValue } from '../support/exposition.ts';
 import { startProbex, waitFor } from '../support/probex-process.ts';
 import { POSTGRES_URL } from '../support/services.ts';
+import { cpuSeconds } from './proc-cpu.ts';
 import { fmt, writeResult } from './report.ts';
 
 /** BUDGET: probex must keep at least this share of a bare loop's rate (the same budget as Redis PING in bench:throughput). */
@@ -37,16 +37,6 @@ const concurrency = Number(values.concurrency);
 interface Rate {
   readonly rate: number;
   readonly cpuUsPerQuery: number;
-}
-
-/** CLOCK_TICKS_PER_SECOND is the unit of /proc/<pid>/stat CPU times (getconf CLK_TCK on Linux). */
-const CLOCK_TICKS_PER_SECOND = 100;
-
-/** cpuSeconds reads a process's user + system CPU time, all threads, from /proc (as bench/load.ts does). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
 /** bareLoop runs `concurrency` clients, each with one SELECT 1 in flight, for `ms`. */
