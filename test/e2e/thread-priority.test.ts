@@ -1,7 +1,7 @@
 /**
  * Thread priorities of the real probex process, read from /proc as `ps -L -o tid,nice` shows them: the
- * front end (main thread) keeps probex's own nice value; with backgroundNice the scheduler, publisher and
- * every probe worker run that many steps below it.
+ * front end (main thread) keeps probex's own nice value; with backgroundNice the background thread, every
+ * probe worker and the threads they start run that many steps below it.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -49,7 +49,7 @@ function niceCounts(pid: number): Map<number, number> {
 }
 
 test(
-  'backgroundNice: 10 runs the scheduler, publisher and probe workers 10 nice steps below the front end',
+  'backgroundNice: 10 runs the background thread and probe workers 10 nice steps below the front end',
   linuxOnly,
   async (t) => {
     const probex = await started(config(10));
@@ -64,7 +64,7 @@ test(
     );
     assert.ok(
       counts.get(10)! >= THREADS + 2,
-      `${THREADS} probe workers, scheduler and publisher at +10: ${[...counts]}`,
+      `${THREADS} probe workers, the background thread and a thread they started at +10: ${[...counts]}`,
     );
 
     // backgroundNice is read at start-up only: a reload asking for another says so and changes nothing.
@@ -89,5 +89,8 @@ test("by default every thread runs at the front end's priority", linuxOnly, asyn
   t.after(() => probex.stop());
   const counts = niceCounts(probex.child.pid!);
   assert.deepEqual([...counts.keys()], [0], `threads per relative nice: ${[...counts]}`);
-  assert.ok(counts.get(0)! >= THREADS + 3, 'main, scheduler, publisher and the probe workers were all counted');
+  assert.ok(
+    counts.get(0)! >= THREADS + 3,
+    'main, the background thread, the probe workers and a thread Node started were all counted',
+  );
 });
