@@ -87,7 +87,7 @@ async function run(
   let fileTokenCount = initialFileTokens.length;
   let serving: Serving;
   try {
-    serving = await startServing(config, initialFileTokens, VERSION, log, true);
+    serving = await startServing(config, initialFileTokens, log, true);
   } catch (err) {
     log.fatal({ err }, 'cannot start the HTTP server');
     process.exit(1);

@@ -12,6 +12,7 @@ import type { BackgroundInit, BackgroundMessage, BackgroundReport } from './pool
 import { createSnapshotBuffer } from './snapshot/layout.ts';
 import { SnapshotReader } from './snapshot/reader.ts';
 import { startThread, workerUrl } from './threads.ts';
+import { VERSION } from './version.ts';
 
 const BACKGROUND_URL = workerUrl('background-worker');
 /**
@@ -43,7 +44,6 @@ export function tokenTable(config: Config, fromFile: readonly TokenConfig[]): To
 export async function startServing(
   config: Config,
   fileTokens: readonly TokenConfig[],
-  version: string,
   log: Logger,
   schedule: boolean,
 ): Promise<Serving> {
@@ -65,7 +65,7 @@ export async function startServing(
     {
       config,
       snapshot: snapshotBuffer,
-      version,
+      version: VERSION,
       startTimeSeconds: Date.now() / 1000,
       ...(results === undefined ? {} : { results: results.port2 }),
     } satisfies BackgroundInit,

@@ -24,7 +24,6 @@ import { encodeTargetTable } from '../pool/target-table.ts';
 import { Scheduler } from '../scheduler.ts';
 import { startServing, type Serving } from '../serve.ts';
 import { startStatsRelay } from '../stats-relay.ts';
-import { VERSION } from '../version.ts';
 import { formatLatency } from '../render/status-page.ts';
 import { RunRecorder } from './recorder.ts';
 import { renderReport } from './report.ts';
@@ -134,7 +133,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   let serving: Serving | undefined;
   if (args.listen) {
     try {
-      serving = await startServing(config, args.fileTokens, VERSION, log, false);
+      serving = await startServing(config, args.fileTokens, log, false);
     } catch (err) {
       process.stderr.write(`${(err as Error).message}\n`);
       return 2;
