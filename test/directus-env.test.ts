@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loadDirectusEnvConfig, scheduleToIntervalMs } from '../src/directus-env.ts';
+import { loadDirectusEnvConfig, scheduleToIntervalMs } from '../src/config/directus-env.ts';
 import { ConfigError } from '../src/errors.ts';
-import type { ProbeTarget } from '../src/probes/probe.ts';
+import type { ProbeTarget } from '../src/probes/registry.ts';
 
 /** SEED is the seed's Directus: SQLite, a Redis for the cache and everything else, local uploads. */
 const SEED = {
@@ -48,7 +48,7 @@ test("the seed's environment gives the directus profile, its three checks, every
   ]);
   const storage = t.get('storage-local')!;
   assert.deepEqual(storage.kind === 'storage' && [storage.path, storage.location], ['/directus/uploads', 'local']);
-  for (const target of config.targets) assert.deepEqual([target.intervalMs, target.timeoutMs], [60_000, 1000]);
+  for (const target of config.targets) assert.deepEqual([target.intervalMs, target.timeoutMs], [60_000, 30_000]);
   assert.deepEqual(
     config.auth.tokens.map((k) => k.token),
     ['metrics-token-one', 'metrics-token-two'],
@@ -76,6 +76,21 @@ test('METRICS_NAME_PREFIX and METRICS_SCHEDULE are honoured', () => {
   });
   assert.equal(config.directus.namePrefix, 'cms_');
   assert.ok(config.targets.every((t) => t.intervalMs === 15_000));
+});
+
+test("METRICS_HEALTH_CHECK_PREFIX names the checks' Redis keys and storage files, as Directus names its own", () => {
+  const prefixes = (env: NodeJS.ProcessEnv): string[] =>
+    loadDirectusEnvConfig({ ...SEED, ...env }).config.targets.flatMap((t) =>
+      t.kind === 'redis' ? [`redis ${t.keyPrefix}`] : t.kind === 'storage' ? [`storage ${t.filePrefix}`] : [],
+    );
+  assert.deepEqual(prefixes({}), ['redis directus-metric-', 'storage directus-metric-']);
+  assert.deepEqual(prefixes({ METRICS_HEALTH_CHECK_PREFIX: 'cms-health-' }), [
+    'redis cms-health-',
+    'storage cms-health-',
+  ]);
+  assert.deepEqual(issuesOf({ ...SEED, METRICS_HEALTH_CHECK_PREFIX: '../up-' }), [
+    'METRICS_HEALTH_CHECK_PREFIX: must be 1-128 characters without /, \\ or control characters',
+  ]);
 });
 
 test('METRICS_SCHEDULE maps a cron step to an interval and refuses what has no single interval', () => {
@@ -136,7 +151,7 @@ test('postgres and cockroachdb are postgres targets named after their DB_CLIENT,
   ]);
   const tls = loadDirectusEnvConfig({ ...base, DB_CLIENT: 'pg', DB_SSL__REJECT_UNAUTHORIZED: 'false' }).config
     .targets[0]!;
-  assert.deepEqual(tls.kind === 'postgres' && tls.tls, { rejectUnauthorized: false });
+  assert.deepEqual(tls.kind === 'postgres' && tls.tls, { insecureSkipVerify: true });
   const conn = loadDirectusEnvConfig({
     DB_CLIENT: 'pg',
     DB_CONNECTION_STRING: 'postgresql://u:pw@h/d',
@@ -210,7 +225,7 @@ test('no message repeats a password or a connection string', () => {
   ];
   assert.equal(issues.length, 5, JSON.stringify(issues));
   for (const issue of issues) assert.ok(!issue.includes(secret), issue);
-  assert.match(issues[0]!, /^DB_CONNECTION_STRING: must be a postgres:\/\/ URL$/);
+  assert.match(issues[0]!, /^DB_CONNECTION_STRING: must be a postgres:\/\/ or postgresql:\/\/ URL$/);
 });
 
 test('REDIS_* parts build the Redis URL; unknown REDIS_* settings are errors', () => {
@@ -299,4 +314,67 @@ test('every problem is reported at once', () => {
     issues.map((i) => i.split(':')[0]),
     ['METRICS_SCHEDULE', 'DB_CLIENT', 'CACHE_ENABLED', 'STORAGE_X_DRIVER'],
   );
+});
+
+test('user names and passwords are taken byte for byte, as Directus takes them; other values are trimmed', () => {
+  const { config } = loadDirectusEnvConfig({
+    DB_CLIENT: 'pg',
+    DB_HOST: ' db ',
+    DB_DATABASE: 'app ',
+    DB_USER: ' directus',
+    DB_PASSWORD: '  pw with spaces  ',
+    REDIS_HOST: 'redis',
+    REDIS_USERNAME: 'default',
+    REDIS_PASSWORD: ' r-pw ',
+    METRICS_SERVICES: 'database,redis',
+  });
+  const [db, redis] = config.targets;
+  assert.equal(db?.kind === 'postgres' && db.url, 'postgres://%20directus:%20%20pw%20with%20spaces%20%20@db:5432/app');
+  assert.equal(redis?.kind === 'redis' && redis.url, 'redis://default:%20r-pw%20@redis:6379');
+});
+
+test("PostgreSQL's DB_HOST may be a unix socket directory; DB_CONNECTION_STRING may use libpq's socket form", () => {
+  const socket = loadDirectusEnvConfig({
+    DB_CLIENT: 'postgres',
+    DB_HOST: '/run/postgresql',
+    DB_PORT: '5433',
+    DB_DATABASE: 'directus',
+    DB_USER: 'directus',
+    DB_PASSWORD: 'pw',
+    METRICS_SERVICES: 'database',
+  }).config.targets[0];
+  assert.equal(
+    socket?.kind === 'postgres' && socket.url,
+    'postgres://directus:pw@/directus?host=%2Frun%2Fpostgresql&port=5433',
+  );
+  const connectionString = 'postgresql://directus:pw@/directus?host=/var/run/postgresql';
+  const fromString = loadDirectusEnvConfig({
+    DB_CLIENT: 'pg',
+    DB_CONNECTION_STRING: connectionString,
+    METRICS_SERVICES: 'database',
+  }).config.targets[0];
+  assert.equal(fromString?.kind === 'postgres' && fromString.url, connectionString);
+  // A socket directory is PostgreSQL's: MySQL's DB_HOST must be a host.
+  assert.deepEqual(
+    issuesOf({
+      DB_CLIENT: 'mysql',
+      DB_HOST: '/run/mysqld',
+      DB_DATABASE: 'd',
+      DB_USER: 'u',
+      METRICS_SERVICES: 'database',
+    }),
+    ['DB_HOST: not a valid host name'],
+  );
+});
+
+test('a connection string with a port out of range names the port, not the scheme', () => {
+  assert.deepEqual(
+    issuesOf({ DB_CLIENT: 'pg', DB_CONNECTION_STRING: 'postgres://u:pw@db:70000/app', METRICS_SERVICES: 'database' }),
+    ['DB_CONNECTION_STRING: port must be 1-65535'],
+  );
+  assert.deepEqual(
+    issuesOf({ DB_CLIENT: 'mysql', DB_CONNECTION_STRING: 'mysql://u:pw@db:0/app', METRICS_SERVICES: 'database' }),
+    ['DB_CONNECTION_STRING: port must be 1-65535'],
+  );
+  assert.deepEqual(issuesOf({ ...SEED, REDIS: 'redis://redis:99999' }), ['REDIS: port must be 1-65535']);
 });

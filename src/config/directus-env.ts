@@ -14,14 +14,18 @@
  *   deletes a file in its root. Other drivers (s3, gcs, azure, cloudinary, supabase) are not probed; they are
  *   listed in the notes at start-up.
  * - METRICS_SERVICES picks which of the four are checked (default all), METRICS_TOKENS the tokens,
- *   METRICS_NAME_PREFIX the family names and METRICS_SCHEDULE the interval (see scheduleToIntervalMs).
+ *   METRICS_NAME_PREFIX the family names, METRICS_HEALTH_CHECK_PREFIX the Redis keys and storage files
+ *   the checks write (as Directus names its own) and METRICS_SCHEDULE the interval (see scheduleToIntervalMs).
+ *
+ * User names and passwords are taken byte for byte, as Directus takes them (a password may start or end
+ * with spaces); every other value is trimmed. PostgreSQL's DB_HOST may be a unix socket directory.
  *
  * Every problem is reported at once, each naming its variable. Passwords go into target URLs only; no
  * message here ever contains a value of DB_PASSWORD, REDIS_PASSWORD or a connection string.
  */
-import { dump } from 'js-yaml';
-import { hostForUrl, loadConfigSources, type LoadedConfig } from './config.ts';
-import { ConfigError } from './errors.ts';
+import { ConfigError } from '../errors.ts';
+import { loadConfig, type LoadedConfig } from './load.ts';
+import { hostForUrl, targetUrlProblem } from './target-url.ts';
 
 /** DirectusEnvConfig is the config built from a Directus environment, and what the environment asked for that probex does not probe. */
 export interface DirectusEnvConfig extends LoadedConfig {
@@ -30,9 +34,10 @@ export interface DirectusEnvConfig extends LoadedConfig {
 }
 
 /** DIRECTUS_DEFAULTS are Directus's defaults (packages/env/src/constants/defaults.ts) for the variables read here. */
-export const DIRECTUS_DEFAULTS = Object.freeze({
+const DIRECTUS_DEFAULTS = Object.freeze({
   METRICS_SERVICES: 'database,cache,redis,storage',
   METRICS_SCHEDULE: '*/1 * * * *',
+  METRICS_HEALTH_CHECK_PREFIX: 'directus-metric-',
   CACHE_ENABLED: 'false',
   CACHE_STORE: 'memory',
   STORAGE_LOCATIONS: 'local',
@@ -48,6 +53,8 @@ const DEFAULT_DB_PORTS: Record<string, number> = { pg: 5432, postgres: 5432, coc
 const REMOTE_STORAGE_DRIVERS = ['s3', 'gcs', 'azure', 'cloudinary', 'supabase'];
 /** REDIS_VARIABLES are the Redis settings probex can honour; any other REDIS_* would change how to connect. */
 const REDIS_VARIABLES = ['HOST', 'PORT', 'USERNAME', 'PASSWORD', 'DB'];
+/** CREDENTIAL_RE names the variables taken byte for byte (user names and passwords); every other value is trimmed. */
+const CREDENTIAL_RE = /_(USER|USERNAME|PASSWORD)$/;
 // A location name becomes part of a family name (directus_storage_<location>_connection_errors).
 const LOCATION_RE = /^[a-z0-9_]+$/;
 
@@ -57,12 +64,15 @@ type RawTarget = Record<string, unknown>;
  * loadDirectusEnvConfig builds and validates the config. It throws ConfigError listing every problem,
  * each starting with the variable it is about.
  */
-export function loadDirectusEnvConfig(env: NodeJS.ProcessEnv): DirectusEnvConfig {
+export function loadDirectusEnvConfig(env: NodeJS.ProcessEnv, listenerGuard?: string): DirectusEnvConfig {
   const issues: string[] = [];
   const notes: string[] = [];
   const get = (name: string): string | undefined => {
     const value = env[name];
-    return value === undefined || value.trim() === '' ? undefined : value.trim();
+    if (value === undefined || value === '') return undefined;
+    // Directus casts credentials as strings, untrimmed: ` pw ` is a password with spaces at its ends.
+    if (CREDENTIAL_RE.test(name)) return value;
+    return value.trim() === '' ? undefined : value.trim();
   };
 
   const services = listOf(get('METRICS_SERVICES') ?? DIRECTUS_DEFAULTS.METRICS_SERVICES);
@@ -75,7 +85,12 @@ export function loadDirectusEnvConfig(env: NodeJS.ProcessEnv): DirectusEnvConfig
   const schedule = get('METRICS_SCHEDULE') ?? DIRECTUS_DEFAULTS.METRICS_SCHEDULE;
   const interval = scheduleToIntervalMs(schedule);
   if (typeof interval === 'string') issues.push(`METRICS_SCHEDULE: ${interval}`);
-  const common = { interval: typeof interval === 'number' ? interval : 60_000 };
+  // Directus waits for a check until it answers: here it has until the next one, at most 30 s.
+  const intervalMs = typeof interval === 'number' ? interval : 60_000;
+  const common = { interval: intervalMs, timeout: Math.min(intervalMs, 30_000) };
+  const checkPrefix = get('METRICS_HEALTH_CHECK_PREFIX') ?? DIRECTUS_DEFAULTS.METRICS_HEALTH_CHECK_PREFIX;
+  if (!/^[^\p{Cc}/\\]{1,128}$/u.test(checkPrefix))
+    issues.push('METRICS_HEALTH_CHECK_PREFIX: must be 1-128 characters without /, \\ or control characters');
 
   const targets: RawTarget[] = [];
   if (wants('database')) {
@@ -99,6 +114,7 @@ export function loadDirectusEnvConfig(env: NodeJS.ProcessEnv): DirectusEnvConfig
       kind: 'redis',
       url: redisUrl,
       command: 'setdel',
+      keyPrefix: checkPrefix,
       directusServices: redisServices,
     });
   }
@@ -109,19 +125,21 @@ export function loadDirectusEnvConfig(env: NodeJS.ProcessEnv): DirectusEnvConfig
       kind: 'redis',
       url: cache.url,
       command: 'setdel',
+      keyPrefix: checkPrefix,
       directusServices: ['cache'],
     });
   }
 
-  if (wants('storage')) targets.push(...storageTargets(get, issues, notes).map((t) => ({ ...common, ...t })));
+  if (wants('storage'))
+    targets.push(...storageTargets(get, issues, notes).map((t) => ({ ...common, ...t, filePrefix: checkPrefix })));
 
   if (issues.length > 0) throw new ConfigError(issues);
   if (targets.length === 0)
     notes.push('nothing to probe: METRICS_SERVICES and the environment leave no service probex can check');
-  const yaml = dump({ profile: 'directus', targets }, { lineWidth: -1 });
   // The probex variables (PROBEX_HOST, PROBEX_PORT, METRICS_TOKENS, METRICS_NAME_PREFIX, ...) apply as
   // they do to a config file.
-  return { ...loadConfigSources({ yaml, file: 'the Directus environment', env }), notes };
+  const document = { profile: 'directus', targets };
+  return { ...loadConfig({ document, file: 'the Directus environment', env, listenerGuard }), notes };
 }
 
 /**
@@ -199,13 +217,13 @@ function databaseTarget(get: (name: string) => string | undefined, issues: strin
   let url: string | undefined;
   const connectionString = get('DB_CONNECTION_STRING');
   if (connectionString !== undefined) {
-    const scheme = isPostgres ? /^postgres(ql)?:\/\//i : /^mysql:\/\//i;
-    if (!scheme.test(connectionString) || !URL.canParse(connectionString)) {
-      // The value is a secret: the message says what is wrong, never what it is.
-      issues.push(`DB_CONNECTION_STRING: must be a ${isPostgres ? 'postgres://' : 'mysql://'} URL`);
-    } else {
-      url = connectionString;
-    }
+    const problem = targetUrlProblem(
+      connectionString,
+      isPostgres ? { schemes: ['postgres', 'postgresql'], socketHost: true } : { schemes: ['mysql'] },
+    );
+    // The value is a secret: the message says what is wrong, never what it is.
+    if (problem !== undefined) issues.push(`DB_CONNECTION_STRING: ${problem}`);
+    else url = connectionString;
   } else {
     const missing = ['DB_HOST', 'DB_DATABASE', 'DB_USER'].filter((name) => get(name) === undefined);
     for (const name of missing) issues.push(`${name}: required with DB_CLIENT=${client} (or DB_CONNECTION_STRING)`);
@@ -213,15 +231,23 @@ function databaseTarget(get: (name: string) => string | undefined, issues: strin
     if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)
       issues.push('DB_PORT: must be a port number');
     else if (missing.length === 0) {
-      url = buildUrl(
-        isPostgres ? 'postgres' : 'mysql',
-        get('DB_HOST')!,
-        port,
-        get('DB_USER'),
-        get('DB_PASSWORD'),
-        get('DB_DATABASE')!,
-      );
-      if (url === undefined) issues.push('DB_HOST: not a valid host name');
+      const host = get('DB_HOST')!;
+      // PostgreSQL's DB_HOST may be the directory of its unix socket, as libpq (and knex, for Directus) reads it.
+      url =
+        isPostgres && host.startsWith('/')
+          ? socketUrl(host, port, get('DB_USER'), get('DB_PASSWORD'), get('DB_DATABASE')!)
+          : buildUrl(
+              isPostgres ? 'postgres' : 'mysql',
+              host,
+              port,
+              get('DB_USER'),
+              get('DB_PASSWORD'),
+              get('DB_DATABASE')!,
+            );
+      if (url === undefined)
+        issues.push(
+          isPostgres ? 'DB_HOST: not a valid host name or unix socket directory' : 'DB_HOST: not a valid host name',
+        );
     }
   }
   const target: RawTarget = { name: 'database', kind, url, query: 'SELECT 1' };
@@ -237,7 +263,7 @@ function databaseTarget(get: (name: string) => string | undefined, issues: strin
 function postgresTls(
   get: (name: string) => string | undefined,
   issues: string[],
-): { rejectUnauthorized: boolean } | undefined {
+): { insecureSkipVerify: boolean } | undefined {
   for (const name of ['DB_SSL__CA', 'DB_SSL__CERT', 'DB_SSL__KEY']) {
     if (get(name) !== undefined)
       issues.push(`${name}: not supported by --directus-env (probex verifies the server against the system's CAs)`);
@@ -245,7 +271,7 @@ function postgresTls(
   const ssl = booleanOf(get('DB_SSL'), 'DB_SSL', issues);
   const reject = booleanOf(get('DB_SSL__REJECT_UNAUTHORIZED'), 'DB_SSL__REJECT_UNAUTHORIZED', issues);
   if (ssl === false || (ssl === undefined && reject === undefined)) return undefined;
-  return { rejectUnauthorized: reject ?? true };
+  return { insecureSkipVerify: reject === false };
 }
 
 /** sharedRedisUrl is Directus's Redis (REDIS, or REDIS_*), or undefined when none is configured. */
@@ -307,8 +333,9 @@ function redisUrlFrom(
     }
   }
   if (whole !== undefined) {
-    if (!/^rediss?:\/\//i.test(whole) || !URL.canParse(whole)) {
-      issues.push(`${prefix}: must be a redis:// or rediss:// URL`);
+    const problem = targetUrlProblem(whole, { schemes: ['redis', 'rediss'] });
+    if (problem !== undefined) {
+      issues.push(`${prefix}: ${problem}`);
       return undefined;
     }
     return whole;
@@ -378,12 +405,31 @@ function buildUrl(
 ): string | undefined {
   const hostPart = hostForUrl(host);
   if (!/^[A-Za-z0-9._\-[\]:]+$/.test(hostPart)) return undefined;
-  const auth =
-    user === undefined && password === undefined
-      ? ''
-      : `${encodeURIComponent(user ?? '')}${password === undefined ? '' : `:${encodeURIComponent(password)}`}@`;
+  const auth = userinfo(user, password);
   const url = `${scheme}://${auth}${hostPart}:${port}${path === undefined ? '' : `/${encodeURIComponent(path)}`}`;
   return URL.canParse(url) ? url : undefined;
+}
+
+/**
+ * socketUrl is a postgres:// URL that connects through the unix socket in directory `dir`:
+ * `postgres://user:pw@/db?host=%2Frun%2Fpostgresql&port=5432` (libpq's form, read by pg).
+ */
+function socketUrl(
+  dir: string,
+  port: string,
+  user: string | undefined,
+  password: string | undefined,
+  database: string,
+): string | undefined {
+  const auth = userinfo(user, password);
+  const url = `postgres://${auth}/${encodeURIComponent(database)}?host=${encodeURIComponent(dir)}&port=${port}`;
+  return targetUrlProblem(url, { schemes: ['postgres'], socketHost: true }) === undefined ? url : undefined;
+}
+
+/** userinfo is `user[:password]@`, each part percent-encoded, or '' when neither is set. */
+function userinfo(user: string | undefined, password: string | undefined): string {
+  if (user === undefined && password === undefined) return '';
+  return `${encodeURIComponent(user ?? '')}${password === undefined ? '' : `:${encodeURIComponent(password)}`}@`;
 }
 
 /**
@@ -400,8 +446,5 @@ function booleanOf(value: string | undefined, name: string, issues: string[]): b
 
 /** listOf reads a Directus comma-separated list. */
 function listOf(value: string): string[] {
-  return value
-    .split(',')
-    .map((v) => v.trim())
-    .filter((v) => v !== '');
+  return value.split(',').flatMap((v) => (v.trim() === '' ? [] : [v.trim()]));
 }
