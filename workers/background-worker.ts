@@ -1,15 +1,16 @@
 /**
- * The background thread (DESIGN.md data flow): a thin adapter around src/background.ts (scheduler, probe
+ * The background thread: a thin adapter around src/process/background.ts (scheduler, probe
  * pool and publisher). Config, the main thread's stats and `stop` come in on parentPort; a larger snapshot
  * buffer goes out to the main thread (`snapshot-buffer`), whose reader attaches it, and `stopped` once
  * stopped.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Background } from '../src/background.ts';
+import { Background } from '../src/process/background.ts';
+import { SCHEDULER_THREAD_MIN_TARGETS } from '../src/process/scheduler-thread.ts';
 import { createLogger } from '../src/log.ts';
 import type { BackgroundInit, BackgroundMessage, BackgroundReport } from '../src/pool/messages.ts';
 import { Publisher } from '../src/publisher.ts';
-import { linuxThreadId, lowerThreadPriority } from '../src/thread-priority.ts';
+import { linuxThreadId, lowerThreadPriority } from '../src/process/thread-priority.ts';
 
 const init = workerData as BackgroundInit;
 const port = parentPort!;
@@ -27,6 +28,8 @@ const publisher = new Publisher({
   startTimeSeconds: init.startTimeSeconds,
   log,
   handOver: (buffer) => report({ type: 'snapshot-buffer', buffer }),
+  // Rendering on demand pays at scale; below it a publish takes milliseconds, and every body stays fresh.
+  onDemand: init.config.targets.length >= SCHEDULER_THREAD_MIN_TARGETS,
 });
 // The publisher owns the buffer from here on; workerData would otherwise keep the first one alive after a
 // larger one replaces it.

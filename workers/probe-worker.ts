@@ -9,6 +9,7 @@
 import { parentPort } from 'node:worker_threads';
 import type { ProbeBatch, ProbeResults } from '../src/pool/messages.ts';
 import { ProbeRunner } from '../src/pool/probe-runner.ts';
+import type { TargetTable } from '../src/pool/target-table.ts';
 
 /*
  * Under tsx (`npm start`, the tests), Piscina loads this file through tsx's CommonJS hook, which leaves an
@@ -29,4 +30,14 @@ runner.startSweep();
 export default async function runProbeBatch(batch: ProbeBatch): Promise<ProbeResults> {
   if (tsxHooks !== undefined) await tsxHooks;
   return runner.run(batch);
+}
+
+/** retire closes the probers of targets a reloaded config (its new target table) no longer has as they were. */
+export function retire({ table }: { table: TargetTable }): void {
+  runner.retire(table);
+}
+
+/** closeProbers closes every prober of this worker (the pool's close, before it ends the thread). */
+export async function closeProbers(): Promise<void> {
+  await runner.close();
 }

@@ -6,8 +6,13 @@
  * schedule (`probex run --listen`) gets the results on a MessagePort instead (ResultsMessage).
  * ConfigLoadRequest and ConfigLoadResult are a reload's question to its one-shot config thread and the answer.
  */
+import type { DemandCounts } from '../render/plan.ts';
 import type { MessagePort } from 'node:worker_threads';
-import type { Config, LoadedConfig } from '../config.ts';
+import type { LoadedConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import type { WebStats } from '../metrics/model.ts';
+import type { TlsMaterial } from '../http/tls-material.ts';
+import type { WebConfig } from '../config/web-settings.ts';
 import type { TargetTable } from './target-table.ts';
 
 /** ProbeBatch is one round of probes for a few targets, run concurrently in one worker. */
@@ -30,6 +35,11 @@ export interface ProbeBatch {
    * starts later than that reports how much later (ProbeBatchResult.startDelayUs). Unset for continuous targets.
    */
   readonly dueAtMs?: number;
+  /**
+   * home, when set, is the worker slot that runs the batch (0 ≤ home < threads; src/pool/probe-pool.ts): a
+   * target's rounds all go to its home worker, so its clients exist once in the process. Unset: any worker.
+   */
+  readonly home?: number;
 }
 
 /** ProbeResults is one finished batch: the names of its targets, in batch order, and its runs. */
@@ -88,6 +98,13 @@ export interface ProbeBatchResult {
   readonly app: ReadonlyArray<Readonly<Record<string, number>> | null>;
   /** failure[t] is the message of target t's last failure in this batch, or null (for the log and the status page). */
   readonly failure: ReadonlyArray<string | null>;
+  /**
+   * certificate, present only when a run of the batch reported one (ProbeOutcome.tls), holds two entries
+   * per batch position t: [2t] the notBefore and [2t + 1] the notAfter of the last certificate target t's
+   * server presented, in Unix seconds; NaN for a target that reported none. A batch of targets without
+   * TLS carries nothing.
+   */
+  readonly certificate?: Float64Array;
 }
 
 /** MainStats are the main thread's own measurements, sent to the publisher once per publish interval. */
@@ -98,6 +115,12 @@ export interface MainStats {
   readonly configReloadsTotal: number;
   readonly configReloadFailuresTotal: number;
   readonly configLastReloadSuccessful: 0 | 1;
+  /** web is set when a web config is in force (`--web.config.file`). */
+  readonly web?: WebStats;
+  /** demand counts the requests of each body group (src/render/plan.ts), for rendering on demand. */
+  readonly demand?: DemandCounts;
+  /** hdrWanted names targets whose HDR export was asked for and not there, to be exported first. */
+  readonly hdrWanted?: readonly string[];
 }
 
 /** BackgroundInit is the background thread's workerData. */
@@ -164,12 +187,21 @@ export interface ConfigLoadRequest {
   readonly directusEnv?: boolean;
   /** nice is how many steps the thread lowers its priority (the running config's backgroundNice). */
   readonly nice: number;
+  /** webConfigPath is the web config file (`--web.config.file`), when there is one. */
+  readonly webConfigPath?: string | undefined;
+}
+
+/** LoadedWebConfig is the web config file with its TLS material read and checked. */
+export interface LoadedWebConfig {
+  readonly config: WebConfig;
+  readonly material: TlsMaterial | undefined;
 }
 
 /**
  * ConfigLoadResult is that thread's answer: the config, its token file's tokens and warnings (and, from the
- * Directus environment, notes on what it does not probe), or every problem found.
+ * Directus environment, notes on what it does not probe), the web config with its TLS material, or every
+ * problem found in either.
  */
 export type ConfigLoadResult =
-  | ({ readonly ok: true; readonly notes?: readonly string[] } & LoadedConfig)
+  | ({ readonly ok: true; readonly notes?: readonly string[]; readonly web?: LoadedWebConfig } & LoadedConfig)
   | { readonly ok: false; readonly issues: readonly string[] };

@@ -10,7 +10,7 @@
  * long makes only its own next round wait, not those of the targets batched with it (a batch as a whole
  * finishes with its slowest target).
  */
-import type { ProbeTarget } from '../probes/probe.ts';
+import type { ProbeTarget } from '../probes/registry.ts';
 
 /** TargetTable is the shared form; `epoch` is unique within the process and grows with every table. */
 export interface TargetTable {

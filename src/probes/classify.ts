@@ -1,9 +1,11 @@
 /**
  * Failure classification shared by every probe kind: a pure mapping from the errors that Node, undici,
  * mysql2 and node-redis throw to the closed `ProbeFailureReason` set, the helpers that turn an error into
- * a failure `ProbeOutcome`, and `settle()`, which gives every `run` the same abort and no-throw rules.
+ * a failure `ProbeOutcome`, `settle()`, which gives every `run` the same abort and no-throw rules, and
+ * `publicOutcome()`, which scrubs and cuts every failure message on its way out of the worker.
  */
-import type { ProbeFailureReason, ProbeOutcome } from './probe.ts';
+import { secretScrubber } from '../redact.ts';
+import type { ProbeFailureReason, ProbeOutcome, TargetBase } from './probe.ts';
 
 /** MAX_MESSAGE_CHARS bounds a failure message: it goes to the log, and one line is enough. */
 export const MAX_MESSAGE_CHARS = 240;
@@ -78,8 +80,10 @@ const TLS_CODES = new Set([
   'HANDSHAKE_SSL_ERROR',
 ]);
 const TLS_CODE_PREFIXES = ['ERR_TLS_', 'ERR_SSL_', 'ERR_OSSL_'];
-// undici's HTTP parser (llhttp) errors: the server answered, but not in HTTP.
+// undici's HTTP parser (llhttp) errors: the server answered, but not in HTTP. Node 20's undici sets the llhttp
+// code (HPE_INVALID_CONSTANT, ...); Node 24's leaves `code` undefined, so its class name counts too.
 const BAD_REPLY_CODE_PREFIXES = ['HPE_'];
+const BAD_REPLY_NAMES = new Set(['HTTPParserError']);
 // node-redis reports server errors as ErrorReply objects without a code: the reply's first word is the code.
 const REDIS_AUTH_PREFIXES = ['WRONGPASS', 'NOAUTH', 'NOPERM'];
 // A password sent to a server that has none is a plain ERR: Redis 6+ says `ERR AUTH <password> called
@@ -169,7 +173,7 @@ export function timeoutOutcome(timeoutMs: number): ProbeOutcome {
 
 /**
  * describeError renders an error and its causes on one line (`fetch failed: connect ECONNREFUSED ...`),
- * without repeating a message its cause already says, and cut to MAX_MESSAGE_CHARS.
+ * without repeating a message its cause already says. It is not cut: publicOutcome scrubs, then cuts.
  */
 export function describeError(err: unknown): string {
   const parts: string[] = [];
@@ -179,8 +183,32 @@ export function describeError(err: unknown): string {
     if (text !== '' && !parts.some((p) => p.includes(text) || text.includes(p))) parts.push(text);
     current = nextInChain(current);
   }
-  const line = (parts.length === 0 ? 'unknown error' : parts.join(': ')).replace(/\s+/g, ' ').trim();
-  return line.length <= MAX_MESSAGE_CHARS ? line : `${line.slice(0, MAX_MESSAGE_CHARS - 1)}…`;
+  return (parts.length === 0 ? 'unknown error' : parts.join(': ')).replace(/\s+/g, ' ').trim();
+}
+
+/** MessageScrub removes a target's secrets from a text (redact.ts's secretScrubber for the target's URL). */
+export type MessageScrub = (text: string) => string;
+
+/** scrubberFor is the MessageScrub of a target whose URL holds secrets, or undefined. */
+export function scrubberFor(target: TargetBase & { readonly url?: string }): MessageScrub | undefined {
+  return target.url === undefined ? undefined : secretScrubber(target.url);
+}
+
+/**
+ * publicOutcome is the one way a failure leaves its worker for the log, the metrics and the pages, whatever
+ * its kind and whoever wrote its message (the client library, the probe, the lane): the message with the
+ * target's secrets scrubbed, then made one line of at most MAX_MESSAGE_CHARS. Scrubbing comes first, so a
+ * secret that the cut would halve is still found whole. A success is returned as it is.
+ */
+export function publicOutcome(outcome: ProbeOutcome, scrub: MessageScrub | undefined): ProbeOutcome {
+  if (outcome.ok) return outcome;
+  const scrubbed = scrub === undefined ? outcome.message : scrub(outcome.message);
+  const line = /[\r\n\t]/.test(scrubbed) ? scrubbed.replace(/\s+/g, ' ').trim() : scrubbed;
+  if (line === outcome.message && line.length <= MAX_MESSAGE_CHARS) return outcome;
+  const message = line.length <= MAX_MESSAGE_CHARS ? line : `${line.slice(0, MAX_MESSAGE_CHARS - 1)}…`;
+  return outcome.tls === undefined
+    ? { ok: false, reason: outcome.reason, message }
+    : { ok: false, reason: outcome.reason, message, tls: outcome.tls };
 }
 
 /**
@@ -215,18 +243,6 @@ export function settle(
   return attempt.then(done, (err: unknown) => done(signal.aborted ? timeoutOutcome(timeoutMs) : outcomeFromError(err)));
 }
 
-/**
- * scrubbed passes a run's outcome on with `scrub` applied to its failure message (see redact.ts's
- * secretScrubber: a target whose URL holds secrets); with no scrub it returns the same promise.
- */
-export function scrubbed(
-  outcome: Promise<ProbeOutcome>,
-  scrub: ((text: string) => string) | undefined,
-): Promise<ProbeOutcome> {
-  if (scrub === undefined) return outcome;
-  return outcome.then((o) => (o.ok ? o : { ok: false, reason: o.reason, message: scrub(o.message) }));
-}
-
 function classifyOne(err: unknown): ProbeFailureReason {
   if (typeof err !== 'object' || err === null) return 'other';
   const e = err as { code?: unknown; name?: unknown; message?: unknown };
@@ -249,6 +265,7 @@ function classifyOne(err: unknown): ProbeFailureReason {
   for (const n of typeof className === 'string' && className !== name ? [name, className] : [name]) {
     if (TIMEOUT_NAMES.has(n)) return 'timeout';
     if (RESET_NAMES.has(n)) return 'reset';
+    if (BAD_REPLY_NAMES.has(n)) return 'bad_reply';
   }
   const byMessage = MESSAGE_PREFIX_REASONS.find(([prefix]) => message.startsWith(prefix));
   if (byMessage !== undefined) return byMessage[1];

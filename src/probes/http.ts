@@ -1,10 +1,23 @@
 /**
- * http: GET the target URL with the global fetch (undici: one keep-alive connection pool per origin,
- * shared by every http target of the worker, so a prober owns no client of its own). The run's signal
- * aborts fetch's, so the deadline cancels the connect, the headers and the body read alike.
+ * http: GET the target URL with undici's fetch. A plain http:// target uses undici's global dispatcher
+ * (one keep-alive connection pool per origin, shared by every such target of the worker, so its prober
+ * owns no client of its own). An https:// target has a dispatcher of its own (an undici Agent, closed with
+ * its prober), made with its `tls` block and a connect function that hands each new TLS socket to a
+ * CertificateWatch before its handshake completes: fetch never shows its socket, and this is how the
+ * certificate's dates are read, also when verification fails (the Agent keeps undici's own connector and
+ * its verification). Only connections to the target's own origin report: a redirect to another https
+ * origin is not the target's certificate. The run's signal aborts fetch's, so the deadline cancels the
+ * connect, the headers and the body read alike.
  *
  * Credentials in the URL (`https://user:pass@host/`) are sent as `Authorization: Basic`, as curl does:
  * fetch refuses a URL with userinfo. An `Authorization` header in `headers` wins over them.
+ *
+ * Redirects are not followed unless the target says so: a 3xx is the target's answer, checked against
+ * expectStatus like any other, so a target never reports another service's health (or latency) as its
+ * own. With `followRedirects`, each hop is checked before it is taken (followHop): at most `maxHops`,
+ * never from https to http, on the target's origin only unless `crossOrigin`; and a hop to another
+ * origin drops every configured header (the URL's credentials included), for that hop and every later
+ * one, so a redirect never carries an API key to a host it was not configured for.
  *
  * The body is read at most `maxBodyBytes` (counted after content decoding, so a compressed bomb is cut
  * too). With `bodyMatch`, what has arrived is searched as it arrives and the read stops at the first match;
@@ -12,9 +25,35 @@
  * discarded as it arrives, read to its end only so that its connection can be reused; one longer than the
  * cap is not read further. A body not read to its end is cancelled, which closes its connection.
  */
-import { secretScrubber } from '../redact.ts';
-import { scrubbed, settle } from './classify.ts';
-import type { HttpTarget, Probe, ProbeOutcome, Prober } from './probe.ts';
+import { TLSSocket } from 'node:tls';
+import { Agent, buildConnector, fetch, Response, type Dispatcher } from 'undici';
+import { settle } from './classify.ts';
+import type { Probe, ProbeOutcome, Prober, TargetBase, TargetTls } from './probe.ts';
+import { CertificateWatch, clientTlsOptions } from './tls.ts';
+
+export interface HttpTarget extends TargetBase {
+  readonly kind: 'http';
+  readonly url: string;
+  /** expectStatus lists accepted status codes; empty means any 2xx. */
+  readonly expectStatus: readonly number[];
+  /** bodyMatch is a regular expression source the body must match, when set. */
+  readonly bodyMatch?: string;
+  /** maxBodyBytes caps how much of the body is read (after content decoding); see http.ts. */
+  readonly maxBodyBytes: number;
+  readonly headers: Readonly<Record<string, string>>;
+  /** followRedirects, when set, follows 3xx answers within its limits; unset, a 3xx is the answer (http.ts). */
+  readonly followRedirects?: FollowRedirects;
+  /** tls is the TLS settings of an https:// URL (DEFAULT_TLS when the target has no `tls` block). */
+  readonly tls?: TargetTls;
+}
+
+/** FollowRedirects bounds the redirects an http target follows. */
+export interface FollowRedirects {
+  /** maxHops is the most redirects followed in one probe. */
+  readonly maxHops: number;
+  /** crossOrigin lets a redirect leave the target's origin (its configured headers are not sent there). */
+  readonly crossOrigin: boolean;
+}
 
 /**
  * MATCH_STEP_CHARS and MATCH_STEPS bound how often bodyMatch is tried on a body arriving in small pieces: a
@@ -27,7 +66,7 @@ const MATCH_STEP_CHARS = 64 * 1024;
 const MATCH_STEPS = 16;
 
 /** httpProbe makes probers that GET a URL and check its status and, optionally, its body. */
-export const httpProbe: Probe<'http'> = {
+export const httpProbe: Probe<HttpTarget> = {
   kind: 'http',
   create(target: HttpTarget): Prober {
     const { url, authorization } = splitCredentials(target.url);
@@ -39,6 +78,7 @@ export const httpProbe: Probe<'http'> = {
     const check: ResponseCheck = {
       url,
       headers,
+      followRedirects: target.followRedirects,
       statusOk: statusPredicate(target.expectStatus),
       expected: target.expectStatus.length === 0 ? '2xx' : target.expectStatus.join(', '),
       // Compiled once per target; config has already checked that the source is a valid RegExp.
@@ -47,7 +87,7 @@ export const httpProbe: Probe<'http'> = {
       maxBodyBytes: target.maxBodyBytes,
       matchStepChars: Math.max(MATCH_STEP_CHARS, Math.ceil(target.maxBodyBytes / MATCH_STEPS)),
     };
-    const scrub = secretScrubber(target.url);
+    const tls = target.tls === undefined ? undefined : new TlsDispatcher(target.tls, url, target.timeoutMs);
     return {
       run: (signal) => {
         // fetch keeps the abort listener it adds to its signal until that signal is collected, and the lane
@@ -57,20 +97,67 @@ export const httpProbe: Probe<'http'> = {
         const outcome = settle(
           signal,
           target.timeoutMs,
-          () => getOnce(check, own.signal),
+          () => getOnce(check, own.signal, tls?.dispatcher()),
           () => own.abort(signal.reason),
         );
-        // undici quotes the URL in some errors (`Failed to parse URL from ...`): never its secrets.
-        return scrubbed(outcome, scrub);
+        return tls === undefined ? outcome : outcome.then((o) => tls.watch.stamp(o));
       },
-      close: () => Promise.resolve(),
+      close: () => tls?.close() ?? Promise.resolve(),
     };
   },
 };
 
+/**
+ * TlsDispatcher is an https target's own undici Agent: its `tls` block's settings, and a connect function
+ * that shows each new TLS socket to the target's origin to a CertificateWatch. The Agent is made on the
+ * first run, so a `tls` file that cannot be read is that run's failure, not a thrown error.
+ */
+class TlsDispatcher {
+  readonly watch = new CertificateWatch();
+  readonly #settings: TargetTls;
+  readonly #host: string;
+  readonly #port: string;
+  readonly #timeoutMs: number;
+  #agent: Agent | undefined;
+
+  constructor(settings: TargetTls, url: string, timeoutMs: number) {
+    const parsed = new URL(url);
+    this.#settings = settings;
+    this.#host = parsed.hostname;
+    this.#port = parsed.port === '' ? '443' : parsed.port;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  dispatcher(): Dispatcher {
+    if (this.#agent !== undefined) return this.#agent;
+    const serverName = this.#settings.serverName;
+    const connector = buildConnector({ ...clientTlsOptions(this.#settings), timeout: this.#timeoutMs });
+    // undici's connector returns the socket it made (its types say void), synchronously: before any
+    // handshake could complete, so the watch sees it in time.
+    const connect = (options: buildConnector.Options, callback: buildConnector.Callback): unknown => {
+      const own = options.hostname === this.#host && String(options.port || '443') === this.#port;
+      const socket: unknown = connector(
+        own && serverName !== undefined ? { ...options, servername: serverName } : options,
+        callback,
+      );
+      if (own && socket instanceof TLSSocket) this.watch.watch(socket);
+      return socket;
+    };
+    this.#agent = new Agent({ connect });
+    return this.#agent;
+  }
+
+  close(): Promise<void> {
+    const agent = this.#agent;
+    this.#agent = undefined;
+    return agent === undefined ? Promise.resolve() : agent.destroy().catch(() => undefined);
+  }
+}
+
 interface ResponseCheck {
   readonly url: string;
   readonly headers: Record<string, string>;
+  readonly followRedirects: FollowRedirects | undefined;
   readonly statusOk: (status: number) => boolean;
   readonly expected: string;
   readonly bodyMatch: RegExp | undefined;
@@ -80,12 +167,21 @@ interface ResponseCheck {
   readonly matchStepChars: number;
 }
 
-async function getOnce(check: ResponseCheck, signal: AbortSignal): Promise<ProbeOutcome> {
-  const res = await fetch(check.url, { method: 'GET', headers: check.headers, signal });
+async function getOnce(
+  check: ResponseCheck,
+  signal: AbortSignal,
+  dispatcher: Dispatcher | undefined,
+): Promise<ProbeOutcome> {
+  const res = await fetchFollowing(check, signal, dispatcher);
+  if (!(res instanceof Response)) return res;
   if (!check.statusOk(res.status)) {
     // An unread body would hold its keep-alive connection until garbage collection: cancel it.
     await res.body?.cancel();
-    return { ok: false, reason: 'status', message: `HTTP ${res.status}, expected ${check.expected}` };
+    const hint =
+      REDIRECT_STATUSES.has(res.status) && check.followRedirects === undefined
+        ? ' (redirects are not followed unless followRedirects is set)'
+        : '';
+    return { ok: false, reason: 'status', message: `HTTP ${res.status}, expected ${check.expected}${hint}` };
   }
   if (res.body === null) {
     // No body at all (204, 304): an empty one as far as bodyMatch is concerned.
@@ -140,6 +236,92 @@ async function getOnce(check: ResponseCheck, signal: AbortSignal): Promise<Probe
     }
   }
   return { ok: true, app: { status_code: res.status, body_bytes: bodyBytes } };
+}
+
+/** REDIRECT_STATUSES are the statuses fetch would follow (WHATWG fetch's redirect status). */
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * fetchFollowing GETs the target's URL and, with followRedirects, the hops its redirects allow (followHop).
+ * It resolves with the response to check, or with the failure a refused hop is.
+ */
+async function fetchFollowing(
+  check: ResponseCheck,
+  signal: AbortSignal,
+  dispatcher: Dispatcher | undefined,
+): Promise<Response | ProbeOutcome> {
+  const follow = check.followRedirects;
+  // redirect 'manual': undici hands over the 3xx itself, Location included.
+  const init = dispatcher === undefined ? {} : { dispatcher };
+  const first = await fetch(check.url, { method: 'GET', headers: check.headers, signal, redirect: 'manual', ...init });
+  if (follow === undefined) return first;
+  const origin = new URL(check.url).origin;
+  let res = first;
+  let url = new URL(check.url);
+  let headers = check.headers;
+  for (let hops = 0; REDIRECT_STATUSES.has(res.status); hops++) {
+    const location = res.headers.get('location');
+    if (location === null) return res; // a 3xx that names no place to go is the answer, as fetch takes it
+    await res.body?.cancel();
+    const next = followHop(url, origin, location, res.status, hops, follow);
+    if (!(next instanceof URL)) return next;
+    // Once off the target's origin, no configured header goes anywhere again, back home included.
+    if (next.origin !== origin) headers = NO_HEADERS;
+    url = next;
+    res = await fetch(url, { method: 'GET', headers, signal, redirect: 'manual', ...init });
+  }
+  return res;
+}
+
+/** NO_HEADERS is what a request carries after a hop to another origin: none of the configured headers. */
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
+/**
+ * followHop checks one redirect, from `from` to `location` (relative to it), against the target's
+ * origin and its followRedirects: the URL to fetch next (without userinfo or fragment), or the failure
+ * that ends the run here.
+ */
+function followHop(
+  from: URL,
+  origin: string,
+  location: string,
+  status: number,
+  hops: number,
+  follow: FollowRedirects,
+): URL | ProbeOutcome {
+  let next: URL;
+  try {
+    next = new URL(location, from);
+  } catch {
+    return { ok: false, reason: 'bad_reply', message: `HTTP ${status} with a Location that is not a URL` };
+  }
+  if (next.protocol !== 'http:' && next.protocol !== 'https:')
+    return { ok: false, reason: 'bad_reply', message: `HTTP ${status} to a ${next.protocol} URL, not followed` };
+  if (hops >= follow.maxHops) {
+    return {
+      ok: false,
+      reason: 'status',
+      message: `HTTP ${status} after ${hops} redirects, not followed: followRedirects.maxHops is ${follow.maxHops}`,
+    };
+  }
+  if (from.protocol === 'https:' && next.protocol === 'http:') {
+    return {
+      ok: false,
+      reason: 'status',
+      message: `HTTP ${status} from https to ${next.origin}, not followed: a redirect never goes from https to http`,
+    };
+  }
+  if (next.origin !== origin && !follow.crossOrigin) {
+    return {
+      ok: false,
+      reason: 'status',
+      message: `HTTP ${status} to another origin (${next.origin}), not followed: followRedirects.crossOrigin is false`,
+    };
+  }
+  next.username = '';
+  next.password = '';
+  next.hash = '';
+  return next;
 }
 
 /**

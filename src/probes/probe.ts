@@ -1,11 +1,29 @@
 /**
- * The one small interface every probe kind implements, and the target shapes they receive.
- * Probe modules import only this file and their client library (see STYLE.md boundaries).
+ * The one small interface every probe kind implements, and what every target has. Each kind's module
+ * declares its own target shape (MysqlTarget in mysql.ts, ...); probe modules import only this file,
+ * tls.ts and their client library.
  */
 
-/** PROBE_KINDS lists every kind; a kind's file name, registry key, config `kind` and label value are this string. */
-export const PROBE_KINDS = ['mysql', 'redis', 'storage', 'http', 'tcp', 'synthetic', 'postgres', 'sqlite'] as const;
-export type ProbeKind = (typeof PROBE_KINDS)[number];
+/** TargetTls is a target's `tls` block after config load: file paths (read when a client is made), not contents. */
+export interface TargetTls {
+  /** caFile holds the PEM certificates that verify the server, in place of Node's bundled roots. */
+  readonly caFile?: string;
+  /** certFile and keyFile are the client certificate and its key (both or neither). */
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  /** serverName is the name sent in SNI and checked against the certificate, when it is not the URL's host. */
+  readonly serverName?: string;
+  /** insecureSkipVerify accepts any certificate; its dates are still reported. */
+  readonly insecureSkipVerify: boolean;
+  /** minVersion is the lowest TLS version offered (Node's default, TLSv1.2, when not set). */
+  readonly minVersion?: 'TLSv1.2' | 'TLSv1.3';
+}
+
+/** CertificateDates are a certificate's validity bounds, in Unix seconds. */
+export interface CertificateDates {
+  readonly notBeforeSeconds: number;
+  readonly notAfterSeconds: number;
+}
 
 /**
  * FAILURE_REASONS is the closed set of `reason` label values. An error message is never a label value;
@@ -27,11 +45,16 @@ export const FAILURE_REASONS = [
 ] as const;
 export type ProbeFailureReason = (typeof FAILURE_REASONS)[number];
 
-/** TargetBase holds what every target has, after defaults are applied and durations are in ms. */
+/**
+ * TargetBase holds what every target has, after defaults are applied and durations are in ms. Each kind's
+ * target extends it with its own fields and its `kind` (MysqlTarget in mysql.ts, ...); ProbeTarget, the
+ * union of them all, is the registry's (registry.ts).
+ */
 export interface TargetBase {
   /** name is unique across targets; it is the `target` label and the JSON API container id. */
   readonly name: string;
-  readonly kind: ProbeKind;
+  /** kind names the probe: its file name, registry key, config `kind` and label value are this string. */
+  readonly kind: string;
   /** intervalMs between probe rounds; 0 means continuous (back-to-back rounds, for load and benchmarks). */
   readonly intervalMs: number;
   /** timeoutMs is the deadline of one probe; always <= intervalMs when intervalMs > 0. */
@@ -44,98 +67,22 @@ export interface TargetBase {
   readonly buckets: readonly number[];
 }
 
-export interface MysqlTarget extends TargetBase {
-  readonly kind: 'mysql';
-  /** url like mysql://user:pass@host:3306/db */
-  readonly url: string;
-  readonly query: string;
-}
-export interface RedisTarget extends TargetBase {
-  readonly kind: 'redis';
-  /** url like redis://[:pass@]host:6379[/db] */
-  readonly url: string;
-  /**
-   * command is the check: `ping` (PING, expect PONG; the default) or `setdel` (SET a throwaway key with a
-   * 5 s expiry, then DEL it: Directus's own check, which also proves the server accepts writes).
-   */
-  readonly command?: RedisCommand;
-  /**
-   * directusServices are the Directus services this Redis stands for in the directus profile: `redis`
-   * (directus_redis_connection_errors) and `cache` (directus_cache_redis_connection_errors). Default both.
-   */
-  readonly directusServices?: readonly DirectusRedisService[];
-}
-export type RedisCommand = 'ping' | 'setdel';
-export type DirectusRedisService = 'redis' | 'cache';
-export interface PostgresTarget extends TargetBase {
-  readonly kind: 'postgres';
-  /** url like postgres://user:pass@host:5432/db (postgresql:// too); `?sslmode=` is read as pg reads it. */
-  readonly url: string;
-  readonly query: string;
-  /** tls, when set, connects with TLS (`rejectUnauthorized` false accepts any certificate). */
-  readonly tls?: { readonly rejectUnauthorized: boolean };
-  /** directusClient is Directus's DB_CLIENT for this database (directus_db_<client>_*): pg, postgres or cockroachdb. */
-  readonly directusClient?: PostgresDirectusClient;
-}
-export type PostgresDirectusClient = 'pg' | 'postgres' | 'cockroachdb';
-export interface SqliteTarget extends TargetBase {
-  readonly kind: 'sqlite';
-  /** path of an existing SQLite database file; it is opened read-only and never created. */
-  readonly path: string;
-  readonly query: string;
-}
-export interface StorageTarget extends TargetBase {
-  readonly kind: 'storage';
-  /** path of the directory to write, read back and delete a small file in. */
-  readonly path: string;
-  /** location is the storage location name (Directus: `local`), used by the directus profile. */
-  readonly location: string;
-}
-export interface HttpTarget extends TargetBase {
-  readonly kind: 'http';
-  readonly url: string;
-  /** expectStatus lists accepted status codes; empty means any 2xx. */
-  readonly expectStatus: readonly number[];
-  /** bodyMatch is a regular expression source the body must match, when set. */
-  readonly bodyMatch?: string;
-  /** maxBodyBytes caps how much of the body is read (after content decoding); see http.ts. */
-  readonly maxBodyBytes: number;
-  readonly headers: Readonly<Record<string, string>>;
-}
-
-/** DEFAULT_MAX_BODY_BYTES is an http target's `maxBodyBytes` when its config sets none: 1 MiB. */
-export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
-export interface TcpTarget extends TargetBase {
-  readonly kind: 'tcp';
-  readonly host: string;
-  readonly port: number;
-}
-export interface SyntheticTarget extends TargetBase {
-  readonly kind: 'synthetic';
-  /** distribution of latencies in ms; values are drawn, then the probe resolves after no I/O at all. */
-  readonly distribution: SyntheticDistribution;
-  /** errorRate in [0, 1]: the share of probes that fail with reason `other`. */
-  readonly errorRate: number;
-}
-export type SyntheticDistribution =
-  | { readonly type: 'constant'; readonly valueMs: number }
-  | { readonly type: 'uniform'; readonly minMs: number; readonly maxMs: number }
-  | { readonly type: 'lognormal'; readonly medianMs: number; readonly sigma: number }
-  | { readonly type: 'exponential'; readonly meanMs: number };
-
-/** ProbeTarget is one configured target, discriminated by kind. It is plain data: it crosses threads. */
-export type ProbeTarget =
-  MysqlTarget | RedisTarget | StorageTarget | HttpTarget | TcpTarget | SyntheticTarget | PostgresTarget | SqliteTarget;
-export type TargetOfKind<K extends ProbeKind> = Extract<ProbeTarget, { kind: K }>;
-
 /**
  * ProbeOutcome is what one probe run returns. Probes never throw: a failure is data with a reason.
  * `app` carries optional application-level numbers (rows returned, HTTP status, bytes read ...) that the
  * JSON API shows as the target's app datapoints; keys are snake_case metric ids, units in the key suffix.
+ * `tls` carries the certificate dates of a target that speaks TLS.
  */
-export type ProbeOutcome =
+export type ProbeOutcome = (
   | { readonly ok: true; readonly app?: Readonly<Record<string, number>>; readonly latencyUs?: number }
-  | { readonly ok: false; readonly reason: ProbeFailureReason; readonly message: string };
+  | { readonly ok: false; readonly reason: ProbeFailureReason; readonly message: string }
+) & {
+  /**
+   * tls is the validity of the last certificate the target's server presented (CertificateWatch), on
+   * successes and failures alike: a certificate that failed verification still has dates worth reporting.
+   */
+  readonly tls?: CertificateDates;
+};
 
 /**
  * Prober is a live probe for one target: it owns the target's client (kept open between runs and
@@ -149,12 +96,18 @@ export interface Prober {
    * signal to its next run (see Lane).
    */
   run(signal: AbortSignal): Promise<ProbeOutcome>;
+  /**
+   * ready, when a prober has one, resolves once what probex itself must start before the first run is up
+   * (the sqlite kind's child process): that time is probex's, not the dependency's, so it is spent before
+   * the first run's deadline starts, never in a probe's duration. It never rejects.
+   */
+  ready?(): Promise<void>;
   /** close releases the client; it never throws. */
   close(): Promise<void>;
 }
 
 /** Probe is one kind's factory: it makes a Prober for a target of its kind. */
-export interface Probe<K extends ProbeKind = ProbeKind> {
-  readonly kind: K;
-  create(target: TargetOfKind<K>): Prober;
+export interface Probe<Target extends TargetBase> {
+  readonly kind: Target['kind'];
+  create(target: Target): Prober;
 }

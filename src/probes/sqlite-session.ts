@@ -1,8 +1,12 @@
 /**
- * The SQLite side of the sqlite kind: it runs on the target's own thread (workers/sqlite-worker.ts), opens
- * the database with better-sqlite3 and runs the target's query, synchronously, one run at a time. Only this
- * file imports better-sqlite3, so a native build that fails to load takes down that thread alone (its runs
- * report `worker`), never a probe worker.
+ * The SQLite side of the sqlite kind: it runs in the target's own child process (workers/sqlite-child.ts),
+ * opens the database with better-sqlite3 and runs the target's query, synchronously, one run at a time.
+ * Only this file imports better-sqlite3, so a native build that fails to load, or a native fault, takes
+ * down that process alone (its runs report `worker`), never probex.
+ *
+ * Only read-only statements run: better-sqlite3's `readonly` (sqlite3_stmt_readonly) is checked after
+ * prepare and before the first step. A read-only connection alone does not make a query harmless:
+ * `VACUUM INTO '/any/path'` writes a new file from one.
  */
 import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
@@ -10,7 +14,7 @@ import { outcomeFromError } from './classify.ts';
 import { appDatapoints } from './datapoints.ts';
 import type { ProbeOutcome } from './probe.ts';
 
-/** SqliteSessionOptions are what the thread is started with (its workerData). */
+/** SqliteSessionOptions are what the child process is started with (its first message). */
 export interface SqliteSessionOptions {
   readonly path: string;
   readonly query: string;
@@ -34,7 +38,7 @@ export class SqliteSession {
     this.#options = options;
   }
 
-  /** run runs the query once and never throws; latencyUs is the query's own time on this thread. */
+  /** run runs the query once and never throws; latencyUs is the query's own time in this process. */
   run(): ProbeOutcome {
     try {
       const statement = this.#prepared();
@@ -70,10 +74,56 @@ export class SqliteSession {
       this.#identity = identity;
     }
     if (this.#statement === undefined) {
-      const statement = this.#db.prepare(this.#options.query);
+      const statement = readOnly(this.#db.prepare(this.#options.query));
       this.#statement = statement.reader ? statement.raw(true) : statement;
     }
     return this.#statement;
+  }
+}
+
+/** NOT_READ_ONLY says why a query is refused; checkQuery and run both use it. */
+const NOT_READ_ONLY =
+  'query is not read-only (SQLite would write with it: INSERT, VACUUM INTO, PRAGMA x=..., ...); a sqlite target runs only read-only statements';
+
+/** NotReadOnlyError is thrown for a prepared statement that would write; it is reported as `other`. */
+class NotReadOnlyError extends Error {
+  override readonly name = 'NotReadOnlyError';
+  readonly code = 'EXPORTER_SQLITE_NOT_READ_ONLY';
+  constructor() {
+    super(NOT_READ_ONLY);
+  }
+}
+
+function readOnly(statement: Database.Statement): Database.Statement {
+  if (!statement.readonly) throw new NotReadOnlyError();
+  return statement;
+}
+
+/**
+ * checkQuery tells, without running it, whether `query` would write: it prepares the query on the file
+ * (read-only, without waiting for a lock: a prepare reads only the schema) or, when that cannot be done (a
+ * missing or locked file), on an empty in-memory database. It returns NOT_READ_ONLY for a query that
+ * would write, and undefined when it is read-only or when neither could prepare it (a query on tables
+ * only the file has, while the file cannot be read: each run checks again).
+ */
+export function checkQuery(path: string, query: string): string | undefined {
+  const readonly =
+    isReadOnly(() => new Database(path, { readonly: true, fileMustExist: true, timeout: 0 }), query) ??
+    isReadOnly(() => new Database(':memory:'), query);
+  return readonly === false ? NOT_READ_ONLY : undefined;
+}
+
+/** isReadOnly prepares `query` on the database `open` opens; undefined when it cannot be opened or prepared there. */
+function isReadOnly(open: () => Database.Database, query: string): boolean | undefined {
+  let db: Database.Database | undefined;
+  try {
+    db = open();
+    return db.prepare(query).readonly;
+  } catch {
+    // A missing or locked file, a table an empty database lacks: not decidable on this database.
+    return undefined;
+  } finally {
+    db?.close();
   }
 }
 

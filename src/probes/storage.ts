@@ -13,33 +13,44 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { settle } from './classify.ts';
-import type { Probe, ProbeOutcome, Prober, StorageTarget } from './probe.ts';
+import type { Probe, ProbeOutcome, Prober, TargetBase } from './probe.ts';
+
+export interface StorageTarget extends TargetBase {
+  readonly kind: 'storage';
+  /** path of the directory to write, read back and delete a small file in. */
+  readonly path: string;
+  /** location is the storage location name (Directus: `local`), used by the directus profile. */
+  readonly location: string;
+  /** filePrefix starts each probe file's name (default STORAGE_FILE_PREFIX; Directus's METRICS_HEALTH_CHECK_PREFIX). */
+  readonly filePrefix?: string;
+}
 
 /** STORAGE_PROBE_BYTES is the size of the random payload each run writes and reads back. */
 export const STORAGE_PROBE_BYTES = 64;
 
-/** STORAGE_FILE_PREFIX starts the name of every probe file, so leftovers are easy to spot and remove. */
+/**
+ * STORAGE_FILE_PREFIX starts the name of every probe file, so leftovers are easy to spot and remove, unless
+ * the target sets filePrefix (`--directus-env` sets METRICS_HEALTH_CHECK_PREFIX, as Directus names its file).
+ */
 export const STORAGE_FILE_PREFIX = '.probex-';
 
 let sequence = 0;
 
 /** storageProbe makes probers that write, read back and delete a small file in the target directory. */
-export const storageProbe: Probe<'storage'> = {
+export const storageProbe: Probe<StorageTarget> = {
   kind: 'storage',
   create(target: StorageTarget): Prober {
     const { path, timeoutMs } = target;
+    const prefix = target.filePrefix ?? STORAGE_FILE_PREFIX;
     return {
-      run: (signal) => settle(signal, timeoutMs, () => roundTrip(path, signal)),
+      run: (signal) => settle(signal, timeoutMs, () => roundTrip(path, prefix, signal)),
       close: () => Promise.resolve(),
     };
   },
 };
 
-async function roundTrip(dir: string, signal: AbortSignal): Promise<ProbeOutcome> {
-  const file = join(
-    dir,
-    `${STORAGE_FILE_PREFIX}${process.pid}-${threadId}-${++sequence}-${randomBytes(4).toString('hex')}.tmp`,
-  );
+async function roundTrip(dir: string, prefix: string, signal: AbortSignal): Promise<ProbeOutcome> {
+  const file = join(dir, `${prefix}${process.pid}-${threadId}-${++sequence}-${randomBytes(4).toString('hex')}.tmp`);
   const payload = randomBytes(STORAGE_PROBE_BYTES);
   try {
     // 'wx': create the file, never follow or overwrite something already there under that name.

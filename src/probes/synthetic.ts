@@ -4,12 +4,25 @@
  * calls and one small object; the caller records `latencyUs` instead of the wall time.
  */
 import { timeoutOutcome } from './classify.ts';
-import type { Probe, ProbeOutcome, Prober, SyntheticDistribution, SyntheticTarget } from './probe.ts';
+import type { Probe, ProbeOutcome, Prober, TargetBase } from './probe.ts';
+
+export interface SyntheticTarget extends TargetBase {
+  readonly kind: 'synthetic';
+  /** distribution of latencies in ms; values are drawn, then the probe resolves after no I/O at all. */
+  readonly distribution: SyntheticDistribution;
+  /** errorRate in [0, 1]: the share of probes that fail with reason `other`. */
+  readonly errorRate: number;
+}
+export type SyntheticDistribution =
+  | { readonly type: 'constant'; readonly valueMs: number }
+  | { readonly type: 'uniform'; readonly minMs: number; readonly maxMs: number }
+  | { readonly type: 'lognormal'; readonly medianMs: number; readonly sigma: number }
+  | { readonly type: 'exponential'; readonly meanMs: number };
 
 const SYNTHETIC_FAILURE: ProbeOutcome = Object.freeze({ ok: false, reason: 'other', message: 'synthetic failure' });
 
 /** syntheticProbe makes probers that draw latencies instead of measuring them. */
-export const syntheticProbe: Probe<'synthetic'> = {
+export const syntheticProbe: Probe<SyntheticTarget> = {
   kind: 'synthetic',
   create(target: SyntheticTarget): Prober {
     const draw = sampler(target.distribution);

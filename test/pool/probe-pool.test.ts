@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { ProbeBatch } from '../../src/pool/messages.ts';
 import { createProbePool } from '../../src/pool/probe-pool.ts';
 import { encodeTargetTable } from '../../src/pool/target-table.ts';
-import type { ProbeTarget } from '../../src/probes/probe.ts';
+import type { ProbeTarget } from '../../src/probes/registry.ts';
 import { waitFor } from '../../support/probex-process.ts';
 import { startSilentServer } from '../helpers/silent-server.ts';
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { ProbeProgress } from '../../src/pool/messages.ts';
 import { ProbeRunner } from '../../src/pool/probe-runner.ts';
 import { encodeTargetTable } from '../../src/pool/target-table.ts';
-import type { ProbeTarget } from '../../src/probes/probe.ts';
+import type { ProbeTarget } from '../../src/probes/registry.ts';
 import { startSilentServer } from '../helpers/silent-server.ts';
 
 const base = { intervalMs: 1000, concurrency: 1, labels: {}, buckets: [0.001, 0.01, 0.1] };

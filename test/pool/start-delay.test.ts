@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import runProbeBatch from '../../workers/probe-worker.ts';
 import { encodeTargetTable } from '../../src/pool/target-table.ts';
-import type { ProbeTarget } from '../../src/probes/probe.ts';
+import type { ProbeTarget } from '../../src/probes/registry.ts';
 
 const target = (name: string, concurrency = 1): ProbeTarget => ({
   name,

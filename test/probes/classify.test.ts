@@ -7,10 +7,26 @@ import {
   failureOutcome,
   MAX_MESSAGE_CHARS,
   outcomeFromError,
+  publicOutcome,
+  scrubberFor,
   settle,
   timeoutOutcome,
 } from '../../src/probes/classify.ts';
+import type { PostgresTarget } from '../../src/probes/postgres.ts';
 import type { ProbeFailureReason } from '../../src/probes/probe.ts';
+import type { TcpTarget } from '../../src/probes/tcp.ts';
+
+const TCP_TARGET: TcpTarget = {
+  name: 'tcp',
+  kind: 'tcp',
+  host: '127.0.0.1',
+  port: 1,
+  intervalMs: 1000,
+  timeoutMs: 1000,
+  concurrency: 1,
+  labels: {},
+  buckets: [1],
+};
 
 function sysError(code: string, message = `connect ${code} 127.0.0.1:1`): Error {
   return Object.assign(new Error(message), { code });
@@ -125,6 +141,16 @@ const cases: Array<[string, unknown, ProbeFailureReason]> = [
     sysError('HPE_INVALID_CONSTANT', 'Response does not match the HTTP/1.1 protocol (Expected HTTP/)'),
     'bad_reply',
   ],
+  [
+    "Node 24's undici HTTP parser error, whose code is undefined, is bad_reply",
+    Object.assign(
+      named('HTTPParserError', 'Response does not match the HTTP/1.1 protocol (Expected HTTP/, RTSP/ or ICE/)'),
+      {
+        code: undefined,
+      },
+    ),
+    'bad_reply',
+  ],
   ['an unknown code is other', sysError('ER_PARSE_ERROR', 'You have an error in your SQL syntax'), 'other'],
   ['a plain Error is other', new Error('boom'), 'other'],
   ['a string is other', 'boom', 'other'],
@@ -175,11 +201,46 @@ test('outcomeFromError classifies and describes in one step', () => {
   });
 });
 
-test('describeError cuts long messages and joins lines', () => {
+test('describeError joins lines; publicOutcome cuts a long message to MAX_MESSAGE_CHARS', () => {
   const text = describeError(new Error(`line one\nline two ${'x'.repeat(1000)}`));
-  assert.equal(text.length, MAX_MESSAGE_CHARS);
   assert.ok(text.startsWith('line one line two'));
   assert.ok(!text.includes('\n'));
+  const outcome = publicOutcome({ ok: false, reason: 'other', message: text }, undefined);
+  assert.equal(outcome.ok ? '' : outcome.message.length, MAX_MESSAGE_CHARS);
+  assert.ok(!outcome.ok && outcome.message.endsWith('…'));
+  const multiline = publicOutcome({ ok: false, reason: 'other', message: 'a\n b\tc' }, undefined);
+  assert.deepEqual(multiline, { ok: false, reason: 'other', message: 'a b c' });
+  const success = { ok: true as const, app: { rows: 1 } };
+  assert.equal(
+    publicOutcome(success, () => 'scrubbed'),
+    success,
+  );
+});
+
+test('publicOutcome scrubs before it cuts: a secret the cut would halve is never shown in part', () => {
+  // A role name that is a token, quoted the way PostgreSQL and MariaDB quote it, where the cut falls.
+  const token = `glpat-${'Z9'.repeat(30)}`;
+  const target: PostgresTarget = {
+    name: 'pg',
+    kind: 'postgres',
+    url: `postgres://${token}@db:5432/app`,
+    query: 'SELECT 1',
+    intervalMs: 1000,
+    timeoutMs: 1000,
+    concurrency: 1,
+    labels: {},
+    buckets: [1],
+  };
+  const scrub = scrubberFor(target);
+  assert.ok(scrub !== undefined);
+  for (const pad of [0, 180, 200, 220, 239]) {
+    const message = `${'.'.repeat(pad)} role "${token}" does not exist ${'.'.repeat(300)}`;
+    const outcome = publicOutcome({ ok: false, reason: 'auth', message }, scrub);
+    assert.ok(!outcome.ok);
+    assert.ok(outcome.message.length <= MAX_MESSAGE_CHARS, `pad ${pad}`);
+    assert.ok(!outcome.message.includes('glpat-Z9'), `pad ${pad}: ${outcome.message}`);
+  }
+  assert.equal(scrubberFor({ ...TCP_TARGET }), undefined, 'a target without a URL has nothing to scrub');
 });
 
 test('settle returns the outcome of work that finishes in time', async () => {

@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { loadConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config/load.ts';
 import { httpProbe, prefixMatchHolds } from '../../src/probes/http.ts';
-import { DEFAULT_MAX_BODY_BYTES, type HttpTarget, type ProbeOutcome } from '../../src/probes/probe.ts';
+import type { HttpTarget } from '../../src/probes/http.ts';
+import { DEFAULT_MAX_BODY_BYTES } from '../../src/probes/http-config.ts';
+import type { ProbeOutcome } from '../../src/probes/probe.ts';
 import { openFds } from '../helpers/fake-servers.ts';
 import { waitFor } from '../../support/probex-process.ts';
 import { DEADLINE_MARGIN_MS, TARGET_DEFAULTS } from '../../support/services.ts';
@@ -325,13 +327,13 @@ test('error answers on kept-open connections and unparseable answers leave no so
 test('config: maxBodyBytes defaults to 1 MiB, takes a positive integer up to 64 MiB', () => {
   const http = (extra: string): string =>
     `targets:\n  - { name: api, kind: http, url: "http://127.0.0.1:8080/"${extra} }\n`;
-  const [byDefault] = loadConfig({ yaml: http('') }).targets;
+  const [byDefault] = loadConfig({ yaml: http('') }).config.targets;
   assert.equal(byDefault?.kind === 'http' && byDefault.maxBodyBytes, 1024 * 1024);
-  const [set] = loadConfig({ yaml: http(', maxBodyBytes: 4096') }).targets;
+  const [set] = loadConfig({ yaml: http(', maxBodyBytes: 4096') }).config.targets;
   assert.equal(set?.kind === 'http' && set.maxBodyBytes, 4096);
   for (const bad of ['0', '-1', '1.5', '67108865', '"1MiB"']) {
     assert.throws(
-      () => loadConfig({ yaml: http(`, maxBodyBytes: ${bad}`) }),
+      () => loadConfig({ yaml: http(`, maxBodyBytes: ${bad}`) }).config,
       (err: Error & { code?: string }) =>
         err.code === 'EXPORTER_CONFIG_INVALID' && /targets\[0\]\.maxBodyBytes/.test(err.message),
       bad,
@@ -352,5 +354,114 @@ test('a response without a body is an empty body to bodyMatch', async (t) => {
     ok: false,
     reason: 'bad_reply',
     message: 'body (0 bytes) does not match /ok/',
+  });
+});
+
+/** recording serves what `answer` says for each request, and records every request's path and headers. */
+async function recording(
+  t: TestContext,
+  answer: (req: http.IncomingMessage, base: string) => { status: number; location?: string; body?: string },
+): Promise<{ url: string; seen: Array<{ path: string; headers: http.IncomingHttpHeaders }> }> {
+  const seen: Array<{ path: string; headers: http.IncomingHttpHeaders }> = [];
+  let base = '';
+  const { url } = await serve(t, (req, res) => {
+    seen.push({ path: req.url ?? '', headers: req.headers });
+    const { status, location, body } = answer(req, base);
+    res.writeHead(status, location === undefined ? {} : { location });
+    res.end(body ?? 'body');
+  });
+  base = url;
+  return { url, seen };
+}
+
+test('a redirect is the answer by default: checked against expectStatus, never followed', async (t) => {
+  const other = await recording(t, () => ({ status: 200 }));
+  const moved = await recording(t, () => ({ status: 301, location: `${other.url}/elsewhere` }));
+  const strict = httpProbe.create(target(`${moved.url}/`));
+  const expecting = httpProbe.create(target(`${moved.url}/`, { expectStatus: [301] }));
+  t.after(() => Promise.all([strict.close(), expecting.close()]));
+  assert.deepEqual(await strict.run(AbortSignal.timeout(1000)), {
+    ok: false,
+    reason: 'status',
+    message: 'HTTP 301, expected 2xx (redirects are not followed unless followRedirects is set)',
+  });
+  assert.deepEqual(await expecting.run(AbortSignal.timeout(1000)), {
+    ok: true,
+    app: { status_code: 301, body_bytes: 4 },
+  });
+  assert.equal(other.seen.length, 0, 'the other origin was never asked');
+});
+
+test('followRedirects follows on the same origin, with the configured headers', async (t) => {
+  const site = await recording(t, (req) =>
+    req.url === '/'
+      ? { status: 302, location: '/next' }
+      : req.url === '/next'
+        ? { status: 307, location: '/final' }
+        : { status: 200, body: 'ok' },
+  );
+  const prober = httpProbe.create(
+    target(`${site.url}/`, { headers: { 'X-Api-Key': 'SECRET' }, followRedirects: { maxHops: 5, crossOrigin: false } }),
+  );
+  t.after(() => prober.close());
+  assert.deepEqual(await prober.run(AbortSignal.timeout(1000)), { ok: true, app: { status_code: 200, body_bytes: 2 } });
+  assert.deepEqual(
+    site.seen.map((s) => [s.path, s.headers['x-api-key']]),
+    [
+      ['/', 'SECRET'],
+      ['/next', 'SECRET'],
+      ['/final', 'SECRET'],
+    ],
+  );
+});
+
+test('followRedirects stays on the target origin unless crossOrigin, and a cross-origin hop carries no configured header', async (t) => {
+  const other = await recording(t, () => ({ status: 200, body: 'other' }));
+  const moved = await recording(t, () => ({ status: 301, location: `${other.url}/there` }));
+  const sameOnly = httpProbe.create(target(`${moved.url}/`, { followRedirects: { maxHops: 5, crossOrigin: false } }));
+  t.after(() => sameOnly.close());
+  assert.deepEqual(await sameOnly.run(AbortSignal.timeout(1000)), {
+    ok: false,
+    reason: 'status',
+    message: `HTTP 301 to another origin (${other.url}), not followed: followRedirects.crossOrigin is false`,
+  });
+  assert.equal(other.seen.length, 0);
+
+  const withUserinfo = moved.url.replace('http://', 'http://probe:url-secret@');
+  const anywhere = httpProbe.create(
+    target(`${withUserinfo}/`, {
+      headers: { 'X-Api-Key': 'SECRET', Cookie: 'session=abc' },
+      followRedirects: { maxHops: 5, crossOrigin: true },
+    }),
+  );
+  t.after(() => anywhere.close());
+  assert.deepEqual(await anywhere.run(AbortSignal.timeout(1000)), {
+    ok: true,
+    app: { status_code: 200, body_bytes: 5 },
+  });
+  assert.equal(moved.seen.at(-1)?.headers['x-api-key'], 'SECRET', 'the target itself gets its headers');
+  assert.ok(moved.seen.at(-1)?.headers.authorization?.startsWith('Basic '));
+  const hop = other.seen.at(-1)!;
+  assert.equal(hop.path, '/there');
+  for (const name of ['x-api-key', 'cookie', 'authorization']) assert.equal(hop.headers[name], undefined, name);
+});
+
+test('followRedirects stops after maxHops, and on a Location that is not http(s)', async (t) => {
+  const loop = await recording(t, (req) => ({ status: 302, location: `/hop${Number(req.url?.slice(4) || 0) + 1}` }));
+  const prober = httpProbe.create(target(`${loop.url}/hop0`, { followRedirects: { maxHops: 3, crossOrigin: false } }));
+  t.after(() => prober.close());
+  assert.deepEqual(await prober.run(AbortSignal.timeout(1000)), {
+    ok: false,
+    reason: 'status',
+    message: 'HTTP 302 after 3 redirects, not followed: followRedirects.maxHops is 3',
+  });
+  assert.equal(loop.seen.length, 4, 'the target and 3 hops');
+  const odd = await recording(t, () => ({ status: 301, location: 'ftp://example.invalid/file' }));
+  const oddProber = httpProbe.create(target(`${odd.url}/`, { followRedirects: { maxHops: 3, crossOrigin: true } }));
+  t.after(() => oddProber.close());
+  assert.deepEqual(await oddProber.run(AbortSignal.timeout(1000)), {
+    ok: false,
+    reason: 'bad_reply',
+    message: 'HTTP 301 to a ftp: URL, not followed',
   });
 });

@@ -4,7 +4,8 @@ import { test, type TestContext } from 'node:test';
 import mysql from 'mysql2/promise';
 import type { Connection } from 'mysql2/promise';
 import { appDatapoints, mysqlProbe } from '../../src/probes/mysql.ts';
-import type { MysqlTarget, Prober } from '../../src/probes/probe.ts';
+import type { MysqlTarget } from '../../src/probes/mysql.ts';
+import type { Prober } from '../../src/probes/probe.ts';
 import { DEADLINE_MARGIN_MS, MYSQL_URL, requireService, TARGET_DEFAULTS } from '../../support/services.ts';
 import { openFds, startFakeServer, startMysqlErrorServer } from '../helpers/fake-servers.ts';
 import { waitFor } from '../../support/probex-process.ts';
@@ -115,7 +116,7 @@ test('a server that accepts but never answers fails with timeout within the dead
   }
 });
 
-test('a query slower than the deadline times out, and the next run uses a new connection', async (t) => {
+test('a query slower than the deadline is killed on the server at the deadline, and its connection is reused', async (t) => {
   if (!(await requireService(t, 'mysql', MYSQL_URL))) return;
   // The probe's query sleeps for as long as this table says, so the test can slow it down and back.
   // One hook drops the table and then closes the admin connection (after hooks run in order).
@@ -136,18 +137,62 @@ test('a query slower than the deadline times out, and the next run uses a new co
   );
   const before = valueOf(await run(prober));
 
-  await adminConn.query(`UPDATE ${table} SET delay_s = 3`);
-  const t0 = performance.now();
-  const outcome = await prober.run(AbortSignal.timeout(250));
-  const elapsed = performance.now() - t0;
-  assert.equal(reasonOf(outcome), 'timeout');
-  assert.ok(elapsed < 250 + DEADLINE_MARGIN_MS, `settled after ${elapsed} ms`);
+  await adminConn.query(`UPDATE ${table} SET delay_s = 30`);
+  for (let i = 1; i <= 3; i++) {
+    const t0 = performance.now();
+    const outcome = await prober.run(AbortSignal.timeout(250));
+    const elapsed = performance.now() - t0;
+    assert.equal(reasonOf(outcome), 'timeout');
+    assert.ok(elapsed < 250 + DEADLINE_MARGIN_MS, `run ${i} settled after ${elapsed} ms`);
+    // The run settles once the server has killed the query: the same connection, idle.
+    const [rows] = await adminConn.query({
+      sql: 'SELECT COMMAND FROM information_schema.PROCESSLIST WHERE ID = ?',
+      values: [before],
+      rowsAsArray: true,
+    });
+    assert.deepEqual(rows, [['Sleep']], `run ${i}: the same connection, its query killed`);
+  }
 
   await adminConn.query(`UPDATE ${table} SET delay_s = 0`);
-  const after = valueOf(await run(prober));
-  assert.notEqual(after, before, 'the connection that timed out must have been destroyed, not reused');
-  // The abandoned server thread is still sleeping; end it now rather than in 3 s.
-  await adminConn.query(`KILL ${before}`);
+  assert.equal(valueOf(await run(prober)), before, 'the connection whose query was killed is reused');
+});
+
+test('a connection limits its statements a little above the timeout, as the server-side backstop', async (t) => {
+  if (!(await requireService(t, 'mysql', MYSQL_URL))) return;
+  const [[version]] = (await (await admin(t)).query({ sql: 'SELECT VERSION()', rowsAsArray: true })) as unknown as [
+    [string],
+  ];
+  // MariaDB's limit is in seconds, MySQL's in ms.
+  const query = /mariadb/i.test(version)
+    ? 'SELECT @@session.max_statement_time * 1000'
+    : 'SELECT @@session.max_execution_time';
+  assert.equal(valueOf(await run(create(t, target(MYSQL_URL, query, { timeoutMs: 2000 })))), 2200);
+  assert.equal(valueOf(await run(create(t, target(MYSQL_URL, query, { timeoutMs: 300 })))), 400);
+});
+
+test('close() kills a query that is running and ends its connection on the server', async (t) => {
+  if (!(await requireService(t, 'mysql', MYSQL_URL))) return;
+  const adminConn = await admin(t);
+  const marker = `close_kill_${process.pid}`;
+  const prober = mysqlProbe.create(target(MYSQL_URL, `SELECT SLEEP(30) AS ${marker}`, { timeoutMs: 60_000 }));
+  const running = prober.run(AbortSignal.timeout(60_000));
+  const count = async (): Promise<number> => {
+    const [rows] = await adminConn.query({
+      sql: 'SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE ? AND ID <> CONNECTION_ID()',
+      values: [`SELECT SLEEP(30) AS ${marker}%`],
+      rowsAsArray: true,
+    });
+    return Number((rows as unknown[][])[0]?.[0]);
+  };
+  await waitFor('the query to run', async () => ((await count()) === 1 ? true : undefined));
+  const t0 = performance.now();
+  await prober.close();
+  assert.ok(performance.now() - t0 < 1000, 'close() is bounded');
+  assert.equal(await count(), 0, 'the query was killed by the time close() resolved');
+  // MariaDB fails the killed query (interrupted); MySQL's SLEEP() answers 1. Either way the run is over.
+  const outcome = await running;
+  t.diagnostic(JSON.stringify(outcome));
+  assert.ok(outcome.ok || /interrupted/i.test(outcome.message), JSON.stringify(outcome));
 });
 
 test('a prober recovers after its connection is killed on the server', async (t) => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { createClient } from 'redis';
-import type { ProbeOutcome, RedisTarget } from '../../src/probes/probe.ts';
+import type { ProbeOutcome } from '../../src/probes/probe.ts';
+import type { RedisTarget } from '../../src/probes/redis.ts';
 import { redisProbe, SETDEL_EXPIRY_SECONDS, SETDEL_KEY_PREFIX } from '../../src/probes/redis.ts';
 import { waitFor } from '../../support/probex-process.ts';
 import { DEADLINE_MARGIN_MS, REDIS_URL, requireService, TARGET_DEFAULTS } from '../../support/services.ts';
@@ -46,6 +47,23 @@ test('setdel SETs a throwaway key with an expiry, then DELs it, as Directus chec
   assert.match(lines[1]!, new RegExp(`"DEL" "${set[1]}"`, 'i'));
   const check = await admin(t);
   assert.equal(await check.exists(set[1]!), 0, 'the key is gone after the run');
+});
+
+test("keyPrefix names the key, as Directus's METRICS_HEALTH_CHECK_PREFIX names its own", async (t) => {
+  if (!(await requireService(t, 'redis', REDIS_URL))) return;
+  const prefix = `directus-metric-${process.pid}-`;
+  const monitor = await admin(t);
+  const seen: string[] = [];
+  await monitor.monitor((line) => {
+    if (String(line).includes(prefix)) seen.push(String(line));
+  });
+  const prober = redisProbe.create(target(REDIS_URL, { command: 'setdel', keyPrefix: prefix }));
+  t.after(() => prober.close());
+  assert.deepEqual(await prober.run(AbortSignal.timeout(2000)), { ok: true });
+  const lines = await waitFor('MONITOR to show the SET and the DEL', async () => (seen.length >= 2 ? seen : undefined));
+  const key = new RegExp(`"SET" "(${prefix}[0-9a-f-]{36})"`, 'i').exec(lines[0]!)?.[1];
+  assert.ok(key !== undefined, `first command: ${lines[0]}`);
+  assert.match(lines[1]!, new RegExp(`"DEL" "${key}"`, 'i'));
 });
 
 test('each setdel run uses a key of its own', async (t) => {

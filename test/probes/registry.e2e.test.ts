@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { ProbeKind, ProbeTarget } from '../../src/probes/probe.ts';
+import type { ProbeKind, ProbeTarget } from '../../src/probes/registry.ts';
 import { createProber, loadProbes } from '../../src/probes/registry.ts';
 import { TARGET_DEFAULTS } from '../../support/services.ts';
 

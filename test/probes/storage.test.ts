@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
+import { watch } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { loadConfig } from '../../src/config.ts';
-import type { ProbeOutcome, StorageTarget } from '../../src/probes/probe.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import type { ProbeOutcome } from '../../src/probes/probe.ts';
+import type { StorageTarget } from '../../src/probes/storage.ts';
 import { STORAGE_PROBE_BYTES, storageProbe } from '../../src/probes/storage.ts';
 import { waitFor } from '../../support/probex-process.ts';
 import { TARGET_DEFAULTS } from '../../support/services.ts';
 
-function target(path: string): StorageTarget {
-  return { ...TARGET_DEFAULTS, name: 'storage-test', kind: 'storage', path, location: 'local' };
+function target(path: string, extra: Partial<StorageTarget> = {}): StorageTarget {
+  return { ...TARGET_DEFAULTS, name: 'storage-test', kind: 'storage', path, location: 'local', ...extra };
 }
 
 async function tempDir(t: TestContext): Promise<string> {
@@ -30,6 +32,24 @@ test('a writable directory succeeds and no probe file is left behind', async (t)
   const outcome = await prober.run(new AbortController().signal);
   assert.deepEqual(outcome, { ok: true, app: { bytes_written: STORAGE_PROBE_BYTES } });
   assert.deepEqual(await readdir(dir), []);
+});
+
+test("filePrefix names the probe file (Directus's METRICS_HEALTH_CHECK_PREFIX), which is still deleted", async (t) => {
+  const dir = await tempDir(t);
+  const names: string[] = [];
+  const watcher = watch(dir, (_event, name) => {
+    if (name !== null) names.push(name);
+  });
+  t.after(() => watcher.close());
+  const prober = storageProbe.create(target(dir, { filePrefix: 'directus-metric-' }));
+  t.after(() => prober.close());
+  assert.equal(reasonOf(await prober.run(new AbortController().signal)), 'ok');
+  await waitFor('the watcher to see the file', async () => (names.length > 0 ? true : undefined));
+  assert.ok(
+    names.every((n) => n.startsWith('directus-metric-')),
+    names.join(', '),
+  );
+  assert.deepEqual(await readdir(dir), [], 'unlike Directus, probex deletes its file');
 });
 
 test('a missing directory fails with io and is not created', async (t) => {
@@ -106,7 +126,7 @@ test('a directory removed while probed fails with io until it is back, and is ne
 });
 
 test('the embedded default config probes a directory that exists on a fresh machine, and succeeds', async (t) => {
-  const storage = loadConfig().targets.filter((target) => target.kind === 'storage');
+  const storage = loadConfig().config.targets.filter((target) => target.kind === 'storage');
   assert.equal(storage.length, 1);
   // The temp directory itself: a subdirectory of it exists only if something created it.
   assert.equal(storage[0]!.kind === 'storage' && storage[0]!.path, tmpdir());

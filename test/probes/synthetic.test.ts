@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { SyntheticDistribution, SyntheticTarget } from '../../src/probes/probe.ts';
+import type { SyntheticDistribution, SyntheticTarget } from '../../src/probes/synthetic.ts';
 import { sampler, syntheticProbe } from '../../src/probes/synthetic.ts';
 import { TARGET_DEFAULTS } from '../../support/services.ts';
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
-import type { ProbeOutcome, TcpTarget } from '../../src/probes/probe.ts';
+import type { ProbeOutcome } from '../../src/probes/probe.ts';
+import type { TcpTarget } from '../../src/probes/tcp.ts';
 import { tcpProbe } from '../../src/probes/tcp.ts';
 import { DEADLINE_MARGIN_MS, TARGET_DEFAULTS } from '../../support/services.ts';
 import { openFds, startFakeServer } from '../helpers/fake-servers.ts';

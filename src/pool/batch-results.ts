@@ -1,16 +1,16 @@
 /**
- * RunLog gathers one batch's probe runs in a worker and hands them out as the flat typed arrays that cross
- * threads (ProbeBatchResult). `take` hands out what was gathered since the previous take, so a batch can
- * report its runs in parts: early, for runs a slow batch-mate would hold back (ProbeProgress), and at the
- * end, with the rest.
+ * BatchResults gathers the outcomes of one batch's probes in a worker and hands them out as the flat typed
+ * arrays that cross threads (ProbeBatchResult). `take` hands out what was gathered since the previous take,
+ * so a batch can report its results in parts: early, for results a slow batch-mate would hold back
+ * (ProbeProgress), and at the end, with the rest.
  */
 import { FAILURE_REASONS, type ProbeOutcome } from '../probes/probe.ts';
 import { kOk, type ProbeBatchResult } from './messages.ts';
 
 const reasonCode = new Map(FAILURE_REASONS.map((r, i) => [r, i + 1]));
 
-/** RunLog accumulates runs of one batch of `targets` targets (by batch position). */
-export class RunLog {
+/** BatchResults accumulates probe outcomes of one batch of `targets` targets (by batch position). */
+export class BatchResults {
   private target: number[] = [];
   private latencyUs: number[] = [];
   private reason: number[] = [];
@@ -18,6 +18,8 @@ export class RunLog {
   private startDelayUs: number[] = [];
   private app: (Readonly<Record<string, number>> | null)[];
   private failure: (string | null)[];
+  /** certificate is ProbeBatchResult.certificate, made when the first outcome reports a certificate. */
+  private certificate: Float64Array | undefined;
   private done: number[] = [];
 
   constructor(private readonly targets: number) {
@@ -25,12 +27,12 @@ export class RunLog {
     this.failure = new Array(targets).fill(null);
   }
 
-  /** size is the number of runs gathered since the last take. */
+  /** size is the number of outcomes gathered since the last take. */
   get size(): number {
     return this.target.length;
   }
 
-  /** add records one run; startDelayUs is how late it started after its round was due (0 when not known). */
+  /** add records one probe's outcome; startDelayUs is how late it started after its round was due (0 when not known). */
   add(t: number, outcome: ProbeOutcome, elapsedUs: number, startDelayUs = 0): void {
     this.target.push(t);
     this.endedAtMs.push(Date.now());
@@ -44,14 +46,19 @@ export class RunLog {
       this.reason.push(reasonCode.get(outcome.reason) ?? reasonCode.get('other')!);
       this.failure[t] = outcome.message;
     }
+    if (outcome.tls !== undefined) {
+      const certificate = (this.certificate ??= new Float64Array(this.targets * 2).fill(NaN));
+      certificate[t * 2] = outcome.tls.notBeforeSeconds;
+      certificate[t * 2 + 1] = outcome.tls.notAfterSeconds;
+    }
   }
 
-  /** finish records that target t's round is complete: no run of it will follow in this batch. */
+  /** finish records that target t's round is complete: no probe of it will follow in this batch. */
   finish(t: number): void {
     this.done.push(t);
   }
 
-  /** take returns the runs since the last take and the targets finished since then, and forgets them. */
+  /** take returns the outcomes since the last take and the targets finished since then, and forgets them. */
   take(): { result: ProbeBatchResult; done: number[] } {
     const result: ProbeBatchResult = {
       target: Uint32Array.from(this.target),
@@ -61,6 +68,7 @@ export class RunLog {
       startDelayUs: Float64Array.from(this.startDelayUs),
       app: this.app,
       failure: this.failure,
+      ...(this.certificate === undefined ? {} : { certificate: this.certificate }),
     };
     const done = this.done;
     this.target = [];
@@ -70,6 +78,7 @@ export class RunLog {
     this.startDelayUs = [];
     this.app = new Array(this.targets).fill(null);
     this.failure = new Array(this.targets).fill(null);
+    this.certificate = undefined;
     this.done = [];
     return { result, done };
   }
@@ -79,5 +88,6 @@ export class RunLog {
 export function transferables(result: ProbeBatchResult): ArrayBuffer[] {
   const buffers = [result.target.buffer, result.latencyUs.buffer, result.reason.buffer, result.endedAtMs.buffer];
   if (result.startDelayUs !== undefined) buffers.push(result.startDelayUs.buffer);
+  if (result.certificate !== undefined) buffers.push(result.certificate.buffer);
   return buffers as ArrayBuffer[];
 }

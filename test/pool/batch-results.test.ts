@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FAILURE_REASONS } from '../../src/probes/probe.ts';
 import { kOk } from '../../src/pool/messages.ts';
-import { RunLog, transferables } from '../../src/pool/run-log.ts';
+import { BatchResults, transferables } from '../../src/pool/batch-results.ts';
 
 test('take hands out the runs and finished targets since the previous take, then starts afresh', () => {
-  const log = new RunLog(3);
+  const log = new BatchResults(3);
   log.add(0, { ok: true, app: { rows: 1 } }, 1500);
   log.add(2, { ok: false, reason: 'timeout', message: 'deadline' }, 40_000);
   log.finish(0);
@@ -31,7 +31,7 @@ test('take hands out the runs and finished targets since the previous take, then
 });
 
 test("a part's typed arrays are its own buffers, so they can be transferred", () => {
-  const log = new RunLog(1);
+  const log = new BatchResults(1);
   log.add(0, { ok: true }, 1);
   const { result } = log.take();
   const buffers = transferables(result);
@@ -41,8 +41,27 @@ test("a part's typed arrays are its own buffers, so they can be transferred", ()
 });
 
 test('each run carries how late it started after its round was due (0 when not given)', () => {
-  const log = new RunLog(2);
+  const log = new BatchResults(2);
   log.add(0, { ok: true }, 100, 2500);
   log.add(1, { ok: false, reason: 'timeout', message: 'deadline' }, 100);
   assert.deepEqual([...log.take().result.startDelayUs!], [2500, 0]);
+});
+
+test('certificate dates travel only in a batch that reported one, as a pair per target, NaN for the others', () => {
+  const log = new BatchResults(3);
+  log.add(0, { ok: true }, 1);
+  const plain = log.take().result;
+  assert.equal(plain.certificate, undefined, 'a batch without TLS carries nothing');
+  assert.equal(transferables(plain).length, 5);
+
+  log.add(
+    1,
+    { ok: false, reason: 'tls', message: 'unknown CA', tls: { notBeforeSeconds: 10, notAfterSeconds: 20 } },
+    1,
+  );
+  log.add(2, { ok: true }, 1);
+  const { result } = log.take();
+  assert.deepEqual([...result.certificate!], [NaN, NaN, 10, 20, NaN, NaN]);
+  assert.equal(transferables(result).length, 6, 'the certificate buffer moves with the others');
+  assert.equal(log.take().result.certificate, undefined, 'the next part starts without');
 });
