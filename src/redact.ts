@@ -11,7 +11,7 @@
  */
 
 /** REDACTED replaces every secret probex shows. */
-export const REDACTED = '***';
+const REDACTED = '***';
 
 /**
  * SECRET_PARAM_SUFFIXES: a query parameter holds a secret when its name, lowercased and without `-` and `_`,
@@ -90,12 +90,7 @@ export function urlSecrets(url: string): string[] {
     found.add(value);
     found.add(safeDecode(value));
   };
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(url);
-  } catch {
-    parsed = undefined; // not a URL: nothing parses out of it, and redactUrl below still cleans the text
-  }
+  const parsed = parseUrl(url);
   if (parsed !== undefined) {
     add(parsed.password);
     if (parsed.password === '' && safeDecode(parsed.username).length >= MIN_USER_SECRET_CHARS) add(parsed.username);
@@ -113,7 +108,7 @@ export function urlSecrets(url: string): string[] {
   const hasSecret = found.size > 0 || redactUrl(url) !== url;
   if (!hasSecret) return [];
   found.add(url);
-  if (parsed !== undefined) found.add(parsed.href);
+  found.add(safeHref(url));
   found.delete('');
   return [...found].sort((a, b) => b.length - a.length);
 }
@@ -143,6 +138,22 @@ function safeDecode(text: string): string {
   } catch {
     return text; // malformed %-encoding: the raw text is what a library would print
   }
+}
+
+/**
+ * parseUrl parses url, or undefined when it is not one. A URL with userinfo and an empty host (libpq's
+ * unix socket form, `postgresql://user:pw@/db?host=/run/postgresql`) is parsed with a placeholder host, so
+ * its password is still found.
+ */
+function parseUrl(url: string): URL | undefined {
+  for (const text of [url, url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#\\]*@)(?=[/?#]|$)/i, '$1socket.invalid')]) {
+    try {
+      return new URL(text);
+    } catch {
+      continue; // not a URL as written: try the next form, and redactUrl still cleans the text
+    }
+  }
+  return undefined;
 }
 
 function safeHref(url: string): string {

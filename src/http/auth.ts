@@ -17,7 +17,7 @@
  * back to `crypto.hash` for anything else. test/http/auth.test.ts checks it against OpenSSL.
  */
 import { hash, timingSafeEqual } from 'node:crypto';
-import type { Permission, TokenConfig } from '../config.ts';
+import type { Permission, TokenConfig } from '../access.ts';
 
 /** RouteScope is what a route needs: `/metrics`, the JSON API under /system/v1/metrics/v0/, or under /system/v1/agent/{id}/metrics/v0/, or the status page. */
 export type RouteScope = 'metrics' | 'api-metrics' | 'api-agent' | 'status';
@@ -27,24 +27,6 @@ export type AuthResult = 'ok' | 'unauthorized' | 'forbidden';
 
 /** MAX_AUTHORIZATION_LENGTH is the longest Authorization header we look at; longer ones are refused unhashed. */
 export const MAX_AUTHORIZATION_LENGTH = 4096;
-
-/** MIN_TOKEN_LENGTH and MAX_TOKEN_LENGTH bound every token, whatever its source (see tokenProblem). */
-export const MIN_TOKEN_LENGTH = 8;
-export const MAX_TOKEN_LENGTH = 1024;
-
-/**
- * tokenProblem is the one rule every token follows, from auth.tokens, a token file or METRICS_TOKENS: it
- * says what is wrong with a token, or returns undefined. It never quotes the token. At least 8 characters,
- * so a token is not guessed in a few tries; at most 1024 and no whitespace or control characters, so it
- * arrives intact in an Authorization header (check() trims surrounding whitespace and refuses headers
- * over MAX_AUTHORIZATION_LENGTH): a token that breaks them could never match.
- */
-export function tokenProblem(token: string): string | undefined {
-  if (token.length < MIN_TOKEN_LENGTH) return `tokens must be at least ${MIN_TOKEN_LENGTH} characters`;
-  if (token.length > MAX_TOKEN_LENGTH) return `tokens must be at most ${MAX_TOKEN_LENGTH} characters`;
-  if (/[\s\p{Cc}]/u.test(token)) return 'tokens must not contain whitespace or control characters';
-  return undefined;
-}
 
 /**
  * WWW_AUTHENTICATE is the header value sent with every 401. RFC 7235 §4.1 allows several challenges in
@@ -150,6 +132,33 @@ export function sha256Hex(s: string, start = 0, end = s.length): string {
   let hex = '';
   for (const w of out) hex += (w >>> 0).toString(16).padStart(8, '0');
   return hex;
+}
+
+/**
+ * digestKey returns SHA-256 of s[start, end) as a 16-character string (each character 16 bits of the
+ * digest): a Map key for a secret that is not the secret itself (http/basic-auth.ts keys its cache so).
+ */
+export function digestKey(s: string, start = 0, end = s.length): string {
+  sha256Into(s, start, end, kDigestWords);
+  const w = kDigestWords;
+  return String.fromCharCode(
+    w[0]! & 0xffff,
+    w[0]! >>> 16,
+    w[1]! & 0xffff,
+    w[1]! >>> 16,
+    w[2]! & 0xffff,
+    w[2]! >>> 16,
+    w[3]! & 0xffff,
+    w[3]! >>> 16,
+    w[4]! & 0xffff,
+    w[4]! >>> 16,
+    w[5]! & 0xffff,
+    w[5]! >>> 16,
+    w[6]! & 0xffff,
+    w[6]! >>> 16,
+    w[7]! & 0xffff,
+    w[7]! >>> 16,
+  );
 }
 
 // Scratch space for the hot path: one digest and one padded message, reused by every check. Safe because

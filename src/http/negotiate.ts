@@ -29,7 +29,7 @@
 export const MAX_ACCEPT_LENGTH = 4096;
 
 /** MAX_ACCEPT_ENCODING_LENGTH is the longest Accept-Encoding header parsed; a longer one means no gzip. */
-export const MAX_ACCEPT_ENCODING_LENGTH = 1024;
+const MAX_ACCEPT_ENCODING_LENGTH = 1024;
 
 /** MetricsFormat is an exposition format a scrape can be answered in. */
 export type MetricsFormat = 'protobuf' | 'openmetrics-1.0.0' | 'openmetrics-0.0.1' | 'text-1.0.0' | 'text-0.0.4';
@@ -49,10 +49,14 @@ export interface MetricsNegotiation {
   readonly escaping: EscapingScheme | undefined;
 }
 
-/** MetricsOffer says which bodies the server has; text and OpenMetrics are always there. */
+/** MetricsOffer says which bodies the server has; text is always there, OpenMetrics unless it says false. */
 export interface MetricsOffer {
   readonly protobuf: boolean;
+  readonly openmetrics?: boolean;
 }
+
+/** TEXT_ONLY offers the text formats alone (what stands in for a format not rendered: render/plan.ts). */
+export const TEXT_ONLY: MetricsOffer = Object.freeze({ protobuf: false, openmetrics: false });
 
 const BASE_CONTENT_TYPE: Readonly<Record<MetricsFormat, string>> = {
   protobuf: 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited',
@@ -145,6 +149,7 @@ export function negotiateMetrics(accept: string | undefined, offer: MetricsOffer
   let best = -1;
   for (let f = 0; f < PREFERENCE.length; f++) {
     if (f === 0 && !offer.protobuf) continue;
+    if ((f === 1 || f === 2) && offer.openmetrics === false) continue;
     if (q[f]! > 0 && (best < 0 || q[f]! > q[best]!)) best = f;
   }
   if (best < 0) return DEFAULT_NEGOTIATION;

@@ -5,7 +5,7 @@
 import type { HttpResponse } from 'uWebSockets.js';
 
 /** STATUS maps the codes probex answers with to their status lines. */
-export const STATUS = {
+const STATUS = {
   200: '200 OK',
   204: '204 No Content',
   400: '400 Bad Request',
@@ -14,6 +14,7 @@ export const STATUS = {
   404: '404 Not Found',
   405: '405 Method Not Allowed',
   406: '406 Not Acceptable',
+  429: '429 Too Many Requests',
   500: '500 Internal Server Error',
   503: '503 Service Unavailable',
 } as const;
@@ -43,6 +44,18 @@ const STATUS_LINE = Object.fromEntries(
 const CONTENT_TYPE = headerBytes('content-type');
 
 /**
+ * commonHeaders go on every response: the web config's security headers (http_server_config.headers),
+ * as exporter-toolkit sets them on every response, 401 and 429 included. One front end per process, so
+ * one list; setCommonHeaders replaces it on start and reload.
+ */
+let commonHeaders: Headers = [];
+
+/** setCommonHeaders sets the headers every response carries from now on. */
+export function setCommonHeaders(headers: ReadonlyArray<readonly [string, string]>): void {
+  commonHeaders = headers.map(([name, value]) => [headerBytes(name), headerBytes(value)] as const);
+}
+
+/**
  * send writes one complete response. `head` answers a HEAD request: same headers, the body's length
  * reported, no body. It must run in the handler's synchronous part (corked by uWS) or inside res.cork.
  */
@@ -57,6 +70,7 @@ export function send(
   res.writeStatus(STATUS_LINE[status]);
   if (status !== 204) res.writeHeader(CONTENT_TYPE, contentType);
   for (const [name, value] of headers) res.writeHeader(name, value);
+  for (const [name, value] of commonHeaders) res.writeHeader(name, value);
   if (status === 204) {
     res.endWithoutBody(); // no Content-Length on a 204 (RFC 9110 §8.6)
   } else if (head) {
@@ -94,12 +108,14 @@ function endBody(res: HttpResponse, body: Uint8Array | string): void {
 }
 
 /**
- * endHead ends a HEAD response: the headers with the GET body's length, then the connection closes. In this
- * uWS build a response that reports a length without sending it never counts as done (it waits for body
- * bytes that HEAD must not send): the connection takes no further request, and nothing ever times it out.
- * So probex says `Connection: close` and closes it once the handler has returned and uWS has flushed the
- * headers. Closing also bounds a HEAD flood, whose answers have no body for tryEnd to measure
- * backpressure with. HEAD is not the scrape path; the two closures here are its only allocations.
+ * endHead ends a HEAD response: the headers with the GET body's length, and no body. uWebSockets.js builds
+ * differ in what they make of a response that reports a length without sending it. The current one (20.57)
+ * counts it as done, as HTTP does, and the connection takes the next request. The legacy one (20.30) keeps
+ * it in flight, waiting for body bytes HEAD must not send: the connection takes no further request and
+ * nothing ever times it out. tryEnd says which happened ([ok, done]); when the response is still in flight,
+ * probex closes the connection once the handler has returned and uWS has flushed the headers (closing also
+ * bounds a HEAD flood there, whose answers have no body for tryEnd to measure backpressure with). HEAD is
+ * not the scrape path; the two closures here are its only allocations.
  */
 function endHead(res: HttpResponse, length: number): void {
   if (length === 0) {
@@ -110,8 +126,7 @@ function endHead(res: HttpResponse, length: number): void {
   res.onAborted(() => {
     aborted = true;
   });
-  res.writeHeader('connection', 'close');
-  res.tryEnd(EMPTY, length); // the headers, Content-Length: length; stays in flight
+  if (res.tryEnd(EMPTY, length)[1]) return; // done: the build answered HEAD as HTTP does
   setImmediate(() => {
     if (!aborted) res.close();
   });

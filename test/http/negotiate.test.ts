@@ -222,7 +222,7 @@ describe('negotiateMetrics: formats by name', () => {
   });
 });
 
-describe('acceptsJson (the cases http/routes.ts acceptsJson is tested with)', () => {
+describe('acceptsJson (the cases http/json-routes.ts acceptsJson is tested with)', () => {
   test('accepts an absent, empty or wildcard Accept and application/json', () => {
     for (const h of [
       undefined,

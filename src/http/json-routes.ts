@@ -1,7 +1,7 @@
 /**
  * Pure request parsing for the JSON metrics API (DC/OS shape), so http/server.ts stays a thin uWS adapter:
  * path → snapshot key and auth scope, and pre-encoded JSON error bodies (http/negotiate.ts reads Accept). Nothing here
- * throws, whatever the client sends; the fuzz test in test/http/routes.test.ts holds us to that.
+ * throws, whatever the client sends; the fuzz test in test/http/json-routes.test.ts holds us to that.
  */
 import { jsonKey } from '../snapshot/keys.ts';
 import type { RouteScope } from './auth.ts';
@@ -13,7 +13,7 @@ export const JSON_CONTENT_TYPE = 'application/json';
 export const MAX_PATH_LENGTH = 2048;
 
 /** JsonRouteBody is a matched route: the snapshot key of its body, the scope to authorize, the target if any. */
-export interface JsonRouteBody {
+interface JsonRouteBody {
   readonly kind: 'body';
   readonly key: string;
   readonly scope: RouteScope;
@@ -140,6 +140,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   406: 'Not Acceptable',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };

@@ -8,7 +8,7 @@ import {
   MAX_PATH_LENGTH,
   NOT_FOUND,
   type JsonRoute,
-} from '../../src/http/routes.ts';
+} from '../../src/http/json-routes.ts';
 import { jsonKey } from '../../src/snapshot/keys.ts';
 import { mulberry32 } from '../../support/rng.ts';
 
