@@ -1,10 +1,10 @@
 /**
- * Publisher: the background thread's rendering (src/background.ts runs its timer and feeds it results).
+ * Publisher: the background thread's rendering (src/process/background.ts runs its timer and feeds it results).
  * It owns the cumulative state (Aggregator) and the only SnapshotWriter. Each publish builds the model,
  * renders Prometheus text, OpenMetrics, their gzip and every JSON body, and writes them into the shared
  * snapshot, so the front end only ever sends bytes rendered before the request arrived.
  *
- * Never frozen, never blinded (DESIGN.md invariant 7):
+ * Never frozen, never blinded:
  * - The snapshot grows to fit. `snapshotBytes` is only the first buffer's size: bodies that outgrow it go
  *   into a new, larger buffer (grownSlotBytes: 1.5× what is needed, up to 1 GiB a slot), which is handed
  *   to the front end once a complete snapshot is in it.
@@ -17,33 +17,28 @@
  */
 import { performance } from 'node:perf_hooks';
 import { gzipSync } from 'node:zlib';
-import type { Config } from './config.ts';
+import type { Config } from './config/schema.ts';
 import { RateLimitedLog, type Logger } from './log.ts';
 import { Aggregator } from './metrics/aggregator.ts';
-import { buildFamilies } from './metrics/families.ts';
-import type { MetricFamily, SelfStats, TargetSnapshot } from './metrics/model.ts';
-import { collectNodeStats, FilesystemReader, type NodeStats, type StatFs } from './metrics/node.ts';
+import { ModelBuilder } from './metrics/families.ts';
+import type { SelfStats, TargetSnapshot } from './metrics/model.ts';
+import { collectNodeStats, FilesystemReader, type StatFs } from './metrics/host.ts';
 import { kOk, type MainStats, type ProbeBatchResult, type ProbeResults, type SchedulerStats } from './pool/messages.ts';
 import { FAILURE_REASONS } from './probes/probe.ts';
 import { renderJsonBodies } from './render/json.ts';
-import { renderProtobuf } from './render/protobuf.ts';
-import { renderOpenMetrics, renderText } from './render/text.ts';
 import { SnapshotOverflowError } from './errors.ts';
-import {
-  createSnapshotBuffer,
-  grownSlotBytes,
-  MAX_SLOT_BYTES,
-  nextGeneration,
-  type FixedKey,
-} from './snapshot/layout.ts';
+import { createSnapshotBuffer, grownSlotBytes, MAX_SLOT_BYTES, nextGeneration } from './snapshot/layout.ts';
 import { SnapshotWriter, type PublishOptions } from './snapshot/writer.ts';
 import { HDR_EXPORT_BUDGET_SHARE, HdrExportRotation } from './hdr/export-rotation.ts';
 import { isHdrKey } from './snapshot/keys.ts';
 import { RateWindow } from './metrics/rate-window.ts';
-import { renderStatusPage, statusModel } from './render/status-page.ts';
+import { statusModel } from './render/status-model.ts';
+import { renderStatusPage } from './render/status-page.ts';
+import { RenderPlan, type BodyGroup } from './render/plan.ts';
+import { formatBodies, METRICS_FORMATS, newTextWriters, renderSelfBodies } from './render/bodies.ts';
 
 /** STATUS_REFRESH_SECONDS is how often the status page asks the browser to reload it (a meta refresh). */
-export const STATUS_REFRESH_SECONDS = 10;
+const STATUS_REFRESH_SECONDS = 10;
 
 /**
  * STATUS_MIN_INTERVAL_MS is the least time between two renders of the status page: its plots cost
@@ -68,6 +63,12 @@ export interface PublisherOptions {
   readonly maxSlotBytes?: number;
   /** statfs reads a storage path's filesystem (fs.promises.statfs when not given). */
   readonly statfs?: StatFs;
+  /**
+   * onDemand renders text and each other body group (a /metrics format, the JSON API, the status page, the
+   * HDR exports) only while it is asked for, and holds none of the others (src/render/plan.ts). Without it
+   * every publish renders everything.
+   */
+  readonly onDemand?: boolean;
 }
 
 /** ZERO_MAIN_STATS are the main thread's stats before its first report. */
@@ -103,9 +104,16 @@ export class Publisher {
   #publishing = false;
   /** #hdrExports renders the changed targets' HDR exports within a budget; #rates gives the status page probes/s. */
   readonly #hdrExports = new HdrExportRotation();
+  /** #hdrWanted are targets whose export was asked for and missing: the rotation renders them first. */
+  readonly #hdrWanted = new Set<string>();
   readonly #rates = new RateWindow();
   /** #statusAtMs is when the status page in the snapshot was rendered (0: never). */
   #statusAtMs = 0;
+  readonly #plan: RenderPlan;
+  /** #writers hold the text and OpenMetrics bodies from render to snapshot (see TextWriters). */
+  readonly #writers = newTextWriters();
+  /** #model keeps the targets' sample objects from publish to publish (see ModelBuilder). */
+  readonly #model = new ModelBuilder();
 
   constructor(options: PublisherOptions) {
     this.#options = options;
@@ -115,6 +123,7 @@ export class Publisher {
     this.#aggregator.setTargets(this.#config.targets, this.#config.nativeHistograms);
     this.#writer = new SnapshotWriter(options.buffer);
     this.#filesystems = new FilesystemReader(options.statfs);
+    this.#plan = new RenderPlan(options.onDemand ?? false);
   }
 
   /** publishFailures is the number of publishes that could not publish a complete snapshot. */
@@ -146,6 +155,8 @@ export class Publisher {
   /** setMainStats keeps the main thread's latest self-metrics for the next publish. */
   setMainStats(stats: MainStats): void {
     this.#main = stats;
+    this.#plan.observe(stats.demand, Date.now());
+    for (const name of stats.hdrWanted ?? []) this.#hdrWanted.add(name);
   }
 
   /** setSchedulerStats keeps the scheduler's latest self-metrics (its pool's) for the next publish. */
@@ -167,14 +178,37 @@ export class Publisher {
       maxAgeMs: STALE_AFTER_INTERVALS * config.publishIntervalMs,
     };
     try {
-      const targets = this.#aggregator.snapshot();
+      const plan = this.#plan.next(Date.now());
+      // Only the JSON API and the status page read the HDR summaries; recomputing them is the largest
+      // share of a publish at thousands of targets. Only protobuf carries the native buckets.
+      const targets = this.#aggregator.snapshot({
+        latency: plan.has('json') || plan.has('status'),
+        native: plan.has('pb'),
+      });
       const storagePaths = config.targets.flatMap((t) => (t.kind === 'storage' ? [t.path] : []));
       const node = await collectNodeStats(storagePaths, this.#filesystems);
       const nowMs = Date.now();
       const self = this.#selfStats(nowMs);
-      const bodies = renderBodies(targets, self, node, config, nowMs);
-      const carry = this.#addStatusAndExports(bodies, targets, self.generation, nowMs);
-      this.#write(bodies, { ...stamp, carry: (key) => carry.has(key) });
+      const families = this.#model.build(targets, self, config.profile, config.directus.namePrefix);
+      const bodies = new Map<string, Uint8Array>();
+      // Each step yields to the thread's messages, so probe results arriving meanwhile are counted in
+      // turn rather than queued behind a whole publish. Everything a step reads was copied above. A group
+      // the plan leaves out is not carried over either: it is absent until it is asked for.
+      for (const format of METRICS_FORMATS) {
+        await yieldToTimers();
+        if (plan.has(format))
+          for (const [key, body] of formatBodies(format, families, config.profile, this.#writers))
+            bodies.set(key, body);
+      }
+      await yieldToTimers();
+      if (plan.has('json')) {
+        const shard = config.shard === undefined ? {} : { shard: config.shard };
+        for (const [key, body] of renderJsonBodies(targets, node, { agentId: config.agentId, nowMs, ...shard }))
+          bodies.set(key, body);
+      }
+      await yieldToTimers();
+      const carried = this.#addStatusAndExports(bodies, targets, self.generation, nowMs, plan);
+      this.#write(bodies, { ...stamp, carry: (key) => carried.has(key) });
       this.#completeAtMs = nowMs;
       this.#completeAsOfNs = stamp.asOfNs!;
     } catch (err) {
@@ -247,18 +281,21 @@ export class Publisher {
 
   /**
    * #addStatusAndExports adds the status page (and its gzip, at most once per STATUS_MIN_INTERVAL_MS) and
-   * this publish's share of HDR exports (HdrExportRotation) to bodies, and returns the keys of those it
-   * did not render, to carry over from the current snapshot.
+   * this publish's share of HDR exports (HdrExportRotation) to bodies, when the plan has them, and returns
+   * the keys of those it did not render, to carry over from the current snapshot.
    */
   #addStatusAndExports(
     bodies: Map<string, Uint8Array>,
     targets: readonly TargetSnapshot[],
     generation: number,
     nowMs: number,
+    plan: ReadonlySet<BodyGroup>,
   ): ReadonlySet<string> {
     const histogram = (name: string): ReturnType<Aggregator['histogram']> => this.#aggregator.histogram(name);
     const carry = new Set<string>();
-    if (this.#statusAtMs === 0 || nowMs - this.#statusAtMs >= STATUS_MIN_INTERVAL_MS) {
+    if (!plan.has('status')) {
+      this.#statusAtMs = 0; // not held: rendered at once when it is asked for again
+    } else if (this.#statusDue(nowMs)) {
       const page = encoder.encode(
         renderStatusPage(
           statusModel({
@@ -269,6 +306,7 @@ export class Publisher {
             rates: this.#rates.update(nowMs, targets),
             version: this.#options.version,
             refreshSeconds: STATUS_REFRESH_SECONDS,
+            ...(this.#config.shard === undefined ? {} : { shard: this.#config.shard }),
           }),
         ),
       );
@@ -278,15 +316,26 @@ export class Publisher {
     } else {
       carry.add('status').add('status.gz');
     }
+    if (!plan.has('hdr')) {
+      this.#hdrExports.forget(); // not held: every export is rendered again once they are asked for
+      return carry;
+    }
     const budgetMs = HDR_EXPORT_BUDGET_SHARE * this.#config.publishIntervalMs;
     const exports = this.#hdrExports.next(
       targets.map((t) => ({ name: t.name, histogram: histogram(t.name) })),
       budgetMs,
       () => performance.now(),
+      this.#hdrWanted,
     );
+    this.#hdrWanted.clear(); // first in line this time; one still missing is named again by its client's retry
     for (const [key, body] of exports.bodies) bodies.set(key, body);
     for (const key of exports.carry) carry.add(key);
     return carry;
+  }
+
+  /** #statusDue tells whether the status page may be rendered again (at most once per STATUS_MIN_INTERVAL_MS). */
+  #statusDue(nowMs: number): boolean {
+    return this.#statusAtMs === 0 || nowMs - this.#statusAtMs >= STATUS_MIN_INTERVAL_MS;
   }
 
   #selfStats(nowMs: number): SelfStats {
@@ -311,6 +360,7 @@ export class Publisher {
       cpuSystemSecondsTotal: cpu.system / 1e6,
       residentMemoryBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,
+      ...(this.#config.shard === undefined ? {} : { shard: this.#config.shard }),
     };
   }
 
@@ -339,52 +389,10 @@ export class Publisher {
 const encoder = new TextEncoder();
 
 /**
- * renderBodies renders every body of one complete snapshot: Prometheus text, OpenMetrics, protobuf, the
- * gzip of each (compressed once here, not per scrape) and every JSON body.
+ * yieldToTimers lets the thread's messages waiting (probe results) and due timers run between two steps
+ * of a publish: a timeout, not setImmediate, whose callback would run before the event loop came round
+ * to its timers again.
  */
-export function renderBodies(
-  targets: readonly TargetSnapshot[],
-  self: SelfStats,
-  node: NodeStats,
-  config: Pick<Config, 'profile' | 'agentId' | 'directus'>,
-  nowMs: number,
-): Map<string, Uint8Array> {
-  const families = buildFamilies(targets, self, config.profile, config.directus.namePrefix);
-  return new Map<string, Uint8Array>([
-    ...metricsBodies(families),
-    ...renderJsonBodies(targets, node, { agentId: config.agentId, nowMs }),
-  ]);
-}
-
-/** renderSelfBodies renders the `/metrics` bodies with the self-metrics alone (a reduced snapshot). */
-export function renderSelfBodies(
-  self: SelfStats,
-  config: Pick<Config, 'profile' | 'directus'>,
-): Map<string, Uint8Array> {
-  return new Map<string, Uint8Array>(
-    metricsBodies(buildFamilies([], self, config.profile, config.directus.namePrefix)),
-  );
-}
-
-/**
- * PROTOBUF_GZIP_LEVEL compresses the protobuf body at zlib level 1, not the default 6: at 1,000 targets
- * that takes ~6 ms instead of ~21 ms of each publish, for a body ~17% larger (76 KB instead of 65 KB,
- * still below the 82 KB of gzipped text), which keeps a publish with protobuf within 1.3x of one without
- * (docs/benchmarks.md, "Protobuf exposition").
- */
-export const PROTOBUF_GZIP_LEVEL = 1;
-
-/** metricsBodies are the six `/metrics` bodies (snapshot/layout.ts FIXED_KEYS): each format and its gzip. */
-function metricsBodies(families: readonly MetricFamily[]): Array<[FixedKey, Uint8Array]> {
-  const text = encoder.encode(renderText(families));
-  const om = encoder.encode(renderOpenMetrics(families));
-  const pb = renderProtobuf(families);
-  return [
-    ['text', text],
-    ['text.gz', gzipSync(text)],
-    ['om', om],
-    ['om.gz', gzipSync(om)],
-    ['pb', pb],
-    ['pb.gz', gzipSync(pb, { level: PROTOBUF_GZIP_LEVEL })],
-  ];
+function yieldToTimers(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }

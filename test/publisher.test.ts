@@ -9,13 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { test } from 'node:test';
-import { loadConfig, type Config } from '../src/config.ts';
+import { loadConfig } from '../src/config/load.ts';
+import type { Config } from '../src/config/schema.ts';
 import { createLogger } from '../src/log.ts';
-import type { StatFs } from '../src/metrics/node.ts';
-import { kOk, type ProbeResults } from '../src/pool/messages.ts';
+import type { StatFs } from '../src/metrics/host.ts';
+import { kOk, type MainStats, type ProbeResults } from '../src/pool/messages.ts';
 import protobuf from 'protobufjs/light.js';
 import { Publisher, STALE_AFTER_INTERVALS, STATUS_MIN_INTERVAL_MS } from '../src/publisher.ts';
-import { MetricFamilyMessage } from '../src/render/protobuf-schema.ts';
+import { LARGE_BODY_BYTES } from '../src/render/bodies.ts';
+import { zeroDemand, type DemandCounts } from '../src/render/plan.ts';
+import { hdrKey, jsonKey } from '../src/snapshot/keys.ts';
+import { MetricFamilyMessage } from './helpers/protobuf-schema.ts';
 import { createSnapshotBuffer } from '../src/snapshot/layout.ts';
 import { SnapshotReader } from '../src/snapshot/reader.ts';
 import { findSamples, parseExposition, sampleValue } from '../support/exposition.ts';
@@ -31,7 +35,7 @@ function config(n: number, publishIntervalMs = PUBLISH_INTERVAL_MS): Config {
     yaml:
       `publishInterval: ${publishIntervalMs}ms\nagentId: test\nsnapshotBytes: ${MIN_SNAPSHOT_BYTES}\n` +
       `log: { level: silent }\ntargets:\n${targets}\n`,
-  });
+  }).config;
 }
 
 /** runs is one successful 2 ms run per target, as a worker reports a batch. */
@@ -57,7 +61,7 @@ interface Setup {
 }
 
 /** setup wires a Publisher to a reader the way main.ts does: handed-over buffers are attached at once. */
-function setup(initial: Config, maxSlotBytes?: number, statfs?: StatFs): Setup {
+function setup(initial: Config, maxSlotBytes?: number, statfs?: StatFs, onDemand = false): Setup {
   const buffer = createSnapshotBuffer(initial.snapshotBytes);
   const reader = new SnapshotReader(buffer);
   const handedOver: SharedArrayBuffer[] = [];
@@ -73,6 +77,7 @@ function setup(initial: Config, maxSlotBytes?: number, statfs?: StatFs): Setup {
     },
     ...(maxSlotBytes === undefined ? {} : { maxSlotBytes }),
     ...(statfs === undefined ? {} : { statfs }),
+    onDemand,
   });
   return { publisher, reader, handedOver };
 }
@@ -227,10 +232,11 @@ test('the status page is rendered at most once per STATUS_MIN_INTERVAL_MS and ca
   const cfg = config(3);
   const { publisher, reader } = setup(cfg);
   publisher.record(runs(cfg));
+  // The page is rendered during the publish, so no earlier than this.
+  const renderedAt = Date.now();
   await publisher.publish();
   const page = (): string => Buffer.from(reader.get('status')!).toString('utf8');
   const first = page();
-  const renderedAt = Date.now();
   await publisher.publish();
   if (Date.now() - renderedAt < STATUS_MIN_INTERVAL_MS) {
     assert.equal(page(), first, 'the second publish carried the page');
@@ -280,7 +286,7 @@ test('the protobuf body and its gzip are published with the configured native sc
     yaml:
       `agentId: test\nlog: { level: silent }\nnativeHistograms: { schema: 2 }\n` +
       'targets:\n  - { name: s0, kind: synthetic, interval: 1s }\n',
-  });
+  }).config;
   const { publisher, reader } = setup(first);
   publisher.record(runs(first));
   publisher.record(runs(first));
@@ -307,7 +313,7 @@ test('the protobuf body and its gzip are published with the configured native sc
     yaml:
       `agentId: test\nlog: { level: silent }\nnativeHistograms: { schema: 5 }\n` +
       'targets:\n  - { name: s0, kind: synthetic, interval: 1s }\n',
-  });
+  }).config;
   publisher.configure(second);
   publisher.record(runs(second));
   await publisher.publish();
@@ -348,7 +354,7 @@ test('a storage path whose statfs never answers does not stop publishing; its no
     yaml:
       `publishInterval: ${PUBLISH_INTERVAL_MS}ms\nagentId: test\nlog: { level: silent }\n` +
       `targets:\n  - { name: files, kind: storage, path: ${JSON.stringify(dir)} }\n`,
-  });
+  }).config;
   let hang = false;
   const calls: string[] = [];
   const statfs: StatFs = (path) => {
@@ -370,4 +376,90 @@ test('a storage path whose statfs never answers does not stop publishing; its no
   assert.equal(reader.generation(), 3, 'every publish completed');
   assert.equal(stale(), 1);
   assert.equal(calls.length, 2, 'one statfs in flight for the hung path');
+});
+
+/** mainStats are the main thread's stats with `demand` as its request counts. */
+function mainStats(demand: Partial<DemandCounts>): MainStats {
+  return {
+    scrapesTotal: 0,
+    apiRequestsTotal: 0,
+    eventLoopDelay: { p50: 0, p99: 0, max: 0 },
+    configReloadsTotal: 0,
+    configReloadFailuresTotal: 0,
+    configLastReloadSuccessful: 1,
+    demand: { ...zeroDemand(), ...demand },
+  };
+}
+
+/** generationIn is the probex_snapshot_generation a text or OpenMetrics body says it was rendered in. */
+function generationIn(body: Uint8Array): number {
+  return sampleValue(parseExposition(Buffer.from(body).toString('utf8')), 'probex_snapshot_generation');
+}
+
+test('on demand, only text and what was asked for lately are rendered; nothing else is held', async () => {
+  const cfg = config(3, 10);
+  const { publisher, reader } = setup(cfg, undefined, undefined, true);
+  publisher.record(runs(cfg));
+  await publisher.publish();
+  // Nothing asked for yet: text (what stands in for every format) and nothing else.
+  assert.ok(reader.get('text') && reader.get('text.gz'));
+  for (const key of ['om', 'om.gz', 'pb', 'pb.gz', 'status', 'status.gz', jsonKey.ping(), jsonKey.container('s0')])
+    assert.equal(reader.get(key), undefined, `${key} is not rendered`);
+  assert.equal(reader.get(hdrKey.base64('s0')), undefined, 'nor the HDR exports');
+
+  // OpenMetrics, the JSON API, the status page and the HDR exports are asked for: each is in the next publish.
+  publisher.setMainStats(mainStats({ text: 1, om: 1, json: 1, status: 1, hdr: 1 }));
+  publisher.record(runs(cfg));
+  await publisher.publish();
+  assert.equal(generationIn(reader.get('om')!), reader.generation());
+  assert.equal(
+    generationIn(gunzipSync(reader.get('om.gz')!)),
+    reader.generation(),
+    'a format and its gzip go together',
+  );
+  assert.equal(
+    sampleValue(parseExposition(Buffer.from(reader.get('om')!).toString('utf8')), 'probex_probes_total', {
+      target: 's0',
+    }),
+    2,
+  );
+  assert.equal(reader.get('pb'), undefined, 'protobuf still is not');
+  const body = JSON.parse(Buffer.from(reader.get(jsonKey.container('s0'))!).toString('utf8')) as {
+    datapoints: Array<{ name: string; value: number }>;
+  };
+  assert.equal(body.datapoints.find((d) => d.name === 'probe.latency.count')?.value, 2);
+  assert.ok(reader.get('status') && reader.get(hdrKey.base64('s0')) && reader.get(hdrKey.hgrm('s2')));
+
+  // Still hot on the following publishes, without new requests: rendered again every time.
+  for (let i = 0; i < 3; i++) {
+    publisher.record(runs(cfg));
+    await publisher.publish();
+    assert.equal(generationIn(reader.get('om')!), reader.generation());
+  }
+});
+
+test('on demand, a reload leaves nothing that lists the old targets', async () => {
+  const cfg = config(2);
+  const { publisher, reader } = setup(cfg, undefined, undefined, true);
+  publisher.record(runs(cfg));
+  publisher.setMainStats(mainStats({ text: 1, json: 1 }));
+  await publisher.publish();
+  const grown = config(3);
+  publisher.configure(grown);
+  publisher.record(runs(grown));
+  await publisher.publish();
+  assert.deepEqual(probed(Buffer.from(reader.get('text')!).toString('utf8')).sort(), ['s0', 's1', 's2']);
+  assert.ok(reader.get(jsonKey.container('s2')), 'the new target has its JSON body');
+  assert.equal(reader.get('om'), undefined, 'a format nobody asked for is not there to list the old ones');
+});
+
+test('a text body over LARGE_BODY_BYTES is gzipped at its own level and still gunzips to the body byte for byte', async () => {
+  const cfg = config(800);
+  const { publisher, reader } = setup(cfg);
+  publisher.record(runs(cfg));
+  await publisher.publish();
+  const plain = Buffer.from(reader.get('text')!);
+  assert.ok(plain.byteLength > LARGE_BODY_BYTES, `${plain.byteLength} bytes`);
+  assert.deepEqual(gunzipSync(reader.get('text.gz')!), plain);
+  assert.deepEqual(gunzipSync(reader.get('om.gz')!), Buffer.from(reader.get('om')!));
 });

@@ -4,8 +4,9 @@
  * so at 10,000 targets rendering all of them every publish would take seconds. Instead:
  * - only a target whose histogram changed since its last export is rendered again (a target probed every
  *   minute, or down, costs nothing between its probes);
- * - those are rendered oldest export first (never exported first of all), until the publish's time budget
- *   is spent; at least one is rendered per publish, so the rotation always moves;
+ * - those are rendered oldest export first (never exported first of all, and before them the ones a client
+ *   asked for and did not find), until the publish's time budget is spent; at least one is rendered per
+ *   publish, so the rotation always moves;
  * - every other export stays as it is: its bytes are carried over from the current snapshot
  *   (SnapshotWriter's `carry`), not kept here.
  * An export is therefore at most ceil(changed targets × cost / budget) publishes old: one publish up to
@@ -46,6 +47,7 @@ export interface RotationResult {
 }
 
 const encoder = new TextEncoder();
+const NO_NAMES: ReadonlySet<string> = new Set();
 
 /** HdrExportRotation keeps which export of each target is in the snapshot. */
 export class HdrExportRotation {
@@ -56,7 +58,12 @@ export class HdrExportRotation {
    * next renders this publish's exports within budgetMs (measured with `now`, in ms). Targets not in
    * `targets` are forgotten (their keys are not carried: a removed target's export goes with it).
    */
-  next(targets: readonly RotationTarget[], budgetMs: number, now: () => number): RotationResult {
+  next(
+    targets: readonly RotationTarget[],
+    budgetMs: number,
+    now: () => number,
+    wanted: ReadonlySet<string> = NO_NAMES,
+  ): RotationResult {
     const live = new Map<string, Exported>();
     const stale: Array<{ t: RotationTarget; seq: number }> = [];
     for (const t of targets) {
@@ -64,7 +71,7 @@ export class HdrExportRotation {
       if (e !== undefined) live.set(t.name, e);
       const count = t.histogram?.totalCount ?? 0;
       if (e === undefined || e.histogram !== t.histogram || e.totalCount !== count)
-        stale.push({ t, seq: e?.seq ?? -1 });
+        stale.push({ t, seq: wanted.has(t.name) ? -2 : (e?.seq ?? -1) });
     }
     this.#exported = live;
     stale.sort((a, b) => a.seq - b.seq);
@@ -100,6 +107,11 @@ export class HdrExportRotation {
    */
   invalidate(): void {
     for (const e of this.#exported.values()) e.totalCount = -1;
+  }
+
+  /** forget drops what it knows of every export: for a snapshot that no longer holds any (none asked for). */
+  forget(): void {
+    this.#exported.clear();
   }
 }
 

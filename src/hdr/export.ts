@@ -20,16 +20,16 @@ import { formatFixed, formatInt, javaDateUtc } from './java-format.ts';
 export type HdrHistogram = hdr.JsHistogram;
 
 /** US_PER_MS is the unit ratio that turns recorded microseconds into the milliseconds wrk2 prints. */
-export const US_PER_MS = 1000;
+const US_PER_MS = 1000;
 
 /** HGRM_TICKS_PER_HALF_DISTANCE is outputPercentileDistribution's default (and wrk2's) percentile steps. */
-export const HGRM_TICKS_PER_HALF_DISTANCE = 5;
+const HGRM_TICKS_PER_HALF_DISTANCE = 5;
 
 /** HLOG_FORMAT_VERSION is the interval log format HistogramLogWriter 2.1.x writes. */
-export const HLOG_FORMAT_VERSION = '1.3';
+const HLOG_FORMAT_VERSION = '1.3';
 
 /** HLOG_LEGEND is the interval log's column legend line (without its newline). */
-export const HLOG_LEGEND = '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"';
+const HLOG_LEGEND = '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"';
 
 /** encodeHistogram returns h in HdrHistogram's V2 compressed encoding, base64 (no newline). */
 export function encodeHistogram(h: HdrHistogram): string {

@@ -5,9 +5,10 @@
  * read once per publish; it does no I/O.
  */
 import * as hdr from 'hdr-histogram-js';
-import { FAILURE_REASONS, type ProbeFailureReason, type ProbeTarget } from '../probes/probe.ts';
+import { FAILURE_REASONS, type ProbeFailureReason } from '../probes/probe.ts';
+import type { ProbeTarget } from '../probes/registry.ts';
 import { kOk, type ProbeBatchResult } from '../pool/messages.ts';
-import type { LastError, LatencySummary, TargetSnapshot } from './model.ts';
+import type { CertificateValidity, LastError, LatencySummary, TargetSnapshot } from './model.ts';
 import {
   NATIVE_DEFAULTS,
   NativeHistogram,
@@ -26,11 +27,22 @@ class TargetState {
   lastProbeMs = 0;
   app: Readonly<Record<string, number>> = {};
   lastError: LastError | undefined;
+  /** certificate is the last certificate the target's server presented (ProbeBatchResult.certificate). */
+  certificate: CertificateValidity | undefined;
   readonly errors = new Float64Array(FAILURE_REASONS.length);
+  /** failures is the sum of errors; byReason is errors as an object, made when failures was byReasonAt. */
+  failures = 0;
+  private byReason: Record<ProbeFailureReason, number> | undefined;
+  private byReasonAt = 0;
   /** perBucket[i] counts observations in (bound[i-1], bound[i]]; the last slot is (last bound, +Inf). */
   readonly perBucket: Float64Array;
   readonly boundsUs: Float64Array;
-  histogram: hdr.JsHistogram = newHistogram(hdr.Int32Histogram);
+  /**
+   * histogram counts in Uint16 first (~10 KB for latencies up to ~16 ms at 3 significant digits, half of
+   * Uint32's), moves to Uint32 counts before one of its buckets would pass 65,535 (weeks at 1 Hz for a
+   * spread of latencies, days for a very steady one), and to Float64 at widenAt.
+   */
+  histogram: hdr.JsHistogram = newHistogram(hdr.Int16Histogram);
   /** native counts the same latencies, in seconds, into exponential buckets. */
   readonly native: NativeHistogram;
   /** summary is `latency()`'s answer as of summaryCount observations. */
@@ -41,6 +53,7 @@ class TargetState {
     public target: ProbeTarget,
     native: NativeHistogramOptions,
     readonly createdMs: number,
+    private readonly widenAt: number,
   ) {
     this.boundsUs = Float64Array.from(target.buckets, (s) => s * 1e6);
     this.perBucket = new Float64Array(target.buckets.length + 1);
@@ -56,8 +69,17 @@ class TargetState {
     this.perBucket[i]!++;
     this.native.observe(latencyUs / 1e6); // the one µs → s conversion; the classic sum converts sumUs at read
 
-    if (this.count === UINT32_COUNT_LIMIT) this.widen();
-    this.histogram.recordValue(Math.max(0, Math.round(latencyUs)));
+    const value = Math.max(0, Math.round(latencyUs));
+    if (this.count === this.widenAt) this.widen(hdr.Float64Histogram);
+    else if (this.histogram instanceof hdr.Int16Histogram && this.countAt(value) >= UINT16_MAX)
+      this.widen(hdr.Int32Histogram);
+    this.histogram.recordValue(value);
+  }
+
+  /** countAt is the count of value's bucket (0 for a value past the counts, which recording grows). */
+  private countAt(value: number): number {
+    const index = this.histogram.countsArrayIndex(value);
+    return index < this.histogram.countsArrayLength ? this.histogram.getCountAtIndex(index) : 0;
   }
 
   /**
@@ -73,9 +95,25 @@ class TargetState {
     return this.summary;
   }
 
-  /** widen moves the HDR counts to Float64 before any Uint32 bucket could wrap (it would wrap silently). */
-  private widen(): void {
-    const wide = newHistogram(hdr.Float64Histogram);
+  /**
+   * errorsByReason is the failure counts by reason. Failures are rare, so the object is made again only
+   * after one was counted, not every publish.
+   */
+  errorsByReason(): Readonly<Record<ProbeFailureReason, number>> {
+    if (this.byReason === undefined || this.byReasonAt !== this.failures) {
+      const byReason = {} as Record<ProbeFailureReason, number>;
+      FAILURE_REASONS.forEach((r, i) => {
+        byReason[r] = this.errors[i]!;
+      });
+      this.byReason = byReason;
+      this.byReasonAt = this.failures;
+    }
+    return this.byReason;
+  }
+
+  /** widen moves the HDR counts to wider ones before a bucket could wrap (a typed array wraps silently). */
+  private widen(Counts: typeof hdr.Int32Histogram | typeof hdr.Float64Histogram): void {
+    const wide = newHistogram(Counts);
     wide.add(this.histogram);
     this.histogram = wide;
   }
@@ -87,23 +125,33 @@ class TargetState {
  */
 const UINT32_COUNT_LIMIT = 2 ** 32;
 
+/** UINT16_MAX is the most a Uint16 count holds. */
+const UINT16_MAX = 0xffff;
+
 /**
  * newHistogram builds a JS HDR histogram at HDR_SIGNIFICANT_DIGITS that grows to the values it sees.
- * Int32 counts: half of Float64's memory and ~70× faster to scan than the packed layout, which
- * matters because every publish scans every target's counts (see summarize).
+ * Typed-array counts, not the packed layout: ~70× faster to scan, which matters because a publish that
+ * renders the JSON API or the status page scans every changed target's counts (see summarize).
  */
-function newHistogram(Counts: typeof hdr.Int32Histogram | typeof hdr.Float64Histogram): hdr.JsHistogram {
+function newHistogram(
+  Counts: typeof hdr.Int16Histogram | typeof hdr.Int32Histogram | typeof hdr.Float64Histogram,
+): hdr.JsHistogram {
   const h = new Counts(1, 2, HDR_SIGNIFICANT_DIGITS);
   h.autoResize = true;
   return h;
 }
 
-/** AggregatorOptions: the native histogram settings and, for tests, the clock of created timestamps. */
+/**
+ * AggregatorOptions: the native histogram settings and, for tests, the clock of created timestamps and the
+ * observation count at which the HDR counts widen.
+ */
 export interface AggregatorOptions {
   /** native configures every target's native histogram (default NATIVE_DEFAULTS). */
   readonly native?: NativeHistogramOptions;
   /** now returns Unix time in ms (default Date.now); it stamps when a target's state starts. */
   readonly now?: () => number;
+  /** widenAt is the observation at which a target's HDR counts move to Float64 (default UINT32_COUNT_LIMIT). */
+  readonly widenAt?: number;
 }
 
 /** Aggregator merges batch results into cumulative per-target state. */
@@ -112,10 +160,12 @@ export class Aggregator {
   private order: string[] = [];
   private native: NativeHistogramOptions;
   private readonly now: () => number;
+  private readonly widenAt: number;
 
   constructor(options: AggregatorOptions = {}) {
     this.native = validateNativeOptions(options.native ?? NATIVE_DEFAULTS, 'native');
     this.now = options.now ?? Date.now;
+    this.widenAt = options.widenAt ?? UINT32_COUNT_LIMIT;
   }
 
   /**
@@ -138,10 +188,14 @@ export class Aggregator {
         sameBuckets(old.target.buckets, target.buckets) &&
         sameNative(old.native.options, this.native)
       ) {
+        // A certificate belongs to the endpoint: a target that now points elsewhere (or speaks no TLS) reports
+        // one again once it has seen one there.
+        if (old.certificate !== undefined && JSON.stringify(old.target) !== JSON.stringify(target))
+          old.certificate = undefined;
         old.target = target;
         next.set(target.name, old);
       } else {
-        next.set(target.name, new TargetState(target, this.native, createdMs));
+        next.set(target.name, new TargetState(target, this.native, createdMs, this.widenAt));
       }
     }
     this.states.clear();
@@ -162,6 +216,7 @@ export class Aggregator {
         state.observe(result.latencyUs[i]!);
       } else {
         state.errors[reason - 1]!++;
+        state.failures++;
         if (endedAt >= (state.lastError?.atMs ?? 0)) {
           // The batch carries one message per target: its last failure's, which this run is when it ends last.
           state.lastError = {
@@ -180,6 +235,7 @@ export class Aggregator {
       const state = states[t];
       if (app !== null && state !== undefined) state.app = app;
     });
+    if (result.certificate !== undefined) recordCertificates(states, result.certificate);
   }
 
   /**
@@ -191,21 +247,40 @@ export class Aggregator {
     return this.states.get(name)?.histogram;
   }
 
-  /** snapshot returns every configured target's state, in config order. */
-  snapshot(): TargetSnapshot[] {
-    return this.order.map((name) => toSnapshot(this.states.get(name)!));
+  /**
+   * snapshot returns every configured target's state, in config order; `latency` false leaves out the HDR
+   * summaries (only JSON and the status page read them), `native` false the native buckets (only protobuf).
+   */
+  snapshot({
+    latency = true,
+    native = true,
+  }: { readonly latency?: boolean; readonly native?: boolean } = {}): TargetSnapshot[] {
+    return this.order.map((name) => toSnapshot(this.states.get(name)!, latency, native));
   }
 }
 
-function toSnapshot(s: TargetState): TargetSnapshot {
-  const bucketCounts: number[] = [];
+/** recordCertificates keeps each target's last reported certificate dates (NaN: none in this batch). */
+function recordCertificates(states: readonly (TargetState | undefined)[], dates: Float64Array): void {
+  for (let t = 0; t < states.length; t++) {
+    const state = states[t];
+    const notBefore = dates[t * 2]!;
+    const notAfter = dates[t * 2 + 1]!;
+    if (state === undefined || Number.isNaN(notAfter)) continue;
+    const known = state.certificate;
+    if (known?.notBeforeSeconds !== notBefore || known.notAfterSeconds !== notAfter)
+      state.certificate = { notBeforeSeconds: notBefore, notAfterSeconds: notAfter };
+  }
+}
+
+/**
+ * toSnapshot copies a target's state, with its HDR summary and its native buckets when asked for. It runs
+ * for every target every publish, so it builds each object once, in place (no spread of a temporary).
+ */
+function toSnapshot(s: TargetState, latency: boolean, native: boolean): TargetSnapshot {
+  const bucketCounts = new Array<number>(s.boundsUs.length);
   let acc = 0;
-  for (let i = 0; i < s.boundsUs.length; i++) bucketCounts.push((acc += s.perBucket[i]!));
-  const errors = {} as Record<ProbeFailureReason, number>;
-  FAILURE_REASONS.forEach((r, i) => {
-    errors[r] = s.errors[i]!;
-  });
-  return {
+  for (let i = 0; i < bucketCounts.length; i++) bucketCounts[i] = acc += s.perBucket[i]!;
+  const snapshot: { -readonly [K in keyof TargetSnapshot]: TargetSnapshot[K] } = {
     target: s.target,
     name: s.target.name,
     kind: s.target.kind,
@@ -213,15 +288,17 @@ function toSnapshot(s: TargetState): TargetSnapshot {
     count: s.count,
     sumSeconds: s.sumUs / 1e6,
     bucketCounts,
-    errors,
+    errors: s.errorsByReason(),
     up: s.up,
     lastProbeMs: s.lastProbeMs,
-    ...(s.count > 0 ? { latency: s.latency() } : {}),
-    ...(s.lastError !== undefined ? { lastError: s.lastError } : {}),
     app: s.app,
     createdSeconds: s.createdMs / 1000,
-    native: s.native.buckets(),
   };
+  if (latency && s.count > 0) snapshot.latency = s.latency();
+  if (s.lastError !== undefined) snapshot.lastError = s.lastError;
+  if (s.certificate !== undefined) snapshot.certificate = s.certificate;
+  if (native) snapshot.native = s.native.buckets();
+  return snapshot;
 }
 
 /** QUANTILES are the JSON API's percentiles, ascending, as LatencySummary keys. */

@@ -5,16 +5,19 @@
  *
  * Profiles:
  * - `probex`: Prometheus naming, base unit seconds (families listed in metrics/names.ts).
- * - `directus`: mysql, postgres, sqlite, redis and storage targets appear as Directus's own `/metrics` families
- *   (`directus_db_mysql_response_time_ms`, `directus_db_pg_*`, `directus_db_sqlite3_*`, `..._connection_errors`,
- *   named with METRICS_NAME_PREFIX, in ms, with Directus's HELP text and
- *   buckets, counters without `_total` in text 0.0.4). Directus has no family for http, tcp or synthetic
- *   checks, so those targets keep the probex duration and error families: inventing `directus_http_*`
- *   names would look like Directus's but match nothing Directus emits. Every target also keeps
- *   `probex_probe_up`, `probex_probes_total` and `probex_probe_last_timestamp_seconds` (Directus has no up
- *   signal, and a dead dependency must show as up 0), and the probex self-metrics stay as they are.
+ * - `directus`: the families Directus's own `/metrics` writes, and only those, in the order and shape
+ *   Directus 12 writes them (api/src/metrics/lib/create-metrics.ts, rendered by prom-client): the database's
+ *   `directus_db_<client>_response_time_ms` histogram (in ms, Directus's buckets and HELP), then the
+ *   `_connection_errors` counters of the database, the cache, Redis and each storage location (no `_total`
+ *   in text 0.0.4), named with METRICS_NAME_PREFIX. Directus has no histogram for Redis or storage and no
+ *   family at all for http, tcp or synthetic checks, so those targets' latencies and failure reasons stay in
+ *   the probex duration and error families: a name that looks like Directus's must mean what Directus
+ *   means. Every target also keeps `probex_probe_up`, `probex_probes_total` and
+ *   `probex_probe_last_timestamp_seconds` (Directus has no up signal, and a dead dependency must show as
+ *   up 0), and the probex self-metrics stay as they are, after Directus's families.
  */
-import { FAILURE_REASONS, type ProbeFailureReason, type ProbeKind } from '../probes/probe.ts';
+import { FAILURE_REASONS, type ProbeFailureReason } from '../probes/probe.ts';
+import type { ProbeKind } from '../probes/registry.ts';
 import type {
   CounterFamily,
   GaugeFamily,
@@ -39,7 +42,7 @@ import {
 } from './names.ts';
 
 /**
- * ALWAYS_EMITTED_REASONS are the error reasons every target exposes from its first publish, even at 0.
+ * alwaysEmittedReasons are the error reasons every target of `kind` exposes from its first publish, even at 0.
  * A counter series that appears only at its first increment loses that increment to rate() and
  * increase(), so the likely failures are initialised: `timeout` for every kind (every probe has a
  * deadline) and the kind's most common other failure (nothing listening for network kinds, local I/O
@@ -47,15 +50,18 @@ import {
  * target (mostly impossible ones, e.g. `status` for redis) and would dominate the body at thousands of
  * synthetic targets; any other reason appears once it is non-zero and, being cumulative, stays.
  */
-export const ALWAYS_EMITTED_REASONS: Readonly<Record<ProbeKind, readonly ProbeFailureReason[]>> = Object.freeze({
-  mysql: ['timeout', 'refused'],
-  redis: ['timeout', 'refused'],
-  http: ['timeout', 'refused'],
-  tcp: ['timeout', 'refused'],
+export function alwaysEmittedReasons(kind: ProbeKind): readonly ProbeFailureReason[] {
+  return OWN_ALWAYS_EMITTED[kind] ?? NETWORK_ALWAYS_EMITTED;
+}
+
+/** NETWORK_ALWAYS_EMITTED are a kind's that connects to a server: its deadline, or nothing listening. */
+const NETWORK_ALWAYS_EMITTED: readonly ProbeFailureReason[] = Object.freeze(['timeout', 'refused']);
+/** OWN_ALWAYS_EMITTED are those of the kinds whose common failure is another. */
+const OWN_ALWAYS_EMITTED: Readonly<Partial<Record<ProbeKind, readonly ProbeFailureReason[]>>> = Object.freeze({
   storage: ['timeout', 'io'],
   synthetic: ['timeout', 'other'],
-  postgres: ['timeout', 'refused'],
   sqlite: ['timeout', 'busy'],
+  dns: ['timeout', 'dns'],
 });
 
 /**
@@ -68,15 +74,91 @@ export function buildFamilies(
   profile: Profile,
   directusNamePrefix = DIRECTUS_PREFIX,
 ): MetricFamily[] {
+  return build(targets, self, profile, directusNamePrefix, newSamples);
+}
+
+/**
+ * ModelBuilder builds the families of each publish as buildFamilies does, but keeps each configured target's
+ * probe samples (duration, errors, up, last timestamp, probes) from build to build and sets their values in
+ * place, as targets keep their label objects: at 10,000 targets a model then allocates ~3 MB instead of
+ * ~24 MB, which the publisher's small young generation would otherwise promote and collect in long pauses
+ * (docs/benchmarks.md). The families a build returns are valid until the next build of the same builder
+ * (the publisher renders them at once).
+ */
+export class ModelBuilder {
+  readonly #kept = new WeakMap<TargetSnapshot['target'], TargetSamples>();
+
+  build(
+    targets: readonly TargetSnapshot[],
+    self: SelfStats,
+    profile: Profile,
+    directusNamePrefix = DIRECTUS_PREFIX,
+  ): MetricFamily[] {
+    return build(targets, self, profile, directusNamePrefix, (snapshot) => {
+      let kept = this.#kept.get(snapshot.target);
+      if (kept === undefined || !kept.fits(snapshot)) {
+        kept = newSamples(snapshot);
+        this.#kept.set(snapshot.target, kept);
+      }
+      return kept;
+    });
+  }
+}
+
+function build(
+  targets: readonly TargetSnapshot[],
+  self: SelfStats,
+  profile: Profile,
+  directusNamePrefix: string,
+  samplesOf: (snapshot: TargetSnapshot) => TargetSamples,
+): MetricFamily[] {
   const families: MetricFamily[] = [];
   const probexTargets = profile === 'directus' ? pushDirectusFamilies(targets, families, directusNamePrefix) : targets;
-  pushProbeFamilies(probexTargets, targets, families);
+  pushProbeFamilies(probexTargets, targets, families, samplesOf);
+  pushCertificateFamilies(targets, families);
   pushSelfFamilies(self, families);
   return families.filter((family) => family.samples.length > 0);
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** TargetSamples are one target's probe sample objects; pushProbeFamilies sets their values. */
+interface TargetSamples {
+  readonly duration: Mutable<HistogramSample>;
+  readonly up: Mutable<ScalarSample>;
+  readonly last: Mutable<ScalarSample>;
+  readonly probes: Mutable<ScalarSample>;
+  readonly errors: Partial<Record<ProbeFailureReason, Mutable<ScalarSample>>>;
+  /** fits tells whether these objects can carry `snapshot`: same labels, created time and native buckets or none. */
+  fits(snapshot: TargetSnapshot): boolean;
+}
+
+/** newSamples makes a target's sample objects, with the fields a snapshot like this one has. */
+function newSamples(snapshot: TargetSnapshot): TargetSamples {
+  const labels = targetLabels(snapshot);
+  const created = snapshot.createdSeconds;
+  const native = snapshot.native !== undefined;
+  const duration: Mutable<HistogramSample> = {
+    labels,
+    bounds: snapshot.target.buckets,
+    cumulative: [],
+    count: 0,
+    sum: 0,
+  };
+  if (created !== undefined) duration.created = created;
+  if (native) duration.native = snapshot.native;
+  return {
+    duration,
+    up: { labels, value: 0 },
+    last: { labels, value: 0 },
+    probes: counterSample(labels, 0, created),
+    errors: {},
+    fits: (s) => targetLabels(s) === labels && s.createdSeconds === created && (s.native !== undefined) === native,
+  };
+}
+
 /** totalErrors is the number of failed probes of a target, all reasons together. */
-export function totalErrors(snapshot: TargetSnapshot): number {
+function totalErrors(snapshot: TargetSnapshot): number {
   let total = 0;
   for (const reason of FAILURE_REASONS) total += snapshot.errors[reason] ?? 0;
   return total;
@@ -86,36 +168,43 @@ function pushProbeFamilies(
   detailed: readonly TargetSnapshot[],
   all: readonly TargetSnapshot[],
   families: MetricFamily[],
+  samplesOf: (snapshot: TargetSnapshot) => TargetSamples,
 ): void {
   const duration: HistogramSample[] = [];
   const errors: ScalarSample[] = [];
   for (const snapshot of detailed) {
-    const labels = targetLabels(snapshot);
-    const created = snapshot.createdSeconds;
-    duration.push({
-      labels,
-      bounds: snapshot.target.buckets,
-      cumulative: cumulativeOf(snapshot),
-      count: snapshot.count,
-      sum: snapshot.sumSeconds,
-      ...(created === undefined ? {} : { created }),
-      ...(snapshot.native === undefined ? {} : { native: snapshot.native }),
-    });
-    const always = ALWAYS_EMITTED_REASONS[snapshot.kind];
-    for (const reason of FAILURE_REASONS) {
+    const samples = samplesOf(snapshot);
+    const sample = samples.duration;
+    sample.cumulative = cumulativeOf(snapshot);
+    sample.count = snapshot.count;
+    sample.sum = snapshot.sumSeconds;
+    if (snapshot.native !== undefined) sample.native = snapshot.native;
+    duration.push(sample);
+    const always = alwaysEmittedReasons(snapshot.kind);
+    for (let r = 0; r < FAILURE_REASONS.length; r++) {
+      const reason = FAILURE_REASONS[r]!;
       const value = snapshot.errors[reason] ?? 0;
-      if (value > 0 || always.includes(reason))
-        errors.push(counterSample(targetLabels(snapshot, reason), value, created));
+      if (value === 0 && !always.includes(reason)) continue;
+      const error = (samples.errors[reason] ??= counterSample(
+        targetLabels(snapshot, reason),
+        0,
+        snapshot.createdSeconds,
+      ));
+      error.value = value;
+      errors.push(error);
     }
   }
   const up: ScalarSample[] = [];
   const last: ScalarSample[] = [];
   const probes: ScalarSample[] = [];
   for (const snapshot of all) {
-    const labels = targetLabels(snapshot);
-    up.push({ labels, value: snapshot.up });
-    last.push({ labels, value: snapshot.lastProbeMs / 1000 });
-    probes.push(counterSample(labels, snapshot.probes, snapshot.createdSeconds));
+    const samples = samplesOf(snapshot);
+    samples.up.value = snapshot.up;
+    samples.last.value = snapshot.lastProbeMs / 1000;
+    samples.probes.value = snapshot.probes;
+    up.push(samples.up);
+    last.push(samples.last);
+    probes.push(samples.probes);
   }
   families.push(
     histogram(PROBE_METRICS.duration, duration),
@@ -126,11 +215,48 @@ function pushProbeFamilies(
   );
 }
 
-/** targetLabels is `{target, kind[, reason], ...target.labels}`, in that order. */
+/**
+ * pushCertificateFamilies appends the validity of each TLS target's last certificate (TargetSnapshot's
+ * certificate), in every profile: Directus has no such family, so these are probex's own.
+ */
+function pushCertificateFamilies(all: readonly TargetSnapshot[], families: MetricFamily[]): void {
+  const notBefore: ScalarSample[] = [];
+  const notAfter: ScalarSample[] = [];
+  for (const snapshot of all) {
+    const certificate = snapshot.certificate;
+    if (certificate === undefined) continue;
+    const labels = targetLabels(snapshot);
+    notBefore.push({ labels, value: certificate.notBeforeSeconds });
+    notAfter.push({ labels, value: certificate.notAfterSeconds });
+  }
+  families.push(gauge(PROBE_METRICS.certNotAfter, notAfter), gauge(PROBE_METRICS.certNotBefore, notBefore));
+}
+
+/**
+ * targetLabels is `{target, kind[, reason], ...target.labels}`, in that order. Each target's label objects
+ * are made once and kept for as long as its configuration object lives (a reload replaces it), so every
+ * publish hands the renderers the same objects and they keep each one's rendered bytes (render/text.ts).
+ */
 function targetLabels(snapshot: TargetSnapshot, reason?: ProbeFailureReason): Labels {
+  let kept = keptLabels.get(snapshot.target);
+  if (kept === undefined || kept.base.target !== snapshot.name || kept.base.kind !== snapshot.kind) {
+    kept = { base: labelsOf(snapshot), reasons: {} };
+    keptLabels.set(snapshot.target, kept);
+  }
+  if (reason === undefined) return kept.base;
+  return (kept.reasons[reason] ??= labelsOf(snapshot, reason));
+}
+
+/** keptLabels are each configured target's label objects (see targetLabels). */
+const keptLabels = new WeakMap<
+  TargetSnapshot['target'],
+  { readonly base: Labels; readonly reasons: Partial<Record<ProbeFailureReason, Labels>> }
+>();
+
+function labelsOf(snapshot: TargetSnapshot, reason?: ProbeFailureReason): Labels {
   const labels: Record<string, string> = { target: snapshot.name, kind: snapshot.kind };
   if (reason !== undefined) labels.reason = reason;
-  return Object.assign(labels, snapshot.target.labels);
+  return Object.freeze(Object.assign(labels, snapshot.target.labels));
 }
 
 /**
@@ -147,22 +273,30 @@ function cumulativeOf(snapshot: TargetSnapshot): readonly number[] {
   );
 }
 
+/**
+ * DirectusRank orders Directus's families as its registry holds them: prom-client writes families in the
+ * order they were registered, and Directus registers the database histogram with its first query, then
+ * the database, cache, Redis and storage counters at its first health check, in that order.
+ */
+const DirectusRank = { DbResponseTime: 0, DbErrors: 1, CacheErrors: 2, RedisErrors: 3, StorageErrors: 4 } as const;
+type DirectusRank = (typeof DirectusRank)[keyof typeof DirectusRank];
+
 /** DirectusFamily collects one Directus family's series: a histogram's or a counter's. */
 interface DirectusFamily {
   readonly name: MetricName;
-  readonly type: 'histogram' | 'counter';
+  readonly rank: DirectusRank;
   readonly members: TargetSnapshot[];
 }
 
 /**
- * pushDirectusFamilies appends the Directus-shaped families and returns the targets it did not map.
+ * pushDirectusFamilies appends the Directus families and returns the targets Directus has no histogram
+ * for (all but the databases), whose latencies and failure reasons the probex families carry.
  *
  * Redis: Directus checks its Redis twice, as `directus_redis_connection_errors` (the shared Redis) and,
  * when CACHE_STORE=redis, as `directus_cache_redis_connection_errors` (the cache). A redis target stands
  * for the services its `directusServices` lists (default both: one Redis serving both, as Directus's
  * REDIS does), so its failures feed each of those counters and dashboards built on either name keep
- * working; its latency goes to `directus_redis_response_time_ms` (`directus_cache_redis_response_time_ms`
- * for a Redis that only serves the cache).
+ * working.
  *
  * Directus has one database and one Redis, so its families carry no labels. When several targets map
  * onto one family name (two mysql targets, two redis targets, two storage targets with the same
@@ -175,30 +309,51 @@ function pushDirectusFamilies(
   prefix: string,
 ): TargetSnapshot[] {
   const byName = new Map<string, DirectusFamily>();
-  const unmapped: TargetSnapshot[] = [];
-  const add = (name: MetricName, type: DirectusFamily['type'], snapshot: TargetSnapshot): void => {
+  const withoutHistogram: TargetSnapshot[] = [];
+  const add = (name: MetricName, rank: DirectusRank, snapshot: TargetSnapshot): void => {
     let family = byName.get(name.name);
     if (family === undefined) {
-      family = { name, type, members: [] };
+      family = { name, rank, members: [] };
       byName.set(name.name, family);
     }
     family.members.push(snapshot);
   };
   for (const snapshot of targets) {
-    const names = directusNames(snapshot, prefix);
-    if (names === undefined) {
-      unmapped.push(snapshot);
-      continue;
+    const target = snapshot.target;
+    switch (target.kind) {
+      case 'mysql':
+      case 'postgres':
+      case 'sqlite': {
+        // Directus names its database families after DB_CLIENT: mysql, pg (or postgres, cockroachdb), sqlite3.
+        const client =
+          target.kind === 'mysql' ? 'mysql' : target.kind === 'sqlite' ? 'sqlite3' : (target.directusClient ?? 'pg');
+        const m = directusDbMetrics(client, prefix);
+        add(m.responseTime, DirectusRank.DbResponseTime, snapshot);
+        add(m.errors, DirectusRank.DbErrors, snapshot);
+        break;
+      }
+      case 'redis': {
+        const m = directusRedisMetrics(prefix);
+        const services = target.directusServices ?? ['redis', 'cache'];
+        if (services.includes('cache')) add(m.cacheErrors, DirectusRank.CacheErrors, snapshot);
+        if (services.includes('redis')) add(m.errors, DirectusRank.RedisErrors, snapshot);
+        break;
+      }
+      case 'storage':
+        add(directusStorageMetrics(target.location, prefix).errors, DirectusRank.StorageErrors, snapshot);
+        break;
     }
-    add(names.responseTime, 'histogram', snapshot);
-    for (const counterName of names.counters) add(counterName, 'counter', snapshot);
+    // Every other kind, present or future, has no Directus family and keeps the probex ones.
+    if (target.kind !== 'mysql' && target.kind !== 'postgres' && target.kind !== 'sqlite')
+      withoutHistogram.push(snapshot);
   }
-  for (const family of byName.values()) {
+  // Array.prototype.sort is stable: within a rank, families keep the order of their first target.
+  for (const family of [...byName.values()].sort((a, b) => a.rank - b.rank)) {
     const distinct = family.members.length > 1;
     const labelsOf = (snapshot: TargetSnapshot): Labels =>
       distinct ? { target: snapshot.name, ...snapshot.target.labels } : snapshot.target.labels;
-    if (family.type === 'histogram') {
-      // Directus's families stay classic: their unit is ms, and native buckets are counted in seconds.
+    if (family.rank === DirectusRank.DbResponseTime) {
+      // Directus's histogram stays classic: its unit is ms, and native buckets are counted in seconds.
       families.push(
         histogram(
           family.name,
@@ -220,42 +375,7 @@ function pushDirectusFamilies(
       families.push({ ...counter(family.name, errors), textName: family.name.name });
     }
   }
-  return unmapped;
-}
-
-function directusNames(
-  snapshot: TargetSnapshot,
-  prefix: string,
-): { responseTime: MetricName; counters: MetricName[] } | undefined {
-  const target = snapshot.target;
-  switch (target.kind) {
-    case 'mysql':
-    case 'postgres':
-    case 'sqlite': {
-      // Directus names its database families after DB_CLIENT: mysql, pg (or postgres, cockroachdb), sqlite3.
-      const client =
-        target.kind === 'mysql' ? 'mysql' : target.kind === 'sqlite' ? 'sqlite3' : (target.directusClient ?? 'pg');
-      const m = directusDbMetrics(client, prefix);
-      return { responseTime: m.responseTime, counters: [m.errors] };
-    }
-    case 'redis': {
-      const m = directusRedisMetrics(prefix);
-      const services = target.directusServices ?? ['redis', 'cache'];
-      const counters = [
-        ...(services.includes('redis') ? [m.errors] : []),
-        ...(services.includes('cache') ? [m.cacheErrors] : []),
-      ];
-      return { responseTime: services.includes('redis') ? m.responseTime : m.cacheResponseTime, counters };
-    }
-    case 'storage': {
-      const m = directusStorageMetrics(target.location, prefix);
-      return { responseTime: m.responseTime, counters: [m.errors] };
-    }
-    case 'http':
-    case 'tcp':
-    case 'synthetic':
-      return undefined;
-  }
+  return withoutHistogram;
 }
 
 // Targets share their bucket arrays (the config default is one frozen array), so the ms bounds are
@@ -311,6 +431,26 @@ function pushSelfFamilies(self: SelfStats, families: MetricFamily[]): void {
     gauge(p.heapUsed, one(self.heapUsedBytes)),
     gauge(p.startTime, one(self.startTimeSeconds)),
   );
+  if (self.shard !== undefined) {
+    const { index, count, skippedTargets } = self.shard;
+    families.push(
+      gauge(m.shardInfo, [{ labels: { shard: String(index), shards: String(count) }, value: 1 }]),
+      gauge(m.shardTargetsSkipped, one(skippedTargets)),
+    );
+  }
+  const { web } = self;
+  if (web === undefined) return;
+  if (web.tls !== undefined)
+    families.push(
+      gauge(m.tlsCertificateExpiry, one(web.tls.notAfterSeconds)),
+      counter(m.tlsCertificateReloads, since(web.tls.reloadsTotal)),
+      counter(m.tlsCertificateReloadFailures, since(web.tls.reloadFailuresTotal)),
+    );
+  families.push(
+    counter(m.rateLimited, since(web.rateLimitedTotal)),
+    counter(m.basicAuthChecks, since(web.basicAuthChecksTotal)),
+    counter(m.basicAuthBusy, since(web.basicAuthBusyTotal)),
+  );
 }
 
 const NO_LABELS: Labels = Object.freeze({});
@@ -320,7 +460,7 @@ function one(value: number): ScalarSample[] {
 }
 
 /** counterSample is a counter series, with its created timestamp when it is known. */
-function counterSample(labels: Labels, value: number, created: number | undefined): ScalarSample {
+function counterSample(labels: Labels, value: number, created: number | undefined): Mutable<ScalarSample> {
   return created === undefined ? { labels, value } : { labels, value, created };
 }
 

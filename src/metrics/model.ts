@@ -4,7 +4,8 @@
  * render/protobuf.ts into delimited io.prometheus.client messages, render/json.ts turns target and node
  * snapshots into DC/OS-shaped JSON bodies.
  */
-import type { ProbeFailureReason, ProbeKind, ProbeTarget } from '../probes/probe.ts';
+import type { ProbeFailureReason } from '../probes/probe.ts';
+import type { ProbeKind, ProbeTarget } from '../probes/registry.ts';
 import type { NativeBuckets } from './native-histogram.ts';
 
 export type Labels = Readonly<Record<string, string>>;
@@ -111,6 +112,17 @@ export interface TargetSnapshot {
   readonly native?: NativeBuckets;
   /** lastError is the target's most recent failure, undefined until one happens (it stays after a recovery). */
   readonly lastError?: LastError;
+  /**
+   * certificate is the validity of the leaf certificate the target's server last presented, verified or
+   * not; undefined for a target that speaks no TLS or has not completed a handshake yet.
+   */
+  readonly certificate?: CertificateValidity;
+}
+
+/** CertificateValidity is a certificate's validity bounds in Unix seconds. */
+export interface CertificateValidity {
+  readonly notBeforeSeconds: number;
+  readonly notAfterSeconds: number;
 }
 
 /** LastError is a target's most recent failed probe. */
@@ -120,6 +132,19 @@ export interface LastError {
   readonly message: string;
   /** atMs is the Unix time in ms the failed probe ended. */
   readonly atMs: number;
+}
+
+/** WebStats are the self-metrics of the web config: TLS rotation, the rate limit and basic auth. */
+export interface WebStats {
+  /** tls is set when the listener serves TLS. */
+  readonly tls?: {
+    readonly reloadsTotal: number;
+    readonly reloadFailuresTotal: number;
+    readonly notAfterSeconds: number;
+  };
+  readonly rateLimitedTotal: number;
+  readonly basicAuthChecksTotal: number;
+  readonly basicAuthBusyTotal: number;
 }
 
 /** SelfStats are probex's own measurements, gathered by the publisher at publish time. */
@@ -151,4 +176,15 @@ export interface SelfStats {
   readonly configReloadsTotal: number;
   readonly configReloadFailuresTotal: number;
   readonly configLastReloadSuccessful: 0 | 1;
+  /** web: the web config's self-metrics, when one is in force. */
+  readonly web?: WebStats;
+  /** shard: this replica's shard and the targets it leaves to the others, when sharded. */
+  readonly shard?: ShardStats;
+}
+
+/** ShardStats say which shard a replica is and how many configured targets the other shards probe. */
+export interface ShardStats {
+  readonly index: number;
+  readonly count: number;
+  readonly skippedTargets: number;
 }

@@ -5,11 +5,11 @@
  */
 
 /** NAMESPACE is the prefix of every probex-owned family name. */
-export const NAMESPACE = 'probex';
+const NAMESPACE = 'probex';
 
 // These are from https://prometheus.io/docs/concepts/data_model/#metric-names-and-labels
 /** METRIC_NAME_RE matches a valid metric name. */
-export const METRIC_NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const METRIC_NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 /** PROFILES are the metric namings: probex (Prometheus conventions) and directus (the seed's families). */
 export const PROFILES = ['probex', 'directus'] as const;
 /** Profile selects the naming of the per-target families. */
@@ -51,6 +51,16 @@ export const PROBE_METRICS = {
     'seconds',
   ),
   probes: metric('probes', 'Probe runs recorded, successful or failed.'),
+  certNotBefore: metric(
+    'tls_cert_not_before_seconds',
+    'Unix time from which the leaf certificate the target last presented is valid, in seconds (also when it failed verification).',
+    'seconds',
+  ),
+  certNotAfter: metric(
+    'tls_cert_not_after_seconds',
+    'Unix time at which the leaf certificate the target last presented expires, in seconds (also when it failed verification).',
+    'seconds',
+  ),
 } as const;
 
 /**
@@ -114,6 +124,33 @@ export const SELF_METRICS = {
     'config_last_reload_successful',
     'Whether the last configuration reload succeeded (1) or not (0).',
   ),
+  tlsCertificateExpiry: metric(
+    'tls_certificate_expiry_timestamp_seconds',
+    'When the certificate the listener serves expires, in Unix seconds.',
+    'seconds',
+  ),
+  tlsCertificateReloads: metric(
+    'tls_certificate_reloads',
+    'Certificates (with their key and client CA) served since start in place of the previous ones.',
+  ),
+  tlsCertificateReloadFailures: metric(
+    'tls_certificate_reload_failures',
+    'Changed certificate, key or client CA files whose new contents were refused; the previous ones stayed.',
+  ),
+  rateLimited: metric('http_rate_limited_requests', 'Requests refused with 429 by the web config rate_limit.'),
+  basicAuthChecks: metric('basic_auth_bcrypt_checks', 'bcrypt checks of basic-auth credentials not seen before.'),
+  shardInfo: metric(
+    'shard_info',
+    "This replica's shard (label shard, from 0) of shards (PROBEX_SHARD); constant 1. Only when sharded.",
+  ),
+  shardTargetsSkipped: metric(
+    'shard_targets_skipped',
+    'Configured targets this replica leaves to the other shards. Only when sharded.',
+  ),
+  basicAuthBusy: metric(
+    'basic_auth_busy_requests',
+    'Requests refused with 503 because too many new basic-auth credentials were waiting for bcrypt.',
+  ),
 } as const;
 
 /**
@@ -163,39 +200,24 @@ export function directusDbMetrics(
 }
 
 /**
- * directusRedisMetrics names the Redis families. Directus has `directus_redis_connection_errors` (its shared
- * Redis) and `directus_cache_redis_connection_errors` (the cache when CACHE_STORE=redis, which uses the same
- * Redis connection settings); the response-time histogram has no Directus original, so it follows the
- * database family's pattern.
+ * directusRedisMetrics names the Redis counters of create-metrics.ts: `directus_redis_connection_errors` (its
+ * shared Redis) and `directus_cache_redis_connection_errors` (the cache when CACHE_STORE=redis, on the same
+ * Redis connection settings). Directus has no Redis response-time histogram, so the directus profile invents
+ * none: a Redis target's latency stays in probex_probe_duration_seconds.
  */
-export function directusRedisMetrics(prefix = DIRECTUS_PREFIX): {
-  responseTime: MetricName;
-  errors: MetricName;
-  cacheResponseTime: MetricName;
-  cacheErrors: MetricName;
-} {
+export function directusRedisMetrics(prefix = DIRECTUS_PREFIX): { errors: MetricName; cacheErrors: MetricName } {
   return {
-    responseTime: { name: `${prefix}redis_response_time_ms`, help: 'Redis connection response time' },
     errors: { name: `${prefix}redis_connection_errors`, help: 'Redis connection error count' },
-    // The histogram of a Redis that only stands for the cache (a separate cache Redis).
-    cacheResponseTime: { name: `${prefix}cache_redis_response_time_ms`, help: 'Cache connection response time' },
     cacheErrors: { name: `${prefix}cache_redis_connection_errors`, help: 'Cache connection error count' },
   };
 }
 
 /**
- * directusStorageMetrics names the storage families of one location (`directus_storage_<location>_*`);
- * the error counter is Directus's, the response-time histogram follows the database family's pattern.
+ * directusStorageMetrics names the error counter of one storage location
+ * (`directus_storage_<location>_connection_errors`). Like Redis, storage has no Directus histogram.
  */
-export function directusStorageMetrics(
-  location: string,
-  prefix = DIRECTUS_PREFIX,
-): { responseTime: MetricName; errors: MetricName } {
+export function directusStorageMetrics(location: string, prefix = DIRECTUS_PREFIX): { errors: MetricName } {
   return {
-    responseTime: {
-      name: `${prefix}storage_${location}_response_time_ms`,
-      help: `${location} storage connection response time`,
-    },
     errors: {
       name: `${prefix}storage_${location}_connection_errors`,
       help: `${location} storage connection error count`,

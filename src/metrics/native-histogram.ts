@@ -31,8 +31,8 @@ export interface NativeHistogramOptions {
 }
 
 /** NATIVE_SCHEMA_MIN and NATIVE_SCHEMA_MAX bound the schema (metrics.proto: -4 <= n <= 8). */
-export const NATIVE_SCHEMA_MIN = -4;
-export const NATIVE_SCHEMA_MAX = 8;
+const NATIVE_SCHEMA_MIN = -4;
+const NATIVE_SCHEMA_MAX = 8;
 
 /**
  * NATIVE_DEFAULT_ZERO_THRESHOLD is client_golang's DefNativeHistogramZeroThreshold, 2^-128: a bucket
@@ -56,7 +56,7 @@ export const NATIVE_DEFAULTS: NativeHistogramOptions = Object.freeze({
 });
 
 /** BucketSpan is a run of `length` consecutive buckets, `offset` buckets after the previous span's end. */
-export interface BucketSpan {
+interface BucketSpan {
   readonly offset: number;
   readonly length: number;
 }

@@ -21,14 +21,16 @@
  * See `nameHead` and `Tails` for how a datapoint is put together, and `Arena` for how bodies are encoded.
  */
 import { FAILURE_REASONS, type ProbeFailureReason } from '../probes/probe.ts';
-import type { TargetSnapshot } from '../metrics/model.ts';
-import type { NodeStats } from '../metrics/node.ts';
+import type { ShardStats, TargetSnapshot } from '../metrics/model.ts';
+import type { NodeStats } from '../metrics/host.ts';
 import { jsonKey } from '../snapshot/keys.ts';
 
 /** JsonRenderOptions are the publish-wide inputs: this host's agent id and the publish time. */
 export interface JsonRenderOptions {
   readonly agentId: string;
   readonly nowMs: number;
+  /** shard, when sharded, adds the shard.* datapoints to the node body. */
+  readonly shard?: ShardStats;
 }
 
 /** DatapointUnit is the `unit` of a datapoint, as DC/OS names them ('' when dimensionless and not a count). */
@@ -53,7 +55,7 @@ export function renderJsonBodies(
   bodies.set(jsonKey.ping(), arena.put(`{"ok":true,"timestamp":"${now}"}`));
   bodies.set(
     jsonKey.node(),
-    arena.put(message(nodeDatapoints(node, now), `{"agent_id":${agentIdJson},"hostname":${hostnameJson}}`)),
+    arena.put(message(nodeDatapoints(node, now, opts.shard), `{"agent_id":${agentIdJson},"hostname":${hostnameJson}}`)),
   );
   bodies.set(jsonKey.containers(), arena.put(JSON.stringify(targets.map((t) => t.name))));
 
@@ -143,10 +145,15 @@ const H = {
   mean: nameHead('probe.latency.mean'),
   errors: nameHead('probe.errors'),
   up: nameHead('probe.up'),
+  certNotBefore: nameHead('tls.cert.not_before'),
+  certNotAfter: nameHead('tls.cert.not_after'),
+  shardIndex: nameHead('shard.index'),
+  shardCount: nameHead('shard.count'),
+  shardSkipped: nameHead('shard.targets.skipped'),
 } as const;
 
 /** nodeDatapoints lists the host and process datapoints, DC/OS names where DC/OS has one. */
-function nodeDatapoints(n: NodeStats, ts: string): string[] {
+function nodeDatapoints(n: NodeStats, ts: string, shard: ShardStats | undefined): string[] {
   const tails = new Tails(ts);
   const s = tails.of('seconds');
   const b = tails.of('bytes');
@@ -178,6 +185,13 @@ function nodeDatapoints(n: NodeStats, ts: string): string[] {
       datapoint(H.fsStale, fs.stale ? 1 : 0, tails.of('', tags)),
     );
   }
+  if (shard !== undefined) {
+    dps.push(
+      datapoint(H.shardIndex, shard.index, tails.of('')),
+      datapoint(H.shardCount, shard.count, c),
+      datapoint(H.shardSkipped, shard.skippedTargets, c),
+    );
+  }
   return dps;
 }
 
@@ -206,6 +220,14 @@ function targetDatapoints(t: TargetSnapshot, tails: Tails): string[] {
   for (const [reason, tags] of ERROR_TAGS)
     dps.push(datapoint(H.errors, t.errors[reason] ?? 0, tails.of('count', tags)));
   dps.push(datapoint(H.up, t.up, c));
+  const certificate = t.certificate;
+  if (certificate !== undefined) {
+    // Unix seconds, as the Prometheus families have them: a point in time, in the unit of seconds.
+    dps.push(
+      datapoint(H.certNotBefore, certificate.notBeforeSeconds, s),
+      datapoint(H.certNotAfter, certificate.notAfterSeconds, s),
+    );
+  }
   return dps;
 }
 

@@ -4,8 +4,8 @@
  * (`application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited`).
  * Pure, like render/text.ts: the publisher calls it once per publish.
  *
- * Messages follow Prometheus's own metrics.proto (render/proto/io/prometheus/client/, verbatim from
- * prometheus/client_model; metrics-proto.ts is its descriptor, protobuf-schema.ts its protobufjs type).
+ * Messages follow Prometheus's own metrics.proto (prometheus/client_model; a verbatim copy is in
+ * test/fixtures/proto/io/prometheus/client/, and the tests decode with its protobufjs type).
  * They are written field by field with protobufjs's Writer rather than built as objects for
  * MetricFamilyMessage.encode: the same bytes in about half the time and without an object per bucket,
  * which keeps the publish within its budget (docs/benchmarks.md, "Protobuf exposition").

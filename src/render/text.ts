@@ -1,13 +1,14 @@
 /**
  * Text exposition: metric families → Prometheus text 0.0.4 or OpenMetrics 1.0 text. Pure functions with
- * no I/O; the publisher calls them once per publish over every series, so they build one string per
- * family with plain concatenation, compute each sample's label string once (histograms reuse it for
- * every bucket line), cache `le` strings, and escape with a char scan instead of a regex per value.
+ * no I/O; the publisher calls them once per publish over every series, so they write bytes into a
+ * ByteWriter it keeps (no string per line), escape and encode each sample's labels once (histograms reuse
+ * them for every bucket line), cache `le` strings, and escape with a char scan instead of a regex per value.
  *
  * Formats: https://prometheus.io/docs/instrumenting/exposition_formats/ (0.0.4) and
  * https://github.com/OpenObservability/OpenMetrics/blob/main/specification/OpenMetrics.md (1.0).
  */
 import type { HistogramSample, Labels, MetricFamily, ScalarSample } from '../metrics/model.ts';
+import { ByteWriter } from './byte-writer.ts';
 
 /** PROM_TEXT_CONTENT_TYPE is the Content-Type of a renderText body. */
 export const PROM_TEXT_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -15,60 +16,75 @@ export const PROM_TEXT_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 /** OPENMETRICS_CONTENT_TYPE is the Content-Type of a renderOpenMetrics body. */
 export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
 
+/**
+ * TextLayout is how families are laid out in text 0.0.4: `compact` writes them back to back; `prom-client`
+ * puts an empty line between two families, as prom-client's registry (and so Directus) does. Both parse
+ * the same: the format ignores empty lines.
+ */
+export type TextLayout = 'compact' | 'prom-client';
+
 /** renderText renders families as Prometheus text format 0.0.4 (counters as `textName`, default `<name>_total`). */
-export function renderText(families: readonly MetricFamily[]): string {
-  const parts: string[] = new Array<string>(families.length);
-  const cache: LabelCache = new Map();
+export function renderText(families: readonly MetricFamily[], layout: TextLayout = 'compact'): string {
+  const writer = new ByteWriter();
+  writeText(writer, families, layout);
+  return writer.toString();
+}
+
+/** renderOpenMetrics renders families as OpenMetrics 1.0 text (see writeOpenMetrics). */
+export function renderOpenMetrics(families: readonly MetricFamily[]): string {
+  const writer = new ByteWriter();
+  writeOpenMetrics(writer, families);
+  return writer.toString();
+}
+
+/** writeText writes renderText's body into `writer`, from its start (the publisher's path: no string is built). */
+export function writeText(writer: ByteWriter, families: readonly MetricFamily[], layout: TextLayout = 'compact'): void {
+  writer.reset();
   for (let i = 0; i < families.length; i++) {
     const family = families[i]!;
+    if (i > 0 && layout === 'prom-client') writer.byte(NEWLINE);
     const name = family.type === 'counter' ? (family.textName ?? `${family.name}_total`) : family.name;
-    let out = family.help === '' ? '' : `# HELP ${name} ${escapeHelp(family.help)}\n`;
-    out += `# TYPE ${name} ${family.type}\n`;
-    out +=
-      family.type === 'histogram'
-        ? histogramLines(name, family.samples, formatLe, false, cache)
-        : scalarLines(name, family.samples, cache);
-    parts[i] = out;
+    if (family.help !== '') writer.text(`# HELP ${name} ${escapeHelp(family.help)}\n`);
+    writer.text(`# TYPE ${name} ${family.type}\n`);
+    if (family.type === 'histogram') histogramLines(writer, name, family.samples, formatLe, false);
+    else scalarLines(writer, name, family.samples);
   }
-  return parts.join('');
 }
 
 /**
- * renderOpenMetrics renders families as OpenMetrics 1.0 text: TYPE, UNIT, HELP metadata, counter samples
+ * writeOpenMetrics writes families as OpenMetrics 1.0 text: TYPE, UNIT, HELP metadata, counter samples
  * named `<name>_total`, canonical `le` values (`1.0`, `0.001`, `+Inf`), and a final `# EOF` line. A
  * counter or histogram sample whose model carries `created` gets a `<name>_created` line (Unix seconds)
  * after its other samples, as client_golang writes them.
  */
-export function renderOpenMetrics(families: readonly MetricFamily[]): string {
-  const parts: string[] = new Array<string>(families.length + 1);
-  const cache: LabelCache = new Map();
-  for (let i = 0; i < families.length; i++) {
-    const family = families[i]!;
+export function writeOpenMetrics(writer: ByteWriter, families: readonly MetricFamily[]): void {
+  writer.reset();
+  for (const family of families) {
     const name = family.name;
-    let out = `# TYPE ${name} ${family.type}\n`;
-    if (family.unit !== undefined && family.unit !== '') out += `# UNIT ${name} ${family.unit}\n`;
-    if (family.help !== '') out += `# HELP ${name} ${escapeOpenMetricsString(family.help)}\n`;
-    if (family.type === 'histogram') out += histogramLines(name, family.samples, formatCanonicalLe, true, cache);
-    else if (family.type === 'counter') out += scalarLines(`${name}_total`, family.samples, cache, `${name}_created`);
-    else out += scalarLines(name, family.samples, cache);
-    parts[i] = out;
+    writer.text(`# TYPE ${name} ${family.type}\n`);
+    if (family.unit !== undefined && family.unit !== '') writer.text(`# UNIT ${name} ${family.unit}\n`);
+    if (family.help !== '') writer.text(`# HELP ${name} ${escapeOpenMetricsString(family.help)}\n`);
+    if (family.type === 'histogram') histogramLines(writer, name, family.samples, formatCanonicalLe, true);
+    else if (family.type === 'counter') scalarLines(writer, `${name}_total`, family.samples, `${name}_created`);
+    else scalarLines(writer, name, family.samples);
   }
-  parts[families.length] = '# EOF\n';
-  return parts.join('');
+  writer.bytes(EOF_LINE);
 }
 
+const EOF_LINE = encode('# EOF\n');
+const INF_TAIL = encode('+Inf"} ');
+
 /** scalarLines writes one line per sample, plus its `createdName` line when given and the sample has `created`. */
-function scalarLines(name: string, samples: readonly ScalarSample[], cache: LabelCache, createdName?: string): string {
-  let out = '';
+function scalarLines(writer: ByteWriter, name: string, samples: readonly ScalarSample[], createdName?: string): void {
+  const nameBytes = encode(name);
+  const createdBytes = createdName === undefined ? undefined : encode(createdName);
   for (let i = 0; i < samples.length; i++) {
     const sample = samples[i]!;
-    const pairs = labelPairs(sample.labels, cache);
-    const suffix = pairs === '' ? ' ' : `{${pairs}} `;
-    out += `${name}${suffix}${formatValue(sample.value)}\n`;
-    if (createdName !== undefined && sample.created !== undefined)
-      out += `${createdName}${suffix}${formatValue(sample.created)}\n`;
+    const suffix = labelBytes(sample.labels).suffix;
+    writer.line(nameBytes, suffix, sample.value, formatValue);
+    if (createdBytes !== undefined && sample.created !== undefined)
+      writer.line(createdBytes, suffix, sample.created, formatValue);
   }
-  return out;
 }
 
 /**
@@ -78,60 +94,94 @@ function scalarLines(name: string, samples: readonly ScalarSample[], cache: Labe
  * last label, as the Go client writes it.
  */
 function histogramLines(
+  writer: ByteWriter,
   name: string,
   samples: readonly HistogramSample[],
   le: (v: number) => string,
   om: boolean,
-  cache: LabelCache,
-): string {
-  const bucket = `${name}_bucket{`;
-  const sumName = `${name}_sum`;
-  const countName = `${name}_count`;
-  const createdName = `${name}_created`;
-  let out = '';
+): void {
+  const sumName = encode(`${name}_sum`);
+  const countName = encode(`${name}_count`);
+  const createdName = encode(`${name}_created`);
   let lastBounds: readonly number[] | undefined;
   // leTails[b] is `<le>"} `: each bucket line is then prefix + tail + value + newline.
-  let leTails: string[] = [];
+  let leTails: Uint8Array[] = [];
   for (let i = 0; i < samples.length; i++) {
     const sample = samples[i]!;
-    if (sample.bounds !== lastBounds) {
+    if (lastBounds === undefined || !sameBounds(sample.bounds, lastBounds)) {
       lastBounds = sample.bounds;
-      leTails = sample.bounds.map((b) => `${le(b)}"} `);
+      leTails = sample.bounds.map((b) => encode(`${le(b)}"} `));
     }
-    const pairs = labelPairs(sample.labels, cache);
-    const prefix = pairs === '' ? `${bucket}le="` : `${bucket}${pairs},le="`;
+    const labels = labelBytes(sample.labels);
+    const suffix = labels.suffix;
+    const prefix = bucketPrefix(labels, name);
     const cumulative = sample.cumulative;
-    for (let b = 0; b < leTails.length; b++) {
-      out += prefix + leTails[b]! + formatValue(cumulative[b] ?? 0) + '\n';
+    for (let b = 0; b < leTails.length; b++) writer.line(prefix, leTails[b]!, cumulative[b] ?? 0, formatValue);
+    writer.line(prefix, INF_TAIL, sample.count, formatValue);
+    if (om) {
+      writer.line(countName, suffix, sample.count, formatValue);
+      writer.line(sumName, suffix, sample.sum, formatValue);
+      if (sample.created !== undefined) writer.line(createdName, suffix, sample.created, formatValue);
+    } else {
+      writer.line(sumName, suffix, sample.sum, formatValue);
+      writer.line(countName, suffix, sample.count, formatValue);
     }
-    const count = formatValue(sample.count);
-    const suffix = pairs === '' ? ' ' : `{${pairs}} `;
-    out += `${prefix}+Inf"} ${count}\n`;
-    out += om
-      ? `${countName}${suffix}${count}\n${sumName}${suffix}${formatValue(sample.sum)}\n`
-      : `${sumName}${suffix}${formatValue(sample.sum)}\n${countName}${suffix}${count}\n`;
-    if (om && sample.created !== undefined) out += `${createdName}${suffix}${formatValue(sample.created)}\n`;
   }
-  return out;
+}
+
+/** sameBounds: every target has bounds of its own, most of them equal to the previous target's. */
+function sameBounds(a: readonly number[], b: readonly number[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
- * LabelCache maps a Labels object to its rendered pairs for one render call. families.ts hands the same
- * object to a target's up, last-timestamp, probes and duration series, so each is escaped and joined once.
+ * labelBytes gives a Labels object's rendered pairs (`a="x",b="y"` in the labels' own key order, '' when
+ * there are none) and the bytes between a sample's name and value (`{pairs} `, or a space); both formats
+ * escape label values alike, so they share them. families.ts hands the same object to a target's series
+ * in every publish, so at 10,000 targets a publish renders no label again: the entries live as long as
+ * their Labels object (a WeakMap). Labels made for one render only (the self-metrics) are rendered each
+ * time and collected with their object.
  */
-type LabelCache = Map<Labels, string>;
-
-/** labelPairs renders `a="x",b="y"` in the labels' own key order; '' when there are none. */
-function labelPairs(labels: Labels, cache: LabelCache): string {
-  const hit = cache.get(labels);
-  if (hit !== undefined) return hit;
-  let out = '';
-  for (const key in labels) {
-    const value = labels[key]!;
-    out += out === '' ? `${key}="${escapeLabelValue(value)}"` : `,${key}="${escapeLabelValue(value)}"`;
+function labelBytes(labels: Labels): LabelBytes {
+  let entry = renderedLabels.get(labels);
+  if (entry === undefined) {
+    let pairs = '';
+    for (const key in labels) {
+      const value = escapeLabelValue(labels[key]!);
+      pairs += pairs === '' ? `${key}="${value}"` : `,${key}="${value}"`;
+    }
+    entry = { pairs, suffix: pairs === '' ? SPACE : encode(`{${pairs}} `) };
+    renderedLabels.set(labels, entry);
   }
-  cache.set(labels, out);
-  return out;
+  return entry;
+}
+
+interface LabelBytes {
+  readonly pairs: string;
+  readonly suffix: Uint8Array;
+  /** bucket is `<name>_bucket{<pairs>,le="` for the histogram that last used these labels. */
+  bucket?: { readonly name: string; readonly prefix: Uint8Array };
+}
+
+/** bucketPrefix is the start of a bucket line of histogram `name` up to its `le` value, kept with the labels. */
+function bucketPrefix(labels: LabelBytes, name: string): Uint8Array {
+  if (labels.bucket?.name !== name) {
+    const pairs = labels.pairs;
+    labels.bucket = { name, prefix: encode(pairs === '' ? `${name}_bucket{le="` : `${name}_bucket{${pairs},le="`) };
+  }
+  return labels.bucket.prefix;
+}
+
+const renderedLabels = new WeakMap<Labels, LabelBytes>();
+
+const SPACE = encode(' ');
+
+/** encode is a string's UTF-8 bytes (small ones share Node's buffer pool). */
+function encode(text: string): Uint8Array {
+  return Buffer.from(text, 'utf8');
 }
 
 const BACKSLASH = 92;

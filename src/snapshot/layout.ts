@@ -51,9 +51,9 @@ export const kGenerationSlot = 0;
 /** kSeqSlot is the header word of slot 0's sequence counter; slot 1's is kSeqSlot + 1. */
 export const kSeqSlot = 1;
 /** kSlotBytesSlot is the header word holding the payload capacity of each slot. */
-export const kSlotBytesSlot = 3;
+const kSlotBytesSlot = 3;
 /** kMagicSlot is the header word holding SNAPSHOT_MAGIC. */
-export const kMagicSlot = 4;
+const kMagicSlot = 4;
 /** kMaxAgeSlot is the header word holding how old (ms) the newest snapshot may grow before it is stale. */
 export const kMaxAgeSlot = 5;
 /** kAsOfSlot is the index, in a BigInt64Array over the header, of the newest snapshot's data time (hrtime ns). */
@@ -78,9 +78,9 @@ export const FIXED_KEYS = ['text', 'text.gz', 'om', 'om.gz', 'pb', 'pb.gz'] as c
 export type FixedKey = (typeof FIXED_KEYS)[number];
 
 /** kSlotHeaderWords is the number of Uint32 words at the start of each slot. */
-export const kSlotHeaderWords = kSlotFixedWord + 2 * FIXED_KEYS.length;
+const kSlotHeaderWords = kSlotFixedWord + 2 * FIXED_KEYS.length;
 /** HEADER_BYTES is the size of the buffer header in bytes. */
-export const HEADER_BYTES = kHeaderSlots * 4;
+const HEADER_BYTES = kHeaderSlots * 4;
 /** SLOT_HEADER_BYTES is the size of each slot's header in bytes (a multiple of 8). */
 export const SLOT_HEADER_BYTES = Math.ceil((kSlotHeaderWords * 4) / 8) * 8;
 /** kDirectoryEntryWords is the number of Uint32 words per directory entry (key length, body offset, body length). */
@@ -90,13 +90,13 @@ export const DIRECTORY_ENTRY_BYTES = kDirectoryEntryWords * 4;
 /** ABSENT_OFFSET marks a fixed key that the snapshot does not contain. */
 export const ABSENT_OFFSET = 0xffffffff;
 /** SNAPSHOT_MAGIC identifies a buffer made by createSnapshotBuffer ("PRB", layout version 2 in the low byte). */
-export const SNAPSHOT_MAGIC = 0x50524202;
+const SNAPSHOT_MAGIC = 0x50524202;
 /** MAX_SLOT_BYTES bounds the payload of a slot so every offset fits a Uint32 and the buffer stays allocatable. */
 export const MAX_SLOT_BYTES = 2 ** 30;
 /** GROWTH_FACTOR is the headroom a grown buffer gets over what the snapshot needed. */
-export const GROWTH_FACTOR = 1.5;
+const GROWTH_FACTOR = 1.5;
 /** GROWTH_STEP_BYTES rounds grown slot sizes up, so sizes stay few and readable. */
-export const GROWTH_STEP_BYTES = 64 * 1024;
+const GROWTH_STEP_BYTES = 64 * 1024;
 
 /** fixedKeyIndex returns the index of key in FIXED_KEYS, or -1 when it is a directory key. */
 export function fixedKeyIndex(key: string): number {
@@ -119,7 +119,7 @@ export function fixedKeyIndex(key: string): number {
 }
 
 /** slotStride returns the distance in bytes between the starts of slot 0 and slot 1. */
-export function slotStride(slotBytes: number): number {
+function slotStride(slotBytes: number): number {
   return Math.ceil((SLOT_HEADER_BYTES + slotBytes) / 8) * 8;
 }
 

@@ -175,7 +175,7 @@ export class SnapshotWriter {
   }
 
   /**
-   * #withCarried adds to bodies the current snapshot's directory keys that `carry` selects and bodies lacks,
+   * #withCarried adds to bodies the current snapshot's keys (fixed and directory) that `carry` selects and bodies lacks,
    * as views into the current slot. That slot is not written by this publish (it fills the other one), and
    * this writer is the only one, so the views stay valid until publish has copied them.
    */
@@ -192,6 +192,16 @@ export class SnapshotWriter {
     const blob = this.#bytes.slice(blobStart, blobEnd); // a private copy: TextDecoder and Buffer decode no shared memory
     const keys = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength).toString('utf8');
     let p = 0;
+    // The fixed keys (the /metrics bodies) sit in the slot header's table, not in the directory.
+    for (let k = 0; k < FIXED_KEYS.length; k++) {
+      const key = FIXED_KEYS[k]!;
+      const offset = this.#words[w + kSlotFixedWord + 2 * k]!;
+      if (offset === ABSENT_OFFSET || all.has(key) || !carry(key)) continue;
+      all.set(
+        key,
+        this.#bytes.subarray(payload + offset, payload + offset + this.#words[w + kSlotFixedWord + 2 * k + 1]!),
+      );
+    }
     for (let i = 0; i < count; i++) {
       const e = table + i * kDirectoryEntryWords;
       const key = keys.slice(p, p + this.#words[e]!);

@@ -94,3 +94,17 @@ test('a target without a histogram exports a valid empty one', () => {
   assert.equal(totalOf(out.bodies.get('hdr:x')), 0);
   assert.match(decoder.decode(out.bodies.get('hgrm:x')), /Total count {4}= {12}0\]/);
 });
+
+test('a target a client asked for and did not find goes first; forget starts every export over', () => {
+  const targets = [0, 1, 2, 3].map((i) => ({ name: `t${i}`, histogram: histogram(i + 1) }));
+  const rotation = new HdrExportRotation();
+  let clock = 0;
+  const tick = (): number => (clock += 10); // one export per 10 ms budget
+  assert.deepEqual([...rotation.next(targets, 10, tick, new Set(['t3'])).bodies.keys()], ['hdr:t3', 'hgrm:t3']);
+  assert.deepEqual([...rotation.next(targets, 10, tick).bodies.keys()], ['hdr:t0', 'hgrm:t0']);
+
+  rotation.forget();
+  const again = rotation.next(targets, 1000, frozen);
+  assert.equal(again.bodies.size, 8, 'every export is rendered again');
+  assert.deepEqual([...again.carry], [], 'and none is carried: the snapshot no longer holds them');
+});

@@ -4,7 +4,7 @@
  */
 import protobuf from 'protobufjs';
 import { timestamp, type Timestamp } from '../../src/render/protobuf.ts';
-import { MetricFamilyMessage } from '../../src/render/protobuf-schema.ts';
+import { MetricFamilyMessage } from './protobuf-schema.ts';
 import { formatGoFloat } from '../../src/render/text.ts';
 import type { HistogramSample, Labels, MetricFamily, ScalarSample } from '../../src/metrics/model.ts';
 import type { ExpositionSample } from '../../support/exposition.ts';

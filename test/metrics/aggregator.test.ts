@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEFAULT_LATENCY_BUCKETS_SECONDS } from '../../src/config.ts';
+import { DEFAULT_LATENCY_BUCKETS_SECONDS } from '../../src/config/defaults.ts';
 import * as hdr from 'hdr-histogram-js';
 import { Aggregator, HDR_SIGNIFICANT_DIGITS } from '../../src/metrics/aggregator.ts';
 import { NATIVE_DEFAULTS, nativeBucketKey, type NativeBuckets } from '../../src/metrics/native-histogram.ts';
-import { FAILURE_REASONS, type ProbeTarget } from '../../src/probes/probe.ts';
+import { FAILURE_REASONS } from '../../src/probes/probe.ts';
+import type { ProbeTarget } from '../../src/probes/registry.ts';
 import { kOk, type ProbeBatchResult } from '../../src/pool/messages.ts';
 
 const target = (name: string, buckets: readonly number[] = DEFAULT_LATENCY_BUCKETS_SECONDS): ProbeTarget => ({
@@ -98,21 +99,39 @@ test('the one-pass quantiles match hdr-histogram-js getValueAtPercentile, and th
   }
 });
 
-test('HDR counts widen before a Uint32 bucket could wrap, keeping every observation', () => {
+test('HDR counts widen to Float64 at the widening observation, keeping every observation', () => {
+  // probex widens at observation 2^32, before any Uint32 bucket could wrap (a day of a continuous target);
+  // a low widenAt runs the same step here.
+  const agg = new Aggregator({ widenAt: 4 });
+  agg.setTargets([target('t')]);
+  agg.record(['t'], batch([1_000, 1_000, 2_000]));
+  assert.ok(agg.histogram('t') instanceof hdr.Int16Histogram, 'Uint16 counts below the widening observation');
+  agg.record(['t'], batch([1_000, 2_000, 3_000]));
+  const histogram = agg.histogram('t')!;
+  assert.ok(histogram instanceof hdr.Float64Histogram, 'widened to Float64 counts');
+  assert.equal(histogram.totalCount, 6);
+  assert.equal(histogram.getCountAtIndex(histogram.countsArrayIndex(1_000)), 3);
+  assert.equal(histogram.getCountAtIndex(histogram.countsArrayIndex(2_000)), 2);
+  const latency = agg.snapshot()[0]!.latency!;
+  assert.deepEqual([latency.p50, latency.max], [0.001, 0.003]);
+  assert.equal(agg.snapshot()[0]!.count, 6);
+});
+
+test('Uint16 counts move to Uint32 before a bucket would pass 65,535, keeping every observation', () => {
   const agg = new Aggregator();
   agg.setTargets([target('t')]);
-  agg.record(['t'], batch([1_000]));
-  // Reach into the state as a day of a continuous target would: one bucket at the Uint32 limit.
-  type State = { count: number; histogram: hdr.JsHistogram };
-  const state = (agg as unknown as { states: Map<string, State> }).states.get('t')!;
-  state.histogram.recordValueWithCount(1_000, 2 ** 32 - 2);
-  state.count += 2 ** 32 - 2;
-  agg.record(['t'], batch([1_000, 2_000]));
-  assert.ok(state.histogram instanceof hdr.Float64Histogram, 'widened to Float64 counts');
-  assert.equal(state.histogram.totalCount, 2 ** 32 + 1);
-  assert.equal(state.histogram.getCountAtIndex(state.histogram.countsArrayIndex(1_000)), 2 ** 32);
-  const latency = agg.snapshot()[0]!.latency!;
-  assert.deepEqual([latency.p50, latency.max], [0.001, 0.002]);
+  agg.record(['t'], batch([...Array.from({ length: 0xffff }, () => 1_500), 90_000]));
+  const narrow = agg.histogram('t')!;
+  assert.ok(narrow instanceof hdr.Int16Histogram, 'a full bucket and a value past the counts: still Uint16');
+  assert.equal(narrow.getCountAtIndex(narrow.countsArrayIndex(1_500)), 0xffff);
+  agg.record(['t'], batch([1_500, 1_500, 800]));
+  const wide = agg.histogram('t')!;
+  assert.ok(wide instanceof hdr.Int32Histogram, 'widened before the bucket wrapped');
+  assert.equal(wide.getCountAtIndex(wide.countsArrayIndex(1_500)), 0xffff + 2);
+  assert.equal(wide.getCountAtIndex(wide.countsArrayIndex(800)), 1);
+  assert.equal(wide.getCountAtIndex(wide.countsArrayIndex(90_000)), 1);
+  assert.equal(wide.totalCount, 0xffff + 4);
+  assert.equal(agg.snapshot()[0]!.latency!.max, 0.09);
 });
 
 test("quantiles never exceed the observed max, even when HDR rounds them up to their bucket's top", () => {
@@ -323,4 +342,25 @@ test("histogram(name) is the target's live HDR histogram of successful latencies
   assert.equal(h.totalCount, 3);
   assert.equal(h.maxValue, 300);
   assert.equal(agg.histogram('nope'), undefined);
+});
+
+test("a target's last reported certificate is kept until another is reported, and dropped when the target changes", () => {
+  const agg = new Aggregator();
+  agg.setTargets([target('a')]);
+  agg.record(['a'], batch([1000]));
+  assert.equal(agg.snapshot()[0]!.certificate, undefined);
+  agg.record(['a'], { ...batch([1000]), certificate: Float64Array.from([100, 200]) });
+  assert.deepEqual(agg.snapshot()[0]!.certificate, { notBeforeSeconds: 100, notAfterSeconds: 200 });
+  agg.record(['a'], { ...batch([1000]), certificate: Float64Array.from([NaN, NaN]) });
+  assert.deepEqual(
+    agg.snapshot()[0]!.certificate,
+    { notBeforeSeconds: 100, notAfterSeconds: 200 },
+    'NaN: none this time',
+  );
+  agg.record(['a'], { ...batch([1000]), certificate: Float64Array.from([150, 300]) });
+  assert.deepEqual(agg.snapshot()[0]!.certificate, { notBeforeSeconds: 150, notAfterSeconds: 300 }, 'renewed');
+  agg.setTargets([target('a')]);
+  assert.ok(agg.snapshot()[0]!.certificate !== undefined, 'an unchanged target keeps it across a reload');
+  agg.setTargets([{ ...target('a'), labels: { env: 'x' } }]);
+  assert.equal(agg.snapshot()[0]!.certificate, undefined, 'a changed target reports one again once it has seen one');
 });

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Aggregator } from '../../src/metrics/aggregator.ts';
-import { ALWAYS_EMITTED_REASONS, buildFamilies } from '../../src/metrics/families.ts';
+import { alwaysEmittedReasons, buildFamilies, ModelBuilder } from '../../src/metrics/families.ts';
 import type { HistogramFamily, MetricFamily, ScalarSample } from '../../src/metrics/model.ts';
 import { DIRECTUS_BUCKETS_MS, isValidLabelName, isValidMetricName } from '../../src/metrics/names.ts';
 import { FAILURE_REASONS } from '../../src/probes/probe.ts';
+import { PROBE_KINDS } from '../../src/probes/registry.ts';
 import { renderText } from '../../src/render/text.ts';
 import {
   fixtureSelfStats,
@@ -58,7 +59,8 @@ describe('probex profile', () => {
   });
 
   test('every kind always emits timeout and one other known reason', () => {
-    for (const [kind, reasons] of Object.entries(ALWAYS_EMITTED_REASONS)) {
+    for (const kind of PROBE_KINDS) {
+      const reasons = alwaysEmittedReasons(kind);
       assert.ok(reasons.includes('timeout'), kind);
       assert.equal(reasons.length, 2, kind);
       for (const reason of reasons) assert.ok((FAILURE_REASONS as readonly string[]).includes(reason));
@@ -234,7 +236,7 @@ describe('created timestamps and native histograms', () => {
 });
 
 describe('directus profile', () => {
-  test('mysql, redis and storage use Directus names, HELP, ms buckets and unsuffixed counters', () => {
+  test('mysql, redis and storage use Directus names, HELP, ms buckets and unsuffixed counters, and only those', () => {
     const targets = [
       makeSnapshot(makeTarget({ name: 'db', kind: 'mysql' }), {
         count: 2,
@@ -263,14 +265,22 @@ describe('directus profile', () => {
       assert.equal(counter.help, help);
       assert.equal(counter.type === 'counter' ? counter.textName : undefined, name);
     }
-    assert.equal(histogramOf(families, 'directus_redis_response_time_ms').help, 'Redis connection response time');
-    assert.equal(
-      histogramOf(families, 'directus_storage_s3_response_time_ms').help,
-      's3 storage connection response time',
+    // Directus has one histogram, the database's: Redis and storage latencies stay in probex's own.
+    assert.deepEqual(
+      families.filter((f) => f.name.startsWith('directus_')).map((f) => f.name),
+      [
+        'directus_db_mysql_response_time_ms',
+        'directus_db_mysql_connection_errors',
+        'directus_cache_redis_connection_errors',
+        'directus_redis_connection_errors',
+        'directus_storage_s3_connection_errors',
+      ],
+      "Directus's families, in the order Directus registers them",
     );
-    assert.ok(
-      !families.some((f) => f.name === 'probex_probe_duration_seconds'),
-      'mapped kinds leave the probex histogram',
+    assert.deepEqual(
+      histogramOf(families, 'probex_probe_duration_seconds').samples.map((s) => s.labels.target),
+      ['redis', 's3'],
+      'the database leaves the probex histogram; Redis and storage keep it',
     );
     assert.match(renderText(families), /^directus_db_mysql_response_time_ms_bucket\{le="20"\} 2$/m);
   });
@@ -302,7 +312,7 @@ describe('directus profile', () => {
         ['replica', 1],
       ],
     );
-    assert.deepEqual(histogramOf(families, 'directus_storage_local_response_time_ms').samples[0]!.labels, {});
+    assert.deepEqual(scalarSamples(families, 'directus_storage_local_connection_errors')[0]!.labels, {});
   });
 
   test('storage targets in different locations get separate label-less families', () => {
@@ -312,7 +322,7 @@ describe('directus profile', () => {
     ];
     const families = buildFamilies(targets, fixtureSelfStats(), 'directus');
     for (const loc of ['local', 'backup']) {
-      assert.deepEqual(histogramOf(families, `directus_storage_${loc}_response_time_ms`).samples[0]!.labels, {});
+      assert.deepEqual(scalarSamples(families, `directus_storage_${loc}_connection_errors`)[0]!.labels, {});
     }
   });
 
@@ -332,16 +342,90 @@ describe('directus profile', () => {
     assert.equal(sample.sum, 123.4567);
   });
 
-  test('http, tcp and synthetic targets keep the probex duration and error families', () => {
+  test('every kind but the databases keeps the probex duration and error families', () => {
     const families = buildFamilies(fixtureTargets(), fixtureSelfStats(), 'directus');
     const kinds = new Set(histogramOf(families, 'probex_probe_duration_seconds').samples.map((s) => s.labels.kind));
-    assert.deepEqual([...kinds].sort(), ['http', 'synthetic', 'tcp']);
+    assert.deepEqual([...kinds].sort(), ['http', 'redis', 'storage', 'synthetic', 'tcp']);
     const errorKinds = new Set(scalarSamples(families, 'probex_probe_errors').map((s) => s.labels.kind));
-    assert.deepEqual([...errorKinds].sort(), ['http', 'synthetic', 'tcp']);
+    assert.deepEqual([...errorKinds].sort(), ['http', 'redis', 'storage', 'synthetic', 'tcp']);
   });
 
   test('the probex self-metrics are the same in both profiles', () => {
     const self = (profile: 'probex' | 'directus') => buildFamilies([], fixtureSelfStats(), profile);
     assert.deepEqual(self('directus'), self('probex'));
   });
+});
+
+describe('certificate families', () => {
+  const withCertificate = makeSnapshot(makeTarget({ name: 'web', kind: 'http', labels: { team: 'a' } }), {
+    probes: 3,
+    certificate: { notBeforeSeconds: 1_700_000_000, notAfterSeconds: 1_800_000_000 },
+  });
+  const without = makeSnapshot(makeTarget({ name: 'db', kind: 'mysql' }), { probes: 3 });
+
+  test('only targets with a certificate have not-before and not-after gauges, with the target labels', () => {
+    for (const profile of ['probex', 'directus'] as const) {
+      const samples = parseExposition(
+        renderText(buildFamilies([without, withCertificate], fixtureSelfStats(), profile)),
+      );
+      const labels = { target: 'web', kind: 'http', team: 'a' };
+      assert.equal(sampleValue(samples, 'probex_tls_cert_not_after_seconds', labels), 1_800_000_000, profile);
+      assert.equal(sampleValue(samples, 'probex_tls_cert_not_before_seconds', labels), 1_700_000_000, profile);
+      assert.equal(samples.filter((s) => s.name.startsWith('probex_tls_cert_') && s.labels.target === 'db').length, 0);
+    }
+  });
+
+  test('no family at all when no target reported a certificate', () => {
+    const families = buildFamilies([without], fixtureSelfStats(), 'probex');
+    assert.ok(!families.some((f) => f.name.startsWith('probex_tls_cert_')));
+  });
+});
+
+test('a target keeps its label objects from publish to publish, and a reloaded target gets its new labels', () => {
+  const target = makeTarget({ name: 'db', kind: 'mysql' });
+  const up = (families: readonly MetricFamily[]): ScalarSample =>
+    (family(families, 'probex_probe_up').samples as ScalarSample[])[0]!;
+  const first = buildFamilies([makeSnapshot(target, { probes: 1, up: 1 })], fixtureSelfStats(), 'probex');
+  const second = buildFamilies([makeSnapshot(target, { probes: 2, up: 1 })], fixtureSelfStats(), 'probex');
+  assert.equal(up(first).labels, up(second).labels, 'the same object, so its rendered bytes are kept');
+
+  const reloaded = { ...target, labels: { team: 'payments' } };
+  const third = buildFamilies([makeSnapshot(reloaded, { probes: 1, up: 1 })], fixtureSelfStats(), 'probex');
+  assert.deepEqual(up(third).labels, { target: 'db', kind: 'mysql', team: 'payments' });
+  assert.match(renderText(third), /^probex_probe_up\{target="db",kind="mysql",team="payments"\} 1$/m);
+  assert.match(renderText(second), /^probex_probe_up\{target="db",kind="mysql"\} 1$/m);
+});
+
+test('ModelBuilder renders what buildFamilies renders, build after build, reusing each target sample', () => {
+  const builder = new ModelBuilder();
+  for (const profile of ['probex', 'directus'] as const) {
+    const targets = fixtureTargets();
+    assert.equal(
+      renderText(builder.build(targets, fixtureSelfStats(), profile)),
+      renderText(buildFamilies(targets, fixtureSelfStats(), profile)),
+    );
+  }
+  const target = makeTarget({ name: 'db', kind: 'mysql' });
+  const upOf = (families: readonly MetricFamily[]): ScalarSample =>
+    (family(families, 'probex_probe_up').samples as ScalarSample[])[0]!;
+  const first = builder.build([makeSnapshot(target, { probes: 1, up: 1 })], fixtureSelfStats(), 'probex');
+  const firstUp = upOf(first);
+  const firstText = renderText(first);
+  const second = builder.build(
+    [makeSnapshot(target, { probes: 2, up: 0, errors: { refused: 1 } })],
+    fixtureSelfStats(),
+    'probex',
+  );
+  assert.equal(upOf(second), firstUp, 'the same sample object, its value set again');
+  assert.equal(
+    renderText(second),
+    renderText(
+      buildFamilies([makeSnapshot(target, { probes: 2, up: 0, errors: { refused: 1 } })], fixtureSelfStats(), 'probex'),
+    ),
+  );
+  assert.notEqual(renderText(second), firstText);
+  const reloaded = { ...target, labels: { team: 'payments' } };
+  const third = builder.build([makeSnapshot(reloaded, { probes: 1, up: 1 })], fixtureSelfStats(), 'probex');
+  assert.notEqual(upOf(third), firstUp, 'a reloaded target gets samples of its own');
+  assert.deepEqual(upOf(third).labels, { target: 'db', kind: 'mysql', team: 'payments' });
 });

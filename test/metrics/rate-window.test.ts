@@ -19,7 +19,24 @@ test('RateWindow looks back about a window, not to the start', () => {
     rate = w.update(ms, [{ name: 'a', probes }]).get('a');
   }
   assert.ok(rate !== undefined && Math.abs(rate - 10) < 0.01, `rate ${rate}`);
-  assert.ok((w as unknown as { samples: unknown[] }).samples.length <= 8, 'a handful of samples, not one per publish');
+});
+
+test('RateWindow rates span between one window and a sixth more: a sample every sixth of it, not every publish', () => {
+  const w = new RateWindow(60_000, 1000);
+  // The count is t² at t seconds, so a rate from a sample taken at s seconds is (t² - s²) / (t - s) = t + s:
+  // each rate names the sample it started from.
+  const starts = new Set<number>();
+  for (let ms = 0; ms <= 300_000; ms += 250) {
+    const t = ms / 1000;
+    const rate = w.update(ms, [{ name: 'a', probes: t * t }]).get('a');
+    if (t < 70) continue;
+    assert.ok(rate !== undefined, `no rate at ${t} s`);
+    const start = Math.round((rate - t) * 4) / 4;
+    starts.add(start);
+    assert.ok(t - start >= 60 && t - start <= 70, `at ${t} s the rate spans ${t - start} s`);
+  }
+  // 921 publishes drew on a sample every 10 s: about 24 of them, not one per publish.
+  assert.ok(starts.size <= 25, `rates started from ${starts.size} samples`);
 });
 
 test('RateWindow gives no rate for a target whose count went down or that is new', () => {

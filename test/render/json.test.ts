@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { TargetSnapshot } from '../../src/metrics/model.ts';
-import type { NodeStats } from '../../src/metrics/node.ts';
-import { FAILURE_REASONS, type ProbeFailureReason, type SyntheticTarget } from '../../src/probes/probe.ts';
+import type { NodeStats } from '../../src/metrics/host.ts';
+import { FAILURE_REASONS, type ProbeFailureReason } from '../../src/probes/probe.ts';
+import type { SyntheticTarget } from '../../src/probes/synthetic.ts';
 import { appUnit, renderJsonBodies } from '../../src/render/json.ts';
 import { jsonKey } from '../../src/snapshot/keys.ts';
 

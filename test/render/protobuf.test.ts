@@ -7,13 +7,13 @@ import { Aggregator } from '../../src/metrics/aggregator.ts';
 import { buildFamilies } from '../../src/metrics/families.ts';
 import type { MetricFamily } from '../../src/metrics/model.ts';
 import { PROTOBUF_CONTENT_TYPE, renderProtobuf } from '../../src/render/protobuf.ts';
-import { MetricFamilyMessage } from '../../src/render/protobuf-schema.ts';
+import { MetricFamilyMessage } from '../helpers/protobuf-schema.ts';
 import { renderText } from '../../src/render/text.ts';
 import { fixtureSelfStats, fixtureTargets, makeTarget, parseExposition } from '../../support/exposition.ts';
 import { asTextSamples, decodeFamilies as decode, encodeWithMessages } from '../helpers/protobuf.ts';
 
-const PROTO = fileURLToPath(new URL('../../src/render/proto/io/prometheus/client/metrics.proto', import.meta.url));
-const DESCRIPTOR = fileURLToPath(new URL('../../src/render/metrics-proto.ts', import.meta.url));
+const PROTO = fileURLToPath(new URL('../fixtures/proto/io/prometheus/client/metrics.proto', import.meta.url));
+const DESCRIPTOR = fileURLToPath(new URL('../helpers/metrics-proto.ts', import.meta.url));
 
 /** aggregatedFamilies runs known latencies through the real Aggregator, so samples carry native buckets and created times. */
 function aggregatedFamilies(): MetricFamily[] {
@@ -217,7 +217,7 @@ describe('metrics.proto', () => {
   test('metrics-proto.ts is the descriptor of the committed metrics.proto (UPDATE_GOLDEN=1 regenerates it)', () => {
     const descriptor = protobuf.loadSync(PROTO).toJSON();
     const generated = `/**
- * Generated from render/proto/io/prometheus/client/metrics.proto (prometheus/client_model, verbatim) by
+ * Generated from test/fixtures/proto/io/prometheus/client/metrics.proto (prometheus/client_model, verbatim) by
  * protobufjs's parser: \`UPDATE_GOLDEN=1 npx tsx --test test/render/protobuf.test.ts\`. Do not edit.
  */
 

@@ -4,12 +4,13 @@
  * target whose error text is hostile HTML, a flapping HTTP target, one never probed, and one with the
  * longest name config allows.
  */
-import { DEFAULT_LATENCY_BUCKETS_SECONDS } from '../../src/config.ts';
+import { DEFAULT_LATENCY_BUCKETS_SECONDS } from '../../src/config/defaults.ts';
 import { Aggregator } from '../../src/metrics/aggregator.ts';
 import { RateWindow } from '../../src/metrics/rate-window.ts';
 import { kOk, type ProbeBatchResult } from '../../src/pool/messages.ts';
-import { FAILURE_REASONS, type ProbeFailureReason, type ProbeKind, type ProbeTarget } from '../../src/probes/probe.ts';
-import { statusModel, type StatusModelInput } from '../../src/render/status-page.ts';
+import { FAILURE_REASONS, type ProbeFailureReason } from '../../src/probes/probe.ts';
+import type { ProbeKind, ProbeTarget } from '../../src/probes/registry.ts';
+import { statusModel, type StatusModelInput } from '../../src/render/status-model.ts';
 import { mulberry32 } from '../../support/rng.ts';
 
 /** NOW_MS is the fixtures' publish time. */

@@ -1,16 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
-import {
-  formatAge,
-  formatLatency,
-  logTicks,
-  MAX_PLOTS,
-  PLOT_DECADES,
-  renderStatusPage,
-  STATUS_PAGE_CSP,
-  statusModel,
-} from '../../src/render/status-page.ts';
+import { formatAge, formatLatency } from '../../src/render/format.ts';
+import { logTicks, PLOT_DECADES } from '../../src/render/plot.ts';
+import { MAX_PLOTS, statusModel } from '../../src/render/status-model.ts';
+import { renderStatusPage, STATUS_PAGE_CSP } from '../../src/render/status-page.ts';
 import { buildInput, HOSTILE_ERROR, NOW_MS, SPECS } from './status-fixtures.ts';
 
 describe('statusModel', () => {
@@ -141,6 +135,17 @@ describe('formatting', () => {
 
   test('formatAge', () => {
     assert.deepEqual([0.42, 12.4, 125, 7384, 266_400].map(formatAge), ['0.4s', '12s', '2m 5s', '2h 3m', '3d 2h']);
+  });
+
+  test('a value is rounded before its unit is chosen: never 60s in a minute, 1000µs or 1000ms', () => {
+    assert.deepEqual([9.96, 59.6, 119.6, 3599.6, 86_399.6].map(formatAge), ['10s', '1m 0s', '2m 0s', '1h 0m', '1d 0h']);
+    assert.deepEqual([999.4, 999.6, 999_499, 999_600, 1_000_000].map(formatLatency), [
+      '999µs',
+      '1ms',
+      '999ms',
+      '1s',
+      '1s',
+    ]);
   });
 
   test('logTicks spans whole decades around the data, with 2-5 ticks when narrow', () => {

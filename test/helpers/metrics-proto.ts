@@ -1,5 +1,5 @@
 /**
- * Generated from render/proto/io/prometheus/client/metrics.proto (prometheus/client_model, verbatim) by
+ * Generated from test/fixtures/proto/io/prometheus/client/metrics.proto (prometheus/client_model, verbatim) by
  * protobufjs's parser: `UPDATE_GOLDEN=1 npx tsx --test test/render/protobuf.test.ts`. Do not edit.
  */
 

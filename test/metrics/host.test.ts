@@ -9,7 +9,7 @@ import {
   filesystemStats,
   type StatFs,
   type StatFsLike,
-} from '../../src/metrics/node.ts';
+} from '../../src/metrics/host.ts';
 
 test('node stats report the host and the process with plausible values', async () => {
   const s = await collectNodeStats([]);

@@ -106,7 +106,7 @@ export function filesystemStats(path: string, s: StatFsLike, stale = false): Fil
 }
 
 /** STATFS_DEADLINE_MS bounds how long one read waits for the storage paths' statfs calls. */
-export const STATFS_DEADLINE_MS = 250;
+const STATFS_DEADLINE_MS = 250;
 
 /** StatFs reads one path's filesystem (fs.promises.statfs; tests give their own). */
 export type StatFs = (path: string) => Promise<StatFsLike>;
