@@ -2,10 +2,22 @@
  * `probex run` as a user runs it, against the local Redis and MariaDB and a synthetic target for a few
  * seconds: the files it writes, its .hlog read by HdrHistogram's own HistogramLogProcessor, summary.json
  * consistent with the .hgrm and the .hlog, report.html without script, and its exit status (0 met,
- * 1 missed, 2 bad arguments), and --listen serving the run's results while it lasts.
+ * 1 missed, 2 bad arguments or an output it cannot write), --listen serving the run's results while it
+ * lasts, and that it writes only files it creates (planted symlinks, --out that is a file, a full disk).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,7 +25,7 @@ import { java, requireJavaHdr } from '../helpers/java-hdr.ts';
 import { runProbex, spawnProbex, waitFor, writeConfig } from '../../support/probex-process.ts';
 import { MYSQL_URL, REDIS_URL, requireService } from '../../support/services.ts';
 import { findSamples, parseExposition } from '../../support/exposition.ts';
-import type { RunSummary } from '../../src/run/summary.ts';
+import type { RunSummary } from '../../src/benchmark/summary.ts';
 
 const dirs: string[] = [];
 const outDir = (): string => {
@@ -66,6 +78,7 @@ describe('probex run against Redis and MariaDB', () => {
       'redis.hgrm',
       'redis.hlog',
       'report.html',
+      'run.hlog',
       'summary.json',
       'synth.hgrm',
       'synth.hlog',
@@ -264,4 +277,104 @@ test('--listen takes PORT or HOST:PORT, and the config auth rules apply to it', 
   const open = await runProbex([...args, '0.0.0.0:0']);
   assert.equal(open.code, 2);
   assert.match(open.stderr, /not a loopback address, with no token/);
+});
+
+describe('probex run writes only files it creates, and an I/O failure is one line and exit 2', () => {
+  const config = (): string => writeConfig('targets:\n  - { name: syn, kind: synthetic, interval: 20ms }\n');
+  /** oneLine checks stderr is a single `probex run: ...` line: no stack trace, no usage text. */
+  const oneLine = (stderr: string, re: RegExp): void => {
+    assert.equal(stderr.trimEnd().split('\n').length, 1, stderr);
+    assert.match(stderr, /^probex run: /);
+    assert.match(stderr.trimEnd(), re);
+  };
+
+  test('a planted symlink: the directory is refused, victim.txt keeps its bytes, and --force replaces the link', async () => {
+    const dir = outDir();
+    const victim = join(dir, 'victim.txt');
+    writeFileSync(victim, 'precious\n');
+    const out = join(dir, 'out');
+    mkdirSync(out);
+    symlinkSync(victim, join(out, 'syn.hlog'));
+    symlinkSync(victim, join(out, 'report.html'));
+    symlinkSync(victim, join(out, 'summary.json'));
+    const refused = await runProbex(['run', '--config', config(), '--duration', '500ms', '--out', out]);
+    assert.equal(refused.code, 2, refused.stderr);
+    oneLine(refused.stderr, /--out \S+ is not empty \(3 entries\).*--force/);
+    assert.equal(readFileSync(victim, 'utf8'), 'precious\n');
+
+    const forced = await runProbex(['run', '--config', config(), '--duration', '500ms', '--out', out, '--force']);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.equal(readFileSync(victim, 'utf8'), 'precious\n');
+    for (const name of ['syn.hlog', 'report.html', 'summary.json']) {
+      assert.ok(lstatSync(join(out, name)).isFile(), `${name} is a file of the run`);
+    }
+    assert.match(readFileSync(join(out, 'syn.hlog'), 'utf8'), /^#\[StartTime/m);
+  });
+
+  test('--out that is a file or under a file: one line, exit 2, not 1 (a missed objective)', async () => {
+    const file = join(outDir(), 'file');
+    writeFileSync(file, 'x');
+    const isFile = await runProbex(['run', '--config', config(), '--duration', '500ms', '--out', file]);
+    assert.equal(isFile.code, 2, isFile.stderr);
+    oneLine(isFile.stderr, /exists and is not a directory/);
+    const under = await runProbex(['run', '--config', config(), '--duration', '500ms', '--out', join(file, 'out')]);
+    assert.equal(under.code, 2, under.stderr);
+    oneLine(under.stderr, /ENOTDIR \(not a directory\)/);
+  });
+
+  test('a file system that fills up during the run ends it early: one line, exit 2', async (t) => {
+    const small = mkdtempSync(join(tmpdir(), 'probex-run-fs-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4k', 'tmpfs', small], { stdio: 'pipe' });
+    } catch (err) {
+      rmSync(small, { recursive: true });
+      if (process.env.CI === 'true') assert.fail(`cannot mount a tmpfs: ${String(err)}`);
+      t.skip('cannot mount a tmpfs: run as root');
+      return;
+    }
+    t.after(() => {
+      execFileSync('umount', [small]);
+      rmSync(small, { recursive: true });
+    });
+    // One page of 4 KiB holds the header and a few interval lines of a wide distribution, then ENOSPC.
+    const wide = writeConfig(
+      'targets:\n  - { name: wide, kind: synthetic, interval: 0, concurrency: 4, distribution: { type: lognormal, medianMs: 0.05, sigma: 3 } }\n',
+    );
+    const started = Date.now();
+    const run = await runProbex(['run', '--config', wide, '--duration', '2m', '--out', join(small, 'out')]);
+    assert.equal(run.code, 2, run.stderr);
+    oneLine(run.stderr, /cannot write \S+(wide|run)\.hlog: ENOSPC \(no space left on device\)$/);
+    assert.ok(Date.now() - started < 60_000, 'the run ended at the failure, not after --duration');
+  });
+
+  test('a duration Node timers cannot hold is refused, not run for 0 s', async () => {
+    const r = await runProbex(['run', '--config', config(), '--duration', '597h', '--out', outDir()]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /--duration must be a duration from 100ms to 576h \(24 days\)/);
+  });
+});
+
+test('--listen takes a bracketed IPv6 address', async (t) => {
+  const configPath = writeConfig('targets:\n  - { name: synth, kind: synthetic, interval: 20ms }\n');
+  const run = spawnProbex([
+    'run',
+    '--config',
+    configPath,
+    '--duration',
+    '4s',
+    '--out',
+    outDir(),
+    '--listen',
+    '[::1]:0',
+  ]);
+  t.after(() => run.child.kill('SIGKILL'));
+  const base = await waitFor(
+    'the serving line',
+    async () => /serving on (http:\/\/\[::1\]:\d+)\//.exec(run.output().stderr)?.[1],
+    30_000,
+  );
+  const res = await fetch(`${base}/healthz`);
+  assert.equal(res.status, 200);
+  const { code, stderr } = await run.exited;
+  assert.equal(code, 0, stderr);
 });

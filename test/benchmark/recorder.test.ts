@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { kOk, type ProbeBatchResult } from '../../src/pool/messages.ts';
-import type { ProbeTarget } from '../../src/probes/probe.ts';
-import { RunRecorder } from '../../src/run/recorder.ts';
+import type { ProbeTarget } from '../../src/probes/registry.ts';
+import { RunRecorder } from '../../src/benchmark/recorder.ts';
 import { TARGET_DEFAULTS } from '../../support/services.ts';
 
 const target = (name: string, intervalMs: number): ProbeTarget =>
@@ -63,9 +63,9 @@ test('failures are counted by reason and not recorded; continuous targets are ne
 test('each interval gets its own .hlog line and starts empty', () => {
   const rec = new RunRecorder([target('t', 1000)], 1_000_000);
   rec.record({ names: ['t'], result: runs([{ latencyUs: 1500 }]) });
-  const first = rec.endInterval(1_001_000).get('t')!;
+  const first = rec.endInterval(1_001_000).byTarget.get('t')!;
   assert.match(first, /^0\.000,1\.000,1\.500,HISTF/);
-  const second = rec.endInterval(1_002_000).get('t')!;
+  const second = rec.endInterval(1_002_000).byTarget.get('t')!;
   assert.match(second, /^1\.000,1\.000,0\.000,HISTF/);
   assert.match(rec.hlogHeader('t'), /#\[BaseTime: 1000\.000 \(seconds since epoch\)\]/);
 });

@@ -18,13 +18,14 @@ import type { HdrHistogram } from '../hdr/export.ts';
 import { intervalLogHeader, intervalLogLine } from '../hdr/export.ts';
 import { recordWithExpectedInterval } from '../hdr/quantiles.ts';
 import { kOk, type ProbeResults } from '../pool/messages.ts';
-import { FAILURE_REASONS, type ProbeFailureReason, type ProbeTarget } from '../probes/probe.ts';
+import { FAILURE_REASONS, type ProbeFailureReason } from '../probes/probe.ts';
+import type { ProbeTarget } from '../probes/registry.ts';
 import type { RunTarget } from './summary.ts';
 
 /** LATE_SHARE is the share of its interval a probe may start after its round fired and still be on time. */
-export const LATE_SHARE = 0.1;
+const LATE_SHARE = 0.1;
 /** LATE_MIN_US is the least start delay that makes a probe late, whatever its interval (timer granularity). */
-export const LATE_MIN_US = 1000;
+const LATE_MIN_US = 1000;
 
 class RunState {
   probes = 0;
@@ -34,6 +35,8 @@ class RunState {
   readonly errors: Partial<Record<ProbeFailureReason, number>> = {};
   readonly histogram = newHistogram();
   interval = newHistogram();
+  /** uncorrected is the current interval's latencies as measured, without coordinated-omission correction. */
+  uncorrected = newHistogram();
   readonly intervalUs: number;
   readonly lateUs: number;
 
@@ -51,6 +54,7 @@ class RunState {
     }
     this.madeUpValues += recordWithExpectedInterval(this.histogram, value, this.intervalUs);
     recordWithExpectedInterval(this.interval, value, this.intervalUs);
+    this.uncorrected.recordValue(Math.max(0, Math.round(latencyUs)));
   }
 }
 
@@ -58,6 +62,15 @@ function newHistogram(): HdrHistogram {
   const h = new hdr.Int32Histogram(1, 2, 3);
   h.autoResize = true;
   return h;
+}
+
+/** UNCORRECTED_TAG_SUFFIX ends the run.hlog tag of a target's histogram as measured (no correction). */
+export const UNCORRECTED_TAG_SUFFIX = '.uncorrected';
+
+/** IntervalLines are one interval's log lines: each target's .hlog line, and run.hlog's tagged lines. */
+export interface IntervalLines {
+  readonly byTarget: ReadonlyMap<string, string>;
+  readonly tagged: string;
 }
 
 /** RunRecorder records a run's results by target name. */
@@ -98,20 +111,38 @@ export class RunRecorder {
     });
   }
 
+  /** runLogHeader is the start of `run.hlog`, the one log of every target's intervals, told apart by tag. */
+  runLogHeader(): string {
+    return intervalLogHeader({
+      startTimeMs: this.#startMs,
+      baseTimeMs: this.#startMs,
+      comments: [
+        'probex run: every target, Tag=NAME corrected for coordinated omission, Tag=NAME.uncorrected as measured',
+      ],
+    });
+  }
+
   /**
-   * endInterval closes the current interval at nowMs: it returns each target's `.hlog` line for it (by
-   * name) and starts the next interval.
+   * endInterval closes the current interval at nowMs and starts the next. It returns each target's
+   * `.hlog` line (by name) and the interval's lines of `run.hlog`: per target, `Tag=NAME` (corrected, the
+   * same histogram as its own .hlog) then `Tag=NAME.uncorrected` (as measured).
    */
-  endInterval(nowMs: number): Map<string, string> {
-    const lines = new Map<string, string>();
+  endInterval(nowMs: number): IntervalLines {
+    const byTarget = new Map<string, string>();
+    let tagged = '';
     const startSec = (this.#intervalStartMs - this.#startMs) / 1000;
     const endSec = (nowMs - this.#startMs) / 1000;
     for (const [name, state] of this.#states) {
-      lines.set(name, intervalLogLine({ startSec, endSec, histogram: state.interval }));
+      const line = intervalLogLine({ startSec, endSec, histogram: state.interval });
+      byTarget.set(name, line);
+      tagged +=
+        intervalLogLine({ startSec, endSec, histogram: state.interval, tag: name }) +
+        intervalLogLine({ startSec, endSec, histogram: state.uncorrected, tag: `${name}${UNCORRECTED_TAG_SUFFIX}` });
       state.interval = newHistogram();
+      state.uncorrected = newHistogram();
     }
     this.#intervalStartMs = nowMs;
-    return lines;
+    return { byTarget, tagged };
   }
 
   /** targets returns what summary.json and the report need, in config order. */

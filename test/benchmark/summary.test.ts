@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as hdr from 'hdr-histogram-js';
 import { recordWithExpectedInterval } from '../../src/hdr/quantiles.ts';
-import { buildRunSummary, summarizeTarget } from '../../src/run/summary.ts';
+import { buildRunSummary, summarizeTarget } from '../../src/benchmark/summary.ts';
 
 function histogramOf(values: readonly number[]): hdr.JsHistogram {
   const h = new hdr.Int32Histogram(1, 2, 3);

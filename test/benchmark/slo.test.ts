@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as hdr from 'hdr-histogram-js';
-import { evaluateSlos, formatUs, parseSlo, parseSlos, SloError } from '../../src/run/slo.ts';
-import { buildRunSummary, type RunTarget } from '../../src/run/summary.ts';
+import { formatUs } from '../../src/render/format.ts';
+import { evaluateSlos, parseSlo, parseSlos, SloError } from '../../src/benchmark/slo.ts';
+import { buildRunSummary, type RunTarget } from '../../src/benchmark/summary.ts';
 
 function histogramOf(values: readonly number[]): hdr.JsHistogram {
   const h = new hdr.Int32Histogram(1, 2, 3);
@@ -125,4 +126,11 @@ test('formatUs picks a short unit', () => {
   assert.equal(formatUs(850), '850us');
   assert.equal(formatUs(3210), '3.21ms');
   assert.equal(formatUs(1_500_000), '1.5s');
+});
+
+test('formatUs rounds before it picks the unit: never 1000us or 1000ms', () => {
+  assert.equal(formatUs(999.94), '999.9us');
+  assert.equal(formatUs(999.97), '1ms');
+  assert.equal(formatUs(999_999.4), '999.999ms');
+  assert.equal(formatUs(999_999.6), '1s');
 });

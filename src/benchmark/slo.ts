@@ -21,6 +21,7 @@ import { ExporterError } from '../errors.ts';
 import type { LatencyStatsMs, RunSummary } from './summary.ts';
 import { meanAndStdDeviation, type HdrHistogram } from '../hdr/export.ts';
 import { valuesAtPercentiles } from '../hdr/quantiles.ts';
+import { formatUs } from '../render/format.ts';
 
 /** SloError: an --slo argument does not parse, or names a target the config does not have. */
 export class SloError extends ExporterError {
@@ -29,7 +30,7 @@ export class SloError extends ExporterError {
 }
 
 /** SloMetric is what an objective measures. */
-export type SloMetric =
+type SloMetric =
   | { readonly kind: 'percentile'; readonly percentile: number }
   | { readonly kind: 'min' | 'mean' | 'max' }
   | { readonly kind: 'errors' };
@@ -196,19 +197,13 @@ function latencyUs(
   return Number((stats[key] * 1000).toFixed(3));
 }
 
-function metricName(metric: SloMetric): string {
+/** metricName is how an objective names its metric: p99, min, mean, max or errors. */
+export function metricName(metric: SloMetric): string {
   return metric.kind === 'percentile' ? `p${metric.percentile}` : metric.kind;
 }
 
 function formatThreshold(slo: Slo): string {
   return slo.metric.kind === 'errors' ? formatPercent(slo.threshold) : formatUs(slo.threshold);
-}
-
-/** formatUs prints a latency with the unit that keeps it short: 850us, 3.21ms, 1.5s. */
-export function formatUs(us: number): string {
-  if (us < 1000) return `${Number(us.toFixed(1))}us`;
-  if (us < 1_000_000) return `${Number((us / 1000).toFixed(3))}ms`;
-  return `${Number((us / 1_000_000).toFixed(3))}s`;
 }
 
 function formatPercent(ratio: number): string {
