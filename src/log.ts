@@ -1,17 +1,54 @@
 /**
- * Logs are JSON lines on stdout (pino). Every thread makes its own logger; each line is one write(2)
- * on fd 1, so lines from different threads never interleave. Tokens are never passed to a logger.
+ * Logs are JSON lines on stdout (pino), or readable lines when stdout is a terminal (pino-pretty, loaded
+ * only then); PROBEX_LOG_FORMAT=json|pretty overrides. Every thread makes its own logger; each line is one
+ * write(2) on fd 1, so lines from different threads never interleave. Tokens are never passed to a logger.
  */
-import { pino, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import { isatty } from 'node:tty';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-/** createLogger returns a JSON-lines logger on stdout with `component` bound. */
+/** LOG_FORMATS are PROBEX_LOG_FORMAT's values. */
+const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/**
+ * logFormat is PROBEX_LOG_FORMAT when it names a format, else pretty on a terminal and JSON lines
+ * elsewhere (containers, CI, a pipe); empty is unset. An unknown value is JSON: logFormatProblem says so at start.
+ */
+export function logFormat(env: NodeJS.ProcessEnv = process.env): LogFormat {
+  const asked = env.PROBEX_LOG_FORMAT || undefined;
+  if (asked === 'json' || asked === 'pretty') return asked;
+  return asked === undefined && isatty(1) ? 'pretty' : 'json';
+}
+
+/** logFormatProblem names a PROBEX_LOG_FORMAT that is neither json nor pretty. */
+export function logFormatProblem(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const asked = env.PROBEX_LOG_FORMAT || undefined;
+  return asked === undefined || (LOG_FORMATS as readonly string[]).includes(asked)
+    ? undefined
+    : `PROBEX_LOG_FORMAT: must be json or pretty, not ${JSON.stringify(asked)}`;
+}
+
+/** createLogger returns a logger on stdout with `component` bound, in logFormat()'s format. */
 export function createLogger(level: string, component: string): Logger {
-  return pino(
-    { level, base: { component }, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ dest: 1, sync: true }),
-  );
+  return pino({ level, base: { component }, timestamp: pino.stdTimeFunctions.isoTime }, destination());
+}
+
+function destination(): DestinationStream {
+  if (logFormat() === 'json') return pino.destination({ dest: 1, sync: true });
+  // pino-pretty is CommonJS; required here so that JSON-lines processes never load it.
+  const pretty = createRequire(import.meta.url)('pino-pretty') as (options: object) => DestinationStream;
+  return pretty({
+    destination: 1,
+    sync: true,
+    colorize: isatty(1),
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,component',
+    messageFormat: '{component}: {msg}',
+    singleLine: true,
+  });
 }
 
 /** LogState is what the log last told about a key: healthy, failing (with a reason), or flapping. */

@@ -11,22 +11,29 @@
  * Slots fire on absolute due times (clock), so a busy thread delays rounds without shifting the schedule.
  * Continuous targets (interval 0) run back-to-back bursts instead, one loop per worker thread.
  *
+ * Every target has a home worker (homeOf: a hash of its name), and its rounds run only there: a worker keeps
+ * one prober per target it has run, so a target whose rounds went to any worker would hold up to `threads`
+ * times its `concurrency` connections to the server it watches. A continuous target's loops have homes
+ * next to each other, one loop per worker. A reload tells every worker the new target list (ProbePool.retire),
+ * so each closes the probers of targets that were removed or changed at once.
+ *
  * A batch names its targets by index into the config's TargetTable (shared memory), so a dispatch costs
  * the background thread a few numbers, not a clone of every target object.
  */
 import { PoolClosedError } from './errors.ts';
 import type { Logger } from './log.ts';
-import { FAILURE_REASONS, type ProbeTarget } from './probes/probe.ts';
+import { FAILURE_REASONS } from './probes/probe.ts';
+import type { ProbeTarget } from './probes/registry.ts';
 import type { ProbeBatch, ProbeBatchResult, ProbeProgress, ProbeResults, SchedulerStats } from './pool/messages.ts';
 import type { ProbePool } from './pool/probe-pool.ts';
 import { encodeTargetTable, markDone, type TargetTable } from './pool/target-table.ts';
 
 /** MIN_SLOT_MS is the finest phase granularity of the scheduler. */
-export const MIN_SLOT_MS = 10;
+const MIN_SLOT_MS = 10;
 /** MAX_BATCH caps the targets of one batch, so one task never holds up a large share of the work. */
-export const MAX_BATCH = 64;
+const MAX_BATCH = 64;
 /** BURST_MS is how long one batch of a continuous target runs before its results are handed on. */
-export const BURST_MS = 200;
+const BURST_MS = 200;
 
 /** Deliver receives every batch's results: the worker's, or the synthesized `worker` failures. */
 export type Deliver = (results: ProbeResults) => void;
@@ -72,10 +79,12 @@ export class Scheduler {
     this.clear();
     const table = encodeTargetTable(targets);
     this.table = table;
+    this.pool.retire(table);
+    const homes = targets.map((t) => homeOf(t.name, this.threads));
     const groups = new Map<number, number[]>();
     targets.forEach((t, i) => {
       if (t.intervalMs === 0) {
-        for (const lanes of spread(t.concurrency, this.threads)) void this.loop(table, i, t.name, lanes);
+        for (const { lanes, home } of placements(t, this.threads)) void this.loop(table, i, t.name, lanes!, home);
         return;
       }
       groups.set(t.intervalMs, [...(groups.get(t.intervalMs) ?? []), i]);
@@ -84,7 +93,7 @@ export class Scheduler {
       const slots = Math.max(1, Math.min(members.length, Math.floor(intervalMs / MIN_SLOT_MS)));
       const bySlot: number[][] = Array.from({ length: slots }, () => []);
       members.forEach((t, i) => bySlot[i % slots]!.push(t));
-      this.clock(intervalMs, bySlot, (slot, dueAtMs) => this.round(table, targets, slot, dueAtMs));
+      this.clock(intervalMs, bySlot, (slot, dueAtMs) => this.round(table, targets, homes, slot, dueAtMs));
     }
   }
 
@@ -127,23 +136,41 @@ export class Scheduler {
     this.timers = [];
   }
 
-  /** round dispatches a slot's targets whose previous round is done; dueAtMs is when the round was due (Unix ms). */
-  private round(table: TargetTable, targets: readonly ProbeTarget[], slot: readonly number[], dueAtMs: number): void {
-    const due = slot.filter((i) => Atomics.load(table.busy, i) === 0);
-    this.skipped += slot.length - due.length;
-    if (due.length === 0) return;
-    const size = Math.min(MAX_BATCH, Math.ceil(due.length / this.threads));
-    for (let i = 0; i < due.length; i += size) {
-      const batch = due.slice(i, i + size);
-      void this.dispatch(
-        { table, targets: batch, burstMs: 0, dueAtMs },
-        batch.map((t) => targets[t]!.name),
-      );
+  /**
+   * round dispatches a slot's targets whose previous round is done, one batch per home worker (of at most
+   * MAX_BATCH targets); dueAtMs is when the round was due (Unix ms).
+   */
+  private round(
+    table: TargetTable,
+    targets: readonly ProbeTarget[],
+    homes: readonly number[],
+    slot: readonly number[],
+    dueAtMs: number,
+  ): void {
+    const byHome = new Map<number, number[]>();
+    for (const i of slot) {
+      if (Atomics.load(table.busy, i) !== 0) {
+        this.skipped++;
+        continue;
+      }
+      const home = homes[i]!;
+      const batch = byHome.get(home);
+      if (batch === undefined) byHome.set(home, [i]);
+      else batch.push(i);
+    }
+    for (const [home, due] of byHome) {
+      for (let i = 0; i < due.length; i += MAX_BATCH) {
+        const batch = due.slice(i, i + MAX_BATCH);
+        void this.dispatch(
+          { table, targets: batch, burstMs: 0, dueAtMs, home },
+          batch.map((t) => targets[t]!.name),
+        );
+      }
     }
   }
 
-  private async loop(table: TargetTable, target: number, name: string, lanes: number): Promise<void> {
-    const batch: BatchSpec = { table, targets: [target], lanes, burstMs: BURST_MS };
+  private async loop(table: TargetTable, target: number, name: string, lanes: number, home: number): Promise<void> {
+    const batch: BatchSpec = { table, targets: [target], lanes, burstMs: BURST_MS, home };
     const names = [name];
     while (table === this.table) {
       // A failing worker resolves at once; back off so a broken target cannot spin the background thread.
@@ -213,10 +240,30 @@ export function spread(concurrency: number, threads: number): number[] {
 }
 
 /**
+ * placements are the workers a target's rounds run on: its home, or for a continuous target one loop per
+ * worker (spread), each on the home after the previous loop's, with its share of the lanes.
+ */
+export function placements(target: ProbeTarget, threads: number): Array<{ home: number; lanes?: number }> {
+  const home = homeOf(target.name, threads);
+  if (target.intervalMs !== 0) return [{ home }];
+  return spread(target.concurrency, threads).map((lanes, loop) => ({ home: (home + loop) % threads, lanes }));
+}
+
+/**
+ * homeOf is the home worker of the target named `name` among `threads`: a hash of the name (FNV-1a), so a
+ * target keeps its home, and its open clients, across reloads.
+ */
+function homeOf(name: string, threads: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % threads;
+}
+
+/**
  * workerFailure is the result of a batch of `size` targets whose worker failed: one `worker` failure for
  * each of the batch positions in `targets`.
  */
-export function workerFailure(targets: readonly number[], size: number, message: string): ProbeBatchResult {
+function workerFailure(targets: readonly number[], size: number, message: string): ProbeBatchResult {
   const code = FAILURE_REASONS.indexOf('worker') + 1;
   const now = Date.now();
   const failure = new Array<string | null>(size).fill(null);

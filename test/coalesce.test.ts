@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { coalesce } from '../src/coalesce.ts';
+import { coalesce } from '../src/process/coalesce.ts';
 
 /** gatedJob is a job whose runs each wait until the test opens them, in order. */
 function gatedJob(): { job: () => Promise<void>; started: number; open: () => Promise<void> } {

@@ -5,7 +5,7 @@ import { FAILURE_REASONS } from '../src/probes/probe.ts';
 import type { ProbeBatch, ProbeBatchResult, ProbeProgress, ProbeResults } from '../src/pool/messages.ts';
 import type { ProbePool } from '../src/pool/probe-pool.ts';
 import { decodeTargetTable, encodeTargetTable, markDone, TableCache } from '../src/pool/target-table.ts';
-import type { ProbeTarget } from '../src/probes/probe.ts';
+import type { ProbeTarget } from '../src/probes/registry.ts';
 import { Scheduler, spread } from '../src/scheduler.ts';
 import { waitFor } from '../support/probex-process.ts';
 
@@ -38,6 +38,7 @@ const fakePool = (run: (batch: ProbeBatch) => Promise<ProbeResults>): ProbePool 
   run,
   onProgress: () => {},
   stats: () => ({ threads: 1, utilization: 0, queueSize: 0 }),
+  retire: () => {},
   close: () => Promise.resolve(),
 });
 
@@ -58,7 +59,9 @@ test("a target still probing skips its own next round, not its batch-mates' roun
   await waitFor('six rounds of b next to slow', async () => (count('b') >= 6 ? true : undefined));
   scheduler.start([]);
   assert.equal(count('slow'), 1, 'slow never finished its first round');
-  assert.ok(Math.abs(count('a') - count('b')) <= 1, `a ${count('a')}, b ${count('b')}`);
+  // b shares slow's slot and batches: were it held back with slow it would stop at 1 round. a, on a slot
+  // of its own, is the yardstick; timers on a loaded machine may give either a round more.
+  assert.ok(count('b') >= count('a') - 1, `a ${count('a')}, b ${count('b')}`);
   assert.equal(
     scheduler.stats().probesSkippedTotal,
     count('b') - 1,

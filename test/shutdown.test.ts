@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { createLogger } from '../src/log.ts';
-import { createShutdown, stopBackground } from '../src/shutdown.ts';
+import { createShutdown, stopBackground } from '../src/process/shutdown.ts';
 
 /** thread runs `body` as a plain worker with `port` bound to its parentPort. */
 const thread = (body: string): Worker =>

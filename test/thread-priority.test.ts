@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { lowerThreadPriority } from '../src/thread-priority.ts';
+import { lowerThreadPriority } from '../src/process/thread-priority.ts';
 import { threadNice } from './helpers/nice.ts';
 
 const linuxOnly = process.platform === 'linux' ? {} : { skip: 'thread priorities are set on Linux only' };
@@ -15,7 +15,7 @@ interface Lowered {
 
 /** lowerInWorker runs lowerThreadPriority(steps) on a fresh thread (a lowered thread cannot be raised back). */
 async function lowerInWorker(steps: number): Promise<Lowered> {
-  const module = JSON.stringify(new URL('../src/thread-priority.ts', import.meta.url).href);
+  const module = JSON.stringify(new URL('../src/process/thread-priority.ts', import.meta.url).href);
   const helper = JSON.stringify(new URL('./helpers/nice.ts', import.meta.url).href);
   const worker = new Worker(
     `import('tsx/esm/api').then(async ({ register }) => {

@@ -5,13 +5,13 @@
  * bounded.
  */
 import type { Worker } from 'node:worker_threads';
-import type { Logger } from './log.ts';
-import type { BackgroundMessage, BackgroundReport } from './pool/messages.ts';
+import type { Logger } from '../log.ts';
+import type { BackgroundMessage, BackgroundReport } from '../pool/messages.ts';
 
 /** SHUTDOWN_GRACE_MS bounds how long shutdown waits for probe rounds in flight before closing the pool. */
-export const SHUTDOWN_GRACE_MS = 500;
+const SHUTDOWN_GRACE_MS = 500;
 /** POOL_CLOSE_MS bounds how long shutdown then waits for the background thread to close the pool and answer. */
-export const POOL_CLOSE_MS = 1_000;
+const POOL_CLOSE_MS = 1_000;
 
 /** ShutdownParts are what shutdown stops, in this order. */
 export interface ShutdownParts {

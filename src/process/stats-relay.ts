@@ -4,8 +4,9 @@
  * publisher directly.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { ServerCounters } from './http/server.ts';
-import type { MainStats } from './pool/messages.ts';
+import type { ServerCounters } from '../http/server.ts';
+import type { WebStats } from '../metrics/model.ts';
+import type { MainStats } from '../pool/messages.ts';
 import type { ReloadCounters } from './reload.ts';
 
 /** startStatsRelay posts the main thread's MainStats every intervalMs; the returned function stops it. */
@@ -14,10 +15,12 @@ export function startStatsRelay(
   reloads: ReloadCounters,
   post: (stats: MainStats) => void,
   intervalMs: number,
+  web: () => WebStats | undefined = () => undefined,
 ): () => void {
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   const timer = setInterval(() => {
+    const webStats = web();
     post({
       scrapesTotal: counters.scrapes,
       apiRequestsTotal: counters.apiRequests,
@@ -29,7 +32,11 @@ export function startStatsRelay(
       configReloadsTotal: reloads.total,
       configReloadFailuresTotal: reloads.failures,
       configLastReloadSuccessful: reloads.lastOk,
+      ...(webStats === undefined ? {} : { web: webStats }),
+      demand: { ...counters.demand },
+      ...(counters.hdrWanted.size === 0 ? {} : { hdrWanted: [...counters.hdrWanted] }),
     });
+    counters.hdrWanted.clear();
     loopDelay.reset();
   }, intervalMs);
   return () => {

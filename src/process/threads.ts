@@ -5,12 +5,12 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import type { Logger } from './log.ts';
-import type { BackgroundInit } from './pool/messages.ts';
+import type { Logger } from '../log.ts';
+import type { BackgroundInit } from '../pool/messages.ts';
 
 const EXT = extname(fileURLToPath(import.meta.url));
 /** workerUrl is the URL of the thread entry `workers/<name>`, with this file's extension (.ts or .js). */
-export const workerUrl = (name: string): URL => new URL(`../workers/${name}${EXT}`, import.meta.url);
+export const workerUrl = (name: string): URL => new URL(`../../workers/${name}${EXT}`, import.meta.url);
 
 /**
  * workerBootstrap is the eval'd entry of a plain worker thread. Node 20 does not apply the parent's
