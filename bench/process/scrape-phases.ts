@@ -1,6 +1,6 @@
 /**
  * Where in the publish cycle slow scrapes fall, against a probex you started yourself:
- *   tsx bench/scrape-phases.ts [--port 9469] [--seconds 15] [--slow-ms 1]
+ *   tsx bench/process/scrape-phases.ts [--port 9469] [--seconds 15] [--slow-ms 1]
  * One keep-alive connection on a raw socket (no HTTP client library, little garbage of its own) sends
  * GET /metrics with gzip back to back. It prints p50/p90/p99 and, for the scrapes slower than --slow-ms,
  * a histogram by their time since the last publish (100 ms bins, phase from probex_snapshot_timestamp_seconds).

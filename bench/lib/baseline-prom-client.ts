@@ -1,9 +1,9 @@
 /**
- * The baseline for bench/load.ts: /metrics the way Node users serve it today. A prom-client Registry
+ * The baseline for bench/process/load.ts: /metrics the way Node users serve it today. A prom-client Registry
  * holds the families probex exposed (same names, types, labels and histogram bounds, one series per probex
  * series) and node:http answers each request with `await register.metrics()`, gzipped per request
  * (async zlib) when Accept-Encoding asks for it.
- *   tsx bench/baseline-prom-client.ts <dir>   (dir holds the files written by load.ts `writeCapture`)
+ *   tsx bench/lib/baseline-prom-client.ts <dir>   (dir holds the files written by load.ts `writeCapture`)
  * Announces its port on stdout once listening (load-ipc.ts `announcePort`); SIGTERM ends it (no handler).
  */
 import { readFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { parseExposition, parseMetadata, type ExpositionSample } from '../support/exposition.ts';
+import { parseExposition, parseMetadata, type ExpositionSample } from '../../support/exposition.ts';
 import { announcePort, readCapture } from './load-ipc.ts';
 
 const gzipAsync = promisify(gzip);

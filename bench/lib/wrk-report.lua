@@ -1,4 +1,4 @@
--- wrk's done() hook for bench/load.ts: one JSON line with what load.ts needs (wrk's own text summary
+-- wrk's done() hook for bench/lib/wrk.ts: one JSON line with what the benches need (wrk's own text summary
 -- rounds latencies to two digits). Latencies and the duration are in microseconds.
 done = function(summary, latency, requests)
   local e = summary.errors

@@ -13,7 +13,7 @@
  * Then the front end's CPU cost per scrape: in the 1,000-target process, windows of back-to-back gzip scrapes
  * alternate between idle (the same targets at interval 1 h, switched by reload) and loaded (10 Hz); the main
  * thread's CPU time (/proc/<pid>/task/<pid>/stat utime + stime; schedstat's ns beside it) over each window,
- * divided by the scrapes in it. Budget: loaded ≤ CPU_RATIO_BUDGET × idle. p99s are printed beside it.
+ * divided by the scrapes in it. Budget: loaded ≤ MEMORY.cpuPerScrapeRatio × idle (bench/budgets.ts). p99s are printed beside it.
  *
  * `npm run bench:memory [-- --seconds 40 --baseline DIR --rounds 1 --flags=...]`. --baseline runs a second build (the root
  * of another checkout, built, with node_modules) scenario by scenario interleaved with this one, for
@@ -28,21 +28,21 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort, waitFor } from '../support/probex-process.ts';
-import { startDist } from '../support/start-dist.ts';
-import { syntheticTargetsYaml } from './fixtures.ts';
-import { cpuSeconds } from './proc-cpu.ts';
-import { fmt, writeResult } from './report.ts';
+import { freePort, waitFor } from '../../support/probex-process.ts';
+import { startDist } from '../../support/start-dist.ts';
+import { MEMORY as BUDGET } from '../budgets.ts';
+import { syntheticTargetsYaml } from '../lib/fixtures.ts';
+import { cpuSeconds } from '../lib/proc-cpu.ts';
+import { RssSampler, type RssFigures } from '../lib/proc-rss.ts';
+import { BLACKBOX, startBlackbox } from '../lib/blackbox.ts';
+import { fmt, writeResult } from '../lib/report.ts';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TOKEN = 'bench-memory-token';
 const SAMPLE_EVERY_MS = 250;
 const SCRAPE_EVERY_MS = 5_000;
 const STEADY_S = 10;
 const SYNTHETIC_TARGETS = 1_000;
-/** CPU_RATIO_BUDGET: the main thread's CPU per scrape under probe load over idle. */
-const CPU_RATIO_BUDGET = 1.2;
-const BLACKBOX = '/usr/bin/prometheus-blackbox-exporter';
 /** BLACKBOX_PROBE_HZ: each blackbox target is probed this often (Prometheus at a 250 ms scrape interval). */
 const BLACKBOX_PROBE_HZ = 4;
 
@@ -154,65 +154,6 @@ async function startBuild(build: Build, yaml: string | undefined, env: Record<st
   };
 }
 
-/** statusKb reads one field (VmRSS, VmHWM) of /proc/<pid>/status in KiB. */
-function statusKb(pid: number, field: string): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
-}
-
-/** RssFigures are a process's RSS over a run, in MiB (RssSampler.finish). */
-interface RssFigures {
-  steadyMiB: number;
-  steadyAnonMiB: number;
-  steadyFileMiB: number;
-  peakMiB: number;
-  hwmMiB: number;
-  sampledMaxMiB: number;
-}
-
-/**
- * RssSampler samples a process's VmRSS until stopped, and beside it RssAnon (heaps, stacks, buffers:
- * what probex's own choices make) and RssFile (mapped files, mostly the node binary's own code and data,
- * ~37 MiB in a bare `node -e`; clean pages the kernel may drop and reread).
- */
-class RssSampler {
-  readonly samples: Array<{ atMs: number; kb: number; anonKb: number; fileKb: number }> = [];
-  private readonly timer: NodeJS.Timeout;
-  constructor(private readonly pid: number) {
-    this.timer = setInterval(() => this.sample(), SAMPLE_EVERY_MS);
-    this.sample();
-  }
-  private sample(): void {
-    try {
-      this.samples.push({
-        atMs: performance.now(),
-        kb: statusKb(this.pid, 'VmRSS'),
-        anonKb: statusKb(this.pid, 'RssAnon'),
-        fileKb: statusKb(this.pid, 'RssFile'),
-      });
-    } catch {
-      // the process ended: nothing more to sample
-    }
-  }
-  /** finish stops sampling and returns steady (mean of the last STEADY_S s) and peak RSS in MiB. */
-  finish(): RssFigures {
-    clearInterval(this.timer);
-    const hwmKb = statusKb(this.pid, 'VmHWM');
-    const end = this.samples.at(-1)!.atMs;
-    const last = this.samples.filter((s) => s.atMs >= end - STEADY_S * 1000);
-    const mean = (f: (s: (typeof last)[number]) => number): number => last.reduce((a, s) => a + f(s), 0) / last.length;
-    const maxKb = Math.max(...this.samples.map((s) => s.kb));
-    return {
-      steadyMiB: mean((s) => s.kb) / 1024,
-      steadyAnonMiB: mean((s) => s.anonKb) / 1024,
-      steadyFileMiB: mean((s) => s.fileKb) / 1024,
-      peakMiB: Math.max(hwmKb, maxKb) / 1024,
-      hwmMiB: hwmKb / 1024,
-      sampledMaxMiB: maxKb / 1024,
-    };
-  }
-}
-
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
 /** get GETs a path and drains the body; resolves with the status and the bytes read. */
@@ -271,7 +212,7 @@ interface MemoryRow extends RssFigures {
 async function measureMemory(build: Build, scenario: Scenario, port: number): Promise<{ row: MemoryRow; p: Running }> {
   const { yaml, env } = scenario.setup(port);
   const p = await startBuild(build, yaml, env);
-  const sampler = new RssSampler(p.pid);
+  const sampler = new RssSampler(p.pid, STEADY_S, SAMPLE_EVERY_MS);
   const t0 = performance.now();
   let scrapes = 0;
   let bodyBytes = 0;
@@ -382,76 +323,6 @@ async function measureCpu(build: Build, p: Running): Promise<CpuRow> {
   };
 }
 
-/** Blackbox is blackbox_exporter running beside a probex, probing its targets through /probe. */
-interface Blackbox {
-  readonly pid: number;
-  stop(): Promise<{ probes: number; failures: number }>;
-}
-
-const BLACKBOX_CONFIG = `modules:
-  http_2xx:
-    prober: http
-    timeout: 1s
-    http:
-      valid_status_codes: [200]
-  tcp_connect:
-    prober: tcp
-    timeout: 1s
-`;
-
-/** startBlackbox starts blackbox_exporter and probes `probes` (module, target) pairs BLACKBOX_PROBE_HZ times a second each. */
-async function startBlackbox(probes: ReadonlyArray<readonly [string, string]>): Promise<Blackbox | undefined> {
-  if (!existsSync(BLACKBOX)) return undefined;
-  const dir = mkdtempSync(join(tmpdir(), 'probex-blackbox-'));
-  writeFileSync(join(dir, 'blackbox.yml'), BLACKBOX_CONFIG);
-  const port = await freePort();
-  const child = spawn(
-    BLACKBOX,
-    [`--config.file=${join(dir, 'blackbox.yml')}`, `--web.listen-address=127.0.0.1:${port}`],
-    { stdio: 'ignore' },
-  );
-  await waitFor(
-    'blackbox_exporter listening',
-    async () => ((await get(port, '/-/healthy')).status === 200 ? true : undefined),
-    15_000,
-  );
-  let stop = false;
-  let count = 0;
-  let failures = 0;
-  const loops = probes.map(async ([module, target]) => {
-    while (!stop) {
-      const t0 = performance.now();
-      const res = await new Promise<string>((resolveBody, reject) => {
-        http
-          .get(
-            { host: '127.0.0.1', port, path: `/probe?module=${module}&target=${encodeURIComponent(target)}` },
-            (r) => {
-              let body = '';
-              r.on('data', (d: Buffer) => {
-                body += d;
-              });
-              r.on('end', () => resolveBody(body));
-            },
-          )
-          .on('error', reject);
-      });
-      count++;
-      if (!/^probe_success 1$/m.test(res)) failures++;
-      await sleep(Math.max(0, 1000 / BLACKBOX_PROBE_HZ - (performance.now() - t0)));
-    }
-  });
-  return {
-    pid: child.pid!,
-    async stop() {
-      stop = true;
-      await Promise.all(loops);
-      child.kill('SIGTERM');
-      await new Promise((r) => child.on('exit', r));
-      return { probes: count, failures };
-    },
-  };
-}
-
 /**
  * idleWorkerCostMiB measures what one more idle worker thread costs a bare node process (start:dist's flags):
  * the steady RSS with WORKERS idle workers minus that with none, divided by WORKERS.
@@ -492,14 +363,17 @@ for (let round = 0; round < rounds; round++) {
       // blackbox_exporter beside the container probex: its targets' kinds that blackbox has (probex's own
       // /healthz over HTTP, its port over TCP) and the local services' ports over TCP.
       const bb = withBlackbox
-        ? await startBlackbox([
-            ['http_2xx', `http://127.0.0.1:${port}/healthz`],
-            ['tcp_connect', `127.0.0.1:${port}`],
-            ['tcp_connect', '127.0.0.1:6379'],
-            ['tcp_connect', '127.0.0.1:3306'],
-          ])
+        ? await startBlackbox(
+            [
+              ['http_2xx', `http://127.0.0.1:${port}/healthz`],
+              ['tcp_connect', `127.0.0.1:${port}`],
+              ['tcp_connect', '127.0.0.1:6379'],
+              ['tcp_connect', '127.0.0.1:3306'],
+            ],
+            BLACKBOX_PROBE_HZ,
+          )
         : undefined;
-      const bbSampler = bb === undefined ? undefined : new RssSampler(bb.pid);
+      const bbSampler = bb === undefined ? undefined : new RssSampler(bb.pid, STEADY_S, SAMPLE_EVERY_MS);
       const measuring = measureMemory(build, scenario, port);
       const { row, p } = await measuring;
       memory.push(row);
@@ -582,7 +456,7 @@ for (const c of cpu) {
     },
   });
   console.log(
-    `loaded / idle: CPU per scrape ${fmt(c.ratio, 2)}× (schedstat ${fmt(c.schedRatio, 2)}×; budget ≤ ${CPU_RATIO_BUDGET}×), p99 ${fmt(c.p99Ratio, 2)}×`,
+    `loaded / idle: CPU per scrape ${fmt(c.ratio, 2)}× (schedstat ${fmt(c.schedRatio, 2)}×; budget ≤ ${BUDGET.cpuPerScrapeRatio}×), p99 ${fmt(c.p99Ratio, 2)}×`,
   );
 }
 console.log(
@@ -594,14 +468,14 @@ console.log(
     blackbox,
     idleWorker,
     cpu,
-    cpuBudget: CPU_RATIO_BUDGET,
+    cpuBudget: BUDGET.cpuPerScrapeRatio,
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model,
     node: process.version,
     date: new Date().toISOString(),
   })}`,
 );
-const overBudget = cpu.filter((c) => c.ratio > CPU_RATIO_BUDGET);
+const overBudget = cpu.filter((c) => c.ratio > BUDGET.cpuPerScrapeRatio);
 if (overBudget.length > 0) {
   console.log(
     `front-end CPU per scrape over budget: ${overBudget.map((c) => `${c.build} ${fmt(c.ratio, 2)}×`).join(', ')}`,

@@ -4,15 +4,16 @@
  * and `publishOnce` does what src/publisher.ts `Publisher.publish()` does (node stats, its renderBodies,
  * the snapshot write), so a bench of it measures the publisher's real work. Keep `publishOnce` in step.
  */
-import { loadConfig, type Config } from '../src/config.ts';
-import { Aggregator } from '../src/metrics/aggregator.ts';
-import { buildFamilies } from '../src/metrics/families.ts';
-import type { MetricFamily, SelfStats } from '../src/metrics/model.ts';
-import { collectNodeStats, type NodeStats } from '../src/metrics/node.ts';
-import { kOk, type ProbeBatchResult } from '../src/pool/messages.ts';
-import { renderBodies as renderSnapshotBodies } from '../src/publisher.ts';
-import type { SnapshotWriter } from '../src/snapshot/writer.ts';
-import { mulberry32 } from '../support/rng.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/schema.ts';
+import { Aggregator } from '../../src/metrics/aggregator.ts';
+import { buildFamilies } from '../../src/metrics/families.ts';
+import type { MetricFamily, SelfStats } from '../../src/metrics/model.ts';
+import { collectNodeStats, type NodeStats } from '../../src/metrics/host.ts';
+import { kOk, type ProbeBatchResult } from '../../src/pool/messages.ts';
+import { renderBodies as renderSnapshotBodies } from '../../src/render/bodies.ts';
+import type { SnapshotWriter } from '../../src/snapshot/writer.ts';
+import { mulberry32 } from '../../support/rng.ts';
 
 /** SYNTHETIC_TARGET is the YAML body of one bench target: lognormal latencies around 2 ms, 1% failures. */
 const SYNTHETIC_TARGET =
@@ -26,7 +27,7 @@ export function syntheticTargetsYaml(n: number): string {
 
 /** syntheticConfig loads a config of n synthetic targets through the real loader (defaults, validation). */
 export function syntheticConfig(n: number): Config {
-  return loadConfig({ yaml: `log: { level: error }\nagentId: bench\n${syntheticTargetsYaml(n)}\n` });
+  return loadConfig({ yaml: `log: { level: error }\nagentId: bench\n${syntheticTargetsYaml(n)}\n` }).config;
 }
 
 /** lognormalUs returns a sampler of latencies in µs: median 2 ms, sigma 0.5 (the synthetic default). */
@@ -115,7 +116,7 @@ export function countSeries(families: readonly MetricFamily[]): number {
 }
 
 /** seriesOf renders nothing: it counts the series probex exposes with n synthetic targets. */
-export function seriesOf(n: number): number {
+function seriesOf(n: number): number {
   const config = syntheticConfig(n);
   return countSeries(buildFamilies(loadedAggregator(config, 1).snapshot(), benchSelfStats(), config.profile));
 }

@@ -8,9 +8,9 @@
  */
 import * as hdr from 'hdr-histogram-js';
 import { Bench } from 'tinybench';
-import { HDR_SIGNIFICANT_DIGITS } from '../src/metrics/aggregator.ts';
-import { NATIVE_DEFAULTS, NativeHistogram } from '../src/metrics/native-histogram.ts';
-import { lognormalUs } from './fixtures.ts';
+import { HDR_SIGNIFICANT_DIGITS } from '../../src/metrics/aggregator.ts';
+import { NATIVE_DEFAULTS, NativeHistogram } from '../../src/metrics/native-histogram.ts';
+import { lognormalUs } from '../lib/fixtures.ts';
 
 const VALUES = 4_096;
 const draw = lognormalUs(11);

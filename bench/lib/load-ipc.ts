@@ -1,5 +1,5 @@
 /**
- * What bench/load.ts exchanges with its child processes. The baseline servers get probex's /metrics
+ * What bench/process/load.ts exchanges with its child processes. The baseline servers get probex's /metrics
  * responses (plain and gzip), captured once as body files plus a manifest in a temp dir, so they serve
  * the same families (prom-client) or the very same bytes (raw uWS); they answer with their port. The load
  * generators get a GeneratorTask as their argument and answer with one GeneratorReport line.
@@ -71,7 +71,7 @@ export function announcePort(port: number): void {
   process.stdout.write(`${JSON.stringify({ port })}\n`);
 }
 
-/** GeneratorTask is one bench/load-generator.ts run: autocannon against `url` for `seconds`. */
+/** GeneratorTask is one bench/lib/load-generator.ts run: autocannon against `url` for `seconds`. */
 export interface GeneratorTask {
   readonly url: string;
   readonly connections: number;

@@ -1,5 +1,5 @@
 /**
- * The part of autocannon 8's programmatic API that bench/load.ts uses (the package ships no types and
+ * The part of autocannon 8's programmatic API that bench/process/load.ts uses (the package ships no types and
  * @types/autocannon is not a dependency). Field names follow autocannon's README and lib/aggregateResult.js.
  */
 declare module 'autocannon' {

@@ -5,17 +5,17 @@
  * target in the real Aggregator, then buildFamilies and the real renderers. "publish" is the whole of
  * src/publisher.ts publish() (node stats, model, families, text, OpenMetrics, protobuf, the gzip of
  * each, every JSON body, snapshot write); the other rows split it, so a regression points at its step.
- * bench/protobuf-publish.ts compares the publish with and without the protobuf bodies.
+ * bench/micro/protobuf-publish.ts compares the publish with and without the protobuf bodies.
  */
 import { gzipSync } from 'node:zlib';
 import { Bench } from 'tinybench';
-import { buildFamilies } from '../src/metrics/families.ts';
-import { collectNodeStats } from '../src/metrics/node.ts';
-import { renderJsonBodies } from '../src/render/json.ts';
-import { renderProtobuf } from '../src/render/protobuf.ts';
-import { renderOpenMetrics, renderText } from '../src/render/text.ts';
-import { createSnapshotBuffer } from '../src/snapshot/layout.ts';
-import { SnapshotWriter } from '../src/snapshot/writer.ts';
+import { buildFamilies } from '../../src/metrics/families.ts';
+import { collectNodeStats } from '../../src/metrics/host.ts';
+import { renderJsonBodies } from '../../src/render/json.ts';
+import { renderProtobuf } from '../../src/render/protobuf.ts';
+import { renderOpenMetrics, renderText } from '../../src/render/text.ts';
+import { createSnapshotBuffer } from '../../src/snapshot/layout.ts';
+import { SnapshotWriter } from '../../src/snapshot/writer.ts';
 import {
   benchSelfStats,
   countSeries,
@@ -24,7 +24,7 @@ import {
   renderBodies,
   syntheticConfig,
   targetsForSeries,
-} from './fixtures.ts';
+} from '../lib/fixtures.ts';
 
 const SERIES = [50, 1_000, 10_000] as const;
 // 32 MiB is the config default per slot; 10,000 series with every JSON body fit well inside.

@@ -25,15 +25,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import { createClient } from 'redis';
-import { parseExposition, sampleValue } from '../support/exposition.ts';
-import { startProbex, waitFor, type ProbexProcess } from '../support/probex-process.ts';
-import { REDIS_URL } from '../support/services.ts';
-import { fmt, writeResult } from './report.ts';
+import { parseExposition, sampleValue } from '../../support/exposition.ts';
+import { startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
+import { REDIS_URL } from '../../support/services.ts';
+import { THROUGHPUT as BUDGET } from '../budgets.ts';
+import { fmt, writeResult } from '../lib/report.ts';
 
 const CONCURRENCY = 64;
 const SYNTHETIC_TARGETS = 1_000;
-/** BUDGET: the PING ratio, the loaded/idle scrape p99 ratio and the peak RSS this bench holds probex to. */
-const BUDGET = { pingRatio: 0.6, scrapeP99Ratio: 1.5, rssBytes: 256 * 1024 * 1024 };
 
 const { values } = parseArgs({
   options: {

@@ -11,9 +11,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { startProbex, waitFor } from '../support/probex-process.ts';
-import { REDIS_URL } from '../support/services.ts';
-import { fmt, writeResult } from './report.ts';
+import { startProbex, waitFor } from '../../support/probex-process.ts';
+import { REDIS_URL } from '../../support/services.ts';
+import { fmt, writeResult } from '../lib/report.ts';
 
 /** HOGS busy processes: twice this VM's cores, so every core has a queue. */
 const HOGS = 4;

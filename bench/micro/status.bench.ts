@@ -6,9 +6,10 @@
  * of all 10,000 targets, which is what rendering every /hdr/{target} body at publish time would cost.
  */
 import { Bench } from 'tinybench';
-import { encodeHistogram, percentileDistribution } from '../src/hdr/export.ts';
-import { renderStatusPage, statusModel } from '../src/render/status-page.ts';
-import { loadedAggregator, syntheticConfig } from './fixtures.ts';
+import { encodeHistogram, percentileDistribution } from '../../src/hdr/export.ts';
+import { statusModel } from '../../src/render/status-model.ts';
+import { renderStatusPage } from '../../src/render/status-page.ts';
+import { loadedAggregator, syntheticConfig } from '../lib/fixtures.ts';
 
 const aggregators = {
   1000: loadedAggregator(syntheticConfig(1_000), 1_000),

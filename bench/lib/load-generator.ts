@@ -1,8 +1,8 @@
 /**
- * One load generator of bench/load.ts: a child process running autocannon against one URL and recording
+ * One load generator of bench/process/load.ts: a child process running autocannon against one URL and recording
  * every response's latency in µs (autocannon's own histogram has 1 ms resolution). load.ts runs one per
  * core so that the generator, not node's single event loop, decides how hard a server is pushed.
- *   tsx bench/load-generator.ts '<GeneratorTask as JSON>'
+ *   tsx bench/lib/load-generator.ts '<GeneratorTask as JSON>'
  * Prints one GeneratorReport as a JSON line on stdout when done.
  */
 import autocannon from 'autocannon';

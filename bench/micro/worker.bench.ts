@@ -6,9 +6,9 @@
  *   npm run bench:worker
  */
 import { Bench } from 'tinybench';
-import { ProbeRunner } from '../src/pool/probe-runner.ts';
-import { encodeTargetTable } from '../src/pool/target-table.ts';
-import { syntheticConfig } from './fixtures.ts';
+import { ProbeRunner } from '../../src/pool/probe-runner.ts';
+import { encodeTargetTable } from '../../src/pool/target-table.ts';
+import { syntheticConfig } from '../lib/fixtures.ts';
 
 const BATCH = 50;
 const table = encodeTargetTable(syntheticConfig(1_000).targets);

@@ -6,8 +6,8 @@
  * table (the check compares against every digest), refusals, and the open table (no tokens).
  */
 import { Bench } from 'tinybench';
-import { loadConfig } from '../src/config.ts';
-import { TokenTable } from '../src/http/auth.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { TokenTable } from '../../src/http/auth.ts';
 
 const TOKEN = 'bench-token-0123456789abcdef';
 const tokensYaml = (n: number): string =>
@@ -16,7 +16,7 @@ const tokensYaml = (n: number): string =>
     (_, i) => `    - { token: "${i === 0 ? TOKEN : `other-token-${i}-xxxxxxxx`}", permissions: [metrics] }`,
   ).join('\n');
 const table = (n: number): TokenTable =>
-  new TokenTable(loadConfig({ yaml: `auth:\n  tokens:\n${tokensYaml(n)}\n` }).auth.tokens);
+  new TokenTable(loadConfig({ yaml: `auth:\n  tokens:\n${tokensYaml(n)}\n` }).config.auth.tokens);
 
 const one = table(1);
 const ten = table(10);

@@ -4,7 +4,7 @@
  * `SELECT 1` back to back; probex (a real process, from dist/) runs one continuous postgres target with the
  * same concurrency, spread over its 2 probe worker threads. Each side runs --seconds, alternating --rounds
  * times (this VM drifts over minutes; alternating exposes both sides to it alike), and the ratio of the
- * medians is checked against BUDGET.ratio. Both sides share the one local server and its two cores: the
+ * medians is checked against PROBE_RATE.ratio (bench/budgets.ts). Both sides share the one local server and its two cores: the
  * server's own work per query is most of the cost on both sides.
  * `npm run bench:postgres [-- --seconds 5 --rounds 3 --concurrency 8]`. Results also go to
  * bench/results/postgres-<time>.json.
@@ -13,14 +13,12 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { parseExposition, sampleValue } from '../support/exposition.ts';
-import { startProbex, waitFor } from '../support/probex-process.ts';
-import { POSTGRES_URL } from '../support/services.ts';
-import { cpuSeconds } from './proc-cpu.ts';
-import { fmt, writeResult } from './report.ts';
-
-/** BUDGET: probex must keep at least this share of a bare loop's rate (the same budget as Redis PING in bench:throughput). */
-const BUDGET = { ratio: 0.6 };
+import { parseExposition, sampleValue } from '../../support/exposition.ts';
+import { startProbex, waitFor } from '../../support/probex-process.ts';
+import { POSTGRES_URL } from '../../support/services.ts';
+import { PROBE_RATE as BUDGET } from '../budgets.ts';
+import { cpuSeconds } from '../lib/proc-cpu.ts';
+import { fmt, writeResult } from '../lib/report.ts';
 
 const { values } = parseArgs({
   options: {

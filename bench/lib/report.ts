@@ -9,8 +9,8 @@ export function fmt(n: number, decimals = 0): string {
 
 /** writeResult writes a run as JSON to bench/results/<kind>-<ISO time>.json and returns the path. */
 export function writeResult(kind: string, result: object): string {
-  mkdirSync(new URL('results/', import.meta.url), { recursive: true });
-  const out = new URL(`results/${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`, import.meta.url);
+  mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
+  const out = new URL(`../results/${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`, import.meta.url);
   writeFileSync(out, JSON.stringify(result, null, 2));
   return fileURLToPath(out);
 }

@@ -1,14 +1,14 @@
 /*
  * snapshot.bench.ts: the shared-memory snapshot's hot paths (tinybench v2).
- *   npx tsx bench/snapshot.bench.ts
+ *   npx tsx bench/micro/snapshot.bench.ts
  * The scrape path is `get` with an unchanged generation; a copy happens once per key per generation;
  * publish runs on the background thread once per render.
  */
 import { Bench } from 'tinybench';
 
-import { createSnapshotBuffer } from '../src/snapshot/layout.ts';
-import { SnapshotReader } from '../src/snapshot/reader.ts';
-import { SnapshotWriter } from '../src/snapshot/writer.ts';
+import { createSnapshotBuffer } from '../../src/snapshot/layout.ts';
+import { SnapshotReader } from '../../src/snapshot/reader.ts';
+import { SnapshotWriter } from '../../src/snapshot/writer.ts';
 
 const BODY_BYTES = 45 * 1024;
 const JSON_KEYS = 1_000;

@@ -9,8 +9,8 @@
  */
 import * as hdr from 'hdr-histogram-js';
 import { Bench } from 'tinybench';
-import { Aggregator, HDR_SIGNIFICANT_DIGITS } from '../src/metrics/aggregator.ts';
-import { batchResult, loadedAggregator, lognormalUs, syntheticConfig } from './fixtures.ts';
+import { Aggregator, HDR_SIGNIFICANT_DIGITS } from '../../src/metrics/aggregator.ts';
+import { batchResult, loadedAggregator, lognormalUs, syntheticConfig } from '../lib/fixtures.ts';
 
 const VALUES = 4_096;
 const draw = lognormalUs(7);
