@@ -4,19 +4,18 @@
  * (Prometheus 0.0.4 or OpenMetrics) into samples that tests can assert values on.
  */
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_LATENCY_BUCKETS_SECONDS } from '../src/config.ts';
+import { DEFAULT_LATENCY_BUCKETS_SECONDS } from '../src/config/defaults.ts';
 import { buildFamilies } from '../src/metrics/families.ts';
 import type { SelfStats, TargetSnapshot } from '../src/metrics/model.ts';
-import { FAILURE_REASONS, type ProbeFailureReason, type ProbeTarget } from '../src/probes/probe.ts';
+import { FAILURE_REASONS, type ProbeFailureReason } from '../src/probes/probe.ts';
+import type { ProbeTarget } from '../src/probes/registry.ts';
 import { renderOpenMetrics, renderText } from '../src/render/text.ts';
 
 /** FIXTURES_DIR is the absolute path of test/fixtures/. */
 export const FIXTURES_DIR = fileURLToPath(new URL('../test/fixtures/', import.meta.url));
 
 /** zeroErrors returns an error record with every reason at 0, overridden by `counts`. */
-export function zeroErrors(
-  counts: Partial<Record<ProbeFailureReason, number>> = {},
-): Record<ProbeFailureReason, number> {
+function zeroErrors(counts: Partial<Record<ProbeFailureReason, number>> = {}): Record<ProbeFailureReason, number> {
   const errors = {} as Record<ProbeFailureReason, number>;
   for (const reason of FAILURE_REASONS) errors[reason] = counts[reason] ?? 0;
   return errors;
@@ -44,6 +43,11 @@ export function makeTarget(fixture: TargetFixture): ProbeTarget {
     synthetic: { distribution: { type: 'constant', valueMs: 2 }, errorRate: 0 },
     postgres: { url: 'postgres://postgres@127.0.0.1:5432/test', query: 'SELECT 1' },
     sqlite: { path: '/tmp/probex.db', query: 'SELECT 1' },
+    dns: { query: 'db.internal', recordType: 'A', transport: 'udp' },
+    grpc: { address: '127.0.0.1:50051', service: '' },
+    amqp: { url: 'amqp://guest:guest@127.0.0.1:5672/' },
+    mqtt: { url: 'mqtt://127.0.0.1:1883', qos: 0 },
+    nats: { url: 'nats://127.0.0.1:4222' },
   };
   return { ...targetDefaults, ...kindDefaults[fixture.kind], ...fixture } as ProbeTarget;
 }
@@ -60,6 +64,8 @@ export interface SnapshotState {
   readonly app?: Readonly<Record<string, number>>;
   /** createdSeconds is when the target's counters started (absent: unknown, no `_created`). */
   readonly createdSeconds?: number;
+  /** certificate is the validity of the certificate a TLS target last saw. */
+  readonly certificate?: TargetSnapshot['certificate'];
 }
 
 /** makeSnapshot builds a TargetSnapshot; with no state it is a never-probed target (all zeros, up 0). */
@@ -77,6 +83,7 @@ export function makeSnapshot(target: ProbeTarget, state: SnapshotState = {}): Ta
     lastProbeMs: state.lastProbeMs ?? 0,
     app: state.app ?? {},
     ...(state.createdSeconds === undefined ? {} : { createdSeconds: state.createdSeconds }),
+    ...(state.certificate === undefined ? {} : { certificate: state.certificate }),
   };
 }
 
@@ -214,7 +221,7 @@ export const GOLDEN_CASES: readonly GoldenCase[] = [
     file: 'directus-text.prom',
     format: 'text',
     profile: 'directus',
-    render: () => renderText(buildFamilies(fixtureTargets(), fixtureSelfStats(), 'directus')),
+    render: () => renderText(buildFamilies(fixtureTargets(), fixtureSelfStats(), 'directus'), 'prom-client'),
   },
 ];
 

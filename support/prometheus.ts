@@ -79,20 +79,23 @@ export async function startPrometheus(opts: {
  * startNativeScraper runs Prometheus with native histograms enabled, scraping `target` (host:port) every
  * second as job `job`, in a temp dir of its own; stop() also removes that dir.
  */
-export async function startNativeScraper(job: string, target: string): Promise<PrometheusServer> {
-  const dir = mkdtempSync(join(tmpdir(), `probex-${job}-`));
-  const configFile = join(dir, 'prometheus.yml');
-  writeFileSync(
-    configFile,
-    `global: { scrape_interval: 1s, scrape_timeout: 900ms }
+export function startNativeScraper(job: string, target: string): Promise<PrometheusServer> {
+  const config = `global: { scrape_interval: 1s, scrape_timeout: 900ms }
 scrape_configs:
   - job_name: ${job}
     static_configs: [{ targets: ['${target}'] }]
-`,
-  );
+`;
+  return startInTempDir(`probex-${job}-`, config, ['--enable-feature=native-histograms']);
+}
+
+/** startInTempDir runs Prometheus on `config` in a temp dir of its own (prefix); stop() also removes that dir. */
+async function startInTempDir(prefix: string, config: string, extraArgs: string[]): Promise<PrometheusServer> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const configFile = join(dir, 'prometheus.yml');
+  writeFileSync(configFile, config);
   let server: PrometheusServer;
   try {
-    server = await startPrometheus({ configFile, dir, extraArgs: ['--enable-feature=native-histograms'] });
+    server = await startPrometheus({ configFile, dir, extraArgs });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
@@ -124,4 +127,16 @@ export async function queryVector(url: string, expr: string, time?: number): Pro
   assert.equal(body.status, 'success', `${expr}: ${body.error}`);
   assert.equal(body.data.resultType, 'vector', expr);
   return body.data.result;
+}
+
+/**
+ * startRemoteWriteReceiver runs Prometheus as a remote write receiver with native histograms on
+ * (`--web.enable-remote-write-receiver`, POST /api/v1/write), scraping nothing, in a temp dir of its own;
+ * stop() also removes that dir.
+ */
+export function startRemoteWriteReceiver(): Promise<PrometheusServer> {
+  return startInTempDir('probex-remote-write-', 'global: { scrape_interval: 1m }\n', [
+    '--web.enable-remote-write-receiver',
+    '--enable-feature=native-histograms',
+  ]);
 }

@@ -15,11 +15,28 @@ export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** POSTGRES_URL is the PostgreSQL server the postgres tests use (trust auth on 127.0.0.1). */
 export const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-/** ServiceName names a service the tests can require. */
-export type ServiceName = 'mysql' | 'redis' | 'postgres';
+/** AMQP_URL is the RabbitMQ server the amqp tests use (its default guest user, which may log in from loopback). */
+export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672/';
+/** MQTT_URL is the Mosquitto server the mqtt tests use. */
+export const MQTT_URL = process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';
+/** NATS_URL is the NATS server the nats tests use. */
+export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 
-const DEFAULT_PORTS: Record<ServiceName, number> = { mysql: 3306, redis: 6379, postgres: 5432 };
+/** ServiceName names a service the tests can require. */
+export type ServiceName = 'mysql' | 'redis' | 'postgres' | 'amqp' | 'mqtt' | 'nats';
+
+const DEFAULT_PORTS: Record<ServiceName, number> = {
+  mysql: 3306,
+  redis: 6379,
+  postgres: 5432,
+  amqp: 5672,
+  mqtt: 1883,
+  nats: 4222,
+};
 const START_HINTS: Record<ServiceName, string> = {
+  amqp: 'rabbitmq-server -detached',
+  mqtt: 'mosquitto -d -c /etc/mosquitto/mosquitto.conf',
+  nats: 'start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222',
   postgres: 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start',
   mysql: 'start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd',
   redis: 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
@@ -62,7 +79,7 @@ function reach(host: string, port: number): Promise<string | undefined> {
   });
 }
 
-/** TARGET_DEFAULTS are the fields every test target shares, as config.ts fills them in. */
+/** TARGET_DEFAULTS are the fields every test target shares, as the config loader fills them in. */
 export const TARGET_DEFAULTS = Object.freeze({
   intervalMs: 1000,
   timeoutMs: 1000,

@@ -1,17 +1,20 @@
 /**
- * startDist reads package.json's `start:dist` script, the one place that says how the build runs:
- * `[NAME=value ...] exec node [node flags ...] <entry>` (exec: npm's shell must not stay between npm and
- * node, or npm's SIGTERM stops at the shell). The e2e helper starts dist/ that way, and the
- * manifests test checks the container image does the same.
+ * startDist reads bin/probex-dist, the one place that says how the build runs in production (`npm run
+ * start:dist`, the container image and deploy/kubernetes/ run it): the variables it exports
+ * (`export NAME="${NAME:-value}"`) and its `exec node [node flags ...] "$here/<entry>" "$@"` line. The e2e
+ * helper and the benches start dist/ with the same flags under the node that runs them.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-/** StartDist is the `start:dist` command, taken apart. */
+/** LAUNCHER is the production command's path, relative to the repository root. */
+export const LAUNCHER = 'bin/probex-dist';
+
+/** StartDist is the production command, taken apart. */
 export interface StartDist {
-  /** env holds the variables the script sets for node. */
+  /** env holds the variables the launcher sets for node (their defaults). */
   readonly env: Readonly<Record<string, string>>;
   /** nodeFlags are node's own flags, in order. */
   readonly nodeFlags: readonly string[];
@@ -20,17 +23,16 @@ export interface StartDist {
 }
 
 export function startDist(): StartDist {
-  const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: Record<string, string> };
-  const words = pkg.scripts['start:dist']!.trim().split(/\s+/);
-  const node = words.indexOf('node');
-  if (node < 1 || words[node - 1] !== 'exec' || node === words.length - 1) {
-    throw new Error(`start:dist is not "[NAME=value ...] exec node [flags ...] <entry>": ${words.join(' ')}`);
-  }
+  const lines = readFileSync(`${ROOT}${LAUNCHER}`, 'utf8').split('\n');
   const env: Record<string, string> = {};
-  for (const word of words.slice(0, node - 1)) {
-    const eq = word.indexOf('=');
-    if (eq <= 0) throw new Error(`start:dist: "${word}" before node is not NAME=value`);
-    env[word.slice(0, eq)] = word.slice(eq + 1);
+  for (const line of lines) {
+    const set = /^export (\w+)="\$\{(\w+):-([^}"]*)\}"$/.exec(line);
+    if (set !== null && set[1] === set[2]) env[set[1]!] = set[3]!;
   }
-  return { env, nodeFlags: words.slice(node + 1, -1), entry: words.at(-1)! };
+  const exec = lines.find((line) => line.startsWith('exec node '));
+  const words = exec?.split(/\s+/) ?? [];
+  const entry = /^"\$here\/\.\.\/(.+)"$/.exec(words.at(-2) ?? '')?.[1];
+  if (exec === undefined || entry === undefined || words.at(-1) !== '"$@"')
+    throw new Error(`${LAUNCHER} has no line 'exec node [flags ...] "$here/../<entry>" "$@"'`);
+  return { env, nodeFlags: words.slice(2, -2), entry };
 }

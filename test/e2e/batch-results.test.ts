@@ -10,7 +10,7 @@ import { Aggregator } from '../../src/metrics/aggregator.ts';
 import type { ProbeBatch, ProbeResults } from '../../src/pool/messages.ts';
 import { createProbePool, type ProbePool } from '../../src/pool/probe-pool.ts';
 import { decodeTargetTable } from '../../src/pool/target-table.ts';
-import type { ProbeTarget } from '../../src/probes/probe.ts';
+import type { ProbeTarget } from '../../src/probes/registry.ts';
 import { Scheduler } from '../../src/scheduler.ts';
 import { waitFor } from '../../support/probex-process.ts';
 import { startSilentServer, type SilentServer } from '../helpers/silent-server.ts';

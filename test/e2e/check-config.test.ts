@@ -1,14 +1,17 @@
 /**
  * What the real probex process says about a config before it serves: `--check-config` and start-up.
  * Every problem at once, no file content in any message, no open listener beyond loopback without
- * `auth.open: true`, warnings for a permissive file holding tokens and for an empty file.
+ * `auth.open: true`, warnings for a permissive file holding tokens and for an empty file, and inputs that
+ * could never work (a token a header cannot carry, a duration past Node's timers, a FIFO or a device as a
+ * file) refused at once.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { parseExposition } from '../../support/exposition.ts';
-import { runProbex, startProbex, waitFor, writeConfig } from '../../support/probex-process.ts';
+import { runProbex, spawnProbex, startProbex, waitFor, writeConfig } from '../../support/probex-process.ts';
 
 /** SECRET stands for a real token: no part of it may reach stdout or stderr (LEAK is its first 8 characters). */
 const SECRET = 'Zq9xW3kP-secret';
@@ -172,5 +175,53 @@ test('an empty or comment-only config file runs the defaults with no targets, an
     assert.equal(probex.logs.find((l) => l.msg === 'probex listening')?.targets, 0);
   } finally {
     await probex.stop();
+  }
+});
+
+test('--check-config refuses what can never work: a non-ASCII token from any source, a duration past the timers, no host in a URL', async () => {
+  const tokens = writeConfig('cl\u00e9-secr\u00e8te-file metrics\n');
+  const file = writeConfig(`
+auth:
+  tokens: [{ token: "cl\u00e9-secr\u00e8te-config" }]
+  tokenFile: ${tokens}
+targets:
+  - { name: slow, kind: synthetic, interval: 0, timeout: 600h }
+  - { name: db, kind: postgres, url: "postgres://u:pw@db:70000/app" }
+`);
+  const started = Date.now();
+  const r = await runProbex(['--check-config', '--config', file], { METRICS_TOKENS: 'cl\u00e9-secr\u00e8te-env' });
+  assert.equal(r.code, 2, r.stderr);
+  for (const want of [
+    /auth\.tokens\[0\]\.token: tokens must be visible ASCII/,
+    /METRICS_TOKENS\[0\]: tokens must be visible ASCII/,
+    new RegExp(`${escapeRe(tokens)}:1: tokens must be visible ASCII`),
+    /targets\[0\]\.timeout: must be at most 576h \(24 days\)/,
+    /targets\[1\]\.url: port must be 1-65535/,
+  ])
+    assert.match(r.stderr, want);
+  assert.ok(!r.stderr.includes('secr'), 'no token is quoted');
+  assert.ok(Date.now() - started < 20_000);
+});
+
+test('--check-config on a FIFO, /dev/zero or a token file that is /dev/zero answers at once, reading nothing', async () => {
+  const dir = dirname(writeConfig(''));
+  const fifo = join(dir, 'fifo.yaml');
+  execFileSync('mkfifo', [fifo]);
+  const withDevZeroTokens = writeConfig('auth: { tokenFile: /dev/zero }\n');
+  for (const [args, want] of [
+    [['--config', fifo], /fifo\.yaml: cannot read: a FIFO, not a regular file/],
+    [['--config', '/dev/zero'], /\/dev\/zero: cannot read: a character device, not a regular file/],
+    [['--config', '/dev/urandom'], /\/dev\/urandom: cannot read: a character device, not a regular file/],
+    [
+      ['--config', withDevZeroTokens],
+      /auth\.tokenFile: cannot read \/dev\/zero: a character device, not a regular file/,
+    ],
+  ] as const) {
+    const run = spawnProbex(['--check-config', ...args]);
+    const timer = setTimeout(() => run.child.kill('SIGKILL'), 20_000);
+    const r = await run.exited;
+    clearTimeout(timer);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.code} ${r.stderr}`);
+    assert.match(r.stderr, want);
   }
 });

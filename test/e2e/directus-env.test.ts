@@ -1,18 +1,22 @@
 /**
  * `probex --directus-env` as a sidecar beside Directus: the real process, started with nothing but a
- * Directus container's variables, against the machine's real SQLite file, Redis, PostgreSQL and a local
- * storage directory, scraped with Directus's own `Authorization: Metrics <token>`.
+ * Directus container's variables, against the machine's real SQLite file, Redis, PostgreSQL (over TCP and
+ * its unix socket), MariaDB and a local storage directory, scraped with Directus's own
+ * `Authorization: Metrics <token>`; passwords taken byte for byte, as Directus takes them.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
 import { createClient } from 'redis';
 import { parseExposition, parseMetadata, sampleValue } from '../../support/exposition.ts';
 import { freePort, runProbex, startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
-import { POSTGRES_URL, REDIS_URL, requireService } from '../../support/services.ts';
+import { MYSQL_URL, POSTGRES_URL, REDIS_URL, requireService } from '../../support/services.ts';
+import { startPostgresPasswordServer } from '../helpers/fake-servers.ts';
 
 const TOKEN = `directus-metrics-token-${process.pid}`;
 /** The seed's five families: what Directus's GET /metrics shows for this setup. */
@@ -99,14 +103,22 @@ test("the seed's Directus environment: GET /metrics with `Authorization: Metrics
       STORAGE_LOCATIONS: 'local',
       STORAGE_LOCAL_ROOT: uploads,
       METRICS_TOKENS: TOKEN,
-      METRICS_SCHEDULE: '*/1 * * * * *', // every second, so the test sees several rounds
+      // Every 2 s (each check's timeout): several rounds within the test, and room for a loaded runner.
+      METRICS_SCHEDULE: '*/2 * * * * *',
     }),
     ['--directus-env'],
   );
   t.after(() => probex.stop());
 
-  assert.equal((await scrape(probex)).status, 401, 'no token, no metrics');
-  assert.equal((await scrape(probex, 'not-the-token')).status, 401);
+  // As Directus answers: 403 and its FORBIDDEN error, with or without a wrong token.
+  for (const res of [await scrape(probex), await scrape(probex, 'not-the-token')]) {
+    assert.equal(res.status, 403, 'no token, no metrics');
+    assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+    assert.equal(
+      ((await res.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]!.extensions.code,
+      'FORBIDDEN',
+    );
+  }
   const text = await waitFor(
     'every check to have run twice',
     async () => {
@@ -120,7 +132,12 @@ test("the seed's Directus environment: GET /metrics with `Authorization: Metrics
   for (const [family, type] of FIVE) assert.equal(metadata.get(family)?.type, type, `${family} is a ${type}`);
   const samples = parseExposition(text);
   for (const [family, type] of FIVE) {
-    if (type === 'counter') assert.equal(sampleValue(samples, family, {}), 0, `${family}: every check passed`);
+    if (type === 'counter')
+      assert.equal(
+        sampleValue(samples, family, {}),
+        0,
+        `${family}: every check passed: ${JSON.stringify(probex.logs.filter((l) => l.level !== 30))}`,
+      );
   }
   for (const target of ['database', 'redis', 'storage-local']) {
     assert.equal(
@@ -134,7 +151,7 @@ test("the seed's Directus environment: GET /metrics with `Authorization: Metrics
   }
   // The storage check cleans up after itself, and the SQLite file is only read.
   assert.deepEqual(
-    readdirSync(uploads).filter((f) => !f.startsWith('.probex-')),
+    readdirSync(uploads).filter((f) => !f.startsWith('directus-metric-')),
     [],
   );
   assert.ok(!allOutput(probex).includes(password), 'the Redis password never reaches a log line');
@@ -223,4 +240,134 @@ test('--check-config with --directus-env lists what is not probed; --config and 
   const both = await runProbex(['--directus-env', '--config', 'examples/probex.yaml'], env);
   assert.equal(both.code, 2);
   assert.match(both.stderr, /--directus-env builds the whole config from the environment/);
+});
+
+/** SPACED is a password with spaces at both ends (and inside): Directus passes it on as it is. */
+const SPACED = `  pw ${process.pid} with spaces  `;
+
+test('DB_CLIENT=mysql: a DB_PASSWORD with spaces at its ends logs in to the real MariaDB as it is', async (t) => {
+  if (!(await requireService(t, 'mysql', MYSQL_URL))) return;
+  const user = `hinputs_${process.pid}`;
+  // Hosts the test connects from, never '%': an account for any host makes MariaDB answer every host
+  // with "access denied" instead of ER_HOST_NOT_PRIVILEGED until its privileges are reloaded.
+  const HOSTS = ['127.0.0.1', 'localhost'];
+  const admin = await mysql.createConnection(MYSQL_URL);
+  t.after(async () => {
+    try {
+      for (const host of HOSTS) await admin.query('DROP USER IF EXISTS ?@?', [user, host]);
+    } finally {
+      await admin.end();
+    }
+  });
+  for (const host of HOSTS) {
+    await admin.query('CREATE USER ?@? IDENTIFIED BY ?', [user, host, SPACED]);
+    await admin.query('GRANT SELECT ON test.* TO ?@?', [user, host]);
+  }
+  const db = new URL(MYSQL_URL);
+  const probex = await startProbex(
+    undefined,
+    directusEnv({
+      DB_CLIENT: 'mysql',
+      DB_HOST: db.hostname,
+      DB_PORT: db.port || '3306',
+      DB_DATABASE: 'test',
+      DB_USER: user,
+      DB_PASSWORD: SPACED,
+      METRICS_SERVICES: 'database',
+      METRICS_TOKENS: TOKEN,
+      METRICS_SCHEDULE: '*/1 * * * * *',
+    }),
+    ['--directus-env'],
+  );
+  t.after(() => probex.stop());
+  const samples = await waitFor(
+    'a database check',
+    async () => {
+      const s = parseExposition(await (await scrape(probex, TOKEN)).text());
+      const checks =
+        sampleValue(s, 'directus_db_mysql_response_time_ms_count', {}) +
+        sampleValue(s, 'directus_db_mysql_connection_errors', {});
+      return checks >= 2 ? s : undefined;
+    },
+    20_000,
+  );
+  assert.equal(sampleValue(samples, 'directus_db_mysql_connection_errors', {}), 0, 'no Access denied');
+  assert.ok(!allOutput(probex).includes(SPACED.trim()), 'the password never reaches a log line');
+});
+
+test('DB_CLIENT=pg: DB_PASSWORD reaches the server byte for byte, spaces at its ends included', async (t) => {
+  const server = await startPostgresPasswordServer();
+  t.after(() => server.close());
+  const probex = await startProbex(
+    undefined,
+    directusEnv({
+      DB_CLIENT: 'pg',
+      DB_HOST: '127.0.0.1',
+      DB_PORT: String(server.port),
+      DB_DATABASE: 'app',
+      DB_USER: 'directus',
+      DB_PASSWORD: SPACED,
+      METRICS_SERVICES: 'database',
+      METRICS_SCHEDULE: '*/1 * * * * *',
+    }),
+    ['--directus-env'],
+  );
+  t.after(() => probex.stop());
+  await waitFor('a password to arrive', async () => (server.passwords.length > 0 ? true : undefined), 20_000);
+  assert.equal(server.passwords[0], SPACED);
+});
+
+test('DB_CLIENT=pg with DB_HOST a unix socket directory connects through the socket', async (t) => {
+  if (!(await requireService(t, 'postgres', POSTGRES_URL))) return;
+  const socketDir = '/run/postgresql';
+  if (!existsSync(join(socketDir, '.s.PGSQL.5432'))) {
+    const why = `no PostgreSQL socket in ${socketDir}`;
+    if (process.env.CI === 'true') assert.fail(why);
+    t.skip(why);
+    return;
+  }
+  // A role of the test's own, so its sessions are told apart from everyone else's in pg_stat_activity.
+  const role = `hinputs_sock_${process.pid}`;
+  const admin = new pg.Client({ connectionString: POSTGRES_URL });
+  await admin.connect();
+  t.after(async () => {
+    try {
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [role]);
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+    } finally {
+      await admin.end();
+    }
+  });
+  await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD '${SPACED}'`);
+  const probex = await startProbex(
+    undefined,
+    directusEnv({
+      DB_CLIENT: 'pg',
+      DB_HOST: socketDir,
+      DB_DATABASE: 'test',
+      DB_USER: role,
+      DB_PASSWORD: SPACED,
+      METRICS_SERVICES: 'database',
+      METRICS_TOKENS: TOKEN,
+      METRICS_SCHEDULE: '*/1 * * * * *',
+    }),
+    ['--directus-env'],
+  );
+  const samples = await waitFor(
+    'a successful database check',
+    async () => {
+      const s = parseExposition(await (await scrape(probex, TOKEN)).text());
+      return sampleValue(s, 'directus_db_pg_response_time_ms_count', {}) >= 2 ? s : undefined;
+    },
+    20_000,
+  );
+  assert.equal(sampleValue(samples, 'directus_db_pg_connection_errors', {}), 0);
+  // A unix-socket session has no client address; a TCP one would show 127.0.0.1.
+  const { rows } = await admin.query<{ client_addr: string | null; application_name: string }>(
+    'SELECT client_addr, application_name FROM pg_stat_activity WHERE usename = $1',
+    [role],
+  );
+  assert.deepEqual(rows, [{ client_addr: null, application_name: 'probex:database' }]);
+  await probex.stop();
+  assert.ok(!allOutput(probex).includes(SPACED.trim()), 'the password never reaches a log line');
 });

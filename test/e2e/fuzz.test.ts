@@ -1,14 +1,16 @@
 /**
  * Live fuzz: thousands of malformed requests over raw sockets (no client library to normalise paths or
  * headers) at the real probex process. Well-formed HTTP with junk paths, methods, Accept, Accept-Encoding
- * and Authorization values must each get a 4xx; protocol garbage must get a 4xx or a closed connection
- * (this uWebSockets.js build drops a request it cannot parse without answering, as it does HTTP/1.0 and
- * methods outside the standard set). Never a 2xx, a 5xx or a hang, and probex keeps serving real scrapes.
+ * and Authorization values must each get a 4xx; protocol garbage must get a 4xx, a 505 or a closed
+ * connection (what uWebSockets.js does with a request it cannot parse depends on the build: the legacy one
+ * drops it without answering, as it does methods outside the standard set; the current one answers 505
+ * to a request line that is not HTTP/1.1 and 400 or 431 to bad headers; test/e2e/unparseable.test.ts).
+ * Never a 2xx, another 5xx or a hang, and probex keeps serving real scrapes.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { MAX_PATH_LENGTH } from '../../src/http/routes.ts';
+import { MAX_PATH_LENGTH } from '../../src/http/json-routes.ts';
 import { startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
 import { mulberry32 } from '../../support/rng.ts';
 
@@ -18,6 +20,8 @@ const WELL_FORMED = 3_000;
 const GARBAGE = 1_000;
 const PARALLEL = 8;
 const ANSWER_TIMEOUT_MS = 5_000;
+/** UWS_MAX_HEAD_BYTES is uWebSockets.js's buffer for a request's head (its UWS_HTTP_MAX_HEADERS_SIZE default). */
+const UWS_MAX_HEAD_BYTES = 4_096;
 
 let probex: ProbexProcess;
 before(async () => {
@@ -204,10 +208,11 @@ function validTokenBadPath(): Case {
     `/${'a'.repeat(MAX_PATH_LENGTH + int(2_000))}`,
   ]);
   const request = Buffer.from(`GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`, 'latin1');
-  return { request, accept: (a) => a === 404 };
+  // A request whose head exceeds uWS's 4 KB buffer gets 431 from the current build before probex sees it.
+  return { request, accept: (a) => a === 404 || (a === 431 && request.length > UWS_MAX_HEAD_BYTES) };
 }
 
-/** garbage is something that is not HTTP/1.1 a parser should accept; uWS answers 4xx or drops it. */
+/** garbage is something that is not HTTP/1.1 a parser should accept; uWS answers 4xx or 505, or drops it. */
 function garbage(): Case {
   const bytes = pick([
     () => Buffer.from(Array.from({ length: 1 + int(200) }, () => int(256))),
@@ -225,7 +230,7 @@ function garbage(): Case {
     () =>
       Buffer.from(`GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \u00e9\u00ff${TOKEN}\r\n\r\n`, 'latin1'),
   ])();
-  return { request: bytes, accept: (a) => a === 'closed' || (a >= 400 && a < 500) };
+  return { request: bytes, accept: (a) => a === 'closed' || (a >= 400 && a < 500) || a === 505 };
 }
 
 /** run sends every case, PARALLEL at a time, and returns the ones whose answer was not accepted. */
@@ -253,7 +258,7 @@ test(`${WELL_FORMED} well-formed requests with junk paths, methods and headers e
   assert.equal(await scrape(), 200, 'a real scrape still works');
 });
 
-test(`${GARBAGE} protocol-garbage requests get a 4xx or a closed connection, never a hang, 2xx or 5xx`, async () => {
+test(`${GARBAGE} protocol-garbage requests get a 4xx, a 505 or a closed connection, never a hang, a 2xx or another 5xx`, async () => {
   const bad = await run(Array.from({ length: GARBAGE }, garbage));
   assert.deepEqual(bad.slice(0, 5), [], `${bad.length} requests got an unexpected answer`);
   assert.equal(await scrape(), 200, 'a real scrape still works');

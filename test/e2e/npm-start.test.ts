@@ -11,6 +11,7 @@ import net from 'node:net';
 import { before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { freePort, waitFor, writeConfig } from '../../support/probex-process.ts';
+import { startDist } from '../../support/start-dist.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const linuxOnly = process.platform === 'linux' ? {} : { skip: 'the process tree is read from /proc' };
@@ -104,6 +105,22 @@ for (const script of ['start', 'start:dist']) {
       });
       const tree = processGroup(pgid);
       assert.ok(tree.length >= 2, `npm and probex at least: ${tree}`);
+      if (script === 'start:dist') {
+        // bin/probex-dist exec'd node with its flags and environment, and no shell stayed in between.
+        const { nodeFlags, env, entry } = startDist();
+        const argv = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        const node = tree.filter((pid) => argv(pid).some((arg) => arg.endsWith(entry)));
+        assert.equal(node.length, 1, `one node runs ${entry}: ${tree.map((pid) => argv(pid).join(' ')).join(' | ')}`);
+        const args = argv(node[0]!);
+        assert.deepEqual(args.slice(1, nodeFlags.length + 1), nodeFlags, "the launcher's flags");
+        assert.deepEqual(args.slice(nodeFlags.length + 2, -1), ['--config', args.at(-2)!], 'the arguments passed on');
+        const environ = readFileSync(`/proc/${node[0]}/environ`, 'utf8').split('\0');
+        for (const [name, value] of Object.entries(env)) assert.ok(environ.includes(`${name}=${value}`), name);
+        assert.ok(
+          tree.every((pid) => !/^(ba|da)?sh$/.test(argv(pid)[0]!.split('/').at(-1)!)),
+          'no shell in the tree',
+        );
+      }
 
       process.kill(npm.pid!, 'SIGTERM');
       await waitFor(

@@ -1,19 +1,25 @@
 /**
  * A real Prometheus server scrapes two real probex instances with the shipped scrape config and rules
- * (deploy/prometheus/), rewritten only for the test's ports and token file: 1 s scrapes with a Bearer
- * token. Then its HTTP API must show both targets up, finite p99s from the Redis and MariaDB histograms,
+ * (deploy/prometheus/), rewritten only for the test's ports, CA and password files: 1 s scrapes over
+ * https (tls_config with the CA that signed probex's certificate, made by openssl at test time) with
+ * basic_auth (a bcrypt hash made by htpasswd in probex's web config). Then its HTTP API must show both
+ * targets up, finite p99s from the Redis and MariaDB histograms,
  * a dead dependency's error counter rising, and the recording rules aggregating across the instances.
  * Every panel and variable query of the shipped Grafana dashboard (deploy/grafana/) must return data.
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
+import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { startProbex, waitFor, type ProbexProcess } from '../../support/probex-process.ts';
 import { loadDashboard, panelQueries, variableSelectors } from '../helpers/grafana.ts';
 import { MYSQL_URL, REDIS_URL, requireService } from '../../support/services.ts';
+import { certDir, htpasswdHash, requireTools, type CertDir } from '../../support/certs.ts';
+import { makePki } from '../helpers/certificates.ts';
 import { closedPort } from '../helpers/silent-server.ts';
 import {
   HAS_PROMETHEUS,
@@ -26,11 +32,13 @@ import {
 
 const DEPLOY = fileURLToPath(new URL('../../deploy/prometheus/', import.meta.url));
 const TOKEN = 'prometheus-e2e-scrape-token';
+const PASSWORD = 'prometheus-e2e-Pa55word';
 const SHIPPED_TARGET = "['127.0.0.1:9469']";
-const SHIPPED_TOKEN_FILE = '/etc/prometheus/secrets/probex-token';
+const SHIPPED_CA_FILE = '/etc/prometheus/secrets/probex-ca.crt';
+const SHIPPED_PASSWORD_FILE = '/etc/prometheus/secrets/probex-password';
 const INSTANCES = 2;
 
-const probexConfig = (deadPort: number): string => `
+const probexConfig = (deadPort: number, tlsPort: number, caFile: string): string => `
 listen: { host: 127.0.0.1, port: 0 }
 publishInterval: 250ms
 auth:
@@ -40,36 +48,61 @@ targets:
   - { name: redis, kind: redis, url: "${REDIS_URL}", interval: 200ms }
   - { name: mysql, kind: mysql, url: "${MYSQL_URL}", interval: 200ms }
   - { name: dead, kind: tcp, address: "127.0.0.1:${deadPort}", interval: 200ms, timeout: 100ms }
+  - { name: tls, kind: tcp, address: "127.0.0.1:${tlsPort}", interval: 200ms, tls: { caFile: "${caFile}", serverName: localhost } }
 `;
 
 let dir: string;
+let certs: CertDir | undefined;
 let prometheus: PrometheusServer | undefined;
 const probexes: ProbexProcess[] = [];
+/** cleanups run after the tests: the TLS server and its certificates. */
+const cleanups: Array<() => void> = [];
 
-/** ready reports whether the test can run here: prometheus installed (a failure in CI), Redis and MariaDB up. */
+/**
+ * ready reports whether the test can run here: prometheus, openssl, htpasswd installed (a failure in CI),
+ * Redis and MariaDB up.
+ */
 async function ready(t: TestContext): Promise<boolean> {
-  if (!requirePrometheus(t)) return false;
+  if (!requirePrometheus(t) || !requireTools(t, 'openssl', 'htpasswd')) return false;
   return (await requireService(t, 'redis', REDIS_URL)) && requireService(t, 'mysql', MYSQL_URL);
 }
 
 before(async () => {
   if (!HAS_PROMETHEUS) return;
   dir = mkdtempSync(join(tmpdir(), 'probex-prometheus-'));
+  // probex's certificate, signed by a CA of the test's own, and its web config: TLS and one basic-auth user.
+  certs = certDir();
+  const ca = certs.ca('ca');
+  const server = certs.leaf('probex', ca, 'IP:127.0.0.1');
+  const web = join(dir, 'web.yml');
+  writeFileSync(
+    web,
+    `tls_server_config:\n  cert_file: ${server.cert}\n  key_file: ${server.key}\n` +
+      `basic_auth_users:\n  prometheus: ${htpasswdHash(PASSWORD)}\n`,
+  );
   const deadPort = await closedPort();
-  for (let i = 0; i < INSTANCES; i++) probexes.push(await startProbex(probexConfig(deadPort)));
+  // A TLS port, so the certificate panel has a certificate to show.
+  const pki = makePki({ after: (fn: () => void) => cleanups.push(fn) } as unknown as TestContext);
+  const tlsServer = tls.createServer({ key: pki.server.key.pem, cert: pki.server.cert.pem }, (s) => s.end());
+  await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', () => resolve()));
+  cleanups.push(() => tlsServer.close());
+  const tlsPort = (tlsServer.address() as AddressInfo).port;
+  for (let i = 0; i < INSTANCES; i++)
+    probexes.push(await startProbex(probexConfig(deadPort, tlsPort, pki.ca.file), {}, ['--web.config.file', web]));
 
-  writeFileSync(join(dir, 'token'), TOKEN);
+  writeFileSync(join(dir, 'password'), PASSWORD);
   copyFileSync(join(DEPLOY, 'rules.yml'), join(dir, 'rules.yml'));
   const shipped = readFileSync(join(DEPLOY, 'prometheus.yml'), 'utf8');
   assert.ok(
-    shipped.includes(SHIPPED_TARGET) && shipped.includes(SHIPPED_TOKEN_FILE),
+    [SHIPPED_TARGET, SHIPPED_CA_FILE, SHIPPED_PASSWORD_FILE].every((s) => shipped.includes(s)),
     'the shipped config names the defaults',
   );
   writeFileSync(
     join(dir, 'prometheus.yml'),
     shipped
       .replace(SHIPPED_TARGET, JSON.stringify(probexes.map((p) => `127.0.0.1:${p.port}`)))
-      .replaceAll(SHIPPED_TOKEN_FILE, join(dir, 'token')),
+      .replaceAll(SHIPPED_CA_FILE, ca.cert)
+      .replaceAll(SHIPPED_PASSWORD_FILE, join(dir, 'password')),
   );
 
   prometheus = await startPrometheus({ configFile: join(dir, 'prometheus.yml'), dir });
@@ -78,7 +111,9 @@ before(async () => {
 after(async () => {
   prometheus?.stop();
   await Promise.all(probexes.map((p) => p.stop()));
+  for (const cleanup of cleanups) cleanup();
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  certs?.remove();
 });
 
 /** query runs an instant PromQL query against the test's Prometheus and returns its vector. */
@@ -86,8 +121,12 @@ const query = (expr: string): Promise<PromSeries[]> => queryVector(prometheus!.u
 
 const values = (series: PromSeries[]): number[] => series.map((s) => Number(s.value[1]));
 
-test('Prometheus scrapes every probex instance with the Bearer token: up == 1 after two scrapes', async (t) => {
+test('Prometheus scrapes every probex instance over https with tls_config and basic_auth: up == 1 after two scrapes', async (t) => {
   if (!(await ready(t))) return;
+  assert.deepEqual(
+    probexes.map((p) => p.logs.find((l) => l.msg === 'probex listening')?.tls),
+    Array(INSTANCES).fill('uws-tls'),
+  );
   const scrapes = await waitFor(
     'two scrapes of each instance',
     async () => {

@@ -1,9 +1,12 @@
 /**
  * Reloads (SIGHUP) never open access by accident and never print file content: the real probex process,
- * its config and token files rewritten on disk, and what /metrics and the JSON log lines say after.
+ * its config and token files rewritten on disk (or replaced by a FIFO or a device), and what /metrics and
+ * the JSON log lines say after.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 import { parseExposition, sampleValue } from '../../support/exposition.ts';
@@ -145,3 +148,43 @@ test('a permissive file holding tokens is warned about at start and on every rel
   assert.equal(await reloads(probex, 2, TOKEN), 0);
   assert.equal(warnings(), 2, 'none once it is 0600');
 });
+
+test('a token file that becomes a FIFO or /dev/zero fails its reload at once, logged and counted; the next reload still runs', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'probex-reload-fifo-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const tokenFile = join(dir, 'tokens');
+  writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
+  const yaml = `listen: { host: 127.0.0.1, port: 0 }\npublishInterval: 100ms\nauth: { tokenFile: ${tokenFile} }\ntargets:\n  - ${TARGET}\n`;
+  const probex = await start(yaml);
+  const lastOk = async (): Promise<number | undefined> =>
+    sampleValue(parseExposition(await (await metrics(probex, TOKEN)).text()), 'probex_config_last_reload_successful');
+
+  // A FIFO nobody writes to: a plain open would block the reload, and every later one behind it.
+  rmSync(tokenFile);
+  execFileSync('mkfifo', ['-m', '600', tokenFile]);
+  hup(probex);
+  assert.equal(await reloads(probex, 1, TOKEN), 1);
+  assert.equal(await lastOk(), 0);
+  assert.match(reloadErrors(probex)[0]!, /cannot read \S+tokens: a FIFO, not a regular file/);
+
+  // A symlink to /dev/zero: refused without reading a byte of it.
+  rmSync(tokenFile);
+  symlinkSync('/dev/zero', tokenFile);
+  const rssBefore = rssKiB(probex.child.pid!);
+  hup(probex);
+  assert.equal(await reloads(probex, 2, TOKEN), 2);
+  assert.match(reloadErrors(probex)[1]!, /cannot read \S+tokens: a character device, not a regular file/);
+  assert.ok(rssKiB(probex.child.pid!) - rssBefore < 64 * 1024, 'no unbounded read');
+
+  // The file restored: the next SIGHUP reloads, nothing queued behind a stuck one.
+  rmSync(tokenFile);
+  writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
+  hup(probex);
+  assert.equal(await reloads(probex, 3, TOKEN), 2);
+  assert.equal(await lastOk(), 1);
+});
+
+/** rssKiB reads a process's resident set size from /proc. */
+function rssKiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+}

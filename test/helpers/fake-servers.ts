@@ -2,8 +2,9 @@
  * Loopback servers that misbehave at the protocol level, for the faults a real server is hard to make
  * show on demand: a MySQL server that answers the greeting with an error packet (too many connections,
  * host blocked) and a Redis server that answers every command with an error, either of them keeping the
- * socket open afterwards as a busy server may. Each counts the sockets it holds, so a test can see the
- * client close them. Plus openFds(), the test process's own open file descriptors.
+ * socket open afterwards as a busy server may; and a PostgreSQL server that asks for a clear-text password
+ * and records it. Each counts the sockets it holds, so a test can see the client close them. Plus
+ * openFds(), the test process's own open file descriptors.
  */
 import { readdirSync } from 'node:fs';
 import net from 'node:net';
@@ -76,6 +77,39 @@ export function startRedisErrorServer(reply: string): Promise<FakeServer> {
     socket.write(line);
     socket.on('data', () => socket.write(line));
   });
+}
+
+/**
+ * startPostgresPasswordServer asks every client for its password in clear text (AuthenticationCleartextPassword,
+ * as a pg_hba `password` line makes PostgreSQL do), records the bytes it receives and refuses them with
+ * 28P01. So a test sees exactly which password a client sends: the machine's server trusts every
+ * loopback connection and never asks.
+ */
+export async function startPostgresPasswordServer(): Promise<FakeServer & { passwords: string[] }> {
+  const passwords: string[] = [];
+  const server = await startFakeServer((socket) => {
+    let buffered = Buffer.alloc(0);
+    let started = false;
+    socket.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      if (!started) {
+        // StartupMessage: Int32 length (itself included), then the protocol and parameters.
+        if (buffered.length < 4 || buffered.length < buffered.readInt32BE(0)) return;
+        buffered = buffered.subarray(buffered.readInt32BE(0));
+        started = true;
+        socket.write(Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 3])); // 'R', length 8, cleartext password
+      }
+      // PasswordMessage: 'p', Int32 length, the password as a NUL-terminated string.
+      if (buffered.length < 5 || buffered.length < 1 + buffered.readInt32BE(1)) return;
+      passwords.push(buffered.toString('utf8', 5, 1 + buffered.readInt32BE(1) - 1));
+      const fields = Buffer.from('SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed\0\0', 'utf8');
+      const error = Buffer.alloc(5);
+      error.write('E');
+      error.writeInt32BE(4 + fields.length, 1);
+      socket.end(Buffer.concat([error, fields]));
+    });
+  });
+  return Object.assign(server, { passwords });
 }
 
 /** openFds counts this process's open file descriptors (Linux /proc). */
