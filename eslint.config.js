@@ -33,6 +33,71 @@ export default tseslint.config(
     },
   },
   {
+    // The main thread only serves HTTP from the snapshot: the config parser and validator (zod, js-yaml) run
+    // on a thread of their own (workers/config-worker.ts) and the HDR library on the background thread, so
+    // the files the main thread loads may name their types but never load them, directly or through the
+    // modules that do.
+    files: [
+      'src/main.ts',
+      'src/process/serve.ts',
+      'src/process/reload.ts',
+      'src/process/shutdown.ts',
+      'src/process/stats-relay.ts',
+      'src/process/coalesce.ts',
+      'src/access.ts',
+      'src/log.ts',
+      'src/config/web-settings.ts',
+      'src/config/read-file.ts',
+      'src/http/**/*.ts',
+      'src/snapshot/**/*.ts',
+    ],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['zod', 'js-yaml', 'hdr-histogram-js'],
+              allowTypeImports: true,
+              message: 'the main thread never loads the config parser or the HDR library',
+            },
+            {
+              group: [
+                '**/config/*',
+                '!**/config/web-settings.ts',
+                '!**/config/read-file.ts',
+                '**/*-config.ts',
+                '**/hdr/*',
+              ],
+              allowTypeImports: true,
+              message: 'this module loads zod, js-yaml or the HDR library: import its types only',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // A probe module runs in the probe workers, which never load the config's parser and validator: it
+    // names its target's type, and each kind's config (its keys, in zod) sits beside it in <kind>-config.ts.
+    files: ['src/probes/*.ts'],
+    ignores: ['src/probes/*-config.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['zod', 'js-yaml', '**/config/*', '!**/config/read-file.ts', '**/*-config.ts'],
+              allowTypeImports: true,
+              message: 'the probe workers never load the config parser: import its types only',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: globals.node },
   },
