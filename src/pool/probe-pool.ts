@@ -84,14 +84,18 @@ export function createProbePool(
     resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
     loadBalancer: homeBalancer(threads),
   });
+  let closing = false;
   // Piscina emits 'error' for a worker failure no task is waiting on; unhandled, it would throw in this thread.
-  pool.on('error', onError);
+  // Once closing, it also emits one for a batch that answers after destroy() has rejected it ("Unexpected
+  // message from Worker"): teardown, not a failure, and the batch's caller already has its rejection.
+  pool.on('error', (err: unknown) => {
+    if (!closing) onError(err);
+  });
   const listeners: Array<(progress: ProbeProgress) => void> = [];
   // A worker's parentPort.postMessage becomes a 'message' event of the pool (piscina's onWorkerMessage).
   pool.on('message', (msg: unknown) => {
     if (isProbeProgress(msg)) for (const listener of listeners) listener(msg);
   });
-  let closing = false;
   /** everyWorker runs one of the worker entry's other tasks (not a batch) on the worker in slot `home`. */
   const everyWorker = (home: number, name: 'retire' | 'closeProbers', task: object): Promise<void> =>
     (pool as unknown as Piscina<object, void>).run(homed(task, home), { name });

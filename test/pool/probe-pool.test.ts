@@ -57,3 +57,19 @@ test("a worker failure that no task waits on goes to the pool's error handler, a
   assert.match(String(errors[0]), /thrown between tasks/);
   assert.deepEqual(await pool.run(batch), { names: [] }, 'a new worker answers the next task');
 });
+
+test('a batch that answers while the pool closes is neither reported as a worker failure nor lost as an error', async () => {
+  const errors: unknown[] = [];
+  const fixture = new URL('../fixtures/workers/answer-after-close.ts', import.meta.url).href;
+  const pool = createProbePool(1, (err) => errors.push(err), fixture);
+  const batch = { owner: 1, id: 1, table: encodeTargetTable([]), targets: [], burstMs: 0 } satisfies ProbeBatch;
+  const settled = pool.run(batch).then(
+    () => 'answered',
+    (err: unknown) => String(err),
+  );
+  await pool.close();
+  assert.match(await settled, /^answered$|PoolClosedError/);
+  // A late answer would reach the error handler on a later turn of the event loop.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.deepEqual(errors.map(String), []);
+});
