@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { gzipSync } from 'node:zlib';
 import type { Config } from './config/schema.ts';
 import { RateLimitedLog, type Logger } from './log.ts';
-import { Aggregator } from './metrics/aggregator.ts';
+import { Aggregator, type HistogramSettings } from './metrics/aggregator.ts';
 import { ModelBuilder } from './metrics/families.ts';
 import type { SelfStats, TargetSnapshot } from './metrics/model.ts';
 import { collectNodeStats, FilesystemReader, type StatFs } from './metrics/host.ts';
@@ -120,7 +120,7 @@ export class Publisher {
     this.#log = options.log;
     this.#probeLog = new RateLimitedLog(options.log);
     this.#config = options.config;
-    this.#aggregator.setTargets(this.#config.targets, this.#config.nativeHistograms);
+    this.#aggregator.setTargets(this.#config.targets, histogramSettings(this.#config));
     this.#writer = new SnapshotWriter(options.buffer);
     this.#filesystems = new FilesystemReader(options.statfs);
     this.#plan = new RenderPlan(options.onDemand ?? false);
@@ -143,12 +143,13 @@ export class Publisher {
   }
 
   /**
-   * configure installs a reloaded config (targets, intervals, profile, native histogram options); the caller
-   * restarts its timer. Changed native options re-shape every histogram that carries them (Aggregator.setTargets).
+   * configure installs a reloaded config (targets, intervals, profile, histogram settings); the caller
+   * restarts its timer. Changed native options re-shape every histogram that carries them, a changed HDR
+   * precision re-records the HDR counts (Aggregator.setTargets).
    */
   configure(config: Config): void {
     this.#config = config;
-    this.#aggregator.setTargets(config.targets, config.nativeHistograms);
+    this.#aggregator.setTargets(config.targets, histogramSettings(config));
     this.#probeLog.retain(new Set(config.targets.map((t) => t.name)));
   }
 
@@ -306,6 +307,7 @@ export class Publisher {
             rates: this.#rates.update(nowMs, targets),
             version: this.#options.version,
             refreshSeconds: STATUS_REFRESH_SECONDS,
+            hdrDigits: this.#config.hdr.significantDigits,
             ...(this.#config.shard === undefined ? {} : { shard: this.#config.shard }),
           }),
         ),
@@ -395,4 +397,9 @@ const encoder = new TextEncoder();
  */
 function yieldToTimers(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** histogramSettings are the config's native and HDR histogram settings, as the aggregator takes them. */
+function histogramSettings(config: Config): HistogramSettings {
+  return { native: config.nativeHistograms, hdrDigits: config.hdr.significantDigits };
 }

@@ -591,6 +591,17 @@ test('nativeHistograms defaults to schema 3 and takes each option the native his
   );
 });
 
+test('hdr.significantDigits is 3 unless set to 2; nothing else is taken', () => {
+  assert.deepEqual(loadConfig({ yaml: 'targets: []' }).config.hdr, { significantDigits: 3 });
+  assert.deepEqual(loadConfig({ yaml: 'hdr: { significantDigits: 2 }\ntargets: []' }).config.hdr, {
+    significantDigits: 2,
+  });
+  for (const bad of ['4', '1', '2.5', '"3"']) {
+    const err = configError(() => loadConfig({ yaml: `hdr: { significantDigits: ${bad} }\ntargets: []` }).config);
+    assert.deepEqual(err.issues, ['hdr.significantDigits: must be 2 or 3'], bad);
+  }
+});
+
 test('threads: auto is the default: one probe worker per TARGETS_PER_AUTO_THREAD targets, at most one per core', () => {
   assert.equal(autoThreads(0, 2), 1);
   assert.equal(autoThreads(2, 8), 1);

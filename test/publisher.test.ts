@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import * as hdr from 'hdr-histogram-js';
 import { test } from 'node:test';
 import { loadConfig } from '../src/config/load.ts';
 import type { Config } from '../src/config/schema.ts';
@@ -321,6 +322,41 @@ test('the protobuf body and its gzip are published with the configured native sc
   assert.equal(after.schema, 5);
   assert.equal(after.sampleCount, 1);
   assert.ok(createdMs(after) > createdMs(before), `created ${createdMs(after)} after ${createdMs(before)}`);
+});
+
+test('a reload that changes hdr.significantDigits re-records the HDR counts at that precision; no counter restarts', async () => {
+  const at = (digits: number): Config =>
+    loadConfig({
+      yaml:
+        `agentId: test\nlog: { level: silent }\npublishInterval: 60s\nhdr: { significantDigits: ${digits} }\n` +
+        'targets:\n  - { name: s0, kind: synthetic, interval: 1s }\n',
+    }).config;
+  const exported = (reader: SnapshotReader): hdr.Histogram =>
+    hdr.decodeFromCompressedBase64(Buffer.from(reader.get(hdrKey.base64('s0'))!).toString('ascii'));
+  const count = (reader: SnapshotReader): number =>
+    sampleValue(parseExposition(text(reader)), 'probex_probe_duration_seconds_count', { target: 's0' });
+  const first = at(3);
+  const { publisher, reader } = setup(first);
+  publisher.record(runs(first));
+  publisher.record(runs(first));
+  await publisher.publish();
+  const renderedAt = Date.now();
+  assert.equal(exported(reader).numberOfSignificantValueDigits, 3);
+  assert.equal(exported(reader).totalCount, 2);
+  assert.match(Buffer.from(reader.get('status')!).toString('utf8'), /HDR histograms \(3 significant digits\)/);
+
+  const second = at(2);
+  publisher.configure(second);
+  publisher.record(runs(second));
+  await waitFor('the status page to be due again', async () =>
+    Date.now() - renderedAt > STATUS_MIN_INTERVAL_MS ? true : undefined,
+  );
+  await publisher.publish();
+  const after = exported(reader);
+  assert.equal(after.numberOfSignificantValueDigits, 2);
+  assert.equal(after.totalCount, 3, 'the two earlier runs are kept');
+  assert.equal(count(reader), 3, 'the duration histogram goes on counting');
+  assert.match(Buffer.from(reader.get('status')!).toString('utf8'), /HDR histograms \(2 significant digits\)/);
 });
 
 function createdMs(histogram: DecodedHistogram): number {

@@ -9,14 +9,15 @@
  */
 import * as hdr from 'hdr-histogram-js';
 import { Bench } from 'tinybench';
-import { Aggregator, HDR_SIGNIFICANT_DIGITS } from '../../src/metrics/aggregator.ts';
+import { Aggregator } from '../../src/metrics/aggregator.ts';
+import { HDR_DEFAULT_DIGITS } from '../../src/metrics/model.ts';
 import { batchResult, loadedAggregator, lognormalUs, syntheticConfig } from '../lib/fixtures.ts';
 
 const VALUES = 4_096;
 const draw = lognormalUs(7);
 const values = Float64Array.from({ length: VALUES }, draw);
 // The histogram exactly as TargetState builds it.
-const histogram = new hdr.Int32Histogram(1, 2, HDR_SIGNIFICANT_DIGITS);
+const histogram = new hdr.Int32Histogram(1, 2, HDR_DEFAULT_DIGITS);
 histogram.autoResize = true;
 for (const v of values) histogram.recordValue(Math.round(v)); // warm: the counts array has grown to its working size
 let next = 0;

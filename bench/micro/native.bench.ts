@@ -8,7 +8,7 @@
  */
 import * as hdr from 'hdr-histogram-js';
 import { Bench } from 'tinybench';
-import { HDR_SIGNIFICANT_DIGITS } from '../../src/metrics/aggregator.ts';
+import { HDR_DEFAULT_DIGITS } from '../../src/metrics/model.ts';
 import { NATIVE_DEFAULTS, NativeHistogram } from '../../src/metrics/native-histogram.ts';
 import { lognormalUs } from '../lib/fixtures.ts';
 
@@ -25,7 +25,7 @@ function warmed(schema: number, maxBuckets = NATIVE_DEFAULTS.maxBuckets): Native
 const schema3 = warmed(3);
 const schema8 = warmed(8, 8192);
 const schema0 = warmed(0);
-const hdrHistogram = new hdr.Int32Histogram(1, 2, HDR_SIGNIFICANT_DIGITS);
+const hdrHistogram = new hdr.Int32Histogram(1, 2, HDR_DEFAULT_DIGITS);
 hdrHistogram.autoResize = true;
 for (const v of us) hdrHistogram.recordValue(Math.round(v));
 

@@ -10,6 +10,7 @@
  * rate through /probe (bench/lib/blackbox.ts), its CPU and RSS read the same way.
  *
  *   npm run bench:scale [-- --quick] [-- --only 10000] [-- --no-blackbox] [-- --warmup 60 --window 60]
+ *                       [-- --hdr-digits 2]   (the config's hdr.significantDigits; default 3)
  *
  * The goal is 0 skipped rounds, publish ≤ 25% of the publish interval, ≤ 1 core and ≤ 400 MiB RSS at
  * 10,000 targets × 1 Hz and 1,000 × 10 Hz; the table marks each figure against it. Results also go to
@@ -61,6 +62,7 @@ const { values } = parseArgs({
     window: { type: 'string' },
     only: { type: 'string' },
     'no-blackbox': { type: 'boolean', default: false },
+    'hdr-digits': { type: 'string', default: '3' },
   },
 });
 const warmupS = Number(values.warmup ?? (values.quick ? 10 : 60));
@@ -166,6 +168,7 @@ function quantile(xs: readonly number[], q: number): number {
 async function measureProbex(spec: RowSpec): Promise<ProbexRow> {
   const yaml =
     `listen: { port: 0 }\nlog: { level: warn }\npublishInterval: ${PUBLISH_INTERVAL_MS}ms\n` +
+    `hdr: { significantDigits: ${values['hdr-digits']} }\n` +
     syntheticTargetsYaml(spec.targets).replaceAll('interval: 1s', `interval: ${spec.interval}`);
   const avg0 = loadavg();
   const p = await startProbex(`${yaml}\n`);
@@ -288,7 +291,7 @@ async function measureBlackbox(spec: RowSpec): Promise<BlackboxRow | undefined> 
 
 // --- the run ---
 console.log(
-  `scale: warm-up ${warmupS} s, window ${windowS} s; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), node ${process.version}, load average ${loadavg()
+  `scale: warm-up ${warmupS} s, window ${windowS} s, hdr.significantDigits ${values['hdr-digits']}; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), node ${process.version}, load average ${loadavg()
     .map((l) => l.toFixed(2))
     .join(' ')}`,
 );

@@ -8,16 +8,20 @@ import * as hdr from 'hdr-histogram-js';
 import { FAILURE_REASONS, type ProbeFailureReason } from '../probes/probe.ts';
 import type { ProbeTarget } from '../probes/registry.ts';
 import { kOk, type ProbeBatchResult } from '../pool/messages.ts';
-import type { CertificateValidity, LastError, LatencySummary, TargetSnapshot } from './model.ts';
+import {
+  HDR_DEFAULT_DIGITS,
+  type CertificateValidity,
+  type HdrDigits,
+  type LastError,
+  type LatencySummary,
+  type TargetSnapshot,
+} from './model.ts';
 import {
   NATIVE_DEFAULTS,
   NativeHistogram,
   validateNativeOptions,
   type NativeHistogramOptions,
 } from './native-histogram.ts';
-
-/** HDR_SIGNIFICANT_DIGITS is the recording precision: values within 0.1% are indistinguishable. */
-export const HDR_SIGNIFICANT_DIGITS = 3;
 
 class TargetState {
   probes = 0;
@@ -39,10 +43,10 @@ class TargetState {
   readonly boundsUs: Float64Array;
   /**
    * histogram counts in Uint16 first (~10 KB for latencies up to ~16 ms at 3 significant digits, half of
-   * Uint32's), moves to Uint32 counts before one of its buckets would pass 65,535 (weeks at 1 Hz for a
-   * spread of latencies, days for a very steady one), and to Float64 at widenAt.
+   * Uint32's; ~2 KB at 2), moves to Uint32 counts before one of its buckets would pass 65,535 (weeks at
+   * 1 Hz for a spread of latencies, days for a very steady one), and to Float64 at widenAt.
    */
-  histogram: hdr.JsHistogram = newHistogram(hdr.Int16Histogram);
+  histogram: hdr.JsHistogram;
   /** native counts the same latencies, in seconds, into exponential buckets. */
   readonly native: NativeHistogram;
   /** summary is `latency()`'s answer as of summaryCount observations. */
@@ -54,7 +58,9 @@ class TargetState {
     native: NativeHistogramOptions,
     readonly createdMs: number,
     private readonly widenAt: number,
+    private digits: HdrDigits,
   ) {
+    this.histogram = newHistogram(hdr.Int16Histogram, digits);
     this.boundsUs = Float64Array.from(target.buckets, (s) => s * 1e6);
     this.perBucket = new Float64Array(target.buckets.length + 1);
     this.native = new NativeHistogram(native);
@@ -113,9 +119,25 @@ class TargetState {
 
   /** widen moves the HDR counts to wider ones before a bucket could wrap (a typed array wraps silently). */
   private widen(Counts: typeof hdr.Int32Histogram | typeof hdr.Float64Histogram): void {
-    const wide = newHistogram(Counts);
+    const wide = newHistogram(Counts, this.digits);
     wide.add(this.histogram);
     this.histogram = wide;
+  }
+
+  /**
+   * setDigits re-records the HDR counts at another precision. Merged buckets can hold up to every
+   * observation, so the new counts are the narrowest that hold the total, as widening would have chosen.
+   */
+  setDigits(digits: HdrDigits): void {
+    if (digits === this.digits) return;
+    const total = this.histogram.totalCount;
+    const Counts =
+      total >= this.widenAt ? hdr.Float64Histogram : total >= UINT16_MAX ? hdr.Int32Histogram : hdr.Int16Histogram;
+    const next = newHistogram(Counts, digits);
+    next.add(this.histogram);
+    this.histogram = next;
+    this.digits = digits;
+    this.summaryCount = -1; // the summary is read again from the new counts
   }
 }
 
@@ -129,25 +151,32 @@ const UINT32_COUNT_LIMIT = 2 ** 32;
 const UINT16_MAX = 0xffff;
 
 /**
- * newHistogram builds a JS HDR histogram at HDR_SIGNIFICANT_DIGITS that grows to the values it sees.
+ * newHistogram builds a JS HDR histogram of `digits` significant digits that grows to the values it sees.
  * Typed-array counts, not the packed layout: ~70× faster to scan, which matters because a publish that
  * renders the JSON API or the status page scans every changed target's counts (see summarize).
  */
 function newHistogram(
   Counts: typeof hdr.Int16Histogram | typeof hdr.Int32Histogram | typeof hdr.Float64Histogram,
+  digits: HdrDigits,
 ): hdr.JsHistogram {
-  const h = new Counts(1, 2, HDR_SIGNIFICANT_DIGITS);
+  const h = new Counts(1, 2, digits);
   h.autoResize = true;
   return h;
 }
 
-/**
- * AggregatorOptions: the native histogram settings and, for tests, the clock of created timestamps and the
- * observation count at which the HDR counts widen.
- */
-export interface AggregatorOptions {
+/** HistogramSettings are the config's settings of every target's native and HDR histograms. */
+export interface HistogramSettings {
   /** native configures every target's native histogram (default NATIVE_DEFAULTS). */
   readonly native?: NativeHistogramOptions;
+  /** hdrDigits is the HDR histograms' precision (default HDR_DEFAULT_DIGITS). */
+  readonly hdrDigits?: HdrDigits;
+}
+
+/**
+ * AggregatorOptions: the histogram settings and, for tests, the clock of created timestamps and the
+ * observation count at which the HDR counts widen.
+ */
+export interface AggregatorOptions extends HistogramSettings {
   /** now returns Unix time in ms (default Date.now); it stamps when a target's state starts. */
   readonly now?: () => number;
   /** widenAt is the observation at which a target's HDR counts move to Float64 (default UINT32_COUNT_LIMIT). */
@@ -159,25 +188,29 @@ export class Aggregator {
   private readonly states = new Map<string, TargetState>();
   private order: string[] = [];
   private native: NativeHistogramOptions;
+  private hdrDigits: HdrDigits;
   private readonly now: () => number;
   private readonly widenAt: number;
 
   constructor(options: AggregatorOptions = {}) {
     this.native = validateNativeOptions(options.native ?? NATIVE_DEFAULTS, 'native');
+    this.hdrDigits = options.hdrDigits ?? HDR_DEFAULT_DIGITS;
     this.now = options.now ?? Date.now;
     this.widenAt = options.widenAt ?? UINT32_COUNT_LIMIT;
   }
 
   /**
-   * setTargets installs the target list (and, when given, new native histogram options). A target whose
+   * setTargets installs the target list (and, when given, new histogram settings). A target whose
    * kind, buckets and native options are unchanged keeps its counters (a changed URL or interval is the
    * same series); a new or re-shaped target starts from zero with a new created timestamp, and a removed
    * one is dropped, so every family stays cumulative for as long as its series exists. A native schema
    * or zero threshold change cannot carry counts over (finer buckets cannot be split out of coarser
    * ones) and the classic and native buckets share one created timestamp, so it re-shapes the target.
+   * A new HDR precision keeps every counter: each kept target's HDR counts are re-recorded (setDigits).
    */
-  setTargets(targets: readonly ProbeTarget[], native?: NativeHistogramOptions): void {
+  setTargets(targets: readonly ProbeTarget[], { native, hdrDigits }: HistogramSettings = {}): void {
     if (native !== undefined) this.native = validateNativeOptions(native, 'native');
+    if (hdrDigits !== undefined) this.hdrDigits = hdrDigits;
     const createdMs = this.now();
     const next = new Map<string, TargetState>();
     for (const target of targets) {
@@ -193,9 +226,10 @@ export class Aggregator {
         if (old.certificate !== undefined && JSON.stringify(old.target) !== JSON.stringify(target))
           old.certificate = undefined;
         old.target = target;
+        old.setDigits(this.hdrDigits);
         next.set(target.name, old);
       } else {
-        next.set(target.name, new TargetState(target, this.native, createdMs, this.widenAt));
+        next.set(target.name, new TargetState(target, this.native, createdMs, this.widenAt, this.hdrDigits));
       }
     }
     this.states.clear();

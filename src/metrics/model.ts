@@ -10,6 +10,14 @@ import type { NativeBuckets } from './native-histogram.ts';
 
 export type Labels = Readonly<Record<string, string>>;
 
+/**
+ * HdrDigits is the precision of the per-target HDR histograms (config `hdr.significantDigits`): recorded
+ * values within 0.1% (3) or 1% (2) of each other are indistinguishable.
+ */
+export type HdrDigits = 2 | 3;
+/** HDR_DEFAULT_DIGITS is the HDR precision when the config does not set one. */
+export const HDR_DEFAULT_DIGITS: HdrDigits = 3;
+
 /** ScalarSample is one counter or gauge series. */
 export interface ScalarSample {
   readonly labels: Labels;

@@ -4,7 +4,7 @@
  * renderStatusPage turns into the document. Rendered once per publish like every other body. Pure: no I/O.
  */
 import { FAILURE_REASONS } from '../probes/probe.ts';
-import type { ShardStats, TargetSnapshot } from '../metrics/model.ts';
+import { HDR_DEFAULT_DIGITS, type HdrDigits, type ShardStats, type TargetSnapshot } from '../metrics/model.ts';
 import type { HdrHistogram } from '../hdr/export.ts';
 import { percentileCurve, type PlotPoint } from './plot.ts';
 
@@ -57,6 +57,8 @@ export interface StatusPageModel {
   readonly unplotted: number;
   /** shard, when sharded: this replica's shard and the targets the other shards probe. */
   readonly shard?: ShardStats;
+  /** hdrDigits is the HDR histograms' precision, which the page states. */
+  readonly hdrDigits: HdrDigits;
 }
 
 /** StatusModelInput is what the publisher holds at publish time. */
@@ -74,6 +76,8 @@ export interface StatusModelInput {
   /** maxPlots bounds how many targets get plots (default MAX_PLOTS); the rest get rows only. */
   readonly maxPlots?: number;
   readonly shard?: ShardStats;
+  /** hdrDigits is the HDR histograms' precision (default HDR_DEFAULT_DIGITS). */
+  readonly hdrDigits?: HdrDigits;
 }
 
 /**
@@ -124,6 +128,7 @@ export function statusModel(input: StatusModelInput): StatusPageModel {
     targets,
     unplotted: Math.max(0, input.targets.length - maxPlots),
     ...(input.shard !== undefined ? { shard: input.shard } : {}),
+    hdrDigits: input.hdrDigits ?? HDR_DEFAULT_DIGITS,
   };
 }
 

@@ -154,7 +154,7 @@ export function renderStatusPage(model: StatusPageModel): string {
       "each target's full histogram is at <code>/hdr/{target}?format=hgrm</code>.</p>\n";
   }
   html +=
-    '</main>\n<footer>Latencies are of successful probes, from HDR histograms (3 significant digits). ' +
+    `</main>\n<footer>Latencies are of successful probes, from HDR histograms (${model.hdrDigits} significant digits). ` +
     'Percentile plots use log scales on both axes: the right edge is 99.999%. ' +
     '<a href="metrics">/metrics</a></footer>\n</body>\n</html>\n';
   return html;

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_LATENCY_BUCKETS_SECONDS } from '../../src/config/defaults.ts';
 import * as hdr from 'hdr-histogram-js';
-import { Aggregator, HDR_SIGNIFICANT_DIGITS } from '../../src/metrics/aggregator.ts';
+import { Aggregator } from '../../src/metrics/aggregator.ts';
+import { HDR_DEFAULT_DIGITS } from '../../src/metrics/model.ts';
 import { NATIVE_DEFAULTS, nativeBucketKey, type NativeBuckets } from '../../src/metrics/native-histogram.ts';
 import { FAILURE_REASONS } from '../../src/probes/probe.ts';
 import type { ProbeTarget } from '../../src/probes/registry.ts';
@@ -79,7 +80,7 @@ test('the one-pass quantiles match hdr-histogram-js getValueAtPercentile, and th
     const latencies = Array.from({ length: n }, (_, i) =>
       Math.round(50 + ((i * 2_654_435_761) % 1_000_003) ** 1.3 / 40),
     );
-    const reference = hdr.build({ numberOfSignificantValueDigits: HDR_SIGNIFICANT_DIGITS });
+    const reference = hdr.build({ numberOfSignificantValueDigits: HDR_DEFAULT_DIGITS });
     for (const v of latencies) reference.recordValue(v);
     const agg = new Aggregator();
     agg.setTargets([target('t')]);
@@ -132,6 +133,56 @@ test('Uint16 counts move to Uint32 before a bucket would pass 65,535, keeping ev
   assert.equal(wide.getCountAtIndex(wide.countsArrayIndex(90_000)), 1);
   assert.equal(wide.totalCount, 0xffff + 4);
   assert.equal(agg.snapshot()[0]!.latency!.max, 0.09);
+});
+
+test('at 2 significant digits quantiles stay within 1% in a fifth of the counts', () => {
+  const latencies = Array.from({ length: 5_000 }, (_, i) => 300 + ((i * 7_919) % 15_700));
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const exact = (p: number): number => sorted[Math.ceil((p / 100) * sorted.length) - 1]! / 1e6;
+  const lengths = ([2, 3] as const).map((hdrDigits) => {
+    const agg = new Aggregator({ hdrDigits });
+    agg.setTargets([target('t')]);
+    agg.record(['t'], batch(latencies));
+    const latency = agg.snapshot()[0]!.latency!;
+    for (const [p, got] of [
+      [50, latency.p50],
+      [90, latency.p90],
+      [99, latency.p99],
+      [99.9, latency.p999],
+    ] as const) {
+      const tolerance = hdrDigits === 2 ? 0.01 : 0.001;
+      assert.ok(Math.abs(got - exact(p)) <= exact(p) * tolerance, `${hdrDigits} digits p${p}: ${got} vs ${exact(p)}`);
+    }
+    return agg.histogram('t')!.countsArrayLength;
+  });
+  assert.ok(lengths[0]! * 5 <= lengths[1]!, `counts: ${lengths[0]} at 2 digits, ${lengths[1]} at 3`);
+});
+
+test('a new HDR precision re-records the counts, in counts wide enough for buckets it merges', () => {
+  const agg = new Aggregator({ now: () => 1_000 });
+  agg.setTargets([target('t')]);
+  // 1,500 and 1,501 µs are two buckets at 3 digits, one at 2: 80,000 in one bucket would wrap Uint16 counts.
+  agg.record(
+    ['t'],
+    batch([...Array.from({ length: 40_000 }, () => 1_500), ...Array.from({ length: 40_000 }, () => 1_501)]),
+  );
+  assert.ok(agg.histogram('t') instanceof hdr.Int16Histogram);
+  const before = agg.snapshot()[0]!;
+  agg.setTargets([target('t')], { hdrDigits: 2 });
+  const merged = agg.histogram('t')!;
+  assert.equal(merged.numberOfSignificantValueDigits, 2);
+  assert.ok(merged instanceof hdr.Int32Histogram, 'counts wide enough for the merged bucket');
+  assert.equal(merged.getCountAtIndex(merged.countsArrayIndex(1_500)), 80_000);
+  const after = agg.snapshot()[0]!;
+  assert.deepEqual(
+    [after.count, after.sumSeconds, after.bucketCounts, after.createdSeconds],
+    [before.count, before.sumSeconds, before.bucketCounts, before.createdSeconds],
+    'every counter and the created timestamp stay',
+  );
+  assert.ok(Math.abs(after.latency!.p50 - 0.0015) <= 0.0015 * 0.01, `p50 ${after.latency!.p50} after the change`);
+  agg.setTargets([target('t')], { hdrDigits: 3 });
+  assert.equal(agg.histogram('t')!.numberOfSignificantValueDigits, 3);
+  assert.equal(agg.histogram('t')!.totalCount, 80_000);
 });
 
 test("quantiles never exceed the observed max, even when HDR rounds them up to their bucket's top", () => {
@@ -285,11 +336,11 @@ test("native histograms follow the aggregator's options; an option change re-sha
   assert.equal(agg.snapshot()[0]!.count, 2);
   assert.equal(agg.snapshot()[0]!.createdSeconds, 1_700_000_000);
   now += 60_000;
-  agg.setTargets([target('t')], { ...NATIVE_DEFAULTS, schema: 4 });
+  agg.setTargets([target('t')], { native: { ...NATIVE_DEFAULTS, schema: 4 } });
   const after = agg.snapshot()[0]!;
   assert.deepEqual([after.count, after.native!.schema, after.createdSeconds], [0, 4, 1_700_000_120]);
   assert.throws(
-    () => agg.setTargets([target('t')], { ...NATIVE_DEFAULTS, schema: 9 }),
+    () => agg.setTargets([target('t')], { native: { ...NATIVE_DEFAULTS, schema: 9 } }),
     /native\.schema must be an integer/,
   );
   assert.throws(() => new Aggregator({ native: { ...NATIVE_DEFAULTS, maxBuckets: 0 } }), /native\.maxBuckets/);
