@@ -5,9 +5,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import net from 'node:net';
 import type { TestContext } from 'node:test';
-import { freePort } from './probex-process.ts';
+import { accepts, freePort } from './probex-process.ts';
 
 /** DNSMASQ is where Debian's dnsmasq-base installs the server. */
 const DNSMASQ = '/usr/sbin/dnsmasq';
@@ -90,15 +89,4 @@ export async function launchDnsmasq(extra: readonly string[] = []): Promise<Dnsm
   }
   await stop();
   throw new Error(`dnsmasq did not start: ${stderr.trim()}`);
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }

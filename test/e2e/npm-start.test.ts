@@ -7,10 +7,9 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import { before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { freePort, waitFor, writeConfig } from '../../support/probex-process.ts';
+import { accepts, freePort, waitFor, writeConfig } from '../../support/probex-process.ts';
 import { startDist } from '../../support/start-dist.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -33,18 +32,6 @@ function processGroup(pgid: number): number[] {
     }
   }
   return pids;
-}
-
-/** refused resolves true when nothing accepts connections on 127.0.0.1:port. */
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(true));
-  });
 }
 
 /** runScript starts `npm run <script> -- --config <file>` as the leader of a new process group and waits until probex listens. */
@@ -134,7 +121,7 @@ for (const script of ['start', 'start:dist']) {
             .join(' | ')}`,
         ),
       );
-      assert.ok(await refused(port), `port ${port} no longer accepts connections`);
+      assert.ok(!(await accepts(port)), `port ${port} no longer accepts connections`);
       assert.ok(
         logs.some((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM'),
         'probex itself received SIGTERM and shut down',

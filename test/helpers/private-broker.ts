@@ -7,9 +7,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import net from 'node:net';
 import type { TestContext } from 'node:test';
-import { freePort } from '../../support/probex-process.ts';
+import { accepts, freePort } from '../../support/probex-process.ts';
 
 /** PrivateBroker is a started broker: its port. */
 export interface PrivateBroker {
@@ -54,15 +53,4 @@ export async function startBroker(
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`${which} did not start on port ${port}: ${output.trim()}`);
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
