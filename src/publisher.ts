@@ -182,7 +182,7 @@ export class Publisher {
       const plan = this.#plan.next(Date.now());
       // Only the JSON API and the status page read the HDR summaries; recomputing them is the largest
       // share of a publish at thousands of targets. Only protobuf carries the native buckets.
-      const targets = this.#aggregator.snapshot({
+      const targets = this.#aggregator.view({
         latency: plan.has('json') || plan.has('status'),
         native: plan.has('pb'),
       });

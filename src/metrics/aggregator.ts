@@ -49,6 +49,8 @@ class TargetState {
   histogram: hdr.JsHistogram;
   /** native counts the same latencies, in seconds, into exponential buckets. */
   readonly native: NativeHistogram;
+  /** viewed is this target's object in Aggregator.view, set in place on each call. */
+  viewed: MutableSnapshot | undefined;
   /** summary is `latency()`'s answer as of summaryCount observations. */
   private summary: LatencySummary | undefined;
   private summaryCount = 0;
@@ -191,6 +193,8 @@ export class Aggregator {
   private hdrDigits: HdrDigits;
   private readonly now: () => number;
   private readonly widenAt: number;
+  /** viewed is view()'s array, refilled on each call. */
+  private readonly viewed: TargetSnapshot[] = [];
 
   constructor(options: AggregatorOptions = {}) {
     this.native = validateNativeOptions(options.native ?? NATIVE_DEFAULTS, 'native');
@@ -282,15 +286,36 @@ export class Aggregator {
   }
 
   /**
-   * snapshot returns every configured target's state, in config order; `latency` false leaves out the HDR
-   * summaries (only JSON and the status page read them), `native` false the native buckets (only protobuf).
+   * snapshot returns every configured target's state, in config order, in new objects; `latency` false
+   * leaves out the HDR summaries (only JSON and the status page read them), `native` false the native
+   * buckets (only protobuf).
    */
-  snapshot({
-    latency = true,
-    native = true,
-  }: { readonly latency?: boolean; readonly native?: boolean } = {}): TargetSnapshot[] {
-    return this.order.map((name) => toSnapshot(this.states.get(name)!, latency, native));
+  snapshot({ latency = true, native = true }: SnapshotOptions = {}): TargetSnapshot[] {
+    return this.order.map((name) => toSnapshot(this.states.get(name)!, latency, native, newSnapshot()));
   }
+
+  /**
+   * view is snapshot()'s answer in objects the aggregator keeps, one per target, set in place on each call:
+   * the publisher's path. Copied anew every publish, 10,000 targets' snapshots are ~6 MB that live through
+   * the publish, so the background thread's small young generation promotes them and the old generation
+   * then collects them in long pauses (docs/benchmarks.md). What view returns is valid until the next view
+   * or setTargets; record does not touch it.
+   */
+  view({ latency = true, native = true }: SnapshotOptions = {}): readonly TargetSnapshot[] {
+    const view = this.viewed;
+    view.length = this.order.length;
+    for (let i = 0; i < this.order.length; i++) {
+      const state = this.states.get(this.order[i]!)!;
+      view[i] = toSnapshot(state, latency, native, (state.viewed ??= newSnapshot()));
+    }
+    return view;
+  }
+}
+
+/** SnapshotOptions say which derived parts a snapshot carries (see Aggregator.snapshot). */
+export interface SnapshotOptions {
+  readonly latency?: boolean;
+  readonly native?: boolean;
 }
 
 /** recordCertificates keeps each target's last reported certificate dates (NaN: none in this batch). */
@@ -306,33 +331,58 @@ function recordCertificates(states: readonly (TargetState | undefined)[], dates:
   }
 }
 
+type MutableSnapshot = { -readonly [K in keyof TargetSnapshot]: TargetSnapshot[K] } & {
+  bucketCounts: number[];
+};
+
+/** newSnapshot is an empty snapshot object of the one shape toSnapshot fills (every field present). */
+function newSnapshot(): MutableSnapshot {
+  return {
+    target: undefined as unknown as ProbeTarget,
+    name: '',
+    kind: 'synthetic',
+    probes: 0,
+    count: 0,
+    sumSeconds: 0,
+    bucketCounts: [],
+    errors: undefined as unknown as TargetSnapshot['errors'],
+    up: 0,
+    lastProbeMs: 0,
+    app: {},
+    createdSeconds: 0,
+    latency: undefined,
+    lastError: undefined,
+    certificate: undefined,
+    native: undefined,
+  };
+}
+
 /**
- * toSnapshot copies a target's state, with its HDR summary and its native buckets when asked for. It runs
- * for every target every publish, so it builds each object once, in place (no spread of a temporary).
+ * toSnapshot sets `into` to a target's state, with its HDR summary and its native buckets when asked for
+ * (undefined otherwise). It runs for every target every publish, so it writes fields in place, the
+ * cumulative counts into the object's own array.
  */
-function toSnapshot(s: TargetState, latency: boolean, native: boolean): TargetSnapshot {
-  const bucketCounts = new Array<number>(s.boundsUs.length);
+function toSnapshot(s: TargetState, latency: boolean, native: boolean, into: MutableSnapshot): TargetSnapshot {
+  const bucketCounts = into.bucketCounts;
+  bucketCounts.length = s.boundsUs.length;
   let acc = 0;
   for (let i = 0; i < bucketCounts.length; i++) bucketCounts[i] = acc += s.perBucket[i]!;
-  const snapshot: { -readonly [K in keyof TargetSnapshot]: TargetSnapshot[K] } = {
-    target: s.target,
-    name: s.target.name,
-    kind: s.target.kind,
-    probes: s.probes,
-    count: s.count,
-    sumSeconds: s.sumUs / 1e6,
-    bucketCounts,
-    errors: s.errorsByReason(),
-    up: s.up,
-    lastProbeMs: s.lastProbeMs,
-    app: s.app,
-    createdSeconds: s.createdMs / 1000,
-  };
-  if (latency && s.count > 0) snapshot.latency = s.latency();
-  if (s.lastError !== undefined) snapshot.lastError = s.lastError;
-  if (s.certificate !== undefined) snapshot.certificate = s.certificate;
-  if (native) snapshot.native = s.native.buckets();
-  return snapshot;
+  into.target = s.target;
+  into.name = s.target.name;
+  into.kind = s.target.kind;
+  into.probes = s.probes;
+  into.count = s.count;
+  into.sumSeconds = s.sumUs / 1e6;
+  into.errors = s.errorsByReason();
+  into.up = s.up;
+  into.lastProbeMs = s.lastProbeMs;
+  into.app = s.app;
+  into.createdSeconds = s.createdMs / 1000;
+  into.latency = latency && s.count > 0 ? s.latency() : undefined;
+  into.lastError = s.lastError;
+  into.certificate = s.certificate;
+  into.native = native ? s.native.buckets() : undefined;
+  return into;
 }
 
 /** QUANTILES are the JSON API's percentiles, ascending, as LatencySummary keys. */

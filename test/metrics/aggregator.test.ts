@@ -415,3 +415,40 @@ test("a target's last reported certificate is kept until another is reported, an
   agg.setTargets([{ ...target('a'), labels: { env: 'x' } }]);
   assert.equal(agg.snapshot()[0]!.certificate, undefined, 'a changed target reports one again once it has seen one');
 });
+
+test('view() answers as snapshot() does, in objects it sets in place from call to call', () => {
+  const a = new Aggregator({ now: () => 5_000 });
+  a.setTargets([target('a'), target('b')]);
+  a.record(['a', 'b'], {
+    ...batch([1_500, 30_000]),
+    target: Uint32Array.of(0, 1),
+    app: [null, null],
+    failure: [null, null],
+  });
+  const first = a.view();
+  assert.deepEqual([...first], a.snapshot());
+  const [objectA, countsA] = [first[0]!, first[0]!.bucketCounts];
+  assert.notEqual(first[0]!.latency, undefined);
+  assert.notEqual(first[0]!.native, undefined);
+
+  a.record(['a'], batch([2_500, 0], [kOk, code('timeout')], 9_000));
+  const second = a.view({ latency: false, native: false });
+  assert.equal(second[0], objectA, 'the same object, set again');
+  assert.equal(second[0]!.bucketCounts, countsA, 'its cumulative counts in the same array');
+  assert.deepEqual([...second], a.snapshot({ latency: false, native: false }));
+  assert.equal(second[0]!.count, 2);
+  assert.equal(second[0]!.errors.timeout, 1);
+  assert.equal(second[0]!.latency, undefined, 'a part not asked for is cleared, not left from the last call');
+  assert.equal(second[0]!.native, undefined);
+
+  a.setTargets([target('b'), target('c', [0.5, 1])]);
+  const third = a.view();
+  assert.deepEqual(
+    third.map((t) => [t.name, t.count, t.bucketCounts.length]),
+    [
+      ['b', 1, DEFAULT_LATENCY_BUCKETS_SECONDS.length],
+      ['c', 0, 2],
+    ],
+  );
+  assert.deepEqual([...third], a.snapshot());
+});
