@@ -138,12 +138,13 @@ function sameBounds(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /**
- * labelBytes gives a Labels object's rendered pairs (`a="x",b="y"` in the labels' own key order, '' when
- * there are none) and the bytes between a sample's name and value (`{pairs} `, or a space); both formats
- * escape label values alike, so they share them. families.ts hands the same object to a target's series
- * in every publish, so at 10,000 targets a publish renders no label again: the entries live as long as
- * their Labels object (a WeakMap). Labels made for one render only (the self-metrics) are rendered each
- * time and collected with their object.
+ * labelBytes gives the bytes between a sample's name and its value for a Labels object: `{a="x",b="y"} `
+ * in the labels' own key order, or a space when there are none; both formats escape label values alike,
+ * so they share them. families.ts hands the same object to a target's series in every publish, so at
+ * 10,000 targets a publish renders no label again: the entries live as long as their Labels object (a
+ * WeakMap). Only bytes are kept, no string: the pairs built by concatenation would be kept as trees of
+ * their pieces (~9 MB at 10,000 targets). Labels made for one render only (the self-metrics) are rendered
+ * each time and collected with their object.
  */
 function labelBytes(labels: Labels): LabelBytes {
   let entry = renderedLabels.get(labels);
@@ -153,24 +154,31 @@ function labelBytes(labels: Labels): LabelBytes {
       const value = escapeLabelValue(labels[key]!);
       pairs += pairs === '' ? `${key}="${value}"` : `,${key}="${value}"`;
     }
-    entry = { pairs, suffix: pairs === '' ? SPACE : encode(`{${pairs}} `) };
+    entry = { suffix: pairs === '' ? SPACE : encode(`{${pairs}} `) };
     renderedLabels.set(labels, entry);
   }
   return entry;
 }
 
 interface LabelBytes {
-  readonly pairs: string;
+  /** suffix is `{<pairs>} `, or a space when there are no labels. */
   readonly suffix: Uint8Array;
   /** bucket is `<name>_bucket{<pairs>,le="` for the histogram that last used these labels. */
   bucket?: { readonly name: string; readonly prefix: Uint8Array };
 }
 
-/** bucketPrefix is the start of a bucket line of histogram `name` up to its `le` value, kept with the labels. */
+/**
+ * bucketPrefix is the start of a bucket line of histogram `name` up to its `le` value, kept with the labels:
+ * the suffix's `{<pairs>` between the name and `,le="`.
+ */
 function bucketPrefix(labels: LabelBytes, name: string): Uint8Array {
   if (labels.bucket?.name !== name) {
-    const pairs = labels.pairs;
-    labels.bucket = { name, prefix: encode(pairs === '' ? `${name}_bucket{le="` : `${name}_bucket{${pairs},le="`) };
+    const suffix = labels.suffix;
+    const prefix =
+      suffix === SPACE
+        ? encode(`${name}_bucket{le="`)
+        : Buffer.concat([encode(`${name}_bucket`), suffix.subarray(0, suffix.byteLength - 2), LE_START]);
+    labels.bucket = { name, prefix };
   }
   return labels.bucket.prefix;
 }
@@ -178,6 +186,7 @@ function bucketPrefix(labels: LabelBytes, name: string): Uint8Array {
 const renderedLabels = new WeakMap<Labels, LabelBytes>();
 
 const SPACE = encode(' ');
+const LE_START = encode(',le="');
 
 /** encode is a string's UTF-8 bytes (small ones share Node's buffer pool). */
 function encode(text: string): Uint8Array {
