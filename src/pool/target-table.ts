@@ -23,12 +23,10 @@ export interface TargetTable {
   readonly busy: Int32Array;
 }
 
-/** DecodedTable is a table as a worker uses it: targets, and each one's JSON as its identity key. */
+/** DecodedTable is a table as a worker uses it. */
 export interface DecodedTable {
   readonly epoch: number;
   readonly targets: readonly ProbeTarget[];
-  /** keys[i] is targets[i] as JSON: a prober whose target's key changed (on reload) gets a new client. */
-  readonly keys: readonly string[];
   /** busy is the table's busy flags (see markDone). */
   readonly busy: Int32Array;
 }
@@ -58,7 +56,7 @@ export function markDone(table: Pick<TargetTable, 'busy'>, target: number): void
 /** decodeTargetTable parses a table (TextDecoder does not read shared memory: copy it out first). */
 export function decodeTargetTable(table: TargetTable): DecodedTable {
   const targets = JSON.parse(new TextDecoder().decode(new Uint8Array(table.json).slice())) as ProbeTarget[];
-  return { epoch: table.epoch, targets, keys: targets.map((t) => JSON.stringify(t)), busy: table.busy };
+  return { epoch: table.epoch, targets, busy: table.busy };
 }
 
 /**
