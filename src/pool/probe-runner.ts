@@ -45,8 +45,6 @@ interface LiveProber {
   readonly prober: Prober;
   /** scrub removes the target's secrets from a failure message (publicOutcome). */
   readonly scrub: MessageScrub | undefined;
-  /** lanes not running now, kept for the target's next round (a Lane keeps its AbortController). */
-  readonly idleLanes: Lane[];
   lastUsedMs: number;
   readonly idleMs: number;
   /** ready is the prober's start-up (Prober.ready, at most READY_WAIT_MS), awaited before its first run. */
@@ -56,9 +54,21 @@ interface LiveProber {
 /** READY_WAIT_MS bounds a prober's start-up wait: past it, runs go ahead (and fail on their own if they must). */
 const READY_WAIT_MS = 10_000;
 
+/**
+ * MAX_IDLE_LANES bounds the lanes a runner keeps for each deadline between runs: as many as ran at once,
+ * up to this.
+ */
+const MAX_IDLE_LANES = 1024;
+
 /** ProbeRunner runs probe batches and keeps each target's prober between them. */
 export class ProbeRunner {
   readonly #probers = new Map<string, LiveProber>();
+  /**
+   * #idleLanes are lanes not running now, by deadline, for any target's next run. A Lane keeps its
+   * AbortController and signal (~0.9 KB): one kept per target would be ~9 MB a worker at 10,000 targets,
+   * a shared pool holds only as many as ran at once.
+   */
+  readonly #idleLanes = new Map<number, Lane[]>();
   readonly #tables = new TableCache();
   readonly #post: PostProgress | undefined;
   #sweeping = false;
@@ -173,7 +183,7 @@ export class ProbeRunner {
       await live.ready;
       live.ready = undefined;
     }
-    const lane = live.idleLanes.pop() ?? new Lane(target.timeoutMs);
+    const lane = this.#idleLanes.get(target.timeoutMs)?.pop() ?? new Lane(target.timeoutMs);
     let first = true;
     do {
       const t0 = performance.now();
@@ -187,7 +197,9 @@ export class ProbeRunner {
       flusher.added();
     } while (performance.now() < burstUntil);
     lane.close();
-    if (this.#probers.get(target.name) === live) live.idleLanes.push(lane); // else the prober was retired meanwhile
+    const idle = this.#idleLanes.get(target.timeoutMs);
+    if (idle === undefined) this.#idleLanes.set(target.timeoutMs, [lane]);
+    else if (idle.length < MAX_IDLE_LANES) idle.push(lane);
   }
 
   /**
@@ -211,7 +223,6 @@ export class ProbeRunner {
           ? undefined
           : Promise.race([prober.ready(), new Promise<void>((r) => setTimeout(r, READY_WAIT_MS).unref())]),
       scrub: scrubberFor(target),
-      idleLanes: [],
       lastUsedMs: now,
       idleMs: Math.max(60_000, target.intervalMs * 10),
     };

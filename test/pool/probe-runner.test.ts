@@ -78,3 +78,33 @@ test('a runner without a progress port answers every run at the end of its batch
   });
   assert.deepEqual([...results.result.target].sort(), [0, 0, 0, 1, 1, 1], 'three lanes a target');
 });
+
+test("lanes are shared between targets, each run under its own target's deadline", async (t) => {
+  const silent = await startSilentServer();
+  t.after(() => silent.close());
+  const hanging = (name: string, timeoutMs: number): ProbeTarget =>
+    ({
+      ...base,
+      timeoutMs,
+      name,
+      kind: 'http',
+      url: `http://127.0.0.1:${silent.port}/${name}`,
+      expectStatus: [],
+      headers: {},
+      maxBodyBytes: 1024,
+    }) as ProbeTarget;
+  const table = encodeTargetTable([hanging('short', 50), hanging('long', 300), hanging('short2', 50)]);
+  const runner = new ProbeRunner();
+  t.after(() => runner.close());
+  for (const [index, deadline] of [
+    [0, 50],
+    [1, 300],
+    [2, 50],
+    [1, 300],
+  ] as const) {
+    const started = performance.now();
+    const { result } = await runner.run({ owner: 1, id: index, table, targets: [index], burstMs: 0 });
+    assert.equal(result.failure[0], `deadline of ${deadline} ms exceeded`);
+    assert.ok(performance.now() - started >= deadline - 5, `a ${deadline} ms deadline is not cut short`);
+  }
+});
