@@ -147,7 +147,7 @@ export function renderBodies(
   node: NodeStats,
   generation: number,
 ): Map<string, Uint8Array> {
-  return renderSnapshotBodies(aggregator.snapshot(), benchSelfStats(generation), node, config, Date.now());
+  return renderSnapshotBodies(aggregator.view(), benchSelfStats(generation), node, config, Date.now());
 }
 
 /** publishOnce is one whole publish as the background thread runs it: node stats, render, snapshot write. */

@@ -57,6 +57,9 @@ for (const wanted of SERIES) {
     .add(`  aggregator.snapshot (HDR percentiles), ${label}`, () => {
       sink += aggregator.snapshot().length;
     })
+    .add(`  aggregator.view (the publisher's in-place read, text only), ${label}`, () => {
+      sink += aggregator.view({ latency: false, native: false }).length;
+    })
     .add(`  buildFamilies, ${label}`, () => {
       sink += buildFamilies(targets, benchSelfStats(), config.profile).length;
     })
