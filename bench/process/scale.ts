@@ -135,7 +135,10 @@ interface ProbexRow {
   hz: number;
   publishes: number;
   publishP50Ms: number;
+  publishP90Ms: number;
   publishMaxMs: number;
+  /** publishMs are the publish durations read in the window, one per generation seen, in order. */
+  publishMs: number[];
   skipped: number;
   probesPerSecond: number;
   cores: number;
@@ -229,7 +232,9 @@ async function measureProbex(spec: RowSpec): Promise<ProbexRow> {
       hz: spec.hz,
       publishes: end.generation - first.generation,
       publishP50Ms: quantile(durations, 0.5),
+      publishP90Ms: quantile(durations, 0.9),
       publishMaxMs: Math.max(...durations),
+      publishMs: durations.map((ms) => Math.round(ms * 10) / 10),
       skipped: end.skipped - first.skipped,
       probesPerSecond: (end.probes - first.probes) / seconds,
       cores,
@@ -301,7 +306,7 @@ for (const spec of rows) {
   const r = await measureProbex(spec);
   probexRows.push(r);
   console.log(
-    `probex ${r.row}: publish p50 ${fmt(r.publishP50Ms)} ms max ${fmt(r.publishMaxMs)} ms, skipped ${fmt(r.skipped)}, ` +
+    `probex ${r.row}: publish p50 ${fmt(r.publishP50Ms)} ms p90 ${fmt(r.publishP90Ms)} ms max ${fmt(r.publishMaxMs)} ms, skipped ${fmt(r.skipped)}, ` +
       `${fmt(r.probesPerSecond)} probes/s, ${fmt(r.cores, 2)} cores, RSS ${fmt(r.rss.steadyMiB)} MiB (peak ${fmt(r.rss.sampledMaxMiB)})`,
   );
   if (!values['no-blackbox']) {
