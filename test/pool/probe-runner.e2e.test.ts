@@ -1,23 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createClient } from 'redis';
 import { ProbeRunner } from '../../src/pool/probe-runner.ts';
 import { encodeTargetTable } from '../../src/pool/target-table.ts';
-import { REDIS_CLIENT_NAME_PREFIX, type RedisTarget } from '../../src/probes/redis.ts';
+import type { RedisTarget } from '../../src/probes/redis.ts';
 import { waitFor } from '../../support/probex-process.ts';
 import { REDIS_URL, requireService, TARGET_DEFAULTS } from '../../support/services.ts';
+import { probeClientIds, redisAdmin } from '../helpers/redis-admin.ts';
 
 test("a reloaded table keeps an unchanged target's connection and replaces a changed one's", async (t) => {
   if (!(await requireService(t, 'redis', REDIS_URL))) return;
-  const admin = createClient({ url: REDIS_URL });
-  admin.on('error', (err: unknown) => t.diagnostic(`admin client: ${String(err)}`));
-  await admin.connect();
-  t.after(() => admin.destroy());
-  const ids = async (name: string): Promise<number[]> =>
-    String(await admin.sendCommand(['CLIENT', 'LIST']))
-      .split('\n')
-      .filter((line) => line.includes(` name=${REDIS_CLIENT_NAME_PREFIX}${name} `))
-      .map((line) => Number(/^id=(\d+)/.exec(line)?.[1]));
+  const admin = await redisAdmin(t);
+  const ids = (name: string): Promise<number[]> => probeClientIds(admin, name);
 
   const target = (name: string, timeoutMs = 1000): RedisTarget => ({
     ...TARGET_DEFAULTS,

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { createClient } from 'redis';
 import type { ProbeOutcome } from '../../src/probes/probe.ts';
 import type { RedisTarget } from '../../src/probes/redis.ts';
-import { REDIS_CLIENT_NAME_PREFIX, redisProbe } from '../../src/probes/redis.ts';
+import { redisProbe } from '../../src/probes/redis.ts';
 import { DEADLINE_MARGIN_MS, REDIS_URL, requireService, TARGET_DEFAULTS } from '../../support/services.ts';
 import { openFds, startRedisErrorServer } from '../helpers/fake-servers.ts';
+import { probeClientIds, redisAdmin } from '../helpers/redis-admin.ts';
 import { waitFor } from '../../support/probex-process.ts';
 import { closedPort, startSilentServer } from '../helpers/silent-server.ts';
 
@@ -23,29 +23,6 @@ function reasonOf(outcome: ProbeOutcome): string {
 
 function run(prober: { run(signal: AbortSignal): Promise<ProbeOutcome> }, ms = 2000): Promise<ProbeOutcome> {
   return prober.run(AbortSignal.timeout(ms));
-}
-
-function newAdminClient() {
-  return createClient({ url: REDIS_URL });
-}
-type AdminClient = ReturnType<typeof newAdminClient>;
-
-/** admin opens a separate client to inspect and kill the probe's connections; closed after the test. */
-async function admin(t: TestContext): Promise<AdminClient> {
-  const client = newAdminClient();
-  client.on('error', (err: unknown) => t.diagnostic(`admin client: ${String(err)}`));
-  await client.connect();
-  t.after(() => client.destroy());
-  return client;
-}
-
-/** probeClientIds lists the server-side ids of the connections named after target `name`. */
-async function probeClientIds(adminClient: AdminClient, name: string): Promise<number[]> {
-  const list = String(await adminClient.sendCommand(['CLIENT', 'LIST']));
-  return list
-    .split('\n')
-    .filter((line) => line.includes(` name=${REDIS_CLIENT_NAME_PREFIX}${name} `))
-    .map((line) => Number(/^id=(\d+)/.exec(line)?.[1]));
 }
 
 /** proxy forwards every connection on `port` (0 = any) to the real Redis; closed after the test. */
@@ -81,7 +58,7 @@ async function startProxy(t: TestContext, port: number): Promise<net.Server> {
 
 test('PING answers PONG and one connection is reused across runs', async (t) => {
   if (!(await requireService(t, 'redis', REDIS_URL))) return;
-  const adminClient = await admin(t);
+  const adminClient = await redisAdmin(t);
   const tgt = target(REDIS_URL);
   const prober = redisProbe.create(tgt);
   t.after(() => prober.close());
@@ -94,7 +71,7 @@ test('PING answers PONG and one connection is reused across runs', async (t) => 
 
 test('concurrent runs share the one connection and all succeed', async (t) => {
   if (!(await requireService(t, 'redis', REDIS_URL))) return;
-  const adminClient = await admin(t);
+  const adminClient = await redisAdmin(t);
   const tgt = target(REDIS_URL, { concurrency: 8 });
   const prober = redisProbe.create(tgt);
   t.after(() => prober.close());
@@ -105,7 +82,7 @@ test('concurrent runs share the one connection and all succeed', async (t) => {
 
 test('close() releases the connection', async (t) => {
   if (!(await requireService(t, 'redis', REDIS_URL))) return;
-  const adminClient = await admin(t);
+  const adminClient = await redisAdmin(t);
   const tgt = target(REDIS_URL);
   const prober = redisProbe.create(tgt);
   assert.equal(reasonOf(await run(prober)), 'ok');
@@ -198,7 +175,7 @@ test('a server that answers something other than PONG fails with bad_reply', asy
 
 test('a prober recovers after its connection is killed with CLIENT KILL', async (t) => {
   if (!(await requireService(t, 'redis', REDIS_URL))) return;
-  const adminClient = await admin(t);
+  const adminClient = await redisAdmin(t);
   const tgt = target(REDIS_URL);
   const prober = redisProbe.create(tgt);
   t.after(() => prober.close());
@@ -229,7 +206,7 @@ test('a prober recovers when a server appears on a port where nothing listened',
 
 test('a password sent to a Redis that has none configured fails with auth, and the password is not in the message', async (t) => {
   if (!(await requireService(t, 'redis', REDIS_URL))) return;
-  const adminClient = await admin(t);
+  const adminClient = await redisAdmin(t);
   const requirepass = await adminClient.configGet('requirepass');
   assert.equal(requirepass.requirepass, '', 'this test needs the default user without a password');
   const url = new URL(REDIS_URL);
