@@ -284,6 +284,23 @@ export function findSamples(
   return samples.filter((s) => s.name === name && wanted.every(([k, v]) => s.labels[k] === v));
 }
 
+/**
+ * firstSampleValue is the value of the first sample matching name and labels, or NaN while there is none
+ * (a wait for a series that appears with its target's first probe).
+ */
+export function firstSampleValue(
+  samples: readonly ExpositionSample[],
+  name: string,
+  labels: Readonly<Record<string, string>> = {},
+): number {
+  return findSamples(samples, name, labels)[0]?.value ?? NaN;
+}
+
+/** scrapeSamples GETs `<url>/metrics` (text, no token) and parses it. */
+export async function scrapeSamples(url: string): Promise<ExpositionSample[]> {
+  return parseExposition(await (await fetch(`${url}/metrics`)).text());
+}
+
 /** sampleValue returns the value of the one sample matching name and labels; it throws on none or several. */
 export function sampleValue(
   samples: readonly ExpositionSample[],

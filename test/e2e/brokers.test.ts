@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { connect as connectNats, type NatsConnection } from '@nats-io/transport-node';
 import { connectAsync as connectMqtt } from 'mqtt';
 import { NATS_SUBJECT_PREFIX } from '../../src/probes/nats.ts';
-import { findSamples, parseExposition, type ExpositionSample } from '../../support/exposition.ts';
+import { findSamples, firstSampleValue, scrapeSamples, type ExpositionSample } from '../../support/exposition.ts';
 import { startProbex, waitFor } from '../../support/probex-process.ts';
 import { AMQP_URL, MQTT_URL, NATS_URL, requireService } from '../../support/services.ts';
 import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy.ts';
@@ -92,10 +92,8 @@ targets:
 `);
   let stopped = false;
   t.after(() => (stopped ? undefined : probex.stop()));
-  const scrape = async (): Promise<ExpositionSample[]> =>
-    parseExposition(await (await fetch(`${probex.url}/metrics`)).text());
-  const value = (s: ExpositionSample[], name: string, labels: Record<string, string>): number =>
-    findSamples(s, name, labels)[0]?.value ?? NaN;
+  const scrape = (): Promise<ExpositionSample[]> => scrapeSamples(probex.url);
+  const value = firstSampleValue;
   const kinds = ['amqp', 'mqtt', 'nats'] as const;
 
   const first = await waitFor(

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import tls from 'node:tls';
 import { startDnsmasq } from '../../support/dnsmasq.ts';
-import { findSamples, parseExposition, type ExpositionSample } from '../../support/exposition.ts';
+import { findSamples, firstSampleValue, scrapeSamples, type ExpositionSample } from '../../support/exposition.ts';
 import { startHealthServer } from '../../support/grpc-health.ts';
 import { startProbex, waitFor } from '../../support/probex-process.ts';
 import { makePki } from '../helpers/certificates.ts';
@@ -51,10 +51,8 @@ targets:
   - { name: tls-port, kind: tcp, address: "127.0.0.1:${tlsPort}", interval: 200ms, tls: { caFile: "${pki.ca.file}", serverName: localhost } }
 `);
   t.after(() => probex.stop());
-  const scrape = async (): Promise<ExpositionSample[]> =>
-    parseExposition(await (await fetch(`${probex.url}/metrics`)).text());
-  const value = (s: ExpositionSample[], name: string, labels: Record<string, string>): number =>
-    findSamples(s, name, labels)[0]?.value ?? NaN;
+  const scrape = (): Promise<ExpositionSample[]> => scrapeSamples(probex.url);
+  const value = firstSampleValue;
 
   // A first run may time out while its worker loads the kind's library: wait for the steady state.
   const healthy = ['resolve', 'resolve-tcp', 'health', 'https-trusted', 'tls-port'];
