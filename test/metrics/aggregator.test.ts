@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { DEFAULT_LATENCY_BUCKETS_SECONDS } from '../../src/config/defaults.ts';
 import * as hdr from 'hdr-histogram-js';
 import { Aggregator } from '../../src/metrics/aggregator.ts';
-import { HDR_DEFAULT_DIGITS } from '../../src/metrics/model.ts';
+import { HDR_DEFAULT_DIGITS, type LatencySummary } from '../../src/metrics/model.ts';
 import { NATIVE_DEFAULTS, nativeBucketKey, type NativeBuckets } from '../../src/metrics/native-histogram.ts';
 import { FAILURE_REASONS } from '../../src/probes/probe.ts';
 import type { ProbeTarget } from '../../src/probes/registry.ts';
@@ -35,6 +35,27 @@ function batch(latencyUs: number[], reason: number[] = latencyUs.map(() => kOk),
 
 const code = (r: (typeof FAILURE_REASONS)[number]): number => FAILURE_REASONS.indexOf(r) + 1;
 
+/**
+ * assertQuantilesWithin checks a summary's p50, p90, p99 and p99.9 against the exact ones of `sorted`
+ * (latencies in µs, ascending), each within `tolerance` of the exact value; `what` starts each message.
+ */
+function assertQuantilesWithin(
+  latency: LatencySummary,
+  sorted: readonly number[],
+  tolerance: number,
+  what: string,
+): void {
+  const exact = (p: number): number => sorted[Math.ceil((p / 100) * sorted.length) - 1]! / 1e6;
+  for (const [p, got] of [
+    [50, latency.p50],
+    [90, latency.p90],
+    [99, latency.p99],
+    [99.9, latency.p999],
+  ] as const) {
+    assert.ok(Math.abs(got - exact(p)) <= exact(p) * tolerance, `${what}p${p}: ${got} vs ${exact(p)}`);
+  }
+}
+
 test('every le bucket, _count and _sum are exact for a known set of latencies', () => {
   // A deterministic spread from 5 µs to ~2 s, including values exactly on bucket bounds.
   const latencies: number[] = [];
@@ -62,15 +83,7 @@ test('HDR percentiles are within 0.1% of the exact ones', () => {
   agg.record(['t'], batch(latencies));
   const latency = agg.snapshot()[0]!.latency!;
   const sorted = [...latencies].sort((a, b) => a - b);
-  const exact = (p: number): number => sorted[Math.ceil((p / 100) * sorted.length) - 1]! / 1e6;
-  for (const [p, got] of [
-    [50, latency.p50],
-    [90, latency.p90],
-    [99, latency.p99],
-    [99.9, latency.p999],
-  ] as const) {
-    assert.ok(Math.abs(got - exact(p)) <= exact(p) * 0.001, `p${p}: ${got} vs ${exact(p)}`);
-  }
+  assertQuantilesWithin(latency, sorted, 0.001, '');
   assert.ok(Math.abs(latency.max - sorted.at(-1)! / 1e6) <= (sorted.at(-1)! / 1e6) * 0.001);
 });
 
@@ -138,21 +151,12 @@ test('Uint16 counts move to Uint32 before a bucket would pass 65,535, keeping ev
 test('at 2 significant digits quantiles stay within 1% in a fifth of the counts', () => {
   const latencies = Array.from({ length: 5_000 }, (_, i) => 300 + ((i * 7_919) % 15_700));
   const sorted = [...latencies].sort((a, b) => a - b);
-  const exact = (p: number): number => sorted[Math.ceil((p / 100) * sorted.length) - 1]! / 1e6;
   const lengths = ([2, 3] as const).map((hdrDigits) => {
     const agg = new Aggregator({ hdrDigits });
     agg.setTargets([target('t')]);
     agg.record(['t'], batch(latencies));
-    const latency = agg.snapshot()[0]!.latency!;
-    for (const [p, got] of [
-      [50, latency.p50],
-      [90, latency.p90],
-      [99, latency.p99],
-      [99.9, latency.p999],
-    ] as const) {
-      const tolerance = hdrDigits === 2 ? 0.01 : 0.001;
-      assert.ok(Math.abs(got - exact(p)) <= exact(p) * tolerance, `${hdrDigits} digits p${p}: ${got} vs ${exact(p)}`);
-    }
+    const tolerance = hdrDigits === 2 ? 0.01 : 0.001;
+    assertQuantilesWithin(agg.snapshot()[0]!.latency!, sorted, tolerance, `${hdrDigits} digits `);
     return agg.histogram('t')!.countsArrayLength;
   });
   assert.ok(lengths[0]! * 5 <= lengths[1]!, `counts: ${lengths[0]} at 2 digits, ${lengths[1]} at 3`);
