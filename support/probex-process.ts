@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { startDist } from './start-dist.ts';
 
@@ -101,6 +102,19 @@ export function runProbex(
   return spawnProbex(args, env).exited;
 }
 
+/** onLines calls `each` with every complete line a child's output stream writes (its log, a JSON line each). */
+export function onLines(stream: Readable, each: (line: string) => void): void {
+  let buffered = '';
+  stream.on('data', (d: Buffer) => {
+    buffered += d;
+    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      each(line);
+    }
+  });
+}
+
 /**
  * startProbex starts probex with a YAML config (or the embedded default when yaml is undefined; `extraArgs`
  * are appended, e.g. --directus-env) and resolves once it logs that it listens. Its port comes from that log line.
@@ -126,26 +140,21 @@ export async function startProbex(
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
-  let buffered = '';
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`probex did not start within 15s; stderr: ${stderr}`)), 15_000);
     child.stdout!.on('data', (d: Buffer) => {
       stdout += d;
-      buffered += d;
-      let nl;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        try {
-          const entry = JSON.parse(line) as Record<string, unknown>;
-          logs.push(entry);
-          if (entry.msg === 'probex listening') {
-            clearTimeout(timer);
-            resolve(entry.port as number);
-          }
-        } catch (err) {
-          logs.push({ unparsed: line, error: String(err) });
+    });
+    onLines(child.stdout!, (line) => {
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        logs.push(entry);
+        if (entry.msg === 'probex listening') {
+          clearTimeout(timer);
+          resolve(entry.port as number);
         }
+      } catch (err) {
+        logs.push({ unparsed: line, error: String(err) });
       }
     });
     void exited.then(({ code }) => {

@@ -28,7 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort, waitFor } from '../../support/probex-process.ts';
+import { freePort, onLines, waitFor } from '../../support/probex-process.ts';
 import { startDist } from '../../support/start-dist.ts';
 import { MEMORY as BUDGET } from '../budgets.ts';
 import { syntheticTargetsYaml } from '../lib/fixtures.ts';
@@ -118,18 +118,11 @@ async function startBuild(build: Build, yaml: string | undefined, env: Record<st
   child.stderr!.on('data', (d: Buffer) => {
     stderr += d;
   });
-  let buffered = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buffered += d;
-    let nl;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logs.push({ unparsed: line });
-      }
+  onLines(child.stdout!, (line) => {
+    try {
+      logs.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      logs.push({ unparsed: line });
     }
   });
   const exited = new Promise<void>((r) => child.on('exit', () => r()));

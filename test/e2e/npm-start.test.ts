@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { accepts, freePort, waitFor, writeConfig } from '../../support/probex-process.ts';
+import { accepts, freePort, onLines, waitFor, writeConfig } from '../../support/probex-process.ts';
 import { startDist } from '../../support/start-dist.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -48,14 +48,8 @@ async function runScript(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
-  let out = '';
-  npm.stdout!.on('data', (d: Buffer) => {
-    out += d;
-    for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
-      const line = out.slice(0, nl);
-      out = out.slice(nl + 1);
-      if (line.startsWith('{')) logs.push(JSON.parse(line) as Record<string, unknown>);
-    }
+  onLines(npm.stdout!, (line) => {
+    if (line.startsWith('{')) logs.push(JSON.parse(line) as Record<string, unknown>);
   });
   let stderr = '';
   npm.stderr!.on('data', (d: Buffer) => {
