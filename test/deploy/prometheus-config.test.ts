@@ -117,17 +117,7 @@ describe('deploy/prometheus', () => {
     const dir = mkdtempSync(join(tmpdir(), 'probex-prom-'));
     let text = withTempFiles(read(PROMETHEUS), dir);
     if (uncommentSd) {
-      // Whole lines from the BEGIN marker's line to the END marker's line; uncomment those between.
-      const begin = text.lastIndexOf('\n', text.indexOf('# BEGIN kubernetes_sd example')) + 1;
-      const end = text.lastIndexOf('\n', text.indexOf('# END kubernetes_sd example')) + 1;
-      assert.ok(begin > 0 && end > begin, 'the kubernetes_sd example markers are missing');
-      const block = text
-        .slice(begin, end)
-        .split('\n')
-        .slice(1)
-        .map((l) => l.replace(/^(\s*)# ?/, '$1'))
-        .join('\n');
-      text = text.slice(0, begin) + block + text.slice(end);
+      text = uncommentBlock(text, 'kubernetes_sd example');
       const parsed = parse(text) as Obj;
       const sd = only(
         (parsed.scrape_configs as Obj[]).filter((j) => j.kubernetes_sd_configs),
