@@ -9,12 +9,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { findSamples, parseExposition } from '../../support/exposition.ts';
 import { startProbex, waitFor } from '../../support/probex-process.ts';
+import { listenLoopback } from '../helpers/loopback-server.ts';
 
 const SECRET = `api-key-${process.pid}`;
 
@@ -48,29 +48,17 @@ function selfSigned(t: TestContext): { key: string; cert: string; certFile: stri
   return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), certFile };
 }
 
-async function listen(t: TestContext, server: http.Server | https.Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  t.after(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return (server.address() as AddressInfo).port;
-}
-
 test('an https target redirected to a plaintext port never sends it its headers, followed or not', async (t) => {
   const { key, cert, certFile } = selfSigned(t);
   const plaintext: http.IncomingHttpHeaders[] = [];
-  const plainPort = await listen(
+  const plainPort = await listenLoopback(
     t,
     http.createServer((req, res) => {
       plaintext.push(req.headers);
       res.end('healthy');
     }),
   );
-  const securePort = await listen(
+  const securePort = await listenLoopback(
     t,
     https.createServer({ key, cert }, (_req, res) => {
       res.writeHead(301, { location: `http://127.0.0.1:${plainPort}/` });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { loadConfig } from '../../src/config/load.ts';
 import { httpProbe, prefixMatchHolds } from '../../src/probes/http.ts';
@@ -11,6 +10,7 @@ import { openFds } from '../helpers/fake-servers.ts';
 import { waitFor } from '../../support/probex-process.ts';
 import { DEADLINE_MARGIN_MS, TARGET_DEFAULTS } from '../../support/services.ts';
 import { closedPort, startSilentServer } from '../helpers/silent-server.ts';
+import { listenLoopback } from '../helpers/loopback-server.ts';
 
 function target(url: string, extra: Partial<HttpTarget> = {}): HttpTarget {
   return {
@@ -32,15 +32,7 @@ function reasonOf(outcome: ProbeOutcome): string {
 /** serve starts a loopback server on port 0 and returns its base URL; it is closed after the test. */
 async function serve(t: TestContext, handler: http.RequestListener): Promise<{ url: string; server: http.Server }> {
   const server = http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  t.after(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+  return { url: `http://127.0.0.1:${await listenLoopback(t, server)}`, server };
 }
 
 test('a 200 answer succeeds with status_code and body_bytes', async (t) => {

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -16,6 +15,7 @@ import type { ProbeTarget } from '../../src/probes/registry.ts';
 import { createProber, loadProbes } from '../../src/probes/registry.ts';
 import { MYSQL_URL, REDIS_URL, requireService, TARGET_DEFAULTS } from '../../support/services.ts';
 import { closedPort } from '../helpers/silent-server.ts';
+import { listenLoopback } from '../helpers/loopback-server.ts';
 
 /** runsLeaveNoListener runs each target three times on one signal and checks nothing stays on it. */
 async function runsLeaveNoListener(
@@ -43,15 +43,7 @@ test('http runs leave no listener: fetch gets a signal of its own', async (t) =>
     res.statusCode = req.url === '/fail' ? 500 : 200;
     res.end('ok');
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `http://127.0.0.1:${await listenLoopback(t, server)}`;
   const http_ = (name: string, path: string, extra = {}): ProbeTarget => ({
     ...base,
     name,
