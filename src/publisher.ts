@@ -72,7 +72,7 @@ export interface PublisherOptions {
 }
 
 /** ZERO_MAIN_STATS are the main thread's stats before its first report. */
-const ZERO_MAIN_STATS: MainStats = {
+export const ZERO_MAIN_STATS: MainStats = {
   scrapesTotal: 0,
   apiRequestsTotal: 0,
   eventLoopDelay: { p50: 0, p99: 0, max: 0 },

@@ -16,7 +16,7 @@ import { createLogger } from '../src/log.ts';
 import type { StatFs } from '../src/metrics/host.ts';
 import { kOk, type MainStats, type ProbeResults } from '../src/pool/messages.ts';
 import protobuf from 'protobufjs/light.js';
-import { Publisher, STALE_AFTER_INTERVALS, STATUS_MIN_INTERVAL_MS } from '../src/publisher.ts';
+import { Publisher, STALE_AFTER_INTERVALS, STATUS_MIN_INTERVAL_MS, ZERO_MAIN_STATS } from '../src/publisher.ts';
 import { LARGE_BODY_BYTES } from '../src/render/bodies.ts';
 import { zeroDemand, type DemandCounts } from '../src/render/plan.ts';
 import { hdrKey, jsonKey } from '../src/snapshot/keys.ts';
@@ -416,15 +416,7 @@ test('a storage path whose statfs never answers does not stop publishing; its no
 
 /** mainStats are the main thread's stats with `demand` as its request counts. */
 function mainStats(demand: Partial<DemandCounts>): MainStats {
-  return {
-    scrapesTotal: 0,
-    apiRequestsTotal: 0,
-    eventLoopDelay: { p50: 0, p99: 0, max: 0 },
-    configReloadsTotal: 0,
-    configReloadFailuresTotal: 0,
-    configLastReloadSuccessful: 1,
-    demand: { ...zeroDemand(), ...demand },
-  };
+  return { ...ZERO_MAIN_STATS, demand: { ...zeroDemand(), ...demand } };
 }
 
 /** generationIn is the probex_snapshot_generation a text or OpenMetrics body says it was rendered in. */
